@@ -1,0 +1,125 @@
+"""The ``slowcheck`` command: thin argument parsing over the package's modules.
+
+Exit codes everywhere: 0 all good, 1 something checked was found wrong, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from slowcheck import __version__
+from slowcheck.errors import ConfigError, SlowcheckError
+from slowcheck.schemas import KINDS, schema_set
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except SlowcheckError as exc:
+        print(f"slowcheck: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("slowcheck: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slowcheck",
+        description="Contract tests and load runs for OpenAI-compatible asynchronous inference APIs.",
+    )
+    parser.add_argument("--version", action="version", version=f"slowcheck {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    schemas = commands.add_parser("schemas", help="list, show and validate against the JSON Schemas")
+    schemas.set_defaults(handler=lambda _: (schemas.print_help(), 2)[1])
+    actions = schemas.add_subparsers(title="actions", metavar="ACTION")
+
+    listing = actions.add_parser("list", help="the schema kinds and their titles")
+    listing.set_defaults(handler=_schemas_list)
+
+    validate = actions.add_parser(
+        "validate",
+        help="validate JSON payloads against one schema",
+        description="Validate JSON files (or JSON Lines files, *.jsonl, line by line; '-' reads standard input) "
+        "against one schema. Exit 0 when every payload is valid, 1 when one is not, 2 when a file cannot be read.",
+    )
+    validate.add_argument("kind", metavar="KIND", help="one of: " + ", ".join(KINDS))
+    validate.add_argument("files", metavar="FILE", nargs="+", help="a JSON file, a .jsonl file, or '-'")
+    validate.set_defaults(handler=_schemas_validate)
+
+    show = actions.add_parser("show", help="print a schema; --bundle inlines every $ref")
+    show.add_argument("kind", metavar="KIND", help="one of: " + ", ".join(KINDS))
+    show.add_argument("--bundle", action="store_true", help="one self-contained document (for other tools)")
+    show.set_defaults(handler=_schemas_show)
+
+    where = actions.add_parser("path", help="the folder the schemas are read from")
+    where.set_defaults(handler=lambda _: (print(schema_set().directory), 0)[1])
+    return parser
+
+
+def _schemas_list(_: argparse.Namespace) -> int:
+    schemas = schema_set()
+    width = max(map(len, KINDS))
+    for kind in KINDS:
+        print(f"{kind:<{width}}  {schemas.document(kind).get('title', '')}")
+    return 0
+
+
+def _schemas_show(args: argparse.Namespace) -> int:
+    schemas = schema_set()
+    document = schemas.bundle(args.kind) if args.bundle else schemas.document(args.kind)
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _schemas_validate(args: argparse.Namespace) -> int:
+    schemas = schema_set()
+    schemas.document(args.kind)  # an unknown kind is a usage error before any file is read
+    payloads = [item for name in args.files for item in _read_payloads(name)]
+    invalid = 0
+    for label, payload in payloads:
+        errors = schemas.errors(args.kind, payload)
+        if errors:
+            invalid += 1
+            print(f"{label}: invalid {args.kind}")
+            for error in errors:
+                print(f"  {error}")
+        else:
+            print(f"{label}: valid {args.kind}")
+    if len(payloads) > 1:
+        print(f"{len(payloads) - invalid} valid, {invalid} invalid")
+    return 1 if invalid else 0
+
+
+def _read_payloads(name: str) -> list[tuple[str, object]]:
+    label = "<stdin>" if name == "-" else name
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {label}: {getattr(exc, 'strerror', None) or exc}") from None
+    if name.endswith(".jsonl"):
+        lines = [(f"{label}:{n}", line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    else:
+        lines = [(label, text)]
+    payloads = []
+    for where, chunk in lines:
+        try:
+            payloads.append((where, json.loads(chunk)))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return payloads
