@@ -102,10 +102,14 @@ class SchemaSet:
         """Readable errors, deepest cause first within each place; empty when ``instance`` is valid."""
         raw = sorted(self.validator(kind).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
         found: list[SchemaError] = []
+        seen: set[tuple[str, str]] = set()
         for error in raw:
             for leaf in _explain(error):
                 item = SchemaError(_json_path(leaf.absolute_path), _message(leaf))
-                if item not in found:
+                # One "allowed values" verdict per place, however many schema paths reached it.
+                key = (item.path, "values" if leaf.validator in ("const", "enum") else item.message)
+                if key not in seen:
+                    seen.add(key)
                     found.append(item)
         # A "none of the forms" verdict on a place adds nothing when a deeper error explains it.
         found = [e for e in found if not (_is_form_error(e) and any(_below(o, e) for o in found))]
@@ -198,13 +202,24 @@ def _explain(error: ValidationError) -> Iterator[ValidationError]:
         for sub in plausible[0]:
             yield from _explain(sub)
         return
+    discriminators = [_discriminator_miss(errs) for errs in branches.values()]
+    keys = {tuple(miss.relative_path) for miss in discriminators if miss is not None}
+    if not plausible and len(keys) == 1 and all(discriminators):
+        # Every form failed on the same key (say "role"): name the key and the values it may take.
+        first = discriminators[0]
+        assert first is not None
+        allowed = [v for miss in discriminators if miss is not None for v in _allowed(miss)]
+        first.message = f"{_short(first.instance)} is not one of {', '.join(map(_short, dict.fromkeys(allowed)))}"
+        yield first
+        return
     types = [e.validator_value for errs in branches.values() for e in errs if e.validator == "type" and not e.path]
     missing = [_missing(e) for errs in branches.values() for e in errs if e.validator == "required" and not e.path]
     if not plausible and len(types) == len(branches):
         names = sorted({t for value in types for t in ([value] if isinstance(value, str) else value)})
         error.message = f"{_short(error.instance)} is not of type {' or '.join(names)}"
     elif len(missing) == len(branches):
-        error.message = "needs one of " + ", ".join(dict.fromkeys(missing))
+        names = list(dict.fromkeys(missing))
+        error.message = f"{names[0]} is a required property" if len(names) == 1 else "needs one of " + ", ".join(names)
     else:
         error.message = f"{_short(error.instance)} matches none of the allowed forms"
     yield error
@@ -213,6 +228,14 @@ def _explain(error: ValidationError) -> Iterator[ValidationError]:
 def _missing(error: ValidationError) -> str:
     # jsonschema's message for a missing key is "'name' is a required property".
     return error.message.split(" is a required property")[0]
+
+
+def _discriminator_miss(errors: list[ValidationError]) -> ValidationError | None:
+    return next((e for e in errors if e.validator in ("const", "enum") and len(e.relative_path) == 1), None)
+
+
+def _allowed(error: ValidationError) -> list[JSON]:
+    return [error.validator_value] if error.validator == "const" else list(error.validator_value)
 
 
 def _misses_discriminator(error: ValidationError) -> bool:

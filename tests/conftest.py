@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from slowcheck.schemas import SchemaSet, schema_set
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=200, derandomize=True)
+settings.load_profile("default")
+
+
+@pytest.fixture(scope="session")
+def schemas() -> SchemaSet:
+    return schema_set()
+
+
+def payload(name: str) -> Any:
+    return json.loads((PAYLOADS / name).read_text(encoding="utf-8"))
