@@ -87,7 +87,10 @@ VALID_CHAT = [
         id="long-conversation",
     ),
     pytest.param(
-        chat({"role": "user", "content": "Ünïcödé ✓ 日本語 — emoji 🚀, RTL עברית, NUL-free \u2028 line sep"}, user="ユーザー"),
+        chat(
+            {"role": "user", "content": "Ünïcödé ✓ 日本語 — emoji 🚀, RTL עברית, NUL-free \u2028 line sep"},
+            user="ユーザー",
+        ),
         id="unicode",
     ),
     pytest.param(
@@ -138,18 +141,34 @@ INVALID_CHAT = [
     pytest.param({"messages": [USER]}, "$", "'model' is a required property", id="missing-model"),
     pytest.param({"model": MODEL}, "$", "'messages' is a required property", id="missing-messages"),
     pytest.param(chat(), "$.messages", "should be non-empty", id="empty-messages"),
-    pytest.param(chat({"role": "robot", "content": "hi"}), "$.messages[0].role", '"robot" is not one of "developer"', id="unknown-role"),
+    pytest.param(
+        chat({"role": "robot", "content": "hi"}),
+        "$.messages[0].role",
+        '"robot" is not one of "developer"',
+        id="unknown-role",
+    ),
     pytest.param(chat({"content": "hi"}), "$.messages[0]", "", id="message-without-role"),
     pytest.param(chat({"role": "user"}), "$.messages[0]", "'content' is a required property", id="user-no-content"),
     pytest.param(chat({"role": "user", "content": 42}), "$.messages[0].content", "not of type", id="content-number"),
     pytest.param(chat({"role": "user", "content": []}), "$.messages[0].content", "non-empty", id="content-empty"),
     pytest.param(
-        chat({"role": "user", "content": [{"type": "video", "video": {}}]}), "$.messages[0].content[0].type", '"video" is not one of "text"', id="bad-part"
+        chat({"role": "user", "content": [{"type": "video", "video": {}}]}),
+        "$.messages[0].content[0].type",
+        '"video" is not one of "text"',
+        id="bad-part",
     ),
     pytest.param(chat({"role": "assistant"}), "$.messages[0]", "needs one of", id="assistant-empty"),
-    pytest.param(chat({"role": "assistant", "tool_calls": []}), "$.messages[0].tool_calls", "non-empty", id="assistant-empty-tool-calls"),
     pytest.param(
-        chat({"role": "tool", "content": "x"}), "$.messages[0]", "'tool_call_id' is a required property", id="tool-no-id"
+        chat({"role": "assistant", "tool_calls": []}),
+        "$.messages[0].tool_calls",
+        "non-empty",
+        id="assistant-empty-tool-calls",
+    ),
+    pytest.param(
+        chat({"role": "tool", "content": "x"}),
+        "$.messages[0]",
+        "'tool_call_id' is a required property",
+        id="tool-no-id",
     ),
     pytest.param(chat(USER, temperature=2.5), "$.temperature", "maximum of 2", id="temperature-high"),
     pytest.param(chat(USER, temperature=-0.1), "$.temperature", "minimum of 0", id="temperature-negative"),
@@ -166,13 +185,21 @@ INVALID_CHAT = [
     pytest.param(chat(USER, stream="yes"), "$.stream", "not of type", id="stream-string"),
     pytest.param(chat(USER, metadata={"k": 1}), "$.metadata.k", "not of type", id="metadata-non-string"),
     pytest.param(
-        chat(USER, metadata={str(i): "v" for i in range(17)}), "$.metadata", "too many properties", id="metadata-17-keys"
+        chat(USER, metadata={str(i): "v" for i in range(17)}),
+        "$.metadata",
+        "too many properties",
+        id="metadata-17-keys",
     ),
     pytest.param(chat(USER, metadata={"k" * 65: "v"}), "$.metadata", "too long", id="metadata-long-key"),
-    pytest.param(chat(USER, response_format={"type": "yaml"}), "$.response_format.type", "json_schema", id="response-format"),
+    pytest.param(
+        chat(USER, response_format={"type": "yaml"}), "$.response_format.type", "json_schema", id="response-format"
+    ),
     pytest.param(chat(USER, tool_choice="sometimes"), "$.tool_choice", "", id="tool-choice"),
     pytest.param(
-        chat(USER, tools=[{"type": "function", "function": {"name": "has space"}}]), "$.tools[0].function.name", "does not match", id="tool-name"
+        chat(USER, tools=[{"type": "function", "function": {"name": "has space"}}]),
+        "$.tools[0].function.name",
+        "does not match",
+        id="tool-name",
     ),
     pytest.param(chat(USER, logit_bias={"1": 101}), '$.logit_bias["1"]', "maximum of 100", id="logit-bias"),
     pytest.param([USER], "$", "not of type 'object'", id="array-body"),

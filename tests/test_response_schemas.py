@@ -94,7 +94,9 @@ def test_generation_records_in_every_state_validate(record: dict[str, Any], sche
         pytest.param(changed(PENDING, finishedAt="2025-06-04T18:22:42Z"), "$.finishedAt", id="queued-with-finished"),
         pytest.param(changed(PENDING, response=SUCCESS["response"]), "$.response", id="queued-with-response"),
         pytest.param(changed(SUCCESS, "stateMessage", "response", state="Failed"), "$", id="failed-no-message"),
-        pytest.param(changed(SUCCESS, "response", state="Failed", stateMessage=""), "$.stateMessage", id="failed-empty"),
+        pytest.param(
+            changed(SUCCESS, "response", state="Failed", stateMessage=""), "$.stateMessage", id="failed-empty"
+        ),
         pytest.param(changed(SUCCESS, response=TEXT), "$", id="chat-request-text-response"),
         pytest.param(changed(SUCCESS, "request"), "$", id="no-request"),
         pytest.param(
@@ -153,8 +155,12 @@ def test_webhook_ids_in_camel_case_are_accepted(schemas: SchemaSet) -> None:
     event = payload("notes-webhook-generation.json")
     camel = changed(event, "webhook_id", "generation_id", webhookId="AhALzdz8S", generationId="XBKcs7F1s2oJ_AHiLMbF4")
     assert schemas.errors("webhook-event", camel) == []
-    assert schemas.errors("webhook-event", {"event": "webhook.test", "timestamp": "2025-03-08T01:20:03Z",
-                                            "webhook_id": "AhALzdz8S"}) == []
+    assert (
+        schemas.errors(
+            "webhook-event", {"event": "webhook.test", "timestamp": "2025-03-08T01:20:03Z", "webhook_id": "AhALzdz8S"}
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,9 @@ REPO_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 def test_every_schema_file_is_a_kind_and_every_kind_has_a_file() -> None:
     files = {p.name.removesuffix(".schema.json") for p in REPO_SCHEMAS.glob("*.schema.json")}
     assert files == set(KINDS)
-    assert sorted(p.name for p in REPO_SCHEMAS.iterdir()) == sorted([f"{k}.schema.json" for k in KINDS] + ["openapi.yaml"])
+    assert sorted(p.name for p in REPO_SCHEMAS.iterdir()) == sorted(
+        [f"{k}.schema.json" for k in KINDS] + ["openapi.yaml"]
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)

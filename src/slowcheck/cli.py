@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     schemas = commands.add_parser("schemas", help="list, show and validate against the JSON Schemas")
-    schemas.set_defaults(handler=lambda _: (schemas.print_help(), 2)[1])
+    schemas.set_defaults(handler=_help_of(schemas))
     actions = schemas.add_subparsers(title="actions", metavar="ACTION")
 
     listing = actions.add_parser("list", help="the schema kinds and their titles")
@@ -68,8 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_schemas_show)
 
     where = actions.add_parser("path", help="the folder the schemas are read from")
-    where.set_defaults(handler=lambda _: (print(schema_set().directory), 0)[1])
+    where.set_defaults(handler=_schemas_path)
     return parser
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Handler:
+    def show(_: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show
+
+
+def _schemas_path(_: argparse.Namespace) -> int:
+    print(schema_set().directory)
+    return 0
 
 
 def _schemas_list(_: argparse.Namespace) -> int:

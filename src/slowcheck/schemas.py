@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 import referencing
+import referencing.jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError
 
@@ -212,7 +213,9 @@ def _explain(error: ValidationError) -> Iterator[ValidationError]:
         first.message = f"{_short(first.instance)} is not one of {', '.join(map(_short, dict.fromkeys(allowed)))}"
         yield first
         return
-    types = [e.validator_value for errs in branches.values() for e in errs if e.validator == "type" and not e.path]
+    types: list[Any] = [
+        e.validator_value for errs in branches.values() for e in errs if e.validator == "type" and not e.path
+    ]
     missing = [_missing(e) for errs in branches.values() for e in errs if e.validator == "required" and not e.path]
     if not plausible and len(types) == len(branches):
         names = sorted({t for value in types for t in ([value] if isinstance(value, str) else value)})
@@ -227,7 +230,7 @@ def _explain(error: ValidationError) -> Iterator[ValidationError]:
 
 def _missing(error: ValidationError) -> str:
     # jsonschema's message for a missing key is "'name' is a required property".
-    return error.message.split(" is a required property")[0]
+    return str(error.message).split(" is a required property")[0]
 
 
 def _discriminator_miss(errors: list[ValidationError]) -> ValidationError | None:
@@ -235,7 +238,8 @@ def _discriminator_miss(errors: list[ValidationError]) -> ValidationError | None
 
 
 def _allowed(error: ValidationError) -> list[JSON]:
-    return [error.validator_value] if error.validator == "const" else list(error.validator_value)
+    value: Any = error.validator_value
+    return [value] if error.validator == "const" else list(value)
 
 
 def _misses_discriminator(error: ValidationError) -> bool:
@@ -250,8 +254,8 @@ def _message(error: ValidationError) -> str:
     if error.validator == "maxItems" and error.validator_value == 0:
         return "must be an empty array"
     if error.validator in ("const", "enum", "type", "oneOf", "anyOf"):
-        return error.message
-    return error.message.replace(repr(error.instance), _short(error.instance), 1)
+        return str(error.message)
+    return str(error.message).replace(repr(error.instance), _short(error.instance), 1)
 
 
 def _short(value: JSON, limit: int = 60) -> str:

@@ -1,0 +1,77 @@
+"""Bodies generated from the schemas are valid, and both validators judge any payload alike."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, strategies as st
+
+from slowcheck.schemas import KINDS, SchemaSet, schema_set
+from slowcheck.strategies import bodies, chat_requests, closed, completion_requests
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+def test_generated_bodies_validate_after_a_json_round_trip(kind: str, data: st.DataObject) -> None:
+    schemas = schema_set()
+    body = data.draw(bodies(kind))
+    wire = json.loads(json.dumps(body))
+    assert wire == body
+    assert schemas.errors(kind, wire) == []
+    assert schemas.is_valid(kind, wire)
+
+
+@given(body=chat_requests())
+def test_generated_chat_requests_use_only_documented_keys(body: dict[str, Any]) -> None:
+    declared = set(schema_set().document("chat-completion-request")["properties"])
+    assert set(body) <= declared
+    assert {"model", "messages"} <= set(body)
+
+
+@given(body=completion_requests())
+def test_generated_completion_requests_use_only_documented_keys(body: dict[str, Any]) -> None:
+    declared = set(schema_set().document("completion-request")["properties"])
+    assert set(body) <= declared
+    assert {"model", "prompt"} <= set(body)
+
+
+def _mutate(body: Any, data: st.DataObject) -> Any:
+    """Replace one value somewhere inside ``body`` (or add a key) with arbitrary JSON."""
+    if isinstance(body, dict) and body and data.draw(st.booleans()):
+        key = data.draw(st.sampled_from(sorted(body)))
+        return {**body, key: _mutate(body[key], data)}
+    if isinstance(body, list) and body and data.draw(st.booleans()):
+        index = data.draw(st.integers(0, len(body) - 1))
+        return [*body[:index], _mutate(body[index], data), *body[index + 1 :]]
+    if isinstance(body, dict) and data.draw(st.booleans()):
+        return {
+            **body,
+            data.draw(st.sampled_from(["model", "n", "stop", "role", "content", "x"])): data.draw(JSON_VALUES),
+        }
+    return data.draw(JSON_VALUES)
+
+
+@pytest.mark.parametrize("kind", ["chat-completion-request", "completion-request", "submit-ack", "generation"])
+@given(data=st.data())
+def test_fast_and_explaining_validators_agree(kind: str, data: st.DataObject) -> None:
+    schemas = schema_set()
+    mutated = _mutate(data.draw(bodies(kind)), data)
+    assert schemas.is_valid(kind, mutated) == (schemas.errors(kind, mutated) == [])
+
+
+def test_closed_schema_forbids_undeclared_keys_but_keeps_combined_objects_open(schemas: SchemaSet) -> None:
+    schema = closed(schemas.bundle("submit-ack"))
+    base = schema["definitions"]["submit-ack.base"]
+    assert base["additionalProperties"] is False
+    # A branch of an allOf only narrows "object"; closing it would reject "id".
+    chat_branch = schema["definitions"]["submit-ack.chat"]["allOf"][1]
+    assert "additionalProperties" not in chat_branch
+    assert closed({"type": "object", "properties": {"a": {}}, "additionalProperties": True})["additionalProperties"]
