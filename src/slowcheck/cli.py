@@ -13,6 +13,8 @@ from pathlib import Path
 
 from slowcheck import __version__
 from slowcheck.errors import ConfigError, SlowcheckError
+from slowcheck.mock.options import add_arguments as add_mock_arguments, settings_from as mock_settings_from
+from slowcheck.mock.server import serve
 from slowcheck.schemas import KINDS, schema_set
 
 __all__ = ["main"]
@@ -44,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"slowcheck {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    mock = commands.add_parser(
+        "mock",
+        help="run the bundled mock of the asynchronous API",
+        description="A durable, stateful implementation of the asynchronous inference API on "
+        "http://HOST:PORT: submit at /v1/slow/chat/completions, poll /v1/generation/{id}, server-side "
+        "statistics at /_mock/stats. Stops on Ctrl-C; acknowledged generations survive restarts (--db).",
+    )
+    add_mock_arguments(mock)
+    mock.set_defaults(handler=_mock)
 
     schemas = commands.add_parser("schemas", help="list, show and validate against the JSON Schemas")
     schemas.set_defaults(handler=_help_of(schemas))
@@ -82,6 +94,19 @@ def _help_of(parser: argparse.ArgumentParser) -> Handler:
 
 def _schemas_path(_: argparse.Namespace) -> int:
     print(schema_set().directory)
+    return 0
+
+
+def _mock(args: argparse.Namespace) -> int:
+    settings = mock_settings_from(args)
+
+    def ready(url: str, restored: int) -> None:
+        keys = f"{len(settings.api_keys)} API key(s)" if settings.api_keys else "any API key"
+        store = "in memory only" if settings.db == ":memory:" else f"stored in {settings.db}"
+        print(f"slowcheck mock listening on {url} ({keys}; generations {store}; {restored} restored)", flush=True)
+        print(f"  submit: POST {url}/v1/slow/chat/completions   poll: GET {url}/v1/generation/ID", flush=True)
+
+    serve(settings, on_ready=ready)
     return 0
 
 

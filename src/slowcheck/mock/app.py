@@ -1,0 +1,403 @@
+"""The mock's HTTP surface (Starlette): the async API, the group API, models, health and /_mock admin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import math
+import random
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from slowcheck import _json
+from slowcheck.errors import SchemaError
+from slowcheck.mock.engine import Engine
+from slowcheck.mock.errors import ApiError, envelope
+from slowcheck.mock.ratelimit import Limiter
+from slowcheck.mock.records import Group, Kind, new_id
+from slowcheck.mock.settings import MockSettings
+from slowcheck.mock.store import Store
+from slowcheck.schemas import schema_set
+from slowcheck.types import JSONObject
+
+__all__ = ["create_app", "engine_of"]
+
+# Documented model ids; any name is accepted unless --model restricts the list.
+DEFAULT_MODELS = (
+    "google/gemma-3-27b-instruct/bf-16",
+    "meta-llama/llama-3.2-3b-instruct/fp-16",
+    "meta-llama/llama-3.2-1b-instruct/fp-8",
+    "inference-net/load-test",
+)
+_REQUEST_KIND: dict[Kind, str] = {"chat": "chat-completion-request", "text": "completion-request"}
+_STREAM_REFUSED = (
+    "stream=true is not supported on the asynchronous API: the answer is an id to poll, not a stream. "
+    "OpenAI SDKs given stream=True read an empty stream and lose the id; send stream=false or omit it."
+)
+_GROUP_LIMIT = 50
+
+
+class MockApp:
+    """Handlers bound to one engine and its settings."""
+
+    def __init__(self, settings: MockSettings) -> None:
+        self.settings = settings
+        self.engine = Engine(settings, Store(settings.db, fsync=settings.fsync))
+        self.schemas = schema_set()
+        self.submit_limit = Limiter(settings.submit_rate, settings.submit_burst)
+        self.poll_limit = Limiter(settings.poll_rate, settings.poll_burst)
+        self._keys = set(settings.api_keys)
+        self._tenants: dict[str, str] = {}
+        self._rng = random.Random(settings.seed + 2)
+
+    # -- shared steps ---------------------------------------------------------------------------
+
+    def tenant(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.")
+        if self._keys and key not in self._keys:
+            raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+        tenant = self._tenants.get(key)
+        if tenant is None:
+            # A fingerprint, so stats and the store never hold the key itself.
+            tenant = self._tenants[key] = "key_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+        return tenant
+
+    def limit(self, limiter: Limiter, tenant: str, what: str) -> dict[str, str]:
+        if not limiter.enabled:
+            return {}
+        allowed, wait, remaining = limiter.take(tenant)
+        headers = limiter.headers(remaining, wait)
+        if not allowed:
+            self.engine.stats.count(tenant, f"rate_limited_{what}")
+            headers |= {"Retry-After": str(max(1, math.ceil(wait))), "retry-after-ms": str(math.ceil(wait * 1000))}
+            raise ApiError(
+                429,
+                f"Rate limit reached for {what}: retry after {wait:.3f}s.",
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers=headers,
+            )
+        return headers
+
+    def injected_error(self, tenant: str) -> None:
+        if self.settings.faults.error_ratio and self._rng.random() < self.settings.faults.error_ratio:
+            self.engine.stats.count(tenant, "injected_errors")
+            raise ApiError(
+                503, "The server is overloaded (fault injected by the mock).", type="server_error", code="overloaded"
+            )
+
+    async def body(self, request: Request) -> tuple[Any, bytes]:
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+            raise ApiError(
+                400, f"Content-Type must be application/json, not {content_type!r}.", code="invalid_content_type"
+            )
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        try:
+            return _json.loads(raw), raw
+        except ValueError as exc:
+            raise ApiError(
+                400, f"The body is not valid JSON: {str(exc).splitlines()[0][:120]}", code="invalid_json"
+            ) from None
+
+    def validate(self, kind: Kind, body: Any, prefix: str = "") -> JSONObject:
+        schema = _REQUEST_KIND[kind]
+        if not self.schemas.is_valid(schema, body):
+            error = (self.schemas.errors(schema, body) or [SchemaError("$", "invalid")])[0]
+            raise ApiError(
+                400,
+                f"Invalid request: {prefix}{error.path.removeprefix('$.').removeprefix('$')}: {error.message}".replace(
+                    ": : ", ": "
+                ),
+                param=prefix + _param(error),
+                code="invalid_value",
+            )
+        if body.get("stream") is True:
+            raise ApiError(400, _STREAM_REFUSED, param=prefix + "stream", code="stream_not_supported")
+        models = self.settings.models
+        if models and body["model"] not in models:
+            raise ApiError(
+                404, f"The model {body['model']!r} does not exist.", param=prefix + "model", code="model_not_found"
+            )
+        return body  # type: ignore[no-any-return]
+
+    # -- the async API ----------------------------------------------------------------------------
+
+    async def submit(self, request: Request, kind: Kind) -> Response:
+        tenant = self.tenant(request)
+        self.injected_error(tenant)
+        headers = self.limit(self.submit_limit, tenant, "submissions")
+        body, raw = await self.body(request)
+        self.validate(kind, body)
+        body_hash = hashlib.sha256(raw).hexdigest()
+        idempotency = self.idempotency(request, tenant, body_hash)
+        if isinstance(idempotency, Response):
+            return idempotency
+        generation = self.engine.new_generation(new_id(), tenant, kind, body)
+        await self.engine.submit([generation], idempotency=idempotency and (*idempotency, generation.id))
+        self.engine.stats.submitted(tenant, body_hash)
+        if self.settings.faults.ack_latency:
+            await asyncio.sleep(self.settings.faults.ack_latency)
+        return _json_response(generation.ack(), headers=headers)
+
+    def idempotency(self, request: Request, tenant: str, body_hash: str) -> tuple[str, str, str] | Response | None:
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            return None
+        seen = self.engine.idempotency.get((tenant, key))
+        if seen is None:
+            return (tenant, key, body_hash)
+        stored_hash, target = seen
+        if stored_hash != body_hash:
+            raise ApiError(
+                409,
+                "This Idempotency-Key was used with a different body.",
+                param="Idempotency-Key",
+                code="idempotency_key_reused",
+            )
+        self.engine.stats.count(tenant, "idempotent_replays")
+        generation = self.engine.generations[target]
+        return _json_response(generation.ack(), headers={"idempotent-replayed": "true"})
+
+    async def generation(self, request: Request) -> Response:
+        tenant = self.tenant(request)
+        self.injected_error(tenant)
+        headers = self.limit(self.poll_limit, tenant, "polls")
+        generation_id = request.path_params["id"]
+        generation = self.engine.generations.get(generation_id)
+        if generation is None or generation.tenant != tenant:
+            self.engine.stats.count(tenant, "polls_not_found")
+            raise ApiError(404, f"No generation found with id {generation_id!r}.", param="id", code="not_found")
+        self.engine.stats.polled(tenant, generation_id)
+        if self.settings.faults.not_found_until_dispatched and generation.state == "Queued":
+            raise ApiError(404, f"No generation found with id {generation_id!r}.", param="id", code="not_found")
+        if self.settings.poll_after_hint and not generation.terminal:
+            hint = self.engine.next_change_in(generation)
+            if hint is not None:
+                headers["openai-poll-after-ms"] = str(max(1, math.ceil(hint * 1000)))
+        return _json_response(generation.to_json(), headers=headers)
+
+    # -- groups -----------------------------------------------------------------------------------
+
+    async def submit_group(self, request: Request, kind: Kind) -> Response:
+        tenant = self.tenant(request)
+        self.injected_error(tenant)
+        headers = self.limit(self.submit_limit, tenant, "submissions")
+        body, raw = await self.body(request)
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            raise ApiError(400, "Invalid request: 'requests' must be a non-empty array of requests.", param="requests")
+        if len(requests) > _GROUP_LIMIT:
+            raise ApiError(
+                400,
+                f"A group holds at most {_GROUP_LIMIT} requests, got {len(requests)}.",
+                param="requests",
+                code="group_too_large",
+            )
+        for index, item in enumerate(requests):
+            self.validate(kind, item, prefix=f"requests[{index}].")
+        group_id = new_id()
+        members = [self.engine.new_generation(new_id(), tenant, kind, item) for item in requests]
+        for member in members:
+            member.group_id = group_id
+        webhook_ids = [m.webhook_id for m in members if m.webhook_id]
+        group = Group(
+            group_id, tenant, kind, [m.id for m in members], members[0].created, webhook_ids[0] if webhook_ids else None
+        )
+        await self.engine.submit(members, group=group)
+        for item in requests:
+            self.engine.stats.submitted(tenant, hashlib.sha256(_json.dumps(item)).hexdigest())
+        return _json_response({"groupId": group_id, "groupSize": len(members)}, headers=headers)
+
+    async def group_generations(self, request: Request) -> Response:
+        tenant = self.tenant(request)
+        self.injected_error(tenant)
+        headers = self.limit(self.poll_limit, tenant, "polls")
+        group_id = request.path_params["group_id"]
+        group = self.engine.groups.get(group_id)
+        if group is None or group.tenant != tenant:
+            raise ApiError(404, f"No group found with id {group_id!r}.", param="groupId", code="not_found")
+        self.engine.stats.count(tenant, "group_polls")
+        generations = [self.engine.generations[m].to_json() for m in group.member_ids]
+        return _json_response({"generations": generations}, headers=headers)
+
+    # -- the rest ---------------------------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        self.tenant(request)
+        names = self.settings.models or DEFAULT_MODELS
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "slowcheck-mock"} for name in names]
+        return _json_response({"object": "list", "data": data})
+
+    async def health(self, request: Request) -> Response:
+        return _json_response(
+            {"status": "ok", "generations": len(self.engine.generations), "durable": self.engine.store.durable}
+        )
+
+    def admin(self, request: Request) -> None:
+        expected = self.settings.admin_key
+        if expected is not None:
+            given = request.headers.get("authorization", "").partition(" ")[2].strip()
+            if not secrets.compare_digest(given.encode(), expected.encode()):
+                raise ApiError(401, "The /_mock endpoints need the admin key.", code="invalid_api_key")
+
+    async def stats(self, request: Request) -> Response:
+        self.admin(request)
+        return _json_response(self.engine.stats.to_json(self.engine.state_counts()))
+
+    async def generation_stats(self, request: Request) -> Response:
+        self.admin(request)
+        generation_id = request.path_params["id"]
+        generation = self.engine.generations.get(generation_id)
+        if generation is None:
+            raise ApiError(404, f"No generation found with id {generation_id!r}.", param="id", code="not_found")
+        polls = self.engine.stats.polls_by_generation.get(generation_id, 0)
+        return _json_response({"id": generation_id, "state": generation.state, "polls": polls})
+
+    async def webhooks(self, request: Request) -> Response:
+        self.admin(request)
+        registry = self.engine.webhooks.registry if self.engine.webhooks else {}
+        if request.method == "POST":
+            body, _ = await self.body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
+                raise ApiError(400, 'Expected {"id": ..., "url": ...}.', param="id")
+            url = body.get("url")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ApiError(400, "url must be an http(s) URL.", param="url")
+            assert self.engine.webhooks is not None
+            self.engine.webhooks.register(body["id"], url)
+        elif request.method == "DELETE":
+            assert self.engine.webhooks is not None
+            self.engine.webhooks.register(request.path_params["id"], None)
+        return _json_response({"webhooks": [{"id": k, "url": v} for k, v in sorted(registry.items())]})
+
+
+def create_app(settings: MockSettings) -> Starlette:
+    """The mock as an ASGI app; its lifespan starts and stops the engine."""
+    mock = MockApp(settings.validate())
+
+    def submit(kind: Kind, group: bool = False) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await (mock.submit_group(request, kind) if group else mock.submit(request, kind))
+
+        return endpoint
+
+    routes = []
+    for prefix in ("/v1/slow", "/v1/async"):
+        routes += [
+            Route(f"{prefix}/chat/completions", submit("chat"), methods=["POST"]),
+            Route(f"{prefix}/completions", submit("text"), methods=["POST"]),
+            Route(f"{prefix}/group/chat/completions", submit("chat", group=True), methods=["POST"]),
+            Route(f"{prefix}/group/completions", submit("text", group=True), methods=["POST"]),
+            Route(f"{prefix}/group/{{group_id}}/generations", mock.group_generations, methods=["GET"]),
+        ]
+    routes += [
+        Route("/v1/generation/{id}", mock.generation, methods=["GET"]),
+        Route("/v1/models", mock.models, methods=["GET"]),
+        Route("/health", mock.health, methods=["GET"]),
+        Route("/_mock/stats", mock.stats, methods=["GET"]),
+        Route("/_mock/stats/generations/{id}", mock.generation_stats, methods=["GET"]),
+        Route("/_mock/webhooks", mock.webhooks, methods=["GET", "POST"]),
+        Route("/_mock/webhooks/{id}", mock.webhooks, methods=["DELETE"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await mock.engine.start()
+        try:
+            yield
+        finally:
+            await mock.engine.stop()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.mock = mock
+    app.add_middleware(RequestId)
+    return app
+
+
+def engine_of(app: Starlette) -> Engine:
+    engine: Engine = app.state.mock.engine
+    return engine
+
+
+class RequestId:
+    """Every answer carries an ``x-request-id`` (a plain ASGI middleware: no per-request task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req_{secrets.token_hex(12)}".encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _json_response(content: Any, *, headers: dict[str, str] | None = None) -> Response:
+    return Response(_json.dumps(content), headers=headers, media_type="application/json")
+
+
+def _param(error: SchemaError) -> str:
+    path = error.path.removeprefix("$").removeprefix(".")
+    if error.message.endswith("is a required property") and error.message.startswith("'"):
+        missing = error.message.split("'")[1]
+        return f"{path}.{missing}" if path else missing
+    return path
+
+
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allowed = dict(exc.headers or {}).get("Allow", "")
+        return envelope(
+            405,
+            f"Method {request.method} is not allowed on {request.url.path}.",
+            code="method_not_allowed",
+            headers={"Allow": allowed} if allowed else None,
+        )
+    if exc.status_code == 404:
+        return envelope(404, f"Unknown path {request.url.path}.", code="unknown_url")
+    return envelope(exc.status_code, str(exc.detail))
+
+
+async def _server_error(_: Request, exc: Exception) -> Response:
+    return envelope(500, f"The mock failed: {type(exc).__name__}.", type="server_error", code="internal_error")

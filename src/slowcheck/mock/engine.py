@@ -1,0 +1,227 @@
+"""The simulation: generations move Queued -> In Progress -> Success | Failed on a bounded worker pool.
+
+A generation waits its drawn queue time, then for a free worker; a worker spends its drawn run time (or
+the upstream's real time) on it. Waiting longer than the expiry fails it. State lives in memory and in
+the store; on start, the engine picks up every unfinished generation where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+from slowcheck.mock import generator
+from slowcheck.mock.records import Generation, Group, Kind
+from slowcheck.mock.settings import REAL_EXPIRY, MockSettings
+from slowcheck.mock.stats import Stats
+from slowcheck.mock.store import Store
+from slowcheck.mock.upstream import Upstream, UpstreamError
+from slowcheck.mock.webhooks import Webhooks
+from slowcheck.types import JSONObject
+
+__all__ = ["Engine"]
+
+SIMULATED_FAILURE = "Generation failed: the backend returned an error (simulated by the mock)"
+
+
+class Engine:
+    def __init__(self, settings: MockSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.stats = Stats()
+        self.generations: dict[str, Generation] = {}
+        self.groups: dict[str, Group] = {}
+        self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        self.webhooks: Webhooks | None = None
+        self.upstream = (
+            Upstream(settings.upstream, api_key=settings.upstream_api_key, timeout=settings.upstream_timeout)
+            if settings.upstream
+            else None
+        )
+        self._rng = random.Random(settings.seed)
+        self._queue: list[tuple[float, int, str]] = []
+        self._expiry: list[tuple[float, str]] = []
+        self._sequence = 0
+        self._free = settings.workers
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        snapshot = self.store.load()
+        self.generations, self.groups, self.idempotency = snapshot.generations, snapshot.groups, snapshot.idempotency
+        self.webhooks = Webhooks(self.settings, self.store, self.stats, snapshot.webhooks)
+        self.store.start()
+        now = time.time()
+        for generation in sorted(self.generations.values(), key=lambda g: g.created):
+            if generation.state == "Queued":
+                self._enqueue(generation)
+            elif generation.state == "In Progress" and not generation.stuck:
+                self._free -= 1
+                self._spawn(self._run(generation, max(0.0, generation.dispatched_at or now) + generation.run_time))
+        for group in self.groups.values():
+            self._maybe_finish_group(group)
+        self.webhooks.resume(snapshot.outbox)
+        self._loop_task = asyncio.get_running_loop().create_task(self._schedule())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.webhooks is not None:
+            await self.webhooks.aclose()
+        if self.upstream is not None:
+            await self.upstream.aclose()
+        self.store.close()
+
+    # -- submissions ------------------------------------------------------------------------------
+
+    def new_generation(self, generation_id: str, tenant: str, kind: Kind, request: JSONObject) -> Generation:
+        now = time.time()
+        faults = self.settings.faults
+        return Generation(
+            id=generation_id,
+            tenant=tenant,
+            kind=kind,
+            request=request,
+            created=now,
+            eligible_at=now + self.settings.queue_span.draw(self._rng),
+            run_time=self.settings.run_span.draw(self._rng),
+            fail=self._rng.random() < self.settings.failure_ratio,
+            stuck=self._rng.random() < faults.stuck_ratio,
+        )
+
+    async def submit(
+        self,
+        generations: Sequence[Generation],
+        *,
+        group: Group | None = None,
+        idempotency: tuple[str, str, str, str] | None = None,
+    ) -> None:
+        """Store, then schedule. Returns once the store has committed them: only then may they be acked."""
+        await self.store.add(generations, group=group, idempotency=idempotency)
+        for generation in generations:
+            self.generations[generation.id] = generation
+            self._enqueue(generation)
+        if group is not None:
+            self.groups[group.id] = group
+        if idempotency is not None:
+            tenant, key, body_hash, target = idempotency
+            self.idempotency[(tenant, key)] = (body_hash, target)
+        self._wake.set()
+
+    def state_counts(self) -> Counter[str]:
+        return Counter(g.state for g in self.generations.values())
+
+    def next_change_in(self, generation: Generation) -> float | None:
+        """Seconds until this pending generation is expected to change state (a poll-after hint)."""
+        now = time.time()
+        if generation.stuck and generation.state == "In Progress":
+            return None
+        if generation.state == "Queued":
+            return max(0.0, generation.eligible_at - now)
+        if generation.state == "In Progress" and generation.dispatched_at is not None:
+            return max(0.0, generation.dispatched_at + generation.run_time - now)
+        return None
+
+    # -- scheduling -------------------------------------------------------------------------------
+
+    def _enqueue(self, generation: Generation) -> None:
+        self._sequence += 1
+        heapq.heappush(self._queue, (generation.eligible_at, self._sequence, generation.id))
+        heapq.heappush(self._expiry, (generation.created + self.settings.expiry_seconds, generation.id))
+
+    async def _schedule(self) -> None:
+        while True:
+            self._wake.clear()
+            now = time.time()
+            self._expire(now)
+            while self._free > 0 and self._queue and self._queue[0][0] <= now:
+                _, _, generation_id = heapq.heappop(self._queue)
+                generation = self.generations.get(generation_id)
+                if generation is not None and generation.state == "Queued":
+                    self._dispatch(generation, now)
+            moments = [self._expiry[0][0]] if self._expiry else []
+            if self._free > 0 and self._queue:
+                moments.append(self._queue[0][0])
+            timeout = max(0.0, min(moments) - now) if moments else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    def _expire(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            _, generation_id = heapq.heappop(self._expiry)
+            generation = self.generations.get(generation_id)
+            if generation is not None and generation.state == "Queued":
+                self._finish(generation, now, failure=_expired_message(self.settings))
+
+    def _dispatch(self, generation: Generation, now: float) -> None:
+        generation.state, generation.state_message, generation.dispatched_at = "In Progress", "In Progress", now
+        self.store.update(generation)
+        if generation.stuck:
+            return  # a fault: dispatched, never finished, holding no worker
+        self._free -= 1
+        self._spawn(self._run(generation, now + generation.run_time))
+
+    async def _run(self, generation: Generation, done_at: float) -> None:
+        try:
+            failure: str | None = None
+            response: JSONObject | None = None
+            if self.upstream is not None and not generation.fail:
+                try:
+                    response = await self.upstream.complete(generation)
+                except UpstreamError as exc:
+                    failure = str(exc)
+            else:
+                await asyncio.sleep(max(0.0, done_at - time.time()))
+            if generation.fail:
+                failure = SIMULATED_FAILURE
+            self._finish(generation, time.time(), failure=failure, response=response)
+        finally:
+            self._free += 1
+            self._wake.set()
+
+    def _finish(
+        self, generation: Generation, now: float, *, failure: str | None = None, response: JSONObject | None = None
+    ) -> None:
+        generation.finished_at = now
+        if failure is None:
+            generation.state, generation.state_message = "Success", "Generation successful"
+            generation.response = response if response is not None else generator.complete(generation)
+        else:
+            generation.state, generation.state_message, generation.response = "Failed", failure, None
+        self.store.update(generation)
+        assert self.webhooks is not None
+        self.webhooks.generation_finished(generation)
+        if generation.group_id is not None and generation.group_id in self.groups:
+            self._maybe_finish_group(self.groups[generation.group_id])
+
+    def _maybe_finish_group(self, group: Group) -> None:
+        members = [self.generations[m] for m in group.member_ids if m in self.generations]
+        if group.notified or not all(m.terminal for m in members):
+            return
+        group.notified = True
+        self.store.group_notified(group.id)
+        assert self.webhooks is not None
+        self.webhooks.group_finished(group, members)
+
+    def _spawn(self, coroutine: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _expired_message(settings: MockSettings) -> str:
+    if settings.expiry is None and settings.time_scale is None:
+        return "Expired: the request was not processed within 72 hours"
+    scaled = f" ({settings.expiry_seconds:g} s here)" if settings.expiry_seconds != REAL_EXPIRY else ""
+    return f"Expired: the request was not processed within its expiry window{scaled}"

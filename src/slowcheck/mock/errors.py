@@ -1,0 +1,45 @@
+"""OpenAI error envelopes: every 4xx and 5xx the mock sends is one of these."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from slowcheck import _json
+
+__all__ = ["ApiError", "envelope"]
+
+
+class ApiError(Exception):
+    """An answer that is an error: raised anywhere in a handler, rendered as the OpenAI envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        return envelope(
+            self.status, self.message, type=self.type, param=self.param, code=self.code, headers=self.headers
+        )
+
+
+def envelope(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return Response(_json.dumps(body), status_code=status, headers=headers, media_type="application/json")

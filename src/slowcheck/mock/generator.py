@@ -1,0 +1,203 @@
+"""Deterministic results: the same request always yields the same completion.
+
+Seeded by the request body, the generator honours ``n``, ``max_tokens`` / ``max_completion_tokens``,
+``stop``, tools and ``response_format``, and counts tokens with one tokenizer for prompt and completion,
+so ``usage`` adds up and ``finish_reason`` tells the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from typing import Any
+
+from slowcheck import _json
+from slowcheck.mock.records import Generation
+from slowcheck.types import JSONObject
+
+__all__ = ["complete", "count_tokens"]
+
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_WORDS = (
+    "the a of to and in is it that for on as with was by this be are from at or an which one all can will "
+    "time model answer request result queue token batch async slow latency worker state success window "
+    "paris france capital meaning life question data value system response generation simple example"
+).split()
+# Chat templates add a few tokens per message; a fixed count keeps the arithmetic checkable.
+_PER_MESSAGE = 4
+_DEFAULT_TEXT_MAX = 16  # OpenAI's default max_tokens for legacy completions
+
+
+def count_tokens(text: str) -> int:
+    return len(_TOKEN.findall(text))
+
+
+def complete(generation: Generation) -> JSONObject:
+    """The completion object for a generation that succeeds."""
+    request = generation.request
+    rng = random.Random(hashlib.sha256(_json.dumps(request)).digest())
+    n = request.get("n") or 1
+    choices = [_choice(generation, random.Random(rng.random()), index) for index in range(n)]
+    completion_tokens = sum(tokens for _, tokens in choices)
+    prompt_tokens = _prompt_tokens(generation)
+    response: JSONObject = {
+        "id": generation.id,
+        "object": "chat.completion" if generation.kind == "chat" else "text_completion",
+        "created": int(generation.finished_at or generation.created),
+        "model": request["model"],
+        "choices": [choice for choice, _ in choices],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "system_fingerprint": "slowcheck-mock",
+    }
+    return response
+
+
+def _limit(request: JSONObject, kind: str) -> int:
+    for key in ("max_completion_tokens", "max_tokens"):
+        if isinstance(request.get(key), int):
+            return int(request[key])
+    return _DEFAULT_TEXT_MAX if kind == "text" else 256
+
+
+def _choice(generation: Generation, rng: random.Random, index: int) -> tuple[JSONObject, int]:
+    request, kind = generation.request, generation.kind
+    limit = _limit(request, kind)
+    if kind == "chat" and _wants_tool(request, rng):
+        return _tool_choice(request, rng, index), 0
+    natural = [rng.choice(_WORDS) for _ in range(rng.randint(3, 48))]
+    text = (
+        _json.dumps(_instance(_format_schema(request), rng, natural)).decode()
+        if _json_format(request)
+        else " ".join(natural)
+    )
+    text, finish, matched = _apply_stop(text, request.get("stop"))
+    tokens = _TOKEN.findall(text)
+    if len(tokens) > limit:
+        text, finish, matched = _truncate(text, limit), "length", None
+    used = count_tokens(text)
+    if kind == "chat":
+        message = {"role": "assistant", "content": text, "reasoning_content": None, "tool_calls": None}
+        choice: JSONObject = {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
+    else:
+        prefix = _prompt_text(request.get("prompt")) if request.get("echo") else ""
+        choice = {"text": prefix + text, "index": index, "logprobs": None, "finish_reason": finish}
+    choice["matched_stop"] = matched
+    return choice, used
+
+
+def _truncate(text: str, limit: int) -> str:
+    if limit <= 0:
+        return ""
+    match = list(_TOKEN.finditer(text))[limit - 1]
+    return text[: match.end()]
+
+
+def _apply_stop(text: str, stop: Any) -> tuple[str, str, str | None]:
+    stops = [stop] if isinstance(stop, str) else [s for s in stop or [] if isinstance(s, str) and s]
+    hits = [(text.find(s), s) for s in stops if s and s in text]
+    if not hits:
+        return text, "stop", None
+    position, matched = min(hits)
+    return text[:position], "stop", matched
+
+
+def _wants_tool(request: JSONObject, rng: random.Random) -> bool:
+    tools = [t for t in request.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
+    choice = request.get("tool_choice", "auto")
+    if not tools or choice == "none":
+        return False
+    return choice == "required" or isinstance(choice, dict) or rng.random() < 0.5
+
+
+def _tool_choice(request: JSONObject, rng: random.Random, index: int) -> JSONObject:
+    tools = [t["function"] for t in request["tools"] if t.get("type") == "function"]
+    forced = request.get("tool_choice")
+    function = next(
+        (f for f in tools if isinstance(forced, dict) and f["name"] == forced.get("function", {}).get("name")),
+        rng.choice(tools),
+    )
+    arguments = _instance(function.get("parameters") or {"type": "object"}, rng, ["value"])
+    call = {
+        "id": f"call_{rng.getrandbits(64):016x}",
+        "type": "function",
+        "function": {"name": function["name"], "arguments": _json.dumps(arguments).decode()},
+    }
+    message = {"role": "assistant", "content": None, "reasoning_content": None, "tool_calls": [call]}
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": "tool_calls", "matched_stop": None}
+
+
+def _json_format(request: JSONObject) -> bool:
+    fmt = request.get("response_format")
+    return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
+
+
+def _format_schema(request: JSONObject) -> Any:
+    fmt = request["response_format"]
+    if fmt["type"] == "json_schema":
+        return fmt["json_schema"].get("schema") or {"type": "object"}
+    return {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+
+
+def _instance(schema: Any, rng: random.Random, words: list[str]) -> Any:
+    """A small value that satisfies the common shapes of a response schema (objects, enums, scalars)."""
+    if not isinstance(schema, dict):
+        return " ".join(words[:3])
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return rng.choice(schema["enum"])
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return _instance(schema[key][0], rng, words)
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) and kind else kind
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        return {name: _instance(sub, rng, words) for name, sub in props.items()}
+    if kind == "array":
+        return [_instance(schema.get("items"), rng, words) for _ in range(max(1, schema.get("minItems", 1)))]
+    if kind == "integer":
+        return int(schema.get("minimum", rng.randint(0, 100)))
+    if kind == "number":
+        return float(schema.get("minimum", round(rng.random() * 100, 2)))
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    return " ".join(words[: rng.randint(1, 6)])
+
+
+def _prompt_tokens(generation: Generation) -> int:
+    request = generation.request
+    if generation.kind == "text":
+        prompt = request.get("prompt")
+        if isinstance(prompt, list) and prompt and isinstance(prompt[0], int):
+            return len(prompt)
+        if isinstance(prompt, list) and prompt and isinstance(prompt[0], list):
+            return sum(len(p) for p in prompt)
+        return count_tokens(_prompt_text(prompt))
+    return sum(_PER_MESSAGE + count_tokens(_message_text(m)) for m in request["messages"])
+
+
+def _prompt_text(prompt: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list):
+        return " ".join(p for p in prompt if isinstance(p, str))
+    return ""
+
+
+def _message_text(message: JSONObject) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text") or part.get("refusal") or "") for part in content if isinstance(part, dict)
+        )
+    return ""

@@ -1,0 +1,242 @@
+"""``slowcheck mock`` flags: declared once, applied over the config file, which is applied over defaults."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from slowcheck.errors import ConfigError
+from slowcheck.mock.settings import MockSettings, Span, load_config
+
+__all__ = ["add_arguments", "settings_from"]
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"expected a value >= 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def _span(text: str) -> Span:
+    try:
+        return Span.parse(text, name="duration")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("duration: ")) from None
+
+
+def _webhook(text: str) -> tuple[str, str]:
+    webhook_id, sep, url = text.partition("=")
+    if not sep or not webhook_id or not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected ID=URL with an http(s) URL, got {text!r}")
+    return webhook_id, url
+
+
+def _delays(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds separated by commas, got {text!r}") from None
+
+
+# (flags, settings attribute, argparse keywords, help)
+_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
+    (("--host",), "host", {}, "address to listen on (default 127.0.0.1)"),
+    (("--port",), "port", {"type": int}, "port to listen on (default 8080; 0 picks a free one)"),
+    (
+        ("--api-key",),
+        "api_keys",
+        {"action": "append", "metavar": "KEY"},
+        "an accepted API key (repeatable); without any, every non-empty key is accepted, each its own tenant",
+    ),
+    (("--admin-key",), "admin_key", {"metavar": "KEY"}, "key required by the /_mock admin endpoints"),
+    (
+        ("--db",),
+        "db",
+        {"metavar": "PATH"},
+        "SQLite file that keeps every acknowledged generation "
+        "(default slowcheck-mock.sqlite3; ':memory:' keeps nothing)",
+    ),
+    (("--fsync",), "fsync", {"action": "store_true"}, "fsync every commit (survive power loss, not only a crash)"),
+    (
+        ("--queue-time",),
+        "queue_time",
+        {"type": _span, "metavar": "S|MIN..MAX"},
+        "seconds a generation waits before a worker may take it (default 0.5..2)",
+    ),
+    (
+        ("--run-time",),
+        "run_time",
+        {"type": _span, "metavar": "S|MIN..MAX"},
+        "seconds a worker spends on a generation (default 0.5..2)",
+    ),
+    (
+        ("--time-scale",),
+        "time_scale",
+        {"type": _positive(float), "metavar": "FACTOR"},
+        "compress the real 24-72 h window by FACTOR (86400: a day per second); scales expiry and webhook retries",
+    ),
+    (
+        ("--expiry",),
+        "expiry",
+        {"type": _positive(float), "metavar": "SECONDS"},
+        "queue time after which a generation fails as expired (default 72 h, scaled)",
+    ),
+    (
+        ("--workers",),
+        "workers",
+        {"type": int, "metavar": "N"},
+        "simulated workers: generations In Progress at once (default 16)",
+    ),
+    (
+        ("--failure-ratio",),
+        "failure_ratio",
+        {"type": _ratio, "metavar": "RATIO"},
+        "share of generations that end Failed (default 0)",
+    ),
+    (("--seed",), "seed", {"type": int, "metavar": "N"}, "seed of the simulation's timing and failures (default 0)"),
+    (
+        ("--model",),
+        "models",
+        {"action": "append", "metavar": "NAME"},
+        "a served model (repeatable); others are 404 model_not_found. Default: any name",
+    ),
+    (
+        ("--upstream",),
+        "upstream",
+        {"metavar": "URL"},
+        "an OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) that does the work instead of the generator",
+    ),
+    (("--upstream-api-key",), "upstream_api_key", {"metavar": "KEY"}, "key sent to the upstream"),
+    (
+        ("--max-body-bytes",),
+        "max_body_bytes",
+        {"type": _positive(int), "metavar": "BYTES"},
+        "larger bodies get 413 (default 4 MiB)",
+    ),
+    (
+        ("--submit-rate",),
+        "submit_rate",
+        {"type": _positive(float), "metavar": "PER_S"},
+        "per-key submissions per second before 429 (token bucket; default unlimited)",
+    ),
+    (
+        ("--submit-burst",),
+        "submit_burst",
+        {"type": _positive(int), "metavar": "N"},
+        "submission bucket size (default: rate)",
+    ),
+    (
+        ("--poll-rate",),
+        "poll_rate",
+        {"type": _positive(float), "metavar": "PER_S"},
+        "per-key polls per second before 429 (default unlimited)",
+    ),
+    (("--poll-burst",), "poll_burst", {"type": _positive(int), "metavar": "N"}, "poll bucket size (default: rate)"),
+    (
+        ("--no-poll-after-hint",),
+        "poll_after_hint",
+        {"action": "store_false"},
+        "do not send openai-poll-after-ms on pending records",
+    ),
+    (
+        ("--webhook",),
+        "webhooks",
+        {"action": "append", "type": _webhook, "metavar": "ID=URL"},
+        "register a webhook id (repeatable), as the dashboard would",
+    ),
+    (
+        ("--webhook-secret",),
+        "webhook_secret",
+        {"metavar": "whsec_..."},
+        "sign deliveries with Standard Webhooks headers (an extension: inference.net does not sign)",
+    ),
+    (
+        ("--webhook-timeout",),
+        "webhook_timeout",
+        {"type": _positive(float), "metavar": "SECONDS"},
+        "seconds per delivery attempt (30)",
+    ),
+    (
+        ("--webhook-retry-delays",),
+        "webhook_retry_delays",
+        {"type": _delays, "metavar": "S,S"},
+        "seconds before the 2nd and 3rd attempt (default 10,60; scaled by --time-scale)",
+    ),
+    (("--config",), "", {"type": Path, "metavar": "FILE"}, "TOML file with any of these settings (flags win)"),
+]
+_FAULT_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
+    ("--ack-latency", "ack_latency", {"type": _positive(float), "metavar": "SECONDS"}, "extra seconds before each ack"),
+    (
+        "--error-ratio",
+        "error_ratio",
+        {"type": _ratio, "metavar": "RATIO"},
+        "share of submissions and polls answered 503",
+    ),
+    (
+        "--not-found-until-dispatched",
+        "not_found_until_dispatched",
+        {"action": "store_true"},
+        "answer 404 for Queued generations",
+    ),
+    ("--stuck-ratio", "stuck_ratio", {"type": _ratio, "metavar": "RATIO"}, "share of generations that never finish"),
+    (
+        "--webhook-drop-ratio",
+        "webhook_drop_ratio",
+        {"type": _ratio, "metavar": "RATIO"},
+        "share of webhook deliveries never sent",
+    ),
+    (
+        "--webhook-duplicate-ratio",
+        "webhook_duplicate_ratio",
+        {"type": _ratio, "metavar": "RATIO"},
+        "share of deliveries sent twice",
+    ),
+    (
+        "--webhook-delay",
+        "webhook_delay",
+        {"type": _positive(float), "metavar": "SECONDS"},
+        "extra seconds before each delivery",
+    ),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for flags, attribute, keywords, help_text in _OPTIONS:
+        dest = attribute or flags[0].removeprefix("--").replace("-", "_")
+        parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=help_text, **keywords)
+    faults = parser.add_argument_group("fault injection (all off by default)")
+    for flag, attribute, keywords, help_text in _FAULT_OPTIONS:
+        faults.add_argument(flag, dest=f"fault_{attribute}", default=argparse.SUPPRESS, help=help_text, **keywords)
+
+
+def settings_from(args: argparse.Namespace) -> MockSettings:
+    settings = MockSettings()
+    given = vars(args)
+    if "config" in given:
+        load_config(given["config"], settings)
+    for _, attribute, _, _ in _OPTIONS:
+        if attribute and attribute in given:
+            value = given[attribute]
+            setattr(settings, attribute, dict(value) if attribute == "webhooks" else value)
+    for _, attribute, _, _ in _FAULT_OPTIONS:
+        if f"fault_{attribute}" in given:
+            setattr(settings.faults, attribute, given[f"fault_{attribute}"])
+    return settings.validate()

@@ -1,0 +1,91 @@
+"""What the mock stores: generations and groups, and how a record is shown to its owner."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+
+from slowcheck.types import JSONObject
+
+__all__ = ["Generation", "Group", "Kind", "State", "iso", "new_id"]
+
+Kind = Literal["chat", "text"]
+State = Literal["Queued", "In Progress", "Success", "Failed"]
+TERMINAL: frozenset[str] = frozenset({"Success", "Failed"})
+_ALPHABET = string.ascii_letters + string.digits + "_-"
+
+
+def new_id() -> str:
+    """A 21-character nanoid-style id, as the documented examples look (``N2mZQjrvh-k_m8nMMN7Jn``)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(21))
+
+
+def iso(epoch: float) -> str:
+    """ISO-8601 UTC with milliseconds and ``Z``, as in the documented records."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(slots=True)
+class Generation:
+    id: str
+    tenant: str
+    """Fingerprint of the API key that submitted it; never the key itself."""
+    kind: Kind
+    request: JSONObject
+    created: float
+    """Epoch seconds of the submission (the ack shows it in milliseconds)."""
+    eligible_at: float
+    """When a worker may take it (end of its simulated queue time)."""
+    run_time: float
+    state: State = "Queued"
+    state_message: str = "Queued"
+    response: JSONObject | None = None
+    dispatched_at: float | None = None
+    finished_at: float | None = None
+    group_id: str | None = None
+    fail: bool = False
+    stuck: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def webhook_id(self) -> str | None:
+        metadata = self.request.get("metadata")
+        value = metadata.get("webhook_id") if isinstance(metadata, dict) else None
+        return value if isinstance(value, str) else None
+
+    def ack(self) -> JSONObject:
+        return {
+            "id": self.id,
+            "object": "chat.completion" if self.kind == "chat" else "text_completion",
+            "created": int(self.created * 1000),
+            "model": self.request["model"],
+            "choices": [],
+        }
+
+    def to_json(self) -> JSONObject:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "stateMessage": self.state_message,
+            "request": self.request,
+            "response": self.response,
+            "dispatchedAt": iso(self.dispatched_at) if self.dispatched_at is not None else None,
+            "finishedAt": iso(self.finished_at) if self.finished_at is not None else None,
+        }
+
+
+@dataclass(slots=True)
+class Group:
+    id: str
+    tenant: str
+    kind: Kind
+    member_ids: list[str]
+    created: float
+    webhook_id: str | None = None
+    notified: bool = False

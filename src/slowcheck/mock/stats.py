@@ -1,0 +1,56 @@
+"""Server-side truth for load reports to compare with: what arrived, per key and per generation."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Stats"]
+
+_ATTEMPTS_KEPT = 1000
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters since the mock started (they are not persisted: they describe this process's run)."""
+
+    by_key: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    polls_by_generation: Counter[str] = field(default_factory=Counter)
+    body_hashes: dict[str, set[str]] = field(default_factory=dict)
+    webhook_attempts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_ATTEMPTS_KEPT))
+    webhooks: Counter[str] = field(default_factory=Counter)
+
+    def count(self, tenant: str, what: str, amount: int = 1) -> None:
+        self.by_key[tenant][what] += amount
+
+    def submitted(self, tenant: str, body_hash: str) -> None:
+        """Count a stored submission, and a duplicate when this key sent the same body before."""
+        self.count(tenant, "submissions")
+        seen = self.body_hashes.setdefault(tenant, set())
+        if body_hash in seen:
+            self.count(tenant, "duplicate_bodies")
+        seen.add(body_hash)
+
+    def polled(self, tenant: str, generation_id: str) -> None:
+        self.count(tenant, "polls")
+        self.polls_by_generation[generation_id] += 1
+
+    def webhook_attempt(self, record: dict[str, Any]) -> None:
+        self.webhook_attempts.append(record)
+        self.webhooks["attempts"] += 1
+
+    def totals(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for counter in self.by_key.values():
+            total.update(counter)
+        return total
+
+    def to_json(self, states: Counter[str]) -> dict[str, Any]:
+        return {
+            "totals": dict(self.totals()),
+            "by_key": {tenant: dict(counter) for tenant, counter in sorted(self.by_key.items())},
+            "generations": dict(states),
+            "webhooks": dict(self.webhooks),
+            "webhook_attempts": list(self.webhook_attempts),
+        }

@@ -1,0 +1,277 @@
+"""Durability: every acknowledged generation is in SQLite before its ack is sent.
+
+One writer thread owns the connection and commits whatever arrived together in one transaction
+(group commit), so a burst of submissions costs one commit, not one each. Reads never touch SQLite:
+the mock serves from memory and loads everything back on start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slowcheck import _json
+from slowcheck.errors import ConfigError
+from slowcheck.mock.records import Generation, Group
+
+__all__ = ["Delivery", "Snapshot", "Store"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, request BLOB NOT NULL,
+  created REAL NOT NULL, eligible_at REAL NOT NULL, run_time REAL NOT NULL,
+  state TEXT NOT NULL, state_message TEXT NOT NULL, response BLOB,
+  dispatched_at REAL, finished_at REAL, group_id TEXT, fail INTEGER NOT NULL, stuck INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, members BLOB NOT NULL,
+  created REAL NOT NULL, webhook_id TEXT, notified INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+  tenant TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, target TEXT NOT NULL,
+  PRIMARY KEY (tenant, key));
+CREATE TABLE IF NOT EXISTS outbox (
+  id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, event TEXT NOT NULL, subject TEXT NOT NULL,
+  payload BLOB NOT NULL, done INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, url TEXT NOT NULL);
+"""
+_INSERT_GENERATION = "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_UPDATE_GENERATION = (
+    "UPDATE generations SET state=?, state_message=?, response=?, dispatched_at=?, finished_at=? WHERE id=?"
+)
+_STOP = object()
+_BATCH = 4096
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A webhook event waiting in the outbox until its endpoint has answered (or given up)."""
+
+    id: str
+    webhook_id: str
+    event: str
+    subject: str
+    """The generation or group id the event is about."""
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything the store held when the mock started."""
+
+    generations: dict[str, Generation] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    outbox: list[Delivery] = field(default_factory=list)
+    webhooks: dict[str, str] = field(default_factory=dict)
+
+
+class Store:
+    """SQLite behind a group-committing writer thread; ``":memory:"`` keeps nothing and never waits."""
+
+    def __init__(self, path: str, *, fsync: bool = False) -> None:
+        self.durable = path != ":memory:"
+        self._ops: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        if not self.durable:
+            return
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open the mock's database {path}: {exc}") from None
+        self._conn = conn
+
+    def load(self) -> Snapshot:
+        snapshot = Snapshot()
+        if self._conn is None:
+            return snapshot
+        for row in self._conn.execute("SELECT * FROM generations"):
+            generation = _generation(row)
+            snapshot.generations[generation.id] = generation
+        for gid, tenant, kind, members, created, webhook_id, notified in self._conn.execute("SELECT * FROM groups"):
+            snapshot.groups[gid] = Group(gid, tenant, kind, _json.loads(members), created, webhook_id, bool(notified))
+        for tenant, key, body_hash, target in self._conn.execute("SELECT * FROM idempotency"):
+            snapshot.idempotency[(tenant, key)] = (body_hash, target)
+        for did, webhook_id, event, subject, payload, _ in self._conn.execute("SELECT * FROM outbox WHERE done = 0"):
+            snapshot.outbox.append(Delivery(did, webhook_id, event, subject, _json.loads(payload)))
+        snapshot.webhooks = dict(self._conn.execute("SELECT id, url FROM webhooks"))
+        return snapshot
+
+    def start(self) -> None:
+        if self._conn is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._write, name="slowcheck-mock-writer", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Flush what is queued, then close."""
+        if self._thread is not None:
+            self._ops.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def add(
+        self,
+        generations: Iterable[Generation],
+        *,
+        group: Group | None = None,
+        idempotency: tuple[str, str, str, str] | None = None,
+    ) -> None:
+        """Store new generations (and their group or idempotency key); returns once committed."""
+        if not self.durable:
+            return
+        ops: list[tuple[str, tuple[Any, ...]]] = [(_INSERT_GENERATION, _row(g)) for g in generations]
+        if group is not None:
+            ops.append(("INSERT INTO groups VALUES (?,?,?,?,?,?,?)", _group_row(group)))
+        if idempotency is not None:
+            ops.append(("INSERT OR REPLACE INTO idempotency VALUES (?,?,?,?)", idempotency))
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ops.put((ops, waiter))
+        await waiter
+
+    def update(self, generation: Generation) -> None:
+        """Record a state change; not awaited (a lost transition is replayed by the scheduler on start)."""
+        response = _json.dumps(generation.response) if generation.response is not None else None
+        self._put(
+            _UPDATE_GENERATION,
+            (
+                generation.state,
+                generation.state_message,
+                response,
+                generation.dispatched_at,
+                generation.finished_at,
+                generation.id,
+            ),
+        )
+
+    def group_notified(self, group_id: str) -> None:
+        self._put("UPDATE groups SET notified = 1 WHERE id = ?", (group_id,))
+
+    def enqueue_delivery(self, delivery: Delivery) -> None:
+        payload = _json.dumps(delivery.payload)
+        row = (delivery.id, delivery.webhook_id, delivery.event, delivery.subject, payload, 0)
+        self._put("INSERT OR REPLACE INTO outbox VALUES (?,?,?,?,?,?)", row)
+
+    def delivery_done(self, delivery_id: str) -> None:
+        self._put("UPDATE outbox SET done = 1 WHERE id = ?", (delivery_id,))
+
+    def set_webhook(self, webhook_id: str, url: str | None) -> None:
+        if url is None:
+            self._put("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
+        else:
+            self._put("INSERT OR REPLACE INTO webhooks VALUES (?, ?)", (webhook_id, url))
+
+    def _put(self, sql: str, params: tuple[Any, ...]) -> None:
+        if self.durable:
+            self._ops.put(([(sql, params)], None))
+
+    def _write(self) -> None:
+        assert self._conn is not None
+        conn = self._conn
+        stopping = False
+        while not stopping:
+            batch = [self._ops.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self._ops.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = any(item is _STOP for item in batch)
+            work = [item for item in batch if item is not _STOP]
+            error: BaseException | None = None
+            try:
+                conn.execute("BEGIN")
+                for ops, _ in work:
+                    for sql, params in ops:
+                        conn.execute(sql, params)
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                error = exc
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            waiters = [waiter for _, waiter in work if waiter is not None]
+            if waiters:
+                loop = waiters[0].get_loop()
+                loop.call_soon_threadsafe(_settle, waiters, error)
+
+
+def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+
+
+def _row(g: Generation) -> tuple[Any, ...]:
+    response = _json.dumps(g.response) if g.response is not None else None
+    return (
+        g.id,
+        g.tenant,
+        g.kind,
+        _json.dumps(g.request),
+        g.created,
+        g.eligible_at,
+        g.run_time,
+        g.state,
+        g.state_message,
+        response,
+        g.dispatched_at,
+        g.finished_at,
+        g.group_id,
+        int(g.fail),
+        int(g.stuck),
+    )
+
+
+def _group_row(group: Group) -> tuple[Any, ...]:
+    members = _json.dumps(group.member_ids)
+    return (group.id, group.tenant, group.kind, members, group.created, group.webhook_id, int(group.notified))
+
+
+def _generation(row: tuple[Any, ...]) -> Generation:
+    (
+        gid,
+        tenant,
+        kind,
+        request,
+        created,
+        eligible_at,
+        run_time,
+        state,
+        message,
+        response,
+        dispatched,
+        finished,
+        group_id,
+        fail,
+        stuck,
+    ) = row
+    return Generation(
+        id=gid,
+        tenant=tenant,
+        kind=kind,
+        request=_json.loads(request),
+        created=created,
+        eligible_at=eligible_at,
+        run_time=run_time,
+        state=state,
+        state_message=message,
+        response=_json.loads(response) if response is not None else None,
+        dispatched_at=dispatched,
+        finished_at=finished,
+        group_id=group_id,
+        fail=bool(fail),
+        stuck=bool(stuck),
+    )
