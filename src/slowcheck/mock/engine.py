@@ -139,6 +139,7 @@ class Engine:
         heapq.heappush(self._expiry, (generation.created + self.settings.expiry_seconds, generation.id))
 
     async def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
             now = time.time()
@@ -151,11 +152,14 @@ class Engine:
             moments = [self._expiry[0][0]] if self._expiry else []
             if self._free > 0 and self._queue:
                 moments.append(self._queue[0][0])
-            timeout = max(0.0, min(moments) - now) if moments else None
+            # A timer that sets the event, not asyncio.wait_for: on Python < 3.12 wait_for can swallow a
+            # cancellation that races with the event, and the engine would never stop.
+            timer = loop.call_later(max(0.0, min(moments) - now), self._wake.set) if moments else None
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+                await self._wake.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
 
     def _expire(self, now: float) -> None:
         while self._expiry and self._expiry[0][0] <= now:
