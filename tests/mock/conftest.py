@@ -30,7 +30,9 @@ def fast(**overrides: Any) -> MockSettings:
 
 
 class MockFactory(Protocol):
-    def __call__(self, settings: MockSettings | None = None) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]: ...
+    def __call__(
+        self, settings: MockSettings | None = None
+    ) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]: ...
 
 
 @contextlib.asynccontextmanager

@@ -117,13 +117,33 @@ async def test_results_are_deterministic_per_request() -> None:
 
 
 async def test_tool_calls_and_json_schema_outputs() -> None:
-    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city"]}}}
-    schema = {"type": "object", "properties": {"city": {"type": "string"}, "ok": {"type": "boolean"}}, "required": ["city"]}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                "required": ["city"],
+            },
+        },
+    }
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "ok": {"type": "boolean"}},
+        "required": ["city"],
+    }
     async with running() as client:
-        tools = (await client.post("/v1/slow/chat/completions", json=CHAT | {"tools": [tool], "tool_choice": "required"})).json()
-        structured = (await client.post("/v1/slow/chat/completions", json=CHAT | {"response_format": {
-            "type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}})).json()
+        tools = (
+            await client.post("/v1/slow/chat/completions", json=CHAT | {"tools": [tool], "tool_choice": "required"})
+        ).json()
+        structured = (
+            await client.post(
+                "/v1/slow/chat/completions",
+                json=CHAT
+                | {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}},
+            )
+        ).json()
         called = (await until(client, tools["id"], terminal))[-1]["response"]["choices"][0]
         shaped = (await until(client, structured["id"], terminal))[-1]["response"]["choices"][0]
     assert called["finish_reason"] == "tool_calls"

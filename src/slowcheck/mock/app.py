@@ -127,13 +127,9 @@ class MockApp:
         schema = _REQUEST_KIND[kind]
         if not self.schemas.is_valid(schema, body):
             error = (self.schemas.errors(schema, body) or [SchemaError("$", "invalid")])[0]
+            param = _param(error, prefix)
             raise ApiError(
-                400,
-                f"Invalid request: {prefix}{error.path.removeprefix('$.').removeprefix('$')}: {error.message}".replace(
-                    ": : ", ": "
-                ),
-                param=prefix + _param(error),
-                code="invalid_value",
+                400, f"Invalid request: {param or 'body'}: {error.message}", param=param, code="invalid_value"
             )
         if body.get("stream") is True:
             raise ApiError(400, _STREAM_REFUSED, param=prefix + "stream", code="stream_not_supported")
@@ -371,12 +367,13 @@ def _json_response(content: Any, *, headers: dict[str, str] | None = None) -> Re
     return Response(_json.dumps(content), headers=headers, media_type="application/json")
 
 
-def _param(error: SchemaError) -> str:
+def _param(error: SchemaError, prefix: str) -> str | None:
+    """OpenAI's ``param``: the offending field (a missing one included), or null for the body itself."""
     path = error.path.removeprefix("$").removeprefix(".")
     if error.message.endswith("is a required property") and error.message.startswith("'"):
         missing = error.message.split("'")[1]
-        return f"{path}.{missing}" if path else missing
-    return path
+        path = f"{path}.{missing}" if path else missing
+    return (prefix + path if path else prefix.rstrip(".")) or None
 
 
 async def _api_error(_: Request, exc: Exception) -> Response:
