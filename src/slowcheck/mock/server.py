@@ -29,24 +29,25 @@ def serve(settings: MockSettings, on_ready: Callable[[str, int], None] | None = 
     )
     server = uvicorn.Server(config)
 
-    # Bind here, so a taken port is one clear error rather than uvicorn's log and exit.
+    # Probe the address first, so a taken port is one clear error rather than uvicorn's log and exit.
+    # (uvicorn binds it itself: sockets it is handed do not get TCP_NODELAY under uvloop, and every
+    # keep-alive answer would then wait ~40 ms for a delayed ACK.)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((settings.host, settings.port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
 
     async def run() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
+        task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():
-                await task  # uvicorn failed to start (e.g. the port is taken): surface it
+                await task  # uvicorn failed to start: surface it
                 return
             await asyncio.sleep(0.01)
-        port = sock.getsockname()[1]
+        port = server.servers[0].sockets[0].getsockname()[1]
         if on_ready is not None:
             on_ready(f"http://{settings.host}:{port}", len(engine_of(app).generations))
         await task
