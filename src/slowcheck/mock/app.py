@@ -16,12 +16,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slowcheck import _json
 from slowcheck.errors import SchemaError
 from slowcheck.mock.engine import Engine
-from slowcheck.mock.errors import ApiError, envelope
+from slowcheck.mock.errors import ApiError, envelope, with_request_id
 from slowcheck.mock.ratelimit import Limiter
 from slowcheck.mock.records import Group, Kind, new_id
 from slowcheck.mock.settings import MockSettings
@@ -109,13 +108,16 @@ class MockApp:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+        if declared.isdigit():
+            raw = await request.body()
+        else:  # chunked: count as it arrives
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
+                chunks.append(chunk)
+            raw = b"".join(chunks)
         try:
             return _json.loads(raw), raw
         except ValueError as exc:
@@ -153,6 +155,7 @@ class MockApp:
         if isinstance(idempotency, Response):
             return idempotency
         generation = self.engine.new_generation(new_id(), tenant, kind, body)
+        generation.raw = raw
         await self.engine.submit([generation], idempotency=idempotency and (*idempotency, generation.id))
         self.engine.stats.submitted(tenant, body_hash)
         if self.settings.faults.ack_latency:
@@ -334,7 +337,6 @@ def create_app(settings: MockSettings) -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.mock = mock
-    app.add_middleware(RequestId)
     return app
 
 
@@ -343,28 +345,8 @@ def engine_of(app: Starlette) -> Engine:
     return engine
 
 
-class RequestId:
-    """Every answer carries an ``x-request-id`` (a plain ASGI middleware: no per-request task)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = f"req_{secrets.token_hex(12)}".encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 def _json_response(content: Any, *, headers: dict[str, str] | None = None) -> Response:
-    return Response(_json.dumps(content), headers=headers, media_type="application/json")
+    return Response(_json.dumps(content), headers=with_request_id(headers), media_type="application/json")
 
 
 def _param(error: SchemaError, prefix: str) -> str | None:

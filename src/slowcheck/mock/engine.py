@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 import random
 import time
 from collections import Counter
@@ -48,6 +49,7 @@ class Engine:
         self._sequence = 0
         self._free = settings.workers
         self._wake = asyncio.Event()
+        self._next_wakeup = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -115,7 +117,10 @@ class Engine:
         if idempotency is not None:
             tenant, key, body_hash, target = idempotency
             self.idempotency[(tenant, key)] = (body_hash, target)
-        self._wake.set()
+        # Wake the scheduler only when this changes its plan: a submission per request otherwise costs
+        # a whole scheduling pass.
+        if self._free > 0 and min(g.eligible_at for g in generations) < self._next_wakeup:
+            self._wake.set()
 
     def state_counts(self) -> Counter[str]:
         return Counter(g.state for g in self.generations.values())
@@ -154,7 +159,8 @@ class Engine:
                 moments.append(self._queue[0][0])
             # A timer that sets the event, not asyncio.wait_for: on Python < 3.12 wait_for can swallow a
             # cancellation that races with the event, and the engine would never stop.
-            timer = loop.call_later(max(0.0, min(moments) - now), self._wake.set) if moments else None
+            self._next_wakeup = min(moments) if moments else math.inf
+            timer = loop.call_later(max(0.0, self._next_wakeup - now), self._wake.set) if moments else None
             try:
                 await self._wake.wait()
             finally:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 from starlette.responses import Response
 
 from slowcheck import _json
 
-__all__ = ["ApiError", "envelope"]
+__all__ = ["ApiError", "envelope", "with_request_id"]
 
 
 class ApiError(Exception):
@@ -42,4 +44,14 @@ def envelope(
     headers: dict[str, str] | None = None,
 ) -> Response:
     body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    return Response(_json.dumps(body), status_code=status, headers=headers, media_type="application/json")
+    return Response(
+        _json.dumps(body), status_code=status, headers=with_request_id(headers), media_type="application/json"
+    )
+
+
+def with_request_id(headers: dict[str, str] | None) -> dict[str, str]:
+    """Every answer carries an ``x-request-id``; set here, where every answer is built, not in a middleware."""
+    out = {"x-request-id": f"req_{secrets.token_hex(12)}"}
+    if headers:
+        out.update(headers)
+    return out

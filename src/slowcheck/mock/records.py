@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import secrets
-import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -15,12 +14,14 @@ __all__ = ["Generation", "Group", "Kind", "State", "iso", "new_id"]
 Kind = Literal["chat", "text"]
 State = Literal["Queued", "In Progress", "Success", "Failed"]
 TERMINAL: frozenset[str] = frozenset({"Success", "Failed"})
-_ALPHABET = string.ascii_letters + string.digits + "_-"
 
 
 def new_id() -> str:
-    """A 21-character nanoid-style id, as the documented examples look (``N2mZQjrvh-k_m8nMMN7Jn``)."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(21))
+    """A 21-character nanoid-style id, as the documented examples look (``N2mZQjrvh-k_m8nMMN7Jn``).
+
+    base64url of 16 random bytes is 22 characters of exactly that alphabet; 21 of them keep 126 bits.
+    """
+    return secrets.token_urlsafe(16)[:21]
 
 
 def iso(epoch: float) -> str:
@@ -48,6 +49,8 @@ class Generation:
     group_id: str | None = None
     fail: bool = False
     stuck: bool = False
+    raw: bytes | None = field(default=None, repr=False, compare=False)
+    """The request body as received, stored as is (set on submission; not kept after a restart)."""
 
     @property
     def terminal(self) -> bool:

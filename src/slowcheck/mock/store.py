@@ -42,6 +42,15 @@ _INSERT_GENERATION = "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?
 _UPDATE_GENERATION = (
     "UPDATE generations SET state=?, state_message=?, response=?, dispatched_at=?, finished_at=? WHERE id=?"
 )
+_INSERT_GROUP = "INSERT INTO groups VALUES (?,?,?,?,?,?,?)"
+_INSERT_IDEMPOTENCY = "INSERT OR REPLACE INTO idempotency VALUES (?,?,?,?)"
+_INSERT_DELIVERY = "INSERT OR REPLACE INTO outbox VALUES (?,?,?,?,?,?)"
+_DELIVERY_DONE = "UPDATE outbox SET done = 1 WHERE id = ?"
+_GROUP_NOTIFIED = "UPDATE groups SET notified = 1 WHERE id = ?"
+_SET_WEBHOOK = "INSERT OR REPLACE INTO webhooks VALUES (?, ?)"
+_DELETE_WEBHOOK = "DELETE FROM webhooks WHERE id = ?"
+_ORDER = [_INSERT_GENERATION, _INSERT_GROUP, _INSERT_IDEMPOTENCY, _INSERT_DELIVERY, _UPDATE_GENERATION,
+          _GROUP_NOTIFIED, _DELIVERY_DONE, _SET_WEBHOOK, _DELETE_WEBHOOK]  # fmt: skip
 _STOP = object()
 _BATCH = 4096
 
@@ -131,9 +140,9 @@ class Store:
             return
         ops: list[tuple[str, tuple[Any, ...]]] = [(_INSERT_GENERATION, _row(g)) for g in generations]
         if group is not None:
-            ops.append(("INSERT INTO groups VALUES (?,?,?,?,?,?,?)", _group_row(group)))
+            ops.append((_INSERT_GROUP, _group_row(group)))
         if idempotency is not None:
-            ops.append(("INSERT OR REPLACE INTO idempotency VALUES (?,?,?,?)", idempotency))
+            ops.append((_INSERT_IDEMPOTENCY, idempotency))
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ops.put((ops, waiter))
         await waiter
@@ -154,21 +163,21 @@ class Store:
         )
 
     def group_notified(self, group_id: str) -> None:
-        self._put("UPDATE groups SET notified = 1 WHERE id = ?", (group_id,))
+        self._put(_GROUP_NOTIFIED, (group_id,))
 
     def enqueue_delivery(self, delivery: Delivery) -> None:
         payload = _json.dumps(delivery.payload)
         row = (delivery.id, delivery.webhook_id, delivery.event, delivery.subject, payload, 0)
-        self._put("INSERT OR REPLACE INTO outbox VALUES (?,?,?,?,?,?)", row)
+        self._put(_INSERT_DELIVERY, row)
 
     def delivery_done(self, delivery_id: str) -> None:
-        self._put("UPDATE outbox SET done = 1 WHERE id = ?", (delivery_id,))
+        self._put(_DELIVERY_DONE, (delivery_id,))
 
     def set_webhook(self, webhook_id: str, url: str | None) -> None:
         if url is None:
-            self._put("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
+            self._put(_DELETE_WEBHOOK, (webhook_id,))
         else:
-            self._put("INSERT OR REPLACE INTO webhooks VALUES (?, ?)", (webhook_id, url))
+            self._put(_SET_WEBHOOK, (webhook_id, url))
 
     def _put(self, sql: str, params: tuple[Any, ...]) -> None:
         if self.durable:
@@ -188,11 +197,16 @@ class Store:
             stopping = any(item is _STOP for item in batch)
             work = [item for item in batch if item is not _STOP]
             error: BaseException | None = None
+            by_statement: dict[str, list[tuple[Any, ...]]] = {}
+            for ops, _ in work:
+                for sql, params in ops:
+                    by_statement.setdefault(sql, []).append(params)
             try:
                 conn.execute("BEGIN")
-                for ops, _ in work:
-                    for sql, params in ops:
-                        conn.execute(sql, params)
+                # One executemany per statement, inserts before updates: an update never precedes the
+                # insert of its row, and within a statement the order of arrival is kept.
+                for sql in sorted(by_statement, key=_ORDER.index):
+                    conn.executemany(sql, by_statement[sql])
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 error = exc
