@@ -1,0 +1,62 @@
+"""The official OpenAI Python SDK against the mock, as the README shows it (base_url=.../v1/slow)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from slowcheck.mock import create_app
+from tests.mock.conftest import KEY, fast, terminal
+from tests.servers import serve_in_thread
+
+MODEL = "google/gemma-3-27b-instruct/bf-16"
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with serve_in_thread(create_app(fast()), lifespan="on") as url:
+        yield url
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{base_url}/v1/slow", api_key=KEY, max_retries=0) as sdk:
+        yield sdk
+
+
+def test_sdk_submits_and_the_generation_is_fetched_by_id(client: openai.OpenAI, base_url: str) -> None:
+    ack = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=8,
+        metadata={"custom_id": "sdk-1"},
+    )
+    assert ack.choices == []
+    assert ack.model == MODEL
+    assert ack.created > 10**12, "milliseconds, as the API documents"
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+    assert raw.headers["x-request-id"].startswith("req_")
+
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        for _ in range(2000):
+            record = http.get(f"/v1/generation/{ack.id}").json()
+            if terminal(record):
+                break
+    assert record["state"] == "Success"
+    assert record["request"]["metadata"] == {"custom_id": "sdk-1"}
+
+
+def test_sdk_sees_the_stream_refusal_as_a_bad_request(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}], stream=True)
+    assert caught.value.status_code == 400
+    assert caught.value.body["param"] == "stream"  # type: ignore[index]
+
+
+def test_sdk_text_completions(client: openai.OpenAI) -> None:
+    ack = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=5)
+    assert ack.object == "text_completion"
+    assert ack.choices == []
