@@ -92,6 +92,12 @@ class MockApp:
             )
         return headers
 
+    def admit(self, request: Request, limiter: Limiter, what: str) -> tuple[str, dict[str, str]]:
+        """The steps every API call takes first: who is it, an injected fault, the rate limit."""
+        tenant = self.tenant(request)
+        self.injected_error(tenant)
+        return tenant, self.limit(limiter, tenant, what)
+
     def injected_error(self, tenant: str) -> None:
         if self.settings.faults.error_ratio and self._rng.random() < self.settings.faults.error_ratio:
             self.engine.stats.count(tenant, "injected_errors")
@@ -146,9 +152,7 @@ class MockApp:
     # -- the async API ----------------------------------------------------------------------------
 
     async def submit(self, request: Request, kind: Kind) -> Response:
-        tenant = self.tenant(request)
-        self.injected_error(tenant)
-        headers = self.limit(self.submit_limit, tenant, "submissions")
+        tenant, headers = self.admit(request, self.submit_limit, "submissions")
         body, raw = await self.body(request)
         self.validate(kind, body)
         body_hash = hashlib.sha256(raw).hexdigest()
@@ -183,9 +187,7 @@ class MockApp:
         return _json_response(generation.ack(), headers={"idempotent-replayed": "true"})
 
     async def generation(self, request: Request) -> Response:
-        tenant = self.tenant(request)
-        self.injected_error(tenant)
-        headers = self.limit(self.poll_limit, tenant, "polls")
+        tenant, headers = self.admit(request, self.poll_limit, "polls")
         generation_id = request.path_params["id"]
         generation = self.engine.generations.get(generation_id)
         if generation is None or generation.tenant != tenant:
@@ -203,9 +205,7 @@ class MockApp:
     # -- groups -----------------------------------------------------------------------------------
 
     async def submit_group(self, request: Request, kind: Kind) -> Response:
-        tenant = self.tenant(request)
-        self.injected_error(tenant)
-        headers = self.limit(self.submit_limit, tenant, "submissions")
+        tenant, headers = self.admit(request, self.submit_limit, "submissions")
         body, raw = await self.body(request)
         requests = body.get("requests") if isinstance(body, dict) else None
         if not isinstance(requests, list) or not requests:
@@ -233,9 +233,7 @@ class MockApp:
         return _json_response({"groupId": group_id, "groupSize": len(members)}, headers=headers)
 
     async def group_generations(self, request: Request) -> Response:
-        tenant = self.tenant(request)
-        self.injected_error(tenant)
-        headers = self.limit(self.poll_limit, tenant, "polls")
+        tenant, headers = self.admit(request, self.poll_limit, "polls")
         group_id = request.path_params["group_id"]
         group = self.engine.groups.get(group_id)
         if group is None or group.tenant != tenant:

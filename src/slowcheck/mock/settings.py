@@ -158,19 +158,19 @@ class MockSettings:
 
     @property
     def queue_span(self) -> Span:
-        if self.queue_time is not None:
-            return self.queue_time
-        if self.time_scale is None:
-            return Span(0.5, 2.0)
-        return Span(0.9 * REAL_COMPLETION[0] / self.scale, 0.9 * REAL_COMPLETION[1] / self.scale)
+        return self._span(self.queue_time, share=0.9)
 
     @property
     def run_span(self) -> Span:
-        if self.run_time is not None:
-            return self.run_time
+        return self._span(self.run_time, share=0.1)
+
+    def _span(self, explicit: Span | None, *, share: float) -> Span:
+        """An explicit time, else 0.5..2 s, else this share of the scaled 24-72 h window."""
+        if explicit is not None:
+            return explicit
         if self.time_scale is None:
             return Span(0.5, 2.0)
-        return Span(0.1 * REAL_COMPLETION[0] / self.scale, 0.1 * REAL_COMPLETION[1] / self.scale)
+        return Span(share * REAL_COMPLETION[0] / self.scale, share * REAL_COMPLETION[1] / self.scale)
 
     @property
     def expiry_seconds(self) -> float:
