@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.mock.conftest import AUTH, CHAT, fast, running, terminal, until
+from tests.mock.conftest import AUTH, CHAT, KEY, fast, running, terminal, until
 
 pytestmark = pytest.mark.anyio
 
@@ -111,3 +111,15 @@ def test_startup_errors_are_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("slowcheck: error: cannot open the mock's database")
     assert done.stderr.count("\n") == 1
+
+
+async def test_api_keys_reach_no_stored_byte(tmp_path: Path) -> None:
+    db = tmp_path / "keys.sqlite3"
+    async with running(fast(db=str(db), api_keys=[KEY], webhooks={"wh": "http://127.0.0.1:9/x"})) as client:
+        ack = (await client.post("/v1/slow/chat/completions", json=CHAT, headers={"Idempotency-Key": "i-1"})).json()
+        await until(client, ack["id"], terminal)
+        stats = (await client.get("/_mock/stats")).text
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert ack["id"].encode() in stored, "the generation was stored"
+    assert KEY.encode() not in stored
+    assert KEY not in stats
