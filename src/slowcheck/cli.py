@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from slowcheck import __version__
+from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
 from slowcheck.errors import ConfigError, SlowcheckError
 from slowcheck.mock.options import add_arguments as add_mock_arguments, settings_from as mock_settings_from
 from slowcheck.mock.server import serve
@@ -56,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_mock_arguments(mock)
     mock.set_defaults(handler=_mock)
+
+    contract = commands.add_parser(
+        "contract",
+        help="check an API (or the embedded mock) against the documented contract, rule by rule",
+        description="Run the contract rules against --base-url, or against the embedded mock when no URL is "
+        "given. Exit 0: every rule that ran holds; 1: a rule is violated; 2: usage error or target unreachable.",
+    )
+    add_contract_arguments(contract)
+    contract.set_defaults(handler=contract_main)
 
     schemas = commands.add_parser("schemas", help="list, show and validate against the JSON Schemas")
     schemas.set_defaults(handler=_help_of(schemas))

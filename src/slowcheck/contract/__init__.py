@@ -1,0 +1,7 @@
+"""The contract suite: named rules, each a small check of the API against its documented contract."""
+
+from __future__ import annotations
+
+from slowcheck.contract.rules import RULES, Outcome, Result, Rule, Violation
+
+__all__ = ["RULES", "Outcome", "Result", "Rule", "Violation"]

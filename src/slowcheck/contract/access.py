@@ -1,0 +1,72 @@
+"""Rules about authentication, tenancy and retrieval of unknown ids."""
+
+from __future__ import annotations
+
+from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.target import Exchange, Target
+
+_UNKNOWN_ID = "slowcheckUnknownId000"
+
+
+def _envelope(target: Target, exchange: Exchange, status: int, what: str) -> None:
+    if exchange.status != status:
+        raise Violation(f"{what}: expected {status}, got {exchange.status}", **exchange.summary())
+    errors = target.schemas.errors("error", exchange.json)
+    if errors:
+        raise Violation(
+            f"{what}: the {status} body is not the OpenAI error envelope: {errors[0]}", **exchange.summary()
+        )
+
+
+def _own_generation(target: Target) -> str:
+    if "own-id" not in target.cache:
+        exchange = target.submit(target.chat())
+        if exchange.status != 200 or not isinstance(exchange.json, dict) or "id" not in exchange.json:
+            raise Violation("a valid submission was not acknowledged with an id", **exchange.summary())
+        target.cache["own-id"] = exchange.json["id"]
+    return target.cache["own-id"]  # type: ignore[no-any-return]
+
+
+@rule(
+    "AUTH-MISSING-401",
+    "auth",
+    "Without an API key, submit and retrieval answer 401 with the envelope.",
+    source="inferred",
+)
+def auth_missing(target: Target) -> None:
+    generation_id = _own_generation(target)
+    _envelope(target, target.submit(target.chat(), key=None), 401, "submit without a key")
+    _envelope(target, target.generation(generation_id, key=None), 401, "retrieval without a key")
+
+
+@rule(
+    "AUTH-WRONG-401",
+    "auth",
+    "A wrong API key gets 401 on submit and retrieval, and is never echoed.",
+    source="inferred",
+)
+def auth_wrong(target: Target) -> None:
+    generation_id = _own_generation(target)
+    wrong = "sk-slowcheck-not-a-key-7f3a9c"
+    for exchange, what in (
+        (target.submit(target.chat(), key=wrong), "submit with a wrong key"),
+        (target.generation(generation_id, key=wrong), "retrieval with a wrong key"),
+    ):
+        _envelope(target, exchange, 401, what)
+        if wrong in exchange.text:
+            raise Violation(f"{what}: the answer echoes the key", **exchange.summary())
+
+
+@rule(
+    "AUTH-ISOLATION", "auth", "Another account's key cannot read a generation (404, not 403 or 200).", source="inferred"
+)
+def auth_isolation(target: Target) -> None:
+    if not target.second_api_key:
+        raise NotRun("needs --second-api-key (a key of another account)")
+    generation_id = _own_generation(target)
+    _envelope(target, target.generation(generation_id, key=target.second_api_key), 404, "another account's read")
+
+
+@rule("GEN-UNKNOWN-404", "retrieval", "An unknown generation id gets 404 with the envelope.", source="inferred")
+def generation_unknown(target: Target) -> None:
+    _envelope(target, target.generation(_UNKNOWN_ID), 404, "unknown id")

@@ -1,0 +1,97 @@
+"""Rules about the immediate answer to a submission."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from slowcheck.contract.rules import Violation, rule
+from slowcheck.contract.target import Exchange, Target
+
+_ACK_BUDGET_S = 2.0  # "returns instantly"; the suggested p99 budget in our reference notes
+
+
+def _ack(target: Target, kind: str = "chat") -> Exchange:
+    key = f"ack-{kind}"
+    if key not in target.cache:
+        body = target.chat() if kind == "chat" else target.text()
+        target.cache[key] = (target.submit(body, kind=kind), time.time() * 1000)
+    exchange, _ = target.cache[key]
+    if exchange.status // 100 != 2:
+        raise Violation(f"a valid submission was answered {exchange.status}", **exchange.summary())
+    return exchange  # type: ignore[no-any-return]
+
+
+@rule("ACK-SHAPE", "ack", "The ack validates against submit-ack.schema.json.", source="documented")
+def ack_shape(target: Target) -> None:
+    for kind in ("chat", "text"):
+        exchange = _ack(target, kind)
+        errors = target.schemas.errors("submit-ack", exchange.json)
+        if errors:
+            raise Violation(f"{kind} ack breaks the schema: " + "; ".join(map(str, errors)), **exchange.summary())
+
+
+@rule("ACK-CREATED-MS", "ack", "The ack's created is epoch milliseconds near the client's clock.", source="documented")
+def ack_created_ms(target: Target) -> None:
+    _ack(target)
+    exchange, sent_ms = target.cache["ack-chat"]
+    created = (exchange.json or {}).get("created")
+    if not isinstance(created, int) or abs(created - sent_ms) > 300_000:
+        raise Violation(
+            f"created={created!r} is not within 5 minutes of the client's clock in ms ({sent_ms:.0f})",
+            **exchange.summary(),
+        )
+
+
+@rule("ACK-CHOICES-EMPTY", "ack", "The ack carries choices: [].", source="documented")
+def ack_choices_empty(target: Target) -> None:
+    exchange = _ack(target)
+    if (exchange.json or {}).get("choices") != []:
+        raise Violation("choices is not an empty array", **exchange.summary())
+
+
+@rule("ACK-MODEL-ECHO", "ack", "The ack's model is the requested model.", source="documented")
+def ack_model_echo(target: Target) -> None:
+    exchange = _ack(target)
+    if (exchange.json or {}).get("model") != target.model:
+        raise Violation(f"model {exchange.json.get('model')!r} != requested {target.model!r}", **exchange.summary())
+
+
+@rule(
+    "ACK-OBJECT",
+    "ack",
+    "The ack's object is chat.completion for chat and text_completion for completions.",
+    source="inferred",
+)
+def ack_object(target: Target) -> None:
+    for kind, expected in (("chat", "chat.completion"), ("text", "text_completion")):
+        exchange = _ack(target, kind)
+        if (exchange.json or {}).get("object") != expected:
+            raise Violation(
+                f"{kind} ack object is {exchange.json.get('object')!r}, expected {expected!r}", **exchange.summary()
+            )
+
+
+@rule(
+    "ACK-ID-UNIQUE",
+    "ack",
+    "Ids are unique across submissions, concurrent ones and identical bodies included.",
+    source="inferred",
+)
+def ack_id_unique(target: Target) -> None:
+    body = target.chat()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        exchanges = list(pool.map(lambda _: target.submit(body), range(24)))
+    ids = [str(e.json.get("id")) for e in exchanges if e.status == 200 and isinstance(e.json, dict)]
+    if len(ids) < len(exchanges):
+        raise Violation(f"{len(exchanges) - len(ids)} of {len(exchanges)} concurrent submissions were not acknowledged")
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise Violation(f"{len(ids) - len(set(ids))} duplicate ids among {len(ids)} acks, e.g. {duplicates[0]!r}")
+
+
+@rule("ACK-FAST", "ack", f"A submission is acknowledged within {_ACK_BUDGET_S:g} s.", source="inferred")
+def ack_fast(target: Target) -> None:
+    exchange = _ack(target)
+    if exchange.elapsed > _ACK_BUDGET_S:
+        raise Violation(f"the ack took {exchange.elapsed:.2f} s", **exchange.summary())

@@ -1,0 +1,164 @@
+"""``slowcheck contract``: flags, the embedded mock, the run, the reports and the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import os
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from slowcheck.contract.report import counts, write_junit, write_results
+from slowcheck.contract.rules import RULES, Outcome, Result
+from slowcheck.contract.runner import run, select
+from slowcheck.contract.target import Target
+from slowcheck.errors import ConfigError
+
+__all__ = ["add_arguments", "main"]
+
+_REMOTE_BUDGET = 200  # requests, when the target is not this machine: the real API costs money
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the API root, e.g. https://api.inference.net/v1 "
+        "(env SLOWCHECK_BASE_URL); without it the embedded mock is started and tested",
+    )
+    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
+    parser.add_argument("--second-api-key", metavar="KEY", help="a key of another account, for the isolation rules")
+    parser.add_argument("--model", default="inference-net/load-test", help="model for the probes (%(default)s)")
+    parser.add_argument(
+        "--completion-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long lifecycle rules wait for generations (%(default)g); 0 skips them",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        metavar="N",
+        help=f"a hard cap on requests sent (default {_REMOTE_BUDGET} unless the target is loopback)",
+    )
+    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>/")
+    parser.add_argument(
+        "--lenient",
+        action="append",
+        default=[],
+        metavar="RULE-ID",
+        help="report an inferred rule's violation as a warning (repeatable)",
+    )
+    parser.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.list_rules:
+        select()
+        for item in RULES.values():
+            print(f"{item.id:22} {item.source:10} {item.title}")
+        return 0
+    rules = select(args.lenient)
+    base_url = args.base_url or os.environ.get("SLOWCHECK_BASE_URL")
+    api_key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
+    if base_url and not api_key:
+        raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
+    report_dir = args.report_dir or Path("reports") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    with _target(base_url, api_key, args) as (target, label, keys):
+        print(f"slowcheck contract: {len(rules)} rules against {label}", flush=True)
+        started = time.monotonic()
+        results = run(target, rules, lenient=args.lenient, progress=_progress)
+        duration = time.monotonic() - started
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_results(report_dir / "results.json", results, target=label, duration=duration)
+    write_junit(report_dir / "junit.xml", results, duration=duration)
+    _redact(report_dir, keys)
+    tally = counts(results)
+    print(
+        f"{tally['held']} held, {tally['violated']} violated, {tally['warned']} warned, {tally['not run']} not run "
+        f"in {duration:.1f} s ({target.sent} requests); report: {report_dir}"
+    )
+    return 1 if tally["violated"] else 0
+
+
+@contextlib.contextmanager
+def _target(
+    base_url: str | None, api_key: str | None, args: argparse.Namespace
+) -> Iterator[tuple[Target, str, list[str]]]:
+    if base_url:
+        budget = (
+            args.max_requests if args.max_requests is not None else (None if _loopback(base_url) else _REMOTE_BUDGET)
+        )
+        assert api_key is not None
+        target = Target(
+            base_url,
+            api_key,
+            second_api_key=args.second_api_key,
+            model=args.model,
+            completion_timeout=args.completion_timeout,
+            max_requests=budget,
+        )
+        try:
+            yield target, base_url, [k for k in (api_key, args.second_api_key) if k]
+        finally:
+            target.close()
+        return
+    from slowcheck.mock import MockSettings, Span
+    from slowcheck.mock.server import mock_in_background
+
+    keys = [f"sk-slowcheck-{secrets.token_hex(8)}" for _ in range(2)]
+    settings = MockSettings(port=0, db=":memory:", api_keys=keys, queue_time=Span(0, 0.05), run_time=Span(0.01, 0.05))
+    with mock_in_background(settings) as url:
+        target = Target(
+            url + "/v1",
+            keys[0],
+            second_api_key=keys[1],
+            model=args.model,
+            completion_timeout=args.completion_timeout,
+            max_requests=args.max_requests,
+        )
+        try:
+            yield target, f"the embedded mock ({url})", keys
+        finally:
+            target.close()
+
+
+def _progress(result: Result) -> None:
+    mark = {
+        Outcome.HELD: "held    ",
+        Outcome.VIOLATED: "VIOLATED",
+        Outcome.WARNED: "warned  ",
+        Outcome.NOT_RUN: "not run ",
+    }[result.outcome]
+    print(f"  {mark} {result.rule.id:22} {result.rule.title}", flush=True)
+    if result.outcome in (Outcome.VIOLATED, Outcome.WARNED, Outcome.NOT_RUN) and result.message:
+        print(f"           {result.message}", flush=True)
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _redact(folder: Path, keys: list[str]) -> None:
+    """A last guard: should a target echo a key, it still reaches no file."""
+    for path in folder.iterdir():
+        text = path.read_text(encoding="utf-8")
+        cleaned = text
+        for key in keys:
+            cleaned = cleaned.replace(key, "***")
+        if cleaned != text:
+            path.write_text(cleaned, encoding="utf-8")
+            print(f"slowcheck contract: redacted an API key the target echoed, in {path.name}", file=sys.stderr)

@@ -1,0 +1,246 @@
+"""Rules about a generation's life: states, the record in each state, and the finished result.
+
+The probes are submitted once and polled until terminal (or ``--completion-timeout``); every record
+seen along the way is kept, and each rule reads what it needs from those observations.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.target import Target
+
+_ORDER = {"Queued": 0, "In Progress": 1, "Success": 2, "Failed": 2}
+_CHAT_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+_TEXT_REASONS = {"stop", "length", "content_filter"}
+
+
+@dataclass(slots=True)
+class Probe:
+    kind: str
+    body: dict[str, Any]
+    submitted_ms: float
+    ack: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        last = self.records[-1] if self.records else None
+        return last if last is not None and last.get("state") in ("Success", "Failed") else None
+
+
+def probes(target: Target) -> list[Probe]:
+    if "probes" in target.cache:
+        return target.cache["probes"]  # type: ignore[no-any-return]
+    if target.completion_timeout <= 0:
+        raise NotRun("--completion-timeout 0: lifecycle rules wait for generations to finish")
+    tag = uuid.uuid4().hex[:12]
+    bodies = [
+        ("chat", target.chat(n=2, max_tokens=5, metadata={"custom_id": f"slowcheck-{tag}-a"})),
+        ("chat", target.chat(max_completion_tokens=3, stop=["the", "a"], metadata={"custom_id": f"slowcheck-{tag}-b"})),
+        ("text", target.text(n=2, max_tokens=4, metadata={"custom_id": f"slowcheck-{tag}-c"})),
+    ]
+    found: list[Probe] = []
+    for kind, body in bodies:
+        sent = time.time() * 1000
+        exchange = target.submit(body, kind=kind)
+        if exchange.status != 200 or not isinstance(exchange.json, dict) or "id" not in exchange.json:
+            raise Violation(f"a lifecycle probe was not acknowledged ({exchange.status})", **exchange.summary())
+        found.append(Probe(kind, body, sent, exchange.json))
+    deadline = time.monotonic() + target.completion_timeout
+    while time.monotonic() < deadline and any(p.final is None for p in found):
+        wait = 2.0
+        for probe in (p for p in found if p.final is None):
+            exchange = target.generation(probe.ack["id"])
+            if exchange.status == 200 and isinstance(exchange.json, dict):
+                probe.records.append(exchange.json)
+                hint = exchange.headers.get("openai-poll-after-ms", "")
+                wait = min(wait, int(hint) / 1000 if hint.isdigit() else 0.05)
+        time.sleep(min(max(wait, 0.01), 2.0))
+    target.cache["probes"] = found
+    return found
+
+
+def _finished(target: Target) -> list[Probe]:
+    done = [p for p in probes(target) if p.final is not None and p.final["state"] == "Success"]
+    if not done:
+        raise NotRun(f"no probe reached Success within --completion-timeout {target.completion_timeout:g} s")
+    return done
+
+
+@rule(
+    "LIFE-FINISHES",
+    "lifecycle",
+    "Submitted generations reach a terminal state within the completion timeout.",
+    source="documented",
+)
+def finishes(target: Target) -> None:
+    pending = [p for p in probes(target) if p.final is None]
+    if pending:
+        last = pending[0].records[-1]["state"] if pending[0].records else "never retrievable"
+        raise Violation(
+            f"{len(pending)} probe(s) not terminal after {target.completion_timeout:g} s (last: {last})",
+            request=pending[0].body,
+        )
+
+
+@rule(
+    "LIFE-STATES-FORWARD",
+    "lifecycle",
+    "States only move forward and never leave a terminal state.",
+    source="documented",
+)
+def states_forward(target: Target) -> None:
+    for probe in probes(target):
+        seen = [r.get("state") for r in probe.records]
+        ranks = [_ORDER.get(str(s), -1) for s in seen]
+        terminal = next((i for i, s in enumerate(seen) if s in ("Success", "Failed")), None)
+        if ranks != sorted(ranks) or (terminal is not None and len(set(seen[terminal:])) > 1):
+            raise Violation(f"states went {' -> '.join(map(str, _squash(seen)))}", request=probe.body)
+
+
+@rule(
+    "LIFE-RECORD-SCHEMA",
+    "lifecycle",
+    "Every record, in every state, validates against generation.schema.json.",
+    source="documented",
+)
+def record_schema(target: Target) -> None:
+    for probe in probes(target):
+        for record in probe.records:
+            errors = target.schemas.errors("generation", record)
+            if errors:
+                raise Violation(
+                    f"a {record.get('state')} record breaks the schema: {errors[0]}",
+                    request=probe.body,
+                    response=record,
+                )
+
+
+@rule(
+    "LIFE-REQUEST-ECHO",
+    "lifecycle",
+    "The record's request equals what was sent, metadata included.",
+    source="documented",
+)
+def request_echo(target: Target) -> None:
+    for probe in probes(target):
+        for record in probe.records:
+            stored = record.get("request")
+            if not isinstance(stored, dict) or any(stored.get(k) != v for k, v in probe.body.items()):
+                raise Violation(
+                    "the stored request differs from the submitted body", request=probe.body, response=record
+                )
+
+
+@rule("LIFE-RESPONSE-ID", "lifecycle", "A finished response's id equals the ack's id.", source="documented")
+def response_id(target: Target) -> None:
+    for probe in _finished(target):
+        assert probe.final is not None
+        if probe.final["response"].get("id") != probe.ack["id"]:
+            raise Violation(
+                f"response.id {probe.final['response'].get('id')!r} != ack id {probe.ack['id']!r}",
+                request=probe.body,
+                response=probe.final,
+            )
+
+
+@rule("LIFE-CHOICES-N", "lifecycle", "A finished response has n choices with indexes 0..n-1.", source="documented")
+def choices_n(target: Target) -> None:
+    for probe in _finished(target):
+        assert probe.final is not None
+        indexes = [c.get("index") for c in probe.final["response"].get("choices", [])]
+        if indexes != list(range(probe.body.get("n") or 1)):
+            raise Violation(
+                f"n={probe.body.get('n') or 1} but choice indexes are {indexes}",
+                request=probe.body,
+                response=probe.final,
+            )
+
+
+@rule(
+    "LIFE-USAGE-SUM",
+    "lifecycle",
+    "usage.total_tokens == prompt_tokens + completion_tokens, all non-negative.",
+    source="documented",
+)
+def usage_sum(target: Target) -> None:
+    for probe in _finished(target):
+        assert probe.final is not None
+        usage = probe.final["response"].get("usage") or {}
+        parts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
+        numbers = [p for p in parts if isinstance(p, int) and not isinstance(p, bool) and p >= 0]
+        if len(numbers) != 3 or numbers[0] + numbers[1] != numbers[2]:
+            raise Violation(f"usage does not add up: {usage}", request=probe.body, response=probe.final)
+
+
+@rule(
+    "LIFE-TOKEN-LIMIT",
+    "lifecycle",
+    "completion_tokens stay within max_tokens / max_completion_tokens (n × the limit for n choices).",
+    source="documented",
+)
+def token_limit(target: Target) -> None:
+    for probe in _finished(target):
+        assert probe.final is not None
+        limit = probe.body.get("max_completion_tokens") or probe.body.get("max_tokens")
+        used = (probe.final["response"].get("usage") or {}).get("completion_tokens")
+        if limit is not None and isinstance(used, int) and used > limit * (probe.body.get("n") or 1):
+            raise Violation(
+                f"{used} completion tokens for a limit of {limit} × n={probe.body.get('n') or 1}",
+                request=probe.body,
+                response=probe.final,
+            )
+
+
+@rule("LIFE-FINISH-REASON", "lifecycle", "finish_reason is in the endpoint's enum.", source="documented")
+def finish_reason(target: Target) -> None:
+    for probe in _finished(target):
+        assert probe.final is not None
+        allowed = _CHAT_REASONS if probe.kind == "chat" else _TEXT_REASONS
+        for choice in probe.final["response"].get("choices", []):
+            if choice.get("finish_reason") not in allowed:
+                raise Violation(
+                    f"finish_reason {choice.get('finish_reason')!r} is not one of {sorted(allowed)}",
+                    request=probe.body,
+                    response=probe.final,
+                )
+
+
+@rule(
+    "LIFE-TIMESTAMPS",
+    "lifecycle",
+    "finishedAt is ISO-8601, not before submission and not before dispatchedAt.",
+    source="inferred",
+)
+def timestamps(target: Target) -> None:
+    for probe in _finished(target):
+        final = probe.final
+        assert final is not None
+        finished = _epoch_ms(final.get("finishedAt"))
+        dispatched = _epoch_ms(final.get("dispatchedAt")) if final.get("dispatchedAt") else None
+        submitted = probe.ack.get("created", probe.submitted_ms)
+        skew = 5_000  # clocks of client and server differ a little
+        if finished is None or finished + skew < submitted or (dispatched is not None and finished < dispatched):
+            raise Violation(
+                f"finishedAt {final.get('finishedAt')!r}, dispatchedAt {final.get('dispatchedAt')!r}, "
+                f"submitted at {submitted} ms",
+                request=probe.body,
+                response=final,
+            )
+
+
+def _epoch_ms(text: Any) -> float | None:
+    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", text):
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def _squash(states: list[Any]) -> list[Any]:
+    return [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]

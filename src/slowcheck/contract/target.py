@@ -1,0 +1,127 @@
+"""The API under test, as the rules see it: paths derived from the base URL, a request budget, and
+exchanges recorded without keys."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from slowcheck import _json
+from slowcheck.contract.rules import NotRun
+from slowcheck.errors import ConfigError, SlowcheckError
+from slowcheck.schemas import SchemaSet, schema_set
+
+__all__ = ["Exchange", "Target", "TargetUnreachable"]
+
+_NO_KEY = object()
+
+
+class TargetUnreachable(SlowcheckError):
+    """The target did not answer at all (connection refused, DNS, timeout)."""
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request and its answer, as a failing rule reports it. Authorization is never kept."""
+
+    method: str
+    path: str
+    body: Any
+    status: int
+    headers: dict[str, str]
+    text: str
+    elapsed: float
+    json: Any = field(default=None)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "request": {"method": self.method, "path": self.path, "body": self.body},
+            "response": {"status": self.status, "body": self.json if self.json is not None else self.text[:2000]},
+        }
+
+
+class Target:
+    """An httpx client bound to the API root (``https://api.inference.net/v1`` or ``.../v1/slow`` both work)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        second_api_key: str | None = None,
+        model: str = "inference-net/load-test",
+        completion_timeout: float = 60.0,
+        max_requests: int | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"--base-url must be an http(s) URL, got {base_url!r}")
+        root = base_url.rstrip("/")
+        for suffix in ("/slow", "/async", "/v1"):
+            root = root.removesuffix(suffix)
+        self.root = root
+        self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
+        self.completion_timeout, self.max_requests = completion_timeout, max_requests
+        self.sent = 0
+        self.schemas: SchemaSet = schema_set()
+        self.cache: dict[str, Any] = {}
+        self.client = httpx.Client(base_url=root, timeout=30.0, transport=transport, trust_env=False)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        key: Any = _NO_KEY,
+        headers: dict[str, str] | None = None,
+    ) -> Exchange:
+        if self.max_requests is not None and self.sent >= self.max_requests:
+            raise NotRun(f"the request budget (--max-requests {self.max_requests}) is spent")
+        self.sent += 1
+        key = self.api_key if key is _NO_KEY else key
+        sent_headers = {"Content-Type": "application/json"} | (headers or {})
+        if key is not None:
+            sent_headers["Authorization"] = f"Bearer {key}"
+        payload = content if content is not None else (_json.dumps(json) if json is not None else None)
+        started = time.monotonic()
+        try:
+            answer = self.client.request(method, path, content=payload, headers=sent_headers)
+        except httpx.TimeoutException:
+            raise TargetUnreachable(f"{self.root} did not answer {method} {path} within 30 s") from None
+        except httpx.TransportError as exc:
+            raise TargetUnreachable(f"cannot reach {self.root}: {type(exc).__name__}: {exc}") from None
+        exchange = Exchange(
+            method,
+            path,
+            json if json is not None else (content or b"").decode("utf-8", "replace"),
+            answer.status_code,
+            dict(answer.headers),
+            answer.text,
+            time.monotonic() - started,
+        )
+        try:
+            exchange.json = answer.json()
+        except ValueError:
+            exchange.json = None
+        return exchange
+
+    def submit(self, body: Any, *, kind: str = "chat", **kwargs: Any) -> Exchange:
+        path = "/v1/slow/chat/completions" if kind == "chat" else "/v1/slow/completions"
+        return self.request("POST", path, json=body, **kwargs)
+
+    def generation(self, generation_id: str, **kwargs: Any) -> Exchange:
+        return self.request("GET", f"/v1/generation/{generation_id}", **kwargs)
+
+    def chat(self, **extra: Any) -> dict[str, Any]:
+        return {"model": self.model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8} | extra
+
+    def text(self, **extra: Any) -> dict[str, Any]:
+        return {"model": self.model, "prompt": "Once upon a time", "max_tokens": 8} | extra
