@@ -1,0 +1,79 @@
+"""Broken servers for the contract suite to catch: the mock, with one answer rewritten on the way out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+@dataclass
+class Exchange:
+    method: str
+    path: str
+    headers: dict[str, str]
+    request: Any
+    status: int
+    body: Any
+
+
+# Returns (status, body) to answer instead, or None to leave the answer alone.
+Mutation = Callable[[Exchange], "tuple[int, Any] | None"]
+
+
+class Broken:
+    """Wraps an ASGI app; every JSON answer passes through ``mutate``."""
+
+    def __init__(self, app: ASGIApp, mutate: Mutation) -> None:
+        self.app, self.mutate = app, mutate
+        self.state = getattr(app, "state", None)
+        self.router = getattr(app, "router", None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def recording_receive() -> Message:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            return message
+
+        start: dict[str, Any] = {}
+        body: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            else:
+                body.append(message.get("body", b""))
+
+        await self.app(scope, recording_receive, capture)
+        raw_request = b"".join(chunks)
+        try:
+            request: Any = json.loads(raw_request) if raw_request else None
+        except ValueError:
+            request = raw_request.decode("utf-8", "replace")
+        try:
+            answer: Any = json.loads(b"".join(body))
+        except ValueError:
+            answer = None
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        exchange = Exchange(scope["method"], scope["path"], headers, request, start["status"], answer)
+        changed = self.mutate(exchange) if answer is not None else None
+        status, payload = (
+            (start["status"], b"".join(body)) if changed is None else (changed[0], json.dumps(changed[1]).encode())
+        )
+        kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*kept, (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

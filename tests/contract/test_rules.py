@@ -1,0 +1,329 @@
+"""Every rule holds against the mock, and each one catches a server that breaks it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slowcheck.cli import main
+from slowcheck.contract.access import _UNKNOWN_ID
+from slowcheck.contract.rules import RULES, Outcome
+from slowcheck.contract.runner import run
+from slowcheck.contract.target import Target
+from slowcheck.mock import Faults, MockSettings, Span, create_app
+from tests.contract.broken import Broken, Exchange, Mutation
+from tests.servers import serve_in_thread
+
+KEYS = ["sk-contract-one-1111", "sk-contract-two-2222"]
+
+
+def settings(**overrides: Any) -> MockSettings:
+    base: dict[str, Any] = {
+        "db": ":memory:",
+        "api_keys": KEYS,
+        "queue_time": Span(0, 0.03),
+        "run_time": Span(0.01, 0.03),
+    }
+    return MockSettings(**(base | overrides))
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    def start(mutate: Mutation | None = None, mock: MockSettings | None = None) -> Target:
+        app = create_app(mock or settings())
+        stack.append(serve_in_thread(Broken(app, mutate) if mutate else app, lifespan="on"))
+        url = stack[-1].__enter__()
+        target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], completion_timeout=3)
+        targets.append(target)
+        return target
+
+    stack: list[Any] = []
+    targets: list[Target] = []
+    yield start
+    for target in targets:
+        target.close()
+    for server in reversed(stack):
+        server.__exit__(None, None, None)
+
+
+def outcome(target: Target, rule_id: str) -> Outcome:
+    (result,) = run(target, [RULES[rule_id]])
+    return result.outcome
+
+
+def is_ack(e: Exchange) -> bool:
+    return e.method == "POST" and e.status == 200 and e.path.startswith("/v1/slow/")
+
+
+def is_record(e: Exchange, state: str | None = None) -> bool:
+    return e.path.startswith("/v1/generation/") and e.status == 200 and (state is None or e.body["state"] == state)
+
+
+def patch(body: Any, change: Any) -> Any:
+    out = copy.deepcopy(body)
+    change(out)
+    return out
+
+
+def _dup_ids(e: Exchange) -> tuple[int, Any] | None:
+    if is_ack(e) and "metadata" not in (e.request or {}):
+        return 200, e.body | {"id": "dupdupdupdupdupdupdup"}
+    return None
+
+
+class _Regress:
+    """The first record of an id says In Progress; once it really is In Progress, it says Queued."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, e: Exchange) -> tuple[int, Any] | None:
+        if not is_record(e):
+            return None
+        if e.path not in self.seen:
+            self.seen.add(e.path)
+            return 200, e.body | {"state": "In Progress", "dispatchedAt": "2030-01-01T00:00:00.000Z"}
+        if e.body["state"] == "In Progress":
+            return 200, e.body | {"state": "Queued", "dispatchedAt": None}
+        return None
+
+
+BREAKAGES: list[Any] = [
+    pytest.param(
+        "AUTH-MISSING-401",
+        lambda e: (200, {"id": "x"}) if e.status == 401 and "authorization" not in e.headers else None,
+        None,
+        id="AUTH-MISSING-401",
+    ),
+    pytest.param("AUTH-WRONG-401", lambda e: (403, e.body) if e.status == 401 else None, None, id="AUTH-WRONG-401"),
+    pytest.param(
+        "AUTH-ISOLATION",
+        lambda e: (403, e.body) if e.status == 404 and _UNKNOWN_ID not in e.path else None,
+        None,
+        id="AUTH-ISOLATION",
+    ),
+    pytest.param(
+        "GEN-UNKNOWN-404",
+        lambda e: (404, {"detail": "Not Found"}) if _UNKNOWN_ID in e.path else None,
+        None,
+        id="GEN-UNKNOWN-404",
+    ),
+    pytest.param(
+        "ACK-SHAPE",
+        lambda e: (
+            (200, {k: v for k, v in e.body.items() if k != "created"})
+            if is_ack(e) and e.path.endswith("/slow/completions")
+            else None
+        ),
+        None,
+        id="ACK-SHAPE",
+    ),
+    pytest.param(
+        "ACK-CREATED-MS",
+        lambda e: (200, e.body | {"created": e.body["created"] // 1000}) if is_ack(e) else None,
+        None,
+        id="ACK-CREATED-MS",
+    ),
+    pytest.param(
+        "ACK-CHOICES-EMPTY",
+        lambda e: (200, e.body | {"choices": [{"index": 0}]}) if is_ack(e) else None,
+        None,
+        id="ACK-CHOICES-EMPTY",
+    ),
+    pytest.param(
+        "ACK-MODEL-ECHO",
+        lambda e: (200, e.body | {"model": "some/other"}) if is_ack(e) else None,
+        None,
+        id="ACK-MODEL-ECHO",
+    ),
+    pytest.param(
+        "ACK-OBJECT",
+        lambda e: (
+            (200, e.body | {"object": "chat.completion"})
+            if is_ack(e) and e.path.endswith("/slow/completions")
+            else None
+        ),
+        None,
+        id="ACK-OBJECT",
+    ),
+    pytest.param("ACK-ID-UNIQUE", _dup_ids, None, id="ACK-ID-UNIQUE"),
+    pytest.param("ACK-FAST", None, settings(faults=Faults(ack_latency=2.05)), id="ACK-FAST"),
+    pytest.param("LIFE-FINISHES", None, settings(faults=Faults(stuck_ratio=1.0)), id="LIFE-FINISHES"),
+    pytest.param(
+        "LIFE-STATES-FORWARD",
+        _Regress(),
+        settings(queue_time=Span(0.3, 0.3), run_time=Span(0.4, 0.4)),
+        id="LIFE-STATES-FORWARD",
+    ),
+    pytest.param(
+        "LIFE-RECORD-SCHEMA",
+        lambda e: (
+            (200, e.body | {"stateMessage": None, "state": "Failed", "response": None})
+            if is_record(e, "Success")
+            else None
+        ),
+        None,
+        id="LIFE-RECORD-SCHEMA",
+    ),
+    pytest.param(
+        "LIFE-REQUEST-ECHO",
+        lambda e: (200, patch(e.body, lambda b: b["request"].pop("metadata"))) if is_record(e) else None,
+        None,
+        id="LIFE-REQUEST-ECHO",
+    ),
+    pytest.param(
+        "LIFE-RESPONSE-ID",
+        lambda e: (
+            (200, patch(e.body, lambda b: b["response"].update(id="chatcmpl-1"))) if is_record(e, "Success") else None
+        ),
+        None,
+        id="LIFE-RESPONSE-ID",
+    ),
+    pytest.param(
+        "LIFE-CHOICES-N",
+        lambda e: (
+            (200, patch(e.body, lambda b: b["response"].update(choices=b["response"]["choices"][:1])))
+            if is_record(e, "Success")
+            else None
+        ),
+        None,
+        id="LIFE-CHOICES-N",
+    ),
+    pytest.param(
+        "LIFE-USAGE-SUM",
+        lambda e: (
+            (
+                200,
+                patch(
+                    e.body,
+                    lambda b: b["response"]["usage"].update(total_tokens=b["response"]["usage"]["total_tokens"] + 1),
+                ),
+            )
+            if is_record(e, "Success")
+            else None
+        ),
+        None,
+        id="LIFE-USAGE-SUM",
+    ),
+    pytest.param(
+        "LIFE-TOKEN-LIMIT",
+        lambda e: (
+            (
+                200,
+                patch(
+                    e.body,
+                    lambda b: b["response"]["usage"].update(
+                        completion_tokens=999, total_tokens=b["response"]["usage"]["prompt_tokens"] + 999
+                    ),
+                ),
+            )
+            if is_record(e, "Success")
+            else None
+        ),
+        None,
+        id="LIFE-TOKEN-LIMIT",
+    ),
+    pytest.param(
+        "LIFE-FINISH-REASON",
+        lambda e: (
+            (200, patch(e.body, lambda b: [c.update(finish_reason="eos") for c in b["response"]["choices"]]))
+            if is_record(e, "Success")
+            else None
+        ),
+        None,
+        id="LIFE-FINISH-REASON",
+    ),
+    pytest.param(
+        "LIFE-TIMESTAMPS",
+        lambda e: (200, e.body | {"finishedAt": "2001-01-01T00:00:00.000Z"}) if is_record(e, "Success") else None,
+        None,
+        id="LIFE-TIMESTAMPS",
+    ),
+    pytest.param("REQ-INVALID-4XX", lambda e: (500, e.body) if e.status == 400 else None, None, id="REQ-INVALID-4XX"),
+    pytest.param(
+        "REQ-PARAM-NAMED",
+        lambda e: (400, patch(e.body, lambda b: b["error"].update(param=None))) if e.status == 400 else None,
+        None,
+        id="REQ-PARAM-NAMED",
+    ),
+    pytest.param(
+        "REQ-MALFORMED-400",
+        lambda e: (422, e.body) if e.status == 400 and isinstance(e.request, str) else None,
+        None,
+        id="REQ-MALFORMED-400",
+    ),
+    pytest.param(
+        "REQ-STREAM-REFUSED",
+        lambda e: (
+            (200, {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": []})
+            if e.status == 400 and (e.request or {}).get("stream") is True
+            else None
+        ),
+        None,
+        id="REQ-STREAM-REFUSED",
+    ),
+]
+
+
+def test_every_rule_has_a_breakage() -> None:
+    assert sorted(p.values[0] for p in BREAKAGES) == sorted(RULES)
+
+
+@pytest.mark.parametrize(("rule_id", "mutate", "mock"), BREAKAGES)
+def test_each_rule_catches_a_server_that_breaks_it(
+    serve: Any, rule_id: str, mutate: Mutation | None, mock: MockSettings | None
+) -> None:
+    assert outcome(serve(mutate, mock), rule_id) is Outcome.VIOLATED
+
+
+def test_the_whole_suite_holds_against_the_mock_and_writes_key_free_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["contract", "--report-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["counts"] == {"held": len(RULES), "violated": 0, "warned": 0, "not run": 0}
+    junit = (tmp_path / "junit.xml").read_text()
+    assert f'tests="{len(RULES)}"' in junit
+    assert 'failures="0"' in junit
+    assert "sk-slowcheck-" not in out + junit + json.dumps(results)
+
+
+def test_a_violation_is_readable_and_exits_1(serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = serve(lambda e: (200, e.body | {"created": e.body["created"] // 1000}) if is_ack(e) else None)
+    code = main(
+        [
+            "contract",
+            "--base-url",
+            target.root + "/v1",
+            "--api-key",
+            KEYS[0],
+            "--report-dir",
+            str(tmp_path),
+            "--completion-timeout",
+            "0",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "VIOLATED ACK-CREATED-MS" in out
+    violated = {r["id"]: r for r in json.loads((tmp_path / "results.json").read_text())["rules"]}["ACK-CREATED-MS"]
+    assert violated["outcome"] == "violated"
+    assert "not within 5 minutes" in violated["message"]
+    assert violated["request"]["path"] == "/v1/slow/chat/completions"
+    assert violated["response"]["status"] == 200
+    assert KEYS[0] not in out + (tmp_path / "results.json").read_text() + (tmp_path / "junit.xml").read_text()
+    assert "not run  LIFE-FINISHES" in out, "--completion-timeout 0 reports lifecycle rules as not run"
+    assert "not run  AUTH-ISOLATION" in out, "without a second key, isolation is not run (not passed)"
+
+
+def test_lenient_turns_an_inferred_violation_into_a_warning(serve: Any) -> None:
+    target = serve(lambda e: (403, e.body) if e.status == 401 else None)
+    (result,) = run(target, [RULES["AUTH-WRONG-401"]], lenient=["AUTH-WRONG-401"])
+    assert result.outcome is Outcome.WARNED
