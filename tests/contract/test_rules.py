@@ -93,6 +93,19 @@ class _Regress:
         return None
 
 
+class _Changing:
+    """Terminal records change on every read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self, e: Exchange) -> tuple[int, Any] | None:
+        if not is_record(e, "Success"):
+            return None
+        self.reads += 1
+        return 200, e.body | {"stateMessage": f"read {self.reads}"}
+
+
 BREAKAGES: list[Any] = [
     pytest.param(
         "AUTH-MISSING-401",
@@ -267,6 +280,103 @@ BREAKAGES: list[Any] = [
         None,
         id="REQ-STREAM-REFUSED",
     ),
+    pytest.param(
+        "GROUP-ACK",
+        lambda e: (
+            (200, e.body | {"groupSize": 1}) if e.path.endswith("/group/chat/completions") and e.status == 200 else None
+        ),
+        None,
+        id="GROUP-ACK",
+    ),
+    pytest.param(
+        "GROUP-LISTING",
+        lambda e: (
+            (200, {"generations": e.body["generations"][:2]})
+            if e.path.endswith("/generations") and e.status == 200
+            else None
+        ),
+        None,
+        id="GROUP-LISTING",
+    ),
+    pytest.param(
+        "GROUP-LIMIT-50",
+        lambda e: (
+            (200, {"groupId": "g", "groupSize": 51})
+            if e.path.endswith("/group/chat/completions") and e.status == 400
+            else None
+        ),
+        None,
+        id="GROUP-LIMIT-50",
+    ),
+    pytest.param(
+        "GROUP-NO-MIXING",
+        lambda e: (
+            (200, {"groupId": "g", "groupSize": 2})
+            if e.path.endswith("/group/chat/completions") and e.status == 400
+            else None
+        ),
+        None,
+        id="GROUP-NO-MIXING",
+    ),
+    pytest.param(
+        "RATE-429-SHAPE",
+        lambda e: (429, {"detail": "slow down"}) if e.status == 429 else None,
+        settings(submit_rate=20, submit_burst=20),
+        id="RATE-429-SHAPE",
+    ),
+    pytest.param(
+        "LIFE-LENGTH-AT-LIMIT",
+        lambda e: (
+            (200, patch(e.body, lambda b: [c.update(finish_reason="length") for c in b["response"]["choices"]]))
+            if is_record(e, "Success")
+            and e.body["response"]["usage"]["completion_tokens"]
+            < (e.body["request"].get("max_completion_tokens") or e.body["request"].get("max_tokens") or 0)
+            else None
+        ),
+        None,
+        id="LIFE-LENGTH-AT-LIMIT",
+    ),
+    pytest.param(
+        "LIFE-RESPONSE-MODEL",
+        lambda e: (
+            (200, patch(e.body, lambda b: b["response"].update(model="x/y"))) if is_record(e, "Success") else None
+        ),
+        None,
+        id="LIFE-RESPONSE-MODEL",
+    ),
+    pytest.param(
+        "LIFE-DISPATCHED-AT",
+        lambda e: (200, e.body | {"dispatchedAt": None}) if is_record(e, "Success") else None,
+        None,
+        id="LIFE-DISPATCHED-AT",
+    ),
+    pytest.param(
+        "LIFE-TOOL-CALLS",
+        lambda e: (
+            (200, patch(e.body, lambda b: [c.update(finish_reason="stop") for c in b["response"]["choices"]]))
+            if is_record(e, "Success") and "tools" in e.body["request"]
+            else None
+        ),
+        None,
+        id="LIFE-TOOL-CALLS",
+    ),
+    pytest.param(
+        "LIFE-JSON-OUTPUT",
+        lambda e: (
+            (200, patch(e.body, lambda b: [c["message"].update(content="not json") for c in b["response"]["choices"]]))
+            if is_record(e, "Success") and "response_format" in e.body["request"]
+            else None
+        ),
+        None,
+        id="LIFE-JSON-OUTPUT",
+    ),
+    pytest.param("GEN-IDEMPOTENT-GET", _Changing(), None, id="GEN-IDEMPOTENT-GET"),
+    pytest.param(
+        "ACK-ID-FORMAT",
+        lambda e: (200, e.body | {"id": "gen_" + e.body["id"]}) if is_ack(e) else None,
+        None,
+        id="ACK-ID-FORMAT",
+    ),
 ]
 
 
@@ -288,7 +398,9 @@ def test_the_whole_suite_holds_against_the_mock_and_writes_key_free_reports(
     out = capsys.readouterr().out
     assert code == 0, out
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["counts"] == {"held": len(RULES), "violated": 0, "warned": 0, "not run": 0}
+    assert results["counts"] == {"held": len(RULES) - 1, "violated": 0, "warned": 0, "not run": 1}
+    (not_run,) = [r for r in results["rules"] if r["outcome"] == "not run"]
+    assert not_run["id"] == "RATE-429-SHAPE", "the embedded mock has no rate limit to meet"
     junit = (tmp_path / "junit.xml").read_text()
     assert f'tests="{len(RULES)}"' in junit
     assert 'failures="0"' in junit
@@ -321,6 +433,10 @@ def test_a_violation_is_readable_and_exits_1(serve: Any, tmp_path: Path, capsys:
     assert KEYS[0] not in out + (tmp_path / "results.json").read_text() + (tmp_path / "junit.xml").read_text()
     assert "not run  LIFE-FINISHES" in out, "--completion-timeout 0 reports lifecycle rules as not run"
     assert "not run  AUTH-ISOLATION" in out, "without a second key, isolation is not run (not passed)"
+
+
+def test_rate_limit_rule_holds_against_a_limited_mock(serve: Any) -> None:
+    assert outcome(serve(None, settings(submit_rate=20, submit_burst=20)), "RATE-429-SHAPE") is Outcome.HELD
 
 
 def test_lenient_turns_an_inferred_violation_into_a_warning(serve: Any) -> None:

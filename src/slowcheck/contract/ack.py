@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -95,3 +96,11 @@ def ack_fast(target: Target) -> None:
     exchange = _ack(target)
     if exchange.elapsed > _ACK_BUDGET_S:
         raise Violation(f"the ack took {exchange.elapsed:.2f} s", **exchange.summary())
+
+
+@rule("ACK-ID-FORMAT", "ack", "Ids look like the documented ones: 21 characters of [A-Za-z0-9_-].", source="inferred")
+def ack_id_format(target: Target) -> None:
+    exchange = _ack(target)
+    generation_id = str((exchange.json or {}).get("id"))
+    if not re.fullmatch(r"[A-Za-z0-9_-]{21}", generation_id):
+        raise Violation(f"id {generation_id!r} is not 21 characters of [A-Za-z0-9_-]", **exchange.summary())

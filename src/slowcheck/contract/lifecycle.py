@@ -6,6 +6,7 @@ seen along the way is kept, and each rule reads what it needs from those observa
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -19,6 +20,15 @@ from slowcheck.contract.target import Target
 _ORDER = {"Queued": 0, "In Progress": 1, "Success": 2, "Failed": 2}
 _CHAT_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 _TEXT_REASONS = {"stop", "length", "content_filter"}
+_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+_ANSWER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+_JSON_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "strict": True, "schema": _ANSWER}}
 
 
 @dataclass(slots=True)
@@ -45,6 +55,11 @@ def probes(target: Target) -> list[Probe]:
         ("chat", target.chat(n=2, max_tokens=5, metadata={"custom_id": f"slowcheck-{tag}-a"})),
         ("chat", target.chat(max_completion_tokens=3, stop=["the", "a"], metadata={"custom_id": f"slowcheck-{tag}-b"})),
         ("text", target.text(n=2, max_tokens=4, metadata={"custom_id": f"slowcheck-{tag}-c"})),
+        ("chat", target.chat(tools=[_TOOL], tool_choice="required", metadata={"custom_id": f"slowcheck-{tag}-d"})),
+        (
+            "chat",
+            target.chat(max_tokens=64, response_format=_JSON_FORMAT, metadata={"custom_id": f"slowcheck-{tag}-e"}),
+        ),
     ]
     found: list[Probe] = []
     for kind, body in bodies:
@@ -244,3 +259,118 @@ def _epoch_ms(text: Any) -> float | None:
 
 def _squash(states: list[Any]) -> list[Any]:
     return [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
+
+
+@rule(
+    "LIFE-LENGTH-AT-LIMIT",
+    "lifecycle",
+    "finish_reason length only when the token limit was reached.",
+    source="inferred",
+)
+def length_at_limit(target: Target) -> None:
+    for probe in _finished(target):
+        assert probe.final is not None
+        limit = probe.body.get("max_completion_tokens") or probe.body.get("max_tokens")
+        choices = probe.final["response"].get("choices", [])
+        used = (probe.final["response"].get("usage") or {}).get("completion_tokens")
+        if limit and len(choices) == 1 and choices[0].get("finish_reason") == "length" and used != limit:
+            raise Violation(
+                f"finish_reason length with {used} completion tokens for a limit of {limit}",
+                request=probe.body,
+                response=probe.final,
+            )
+
+
+@rule("LIFE-RESPONSE-MODEL", "lifecycle", "A finished response names the requested model.", source="inferred")
+def response_model(target: Target) -> None:
+    for probe in _finished(target):
+        assert probe.final is not None
+        if probe.final["response"].get("model") != probe.body["model"]:
+            raise Violation(
+                f"response.model {probe.final['response'].get('model')!r} != {probe.body['model']!r}",
+                request=probe.body,
+                response=probe.final,
+            )
+
+
+@rule(
+    "LIFE-DISPATCHED-AT",
+    "lifecycle",
+    "dispatchedAt is set from In Progress on, and null while Queued.",
+    source="inferred",
+)
+def dispatched_at(target: Target) -> None:
+    for probe in probes(target):
+        for record in probe.records:
+            state, dispatched = record.get("state"), record.get("dispatchedAt")
+            if (state == "Queued" and dispatched) or (state in ("In Progress", "Success") and not dispatched):
+                raise Violation(
+                    f"a {state} record has dispatchedAt {dispatched!r}", request=probe.body, response=record
+                )
+
+
+@rule(
+    "LIFE-TOOL-CALLS",
+    "lifecycle",
+    "tool_choice required yields tool_calls with JSON arguments and that finish_reason.",
+    source="inferred",
+)
+def tool_calls(target: Target) -> None:
+    for probe in _finished(target):
+        if "tools" not in probe.body:
+            continue
+        assert probe.final is not None
+        for choice in probe.final["response"]["choices"]:
+            calls = (choice.get("message") or {}).get("tool_calls") or []
+            if choice.get("finish_reason") != "tool_calls" or not calls:
+                raise Violation(
+                    "tool_choice=required, but no tool_calls / finish_reason tool_calls",
+                    request=probe.body,
+                    response=probe.final,
+                )
+            try:
+                json.loads(calls[0]["function"]["arguments"])
+            except (KeyError, TypeError, ValueError):
+                raise Violation("tool call arguments are not JSON", request=probe.body, response=probe.final) from None
+
+
+@rule(
+    "LIFE-JSON-OUTPUT",
+    "lifecycle",
+    "response_format json_schema (strict) yields content valid against the schema.",
+    source="inferred",
+)
+def json_output(target: Target) -> None:
+    for probe in _finished(target):
+        if "response_format" not in probe.body:
+            continue
+        assert probe.final is not None
+        for choice in probe.final["response"]["choices"]:
+            content = (choice.get("message") or {}).get("content")
+            try:
+                value = json.loads(content or "")
+            except ValueError:
+                value = None
+            if not isinstance(value, dict) or not isinstance(value.get("city"), str):
+                raise Violation(
+                    f"content {content!r} does not satisfy the requested schema",
+                    request=probe.body,
+                    response=probe.final,
+                )
+
+
+@rule(
+    "GEN-IDEMPOTENT-GET",
+    "retrieval",
+    "Repeated reads of a terminal generation return identical bodies.",
+    source="inferred",
+)
+def idempotent_get(target: Target) -> None:
+    probe = _finished(target)[0]
+    first, second = (target.generation(probe.ack["id"]) for _ in range(2))
+    if first.json != second.json:
+        raise Violation(
+            "two reads of a terminal generation differ",
+            request={"id": probe.ack["id"]},
+            response={"first": first.json, "second": second.json},
+        )
