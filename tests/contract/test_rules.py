@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -443,3 +445,27 @@ def test_lenient_turns_an_inferred_violation_into_a_warning(serve: Any) -> None:
     target = serve(lambda e: (403, e.body) if e.status == 401 else None)
     (result,) = run(target, [RULES["AUTH-WRONG-401"]], lenient=["AUTH-WRONG-401"])
     assert result.outcome is Outcome.WARNED
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pytest_runs_the_suite_against_the_embedded_mock_and_a_broken_target(serve: Any) -> None:
+    def pytest_contracts(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "contracts/", "-q", "-p", "no:cacheprovider", *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    held = pytest_contracts()
+    assert held.returncode == 0, held.stdout
+    assert f"{len(RULES) - 1} passed, 1 skipped" in held.stdout
+    target = serve(lambda e: (200, e.body | {"model": "else/where"}) if is_ack(e) else None)
+    broken = pytest_contracts("--base-url", target.root + "/v1", "--api-key", KEYS[0], "--completion-timeout", "0")
+    assert broken.returncode == 1
+    assert "FAILED contracts/test_contract.py::test_rule[ACK-MODEL-ECHO]" in broken.stdout
+    assert KEYS[0] not in broken.stdout

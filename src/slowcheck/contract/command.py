@@ -20,7 +20,7 @@ from slowcheck.contract.runner import run, select
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
 
-__all__ = ["add_arguments", "main"]
+__all__ = ["add_arguments", "main", "target_for"]
 
 _REMOTE_BUDGET = 200  # requests, when the target is not this machine: the real API costs money
 
@@ -68,10 +68,15 @@ def main(args: argparse.Namespace) -> int:
     rules = select(args.lenient)
     base_url = args.base_url or os.environ.get("SLOWCHECK_BASE_URL")
     api_key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
-    if base_url and not api_key:
-        raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
     report_dir = args.report_dir or Path("reports") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    with _target(base_url, api_key, args) as (target, label, keys):
+    with target_for(
+        base_url,
+        api_key,
+        second_api_key=args.second_api_key,
+        model=args.model,
+        completion_timeout=args.completion_timeout,
+        max_requests=args.max_requests,
+    ) as (target, label, keys):
         print(f"slowcheck contract: {len(rules)} rules against {label}", flush=True)
         started = time.monotonic()
         results = run(target, rules, lenient=args.lenient, progress=_progress)
@@ -89,24 +94,33 @@ def main(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _target(
-    base_url: str | None, api_key: str | None, args: argparse.Namespace
+def target_for(
+    base_url: str | None,
+    api_key: str | None,
+    *,
+    second_api_key: str | None = None,
+    model: str = "inference-net/load-test",
+    completion_timeout: float = 60.0,
+    max_requests: int | None = None,
 ) -> Iterator[tuple[Target, str, list[str]]]:
+    """The target to check, its label for reports, and the keys to keep out of them.
+
+    Without a base URL, the embedded mock is started with two fresh keys (so isolation rules run).
+    """
     if base_url:
-        budget = (
-            args.max_requests if args.max_requests is not None else (None if _loopback(base_url) else _REMOTE_BUDGET)
-        )
-        assert api_key is not None
+        if not api_key:
+            raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
+        budget = max_requests if max_requests is not None else (None if _loopback(base_url) else _REMOTE_BUDGET)
         target = Target(
             base_url,
             api_key,
-            second_api_key=args.second_api_key,
-            model=args.model,
-            completion_timeout=args.completion_timeout,
+            second_api_key=second_api_key,
+            model=model,
+            completion_timeout=completion_timeout,
             max_requests=budget,
         )
         try:
-            yield target, base_url, [k for k in (api_key, args.second_api_key) if k]
+            yield target, base_url, [k for k in (api_key, second_api_key) if k]
         finally:
             target.close()
         return
@@ -120,9 +134,9 @@ def _target(
             url + "/v1",
             keys[0],
             second_api_key=keys[1],
-            model=args.model,
-            completion_timeout=args.completion_timeout,
-            max_requests=args.max_requests,
+            model=model,
+            completion_timeout=completion_timeout,
+            max_requests=max_requests,
         )
         try:
             yield target, f"the embedded mock ({url})", keys

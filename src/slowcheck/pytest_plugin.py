@@ -1,0 +1,50 @@
+"""The contract suite as a pytest plugin: ``pytest contracts/ --base-url URL --api-key KEY``.
+
+Registered through the ``pytest11`` entry point, so it loads in every pytest run where slowcheck is
+installed: it only declares options and fixtures here, and imports the suite when a fixture is used.
+(Locust's plugin owns ``--host`` and a fixture named ``session``; these names stay clear of them.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from slowcheck.contract.target import Target
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("slowcheck", "slowcheck contract suite")
+    group.addoption(
+        "--base-url",
+        default=None,
+        help="API root, e.g. https://api.inference.net/v1; default: env SLOWCHECK_BASE_URL, else the embedded mock",
+    )
+    group.addoption("--api-key", default=None, help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
+    group.addoption("--second-api-key", default=None, help="a key of another account (isolation rules)")
+    group.addoption("--model", default="inference-net/load-test", help="model for the probes")
+    group.addoption("--completion-timeout", type=float, default=60.0, help="seconds to wait for generations")
+    group.addoption("--max-requests", type=int, default=None, help="a hard cap on requests sent")
+
+
+@pytest.fixture(scope="session")
+def contract_target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The API under test (or the embedded mock), shared by every rule of the run."""
+    from slowcheck.contract.command import target_for
+
+    option: Any = request.config.option
+    base_url = option.base_url or os.environ.get("SLOWCHECK_BASE_URL")
+    api_key = option.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
+    with target_for(
+        base_url,
+        api_key,
+        second_api_key=option.second_api_key,
+        model=option.model,
+        completion_timeout=option.completion_timeout,
+        max_requests=option.max_requests,
+    ) as (target, _, _):
+        yield target
