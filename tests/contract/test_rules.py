@@ -469,3 +469,15 @@ def test_pytest_runs_the_suite_against_the_embedded_mock_and_a_broken_target(ser
     assert broken.returncode == 1
     assert "FAILED contracts/test_contract.py::test_rule[ACK-MODEL-ECHO]" in broken.stdout
     assert KEYS[0] not in broken.stdout
+
+
+def test_the_docs_catalogue_lists_every_rule_as_the_code_states_it() -> None:
+    catalogue = (ROOT / "docs" / "rules.md").read_text()
+    for item in RULES.values():
+        assert f"| `{item.id}` | {item.source} | {item.title} |" in catalogue, item.id
+
+
+def test_list_rules_prints_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["contract", "--list-rules"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(RULES)
