@@ -29,6 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--model", default="inference-net/load-test", help="model for the probes")
     group.addoption("--completion-timeout", type=float, default=60.0, help="seconds to wait for generations")
     group.addoption("--max-requests", type=int, default=None, help="a hard cap on requests sent")
+    group.addoption("--webhook-id", default=None, help="a dashboard webhook whose URL reaches --receiver-port")
+    group.addoption("--receiver-port", type=int, default=8787, help="port of the suite's webhook receiver")
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,14 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from slowcheck.cli import main
 from slowcheck.contract.access import _UNKNOWN_ID
+from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import RULES, Outcome
 from slowcheck.contract.runner import run
 from slowcheck.contract.target import Target
 from slowcheck.mock import Faults, MockSettings, Span, create_app
+from slowcheck.mock.records import Generation
+from slowcheck.mock.webhooks import Webhooks
 from tests.contract.broken import Broken, Exchange, Mutation
 from tests.servers import serve_in_thread
 
@@ -383,7 +389,7 @@ BREAKAGES: list[Any] = [
 
 
 def test_every_rule_has_a_breakage() -> None:
-    assert sorted(p.values[0] for p in BREAKAGES) == sorted(RULES)
+    assert sorted(p.values[0] for p in BREAKAGES + HOOK_BREAKAGES) == sorted(RULES)
 
 
 @pytest.mark.parametrize(("rule_id", "mutate", "mock"), BREAKAGES)
@@ -481,3 +487,72 @@ def test_list_rules_prints_the_catalogue(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["contract", "--list-rules"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == list(RULES)
+
+
+HOOK = "wh-contract"
+
+
+@pytest.fixture
+def serve_hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The mock with the suite's receiver registered; overrides break its webhook sending."""
+    stack = contextlib.ExitStack()
+
+    def start(**overrides: Any) -> Target:
+        receiver = stack.enter_context(Receiver())
+        mock = settings(**({"webhooks": {HOOK: receiver.url}, "webhook_retry_delays": [0.05, 0.1]} | overrides))
+        url = stack.enter_context(serve_in_thread(create_app(mock), lifespan="on"))
+        target = Target(url + "/v1", KEYS[0], completion_timeout=3, webhook_id=HOOK, receiver=receiver, webhook_wait=2)
+        stack.callback(target.close)
+        return target
+
+    with stack:
+        yield start
+
+
+def _no_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def skip(self: httpx.AsyncClient, url: str, **_: Any) -> httpx.Response:
+        return httpx.Response(200)
+
+    monkeypatch.setattr(httpx.AsyncClient, "options", skip)
+
+
+def _hooks_for_text_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Webhooks.generation_finished
+
+    def every_kind(self: Webhooks, generation: Generation) -> None:
+        original(self, dataclasses.replace(generation, kind="chat"))
+
+    monkeypatch.setattr(Webhooks, "generation_finished", every_kind)
+
+
+HOOK_BREAKAGES: list[Any] = [
+    pytest.param("HOOK-DELIVERED", {"faults": Faults(webhook_drop_ratio=1.0)}, None, id="HOOK-DELIVERED"),
+    pytest.param("HOOK-OPTIONS-FIRST", {}, _no_options, id="HOOK-OPTIONS-FIRST"),
+    pytest.param(
+        "HOOK-HEADERS", {}, lambda mp: mp.setattr("slowcheck.mock.webhooks.USER_AGENT", "curl/8.0"), id="HOOK-HEADERS"
+    ),
+    pytest.param(
+        "HOOK-PAYLOAD",
+        {},
+        lambda mp: mp.setattr("slowcheck.mock.webhooks.iso", lambda _: "yesterday"),
+        id="HOOK-PAYLOAD",
+    ),
+    pytest.param("HOOK-RETRY-5XX", {"webhook_attempts": 1}, None, id="HOOK-RETRY-5XX"),
+    pytest.param("HOOK-NOT-FOR-COMPLETIONS", {}, _hooks_for_text_too, id="HOOK-NOT-FOR-COMPLETIONS"),
+    pytest.param("HOOK-GROUP", {}, lambda mp: mp.setattr(Webhooks, "group_finished", lambda *_: None), id="HOOK-GROUP"),
+]
+
+
+@pytest.mark.parametrize(("rule_id", "overrides", "breaks"), HOOK_BREAKAGES)
+def test_each_webhook_rule_catches_a_sender_that_breaks_it(
+    serve_hooks: Any, monkeypatch: pytest.MonkeyPatch, rule_id: str, overrides: dict[str, Any], breaks: Any
+) -> None:
+    if breaks is not None:
+        breaks(monkeypatch)
+    assert outcome(serve_hooks(**overrides), rule_id) is Outcome.VIOLATED
+
+
+def test_webhook_rules_hold_against_the_mock(serve_hooks: Any) -> None:
+    target = serve_hooks()
+    hook_rules = [r for r in RULES.values() if r.group == "webhooks"]
+    assert {r.rule.id: r.outcome for r in run(target, hook_rules)} == {r.id: Outcome.HELD for r in hook_rules}

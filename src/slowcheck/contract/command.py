@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.report import counts, write_junit, write_results
 from slowcheck.contract.rules import RULES, Outcome, Result
 from slowcheck.contract.runner import run, select
@@ -22,7 +23,8 @@ from slowcheck.errors import ConfigError
 
 __all__ = ["add_arguments", "main", "target_for"]
 
-_REMOTE_BUDGET = 200  # requests, when the target is not this machine: the real API costs money
+_REMOTE_BUDGET = 200
+_EMBEDDED_HOOK = "slowcheck-receiver"  # requests, when the target is not this machine: the real API costs money
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +57,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="RULE-ID",
         help="report an inferred rule's violation as a warning (repeatable)",
+    )
+    parser.add_argument(
+        "--webhook-id",
+        metavar="ID",
+        help="a webhook created in the dashboard whose URL reaches "
+        "--receiver-port (e.g. through a tunnel); enables the webhook rules against a real API",
+    )
+    parser.add_argument(
+        "--receiver-port",
+        type=int,
+        default=8787,
+        metavar="PORT",
+        help="port of the suite's webhook receiver on 127.0.0.1 (%(default)s)",
     )
     parser.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
 
@@ -102,6 +117,8 @@ def target_for(
     model: str = "inference-net/load-test",
     completion_timeout: float = 60.0,
     max_requests: int | None = None,
+    webhook_id: str | None = None,
+    receiver_port: int = 8787,
 ) -> Iterator[tuple[Target, str, list[str]]]:
     """The target to check, its label for reports, and the keys to keep out of them.
 
@@ -111,37 +128,58 @@ def target_for(
         if not api_key:
             raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
         budget = max_requests if max_requests is not None else (None if _loopback(base_url) else _REMOTE_BUDGET)
-        target = Target(
-            base_url,
-            api_key,
-            second_api_key=second_api_key,
-            model=model,
-            completion_timeout=completion_timeout,
-            max_requests=budget,
-        )
-        try:
+        with contextlib.ExitStack() as stack:
+            receiver = stack.enter_context(_receiver(receiver_port)) if webhook_id else None
+            target = Target(
+                base_url,
+                api_key,
+                second_api_key=second_api_key,
+                model=model,
+                completion_timeout=completion_timeout,
+                max_requests=budget,
+                webhook_id=webhook_id,
+                receiver=receiver,
+            )
+            stack.callback(target.close)
             yield target, base_url, [k for k in (api_key, second_api_key) if k]
-        finally:
-            target.close()
         return
     from slowcheck.mock import MockSettings, Span
     from slowcheck.mock.server import mock_in_background
 
     keys = [f"sk-slowcheck-{secrets.token_hex(8)}" for _ in range(2)]
-    settings = MockSettings(port=0, db=":memory:", api_keys=keys, queue_time=Span(0, 0.05), run_time=Span(0.01, 0.05))
-    with mock_in_background(settings) as url:
-        target = Target(
-            url + "/v1",
-            keys[0],
-            second_api_key=keys[1],
-            model=model,
-            completion_timeout=completion_timeout,
-            max_requests=max_requests,
+    with Receiver() as receiver:
+        settings = MockSettings(
+            port=0,
+            db=":memory:",
+            api_keys=keys,
+            queue_time=Span(0, 0.05),
+            run_time=Span(0.01, 0.05),
+            webhooks={_EMBEDDED_HOOK: receiver.url},
+            webhook_retry_delays=[0.1, 0.2],
         )
-        try:
-            yield target, f"the embedded mock ({url})", keys
-        finally:
-            target.close()
+        with mock_in_background(settings) as url:
+            target = Target(
+                url + "/v1",
+                keys[0],
+                second_api_key=keys[1],
+                model=model,
+                completion_timeout=completion_timeout,
+                max_requests=max_requests,
+                webhook_id=_EMBEDDED_HOOK,
+                receiver=receiver,
+                webhook_wait=10.0,
+            )
+            try:
+                yield target, f"the embedded mock ({url})", keys
+            finally:
+                target.close()
+
+
+def _receiver(port: int) -> Receiver:
+    try:
+        return Receiver(port=port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen for webhooks on 127.0.0.1:{port}: {exc.strerror or exc}") from None
 
 
 def _progress(result: Result) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from slowcheck import _json
+from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import NotRun
 from slowcheck.errors import ConfigError, SlowcheckError
 from slowcheck.schemas import SchemaSet, schema_set
@@ -55,6 +56,9 @@ class Target:
         model: str = "inference-net/load-test",
         completion_timeout: float = 60.0,
         max_requests: int | None = None,
+        webhook_id: str | None = None,
+        receiver: Receiver | None = None,
+        webhook_wait: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -65,6 +69,7 @@ class Target:
         self.root = root
         self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
         self.completion_timeout, self.max_requests = completion_timeout, max_requests
+        self.webhook_id, self.receiver, self.webhook_wait = webhook_id, receiver, webhook_wait
         self.sent = 0
         self.schemas: SchemaSet = schema_set()
         self.cache: dict[str, Any] = {}

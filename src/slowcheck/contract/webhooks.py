@@ -1,0 +1,202 @@
+"""Rules about webhook delivery, observed by the suite's own receiver.
+
+Against the embedded mock the receiver is registered through /_mock/webhooks. Against a real API the
+user creates a webhook in the dashboard whose URL reaches ``--receiver-port`` (e.g. through a tunnel) and
+passes its id as ``--webhook-id``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from slowcheck.contract.receiver import Delivery
+from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.target import Target
+
+_UA = re.compile(r"(Kuzco|inference\.net)-Webhook/1\.0")
+_DOCUMENTED_LATENCY = 60.0  # "delivery under 60 s after completion"
+_GRACE = 2.0  # how long to listen for a delivery that must not come
+
+
+@dataclass(slots=True)
+class Hooks:
+    chat: str
+    retried: str
+    text: str
+    group: str
+    group_size: int
+
+
+def _wait_terminal(target: Target, ids: list[str]) -> None:
+    deadline = time.monotonic() + target.completion_timeout
+    pending = set(ids)
+    while pending and time.monotonic() < deadline:
+        for generation_id in list(pending):
+            exchange = target.generation(generation_id)
+            if isinstance(exchange.json, dict) and exchange.json.get("state") in ("Success", "Failed"):
+                pending.discard(generation_id)
+        time.sleep(0.05)
+    if pending:
+        raise NotRun(f"webhook probes did not finish within --completion-timeout {target.completion_timeout:g} s")
+
+
+def hooks(target: Target) -> Hooks:
+    if "hooks" in target.cache:
+        return target.cache["hooks"]  # type: ignore[no-any-return]
+    if target.receiver is None or not target.webhook_id:
+        raise NotRun("needs --webhook-id and a receiver the API can reach (--receiver-port)")
+    if target.completion_timeout <= 0:
+        raise NotRun("--completion-timeout 0: webhook rules wait for generations to finish")
+    metadata = {"webhook_id": target.webhook_id}
+    ids = []
+    for kind, body in (
+        ("chat", target.chat(metadata=metadata)),
+        ("chat", target.chat(metadata=metadata, n=2)),
+        ("text", target.text(metadata=metadata)),
+    ):
+        exchange = target.submit(body, kind=kind)
+        if exchange.status != 200 or not isinstance(exchange.json, dict):
+            raise Violation(f"a webhook probe was not acknowledged ({exchange.status})", **exchange.summary())
+        ids.append(exchange.json["id"])
+    target.receiver.fail_first[ids[1]] = 500
+    group = target.request(
+        "POST", "/v1/slow/group/chat/completions", json={"requests": [target.chat(metadata=metadata) for _ in range(2)]}
+    )
+    group_id = str(group.json.get("groupId", "")) if group.status == 200 and isinstance(group.json, dict) else ""
+    _wait_terminal(target, ids)
+    found = Hooks(ids[0], ids[1], ids[2], group_id, 2)
+    target.cache["hooks"] = found
+    return found
+
+
+def _first(target: Target, subject: str, what: str) -> Delivery:
+    assert target.receiver is not None
+    posts = target.receiver.wait_for(subject, 1, target.webhook_wait)
+    if not posts:
+        raise Violation(f"no {what} webhook arrived within {target.webhook_wait:g} s", request={"id": subject})
+    return posts[0]
+
+
+@rule(
+    "HOOK-DELIVERED",
+    "webhooks",
+    "A chat generation with metadata.webhook_id gets its generation.completed event.",
+    source="documented",
+)
+def delivered(target: Target) -> None:
+    _first(target, hooks(target).chat, "generation.completed")
+
+
+@rule("HOOK-OPTIONS-FIRST", "webhooks", "An OPTIONS readiness check precedes the event POSTs.", source="documented")
+def options_first(target: Target) -> None:
+    post = _first(target, hooks(target).chat, "generation.completed")
+    assert target.receiver is not None
+    if not any(d.method == "OPTIONS" and d.at <= post.at for d in target.receiver.deliveries):
+        raise Violation("the event POST came without an OPTIONS readiness check before it")
+
+
+@rule(
+    "HOOK-HEADERS",
+    "webhooks",
+    "X-Inference-* headers agree with the body, the webhook id and the ack id.",
+    source="documented",
+)
+def headers(target: Target) -> None:
+    probe = hooks(target)
+    post = _first(target, probe.chat, "generation.completed")
+    body, h = post.body if isinstance(post.body, dict) else {}, post.headers
+    checks = {
+        "X-Inference-Event": (h.get("x-inference-event"), body.get("event"), "generation.completed"),
+        "X-Inference-Webhook-ID": (
+            h.get("x-inference-webhook-id"),
+            body.get("webhook_id", body.get("webhookId")),
+            target.webhook_id,
+        ),
+        "X-Inference-Generation-ID": (
+            h.get("x-inference-generation-id"),
+            body.get("generation_id", body.get("generationId")),
+            probe.chat,
+        ),
+    }
+    for name, (header, in_body, expected) in checks.items():
+        if not header == in_body == expected:
+            raise Violation(f"{name}: header {header!r}, body {in_body!r}, expected {expected!r}", response=body)
+    if not h.get("content-type", "").startswith("application/json"):
+        raise Violation(f"Content-Type is {h.get('content-type')!r}")
+    if not _UA.fullmatch(h.get("user-agent", "")):
+        raise Violation(
+            f"User-Agent {h.get('user-agent')!r} is neither Kuzco-Webhook/1.0 nor inference.net-Webhook/1.0"
+        )
+
+
+@rule(
+    "HOOK-PAYLOAD",
+    "webhooks",
+    "The event validates against webhook-event.schema.json and its data equals the record.",
+    source="documented",
+)
+def payload(target: Target) -> None:
+    probe = hooks(target)
+    post = _first(target, probe.chat, "generation.completed")
+    errors = target.schemas.errors("webhook-event", post.body)
+    if errors:
+        raise Violation(f"the event breaks the schema: {errors[0]}", response=post.body)
+    record = target.generation(probe.chat).json
+    data = dict(post.body["data"])
+    expected = {k: v for k, v in (record or {}).items() if k in data or k != "id"}
+    if data != expected:
+        differing = sorted(k for k in set(data) | set(expected) if data.get(k) != expected.get(k))
+        raise Violation(f"data differs from GET /v1/generation/{probe.chat} in {differing}", response=post.body)
+
+
+@rule("HOOK-RETRY-5XX", "webhooks", "A 5xx from the receiver is retried.", source="documented")
+def retry_5xx(target: Target) -> None:
+    probe = hooks(target)
+    assert target.receiver is not None
+    posts = target.receiver.wait_for(probe.retried, 2, target.webhook_wait)
+    if len(posts) < 2:
+        raise Violation(
+            f"after answering 500, {len(posts)} delivery attempt(s) arrived within {target.webhook_wait:g} s",
+            request={"id": probe.retried},
+        )
+
+
+@rule(
+    "HOOK-NOT-FOR-COMPLETIONS",
+    "webhooks",
+    "A /completions generation triggers no webhook (documented: chat only).",
+    source="documented",
+)
+def not_for_completions(target: Target) -> None:
+    probe = hooks(target)
+    _first(target, probe.chat, "generation.completed")  # deliveries are flowing
+    assert target.receiver is not None
+    posts = target.receiver.wait_for(probe.text, 1, _GRACE)
+    if posts:
+        raise Violation("a text completion with metadata.webhook_id triggered a webhook", response=posts[0].body)
+
+
+@rule(
+    "HOOK-GROUP",
+    "webhooks",
+    "A group sends one slow-group.completed naming its id and every generation.",
+    source="documented",
+)
+def group_event(target: Target) -> None:
+    probe = hooks(target)
+    if not probe.group:
+        raise NotRun("the target has no group API")
+    post = _first(target, probe.group, "slow-group.completed")
+    body: dict[str, Any] = post.body
+    data = body.get("data") or {}
+    if body.get("event") != "slow-group.completed" or post.headers.get("x-inference-group-id") != probe.group:
+        raise Violation("the group event's name or X-Inference-Group-ID is wrong", response=body)
+    if data.get("group_size") != probe.group_size or len(data.get("generations") or []) != probe.group_size:
+        raise Violation(
+            f"group_size {data.get('group_size')} / {len(data.get('generations') or [])} generations "
+            f"for a group of {probe.group_size}",
+            response=body,
+        )
