@@ -380,6 +380,19 @@ BREAKAGES: list[Any] = [
     ),
     pytest.param("GEN-IDEMPOTENT-GET", _Changing(), None, id="GEN-IDEMPOTENT-GET"),
     pytest.param(
+        "REQ-FUZZ-NEGATIVE", lambda e: (500, e.body) if e.status == 400 else None, None, id="REQ-FUZZ-NEGATIVE"
+    ),
+    pytest.param(
+        "REQ-FUZZ-POSITIVE",
+        lambda e: (
+            (400, {"error": {"message": "no", "type": "invalid_request_error", "param": None, "code": None}})
+            if is_ack(e) and len(e.request) > 2
+            else None
+        ),
+        None,
+        id="REQ-FUZZ-POSITIVE",
+    ),
+    pytest.param(
         "ACK-ID-FORMAT",
         lambda e: (200, e.body | {"id": "gen_" + e.body["id"]}) if is_ack(e) else None,
         None,

@@ -206,3 +206,12 @@ def _tokens(text: str) -> int:
     import re
 
     return len(re.findall(r"\w+|[^\w\s]", text))
+
+
+async def test_integral_floats_count_as_integers_like_the_schema_says() -> None:
+    async with running() as client:
+        ack = (await client.post("/v1/slow/chat/completions", json=CHAT | {"n": 2.0, "max_tokens": 3.0})).json()
+        final = (await until(client, ack["id"], terminal))[-1]
+    assert final["state"] == "Success"
+    assert [c["index"] for c in final["response"]["choices"]] == [0, 1]
+    assert final["response"]["usage"]["completion_tokens"] <= 6

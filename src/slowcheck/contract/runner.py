@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from slowcheck.contract import access, ack, groups, lifecycle, limits, validation, webhooks  # noqa: F401 - registers rules
+from slowcheck.contract import (  # noqa: F401 - importing registers the rules
+    access,
+    ack,
+    fuzz,
+    groups,
+    lifecycle,
+    limits,
+    validation,
+    webhooks,
+)
 from slowcheck.contract.rules import RULES, NotRun, Outcome, Result, Rule, Violation
 from slowcheck.contract.target import Target
 

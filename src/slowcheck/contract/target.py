@@ -59,6 +59,7 @@ class Target:
         webhook_id: str | None = None,
         receiver: Receiver | None = None,
         webhook_wait: float = 60.0,
+        fuzz_examples: int = 25,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -70,6 +71,8 @@ class Target:
         self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
         self.completion_timeout, self.max_requests = completion_timeout, max_requests
         self.webhook_id, self.receiver, self.webhook_wait = webhook_id, receiver, webhook_wait
+        self.fuzz_examples = fuzz_examples
+        """Generated cases per endpoint and mode for the fuzz rules."""
         self.sent = 0
         self.schemas: SchemaSet = schema_set()
         self.cache: dict[str, Any] = {}

@@ -204,9 +204,14 @@ class Engine:
         self, generation: Generation, now: float, *, failure: str | None = None, response: JSONObject | None = None
     ) -> None:
         generation.finished_at = now
+        if failure is None and response is None:
+            try:
+                response = generator.complete(generation)
+            except Exception as exc:
+                failure = f"Generation failed: the mock's generator crashed ({type(exc).__name__}: {exc})"
         if failure is None:
             generation.state, generation.state_message = "Success", "Generation successful"
-            generation.response = response if response is not None else generator.complete(generation)
+            generation.response = response
         else:
             generation.state, generation.state_message, generation.response = "Failed", failure, None
         self.store.update(generation)

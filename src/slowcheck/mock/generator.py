@@ -37,7 +37,7 @@ def complete(generation: Generation) -> JSONObject:
     """The completion object for a generation that succeeds."""
     request = generation.request
     rng = random.Random(hashlib.sha256(_json.dumps(request)).digest())
-    n = request.get("n") or 1
+    n = _whole(request.get("n")) or 1
     choices = [_choice(generation, random.Random(rng.random()), index) for index in range(n)]
     completion_tokens = sum(tokens for _, tokens in choices)
     prompt_tokens = _prompt_tokens(generation)
@@ -59,9 +59,17 @@ def complete(generation: Generation) -> JSONObject:
 
 def _limit(request: JSONObject, kind: str) -> int:
     for key in ("max_completion_tokens", "max_tokens"):
-        if isinstance(request.get(key), int):
-            return int(request[key])
+        limit = _whole(request.get(key))
+        if limit is not None:
+            return limit
     return _DEFAULT_TEXT_MAX if kind == "text" else 256
+
+
+def _whole(value: Any) -> int | None:
+    """JSON Schema counts 2.0 as an integer, so the generator must too."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        return None
+    return int(value)
 
 
 def _choice(generation: Generation, rng: random.Random, index: int) -> tuple[JSONObject, int]:

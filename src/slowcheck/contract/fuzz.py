@@ -1,0 +1,110 @@
+"""Generated requests from ``schemas/openapi.yaml`` (schemathesis): the submit endpoints under fuzzing.
+
+Schemathesis generates the cases; the rules judge the answers themselves, so its stateful checks
+(``ensure_resource_availability`` among them, which reads the documented "404 until ready" as a bug) are
+not in play. Hypothesis shrinks a failing case before it is reported.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+
+from slowcheck.contract.rules import Violation, rule
+from slowcheck.contract.target import Exchange, Target
+from slowcheck.schemas import schema_set
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+_OPERATIONS = ("/v1/slow/chat/completions", "/v1/slow/completions")
+
+
+@functools.cache
+def _schema() -> Any:
+    import schemathesis  # heavy: imported when a fuzz rule runs
+
+    return schemathesis.openapi.from_path(schema_set().directory / "openapi.yaml")
+
+
+def _send(target: Target, case: Any) -> Exchange:
+    # Values HTTP itself cannot carry are dropped: the client library would refuse to send them.
+    headers = {
+        k: v
+        for k, v in (case.headers or {}).items()
+        if isinstance(v, str) and _TOKEN.fullmatch(k) and _VALUE.fullmatch(v)
+    }
+    key: Any = None if "Authorization" in headers else target.api_key
+    if isinstance(case.body, bytes | bytearray):
+        return target.request(case.method, case.path, content=bytes(case.body), key=key, headers=headers)
+    return target.request(case.method, case.path, json=case.body, key=key, headers=headers)
+
+
+def _fuzz(
+    target: Target,
+    mode_name: str,
+    judge: Callable[[Target, Exchange], None],
+    prepare: Callable[[Any], None] = lambda case: None,
+) -> None:
+    from schemathesis import GenerationMode
+
+    mode = GenerationMode.NEGATIVE if mode_name == "negative" else GenerationMode.POSITIVE
+    for path in _OPERATIONS:
+        operation = _schema()[path]["POST"]
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=target.fuzz_examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.generate, Phase.shrink],
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            prepare(case)
+            judge(target, _send(target, case))
+
+        check()
+
+
+def _never_5xx(target: Target, exchange: Exchange) -> None:
+    if exchange.status >= 500:
+        raise Violation(f"a generated request got {exchange.status}", **exchange.summary())
+    if 400 <= exchange.status < 500 and target.schemas.errors("error", exchange.json):
+        raise Violation(f"the {exchange.status} answer is not the OpenAI error envelope", **exchange.summary())
+
+
+@rule(
+    "REQ-FUZZ-NEGATIVE",
+    "validation",
+    "Generated schema-breaking requests never get a 5xx, and every 4xx is the OpenAI error envelope.",
+    source="documented",
+)
+def fuzz_negative(target: Target) -> None:
+    _fuzz(target, "negative", _never_5xx)
+
+
+def _accepted(target: Target, exchange: Exchange) -> None:
+    _never_5xx(target, exchange)
+    if exchange.status != 200 or target.schemas.errors("submit-ack", exchange.json):
+        raise Violation(f"a schema-valid body got {exchange.status}", **exchange.summary())
+
+
+@rule(
+    "REQ-FUZZ-POSITIVE",
+    "validation",
+    "Generated schema-valid bodies (the probe model, stream false) are acknowledged with a valid ack.",
+    source="inferred",
+)
+def fuzz_positive(target: Target) -> None:
+    def probe_model(case: Any) -> None:
+        # A random model name would only measure the catalogue; streaming is refused by design.
+        if isinstance(case.body, dict):
+            case.body = case.body | {"model": target.model, "stream": False}
+        case.headers = {}
+
+    _fuzz(target, "positive", _accepted, probe_model)
