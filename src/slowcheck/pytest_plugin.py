@@ -48,5 +48,7 @@ def contract_target(request: pytest.FixtureRequest) -> Iterator[Target]:
         model=option.model,
         completion_timeout=option.completion_timeout,
         max_requests=option.max_requests,
+        webhook_id=option.webhook_id,
+        receiver_port=option.receiver_port,
     ) as (target, _, _):
         yield target

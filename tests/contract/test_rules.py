@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import dataclasses
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,10 +19,12 @@ import pytest
 
 from slowcheck.cli import main
 from slowcheck.contract.access import _UNKNOWN_ID
+from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import RULES, Outcome
 from slowcheck.contract.runner import run
 from slowcheck.contract.target import Target
+from slowcheck.errors import ConfigError
 from slowcheck.mock import Faults, MockSettings, Span, create_app
 from slowcheck.mock.records import Generation
 from slowcheck.mock.webhooks import Webhooks
@@ -569,3 +573,60 @@ def test_webhook_rules_hold_against_the_mock(serve_hooks: Any) -> None:
     target = serve_hooks()
     hook_rules = [r for r in RULES.values() if r.group == "webhooks"]
     assert {r.rule.id: r.outcome for r in run(target, hook_rules)} == {r.id: Outcome.HELD for r in hook_rules}
+
+
+def test_completion_timeout_0_writes_a_ledger_that_resume_checks_later(
+    serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = serve(None, settings(queue_time=Span(0.2, 0.2)))
+    common = ["contract", "--base-url", target.root + "/v1", "--api-key", KEYS[0]]
+    assert main([*common, "--completion-timeout", "0", "--report-dir", str(tmp_path / "first")]) == 0
+    first = capsys.readouterr().out
+    ledger = tmp_path / "first" / "ledger.json"
+    assert "check them later with --resume" in first
+    assert KEYS[0] not in ledger.read_text()
+    probes = json.loads(ledger.read_text())["probes"]
+    assert len(probes) == 5
+    assert all(len(p["ack"]["id"]) == 21 for p in probes)
+
+    assert main([*common, "--resume", str(ledger), "--report-dir", str(tmp_path / "later")]) == 0
+    later = json.loads((tmp_path / "later" / "results.json").read_text())
+    lifecycle_rules = [r for r in RULES.values() if r.check.__module__ == "slowcheck.contract.lifecycle"]
+    assert later["counts"] == {"held": len(lifecycle_rules), "violated": 0, "warned": 0, "not run": 0}
+    with pytest.raises(ConfigError, match="the ledger is for"):
+        contract_main(_contract_args("--resume", str(ledger), "--base-url", "http://127.0.0.1:9/v1", "--api-key", "k"))
+
+
+def _contract_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_contract_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_webhook_rules_run_against_a_url_target_through_the_receiver_port(
+    serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = serve(None, settings(webhooks={HOOK: f"http://127.0.0.1:{port}/hook"}, webhook_retry_delays=[0.05]))
+    code = main(
+        [
+            "contract",
+            "--base-url",
+            target.root + "/v1",
+            "--api-key",
+            KEYS[0],
+            "--webhook-id",
+            HOOK,
+            "--receiver-port",
+            str(port),
+            "--report-dir",
+            str(tmp_path),
+            "--completion-timeout",
+            "10",
+        ]
+    )
+    results = {r["id"]: r["outcome"] for r in json.loads((tmp_path / "results.json").read_text())["rules"]}
+    assert code == 0, capsys.readouterr().out
+    assert {results[r.id] for r in RULES.values() if r.group == "webhooks"} == {"held"}

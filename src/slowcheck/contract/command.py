@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from slowcheck.contract import lifecycle
+from slowcheck.contract.lifecycle import read_ledger
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.report import counts, write_junit, write_results
 from slowcheck.contract.rules import RULES, Outcome, Result
@@ -59,6 +61,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="report an inferred rule's violation as a warning (repeatable)",
     )
     parser.add_argument(
+        "--ledger",
+        type=Path,
+        metavar="FILE",
+        help="write the lifecycle probes (ids, bodies, times; never a key) here; with --completion-timeout 0 "
+        "it defaults to DIR/ledger.json",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="LEDGER",
+        help="check the generations of an earlier run's ledger (lifecycle rules only)",
+    )
+    parser.add_argument(
         "--webhook-id",
         metavar="ID",
         help="a webhook created in the dashboard whose URL reaches "
@@ -84,6 +99,14 @@ def main(args: argparse.Namespace) -> int:
     base_url = args.base_url or os.environ.get("SLOWCHECK_BASE_URL")
     api_key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
     report_dir = args.report_dir or Path("reports") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    resume = None
+    if args.resume is not None:
+        ledger_target, resume = read_ledger(args.resume)
+        if base_url and base_url.rstrip("/").removesuffix("/v1") != ledger_target:
+            raise ConfigError(f"--resume: the ledger is for {ledger_target}, not {base_url}")
+        base_url = base_url or ledger_target + "/v1"
+        rules = [r for r in rules if r.check.__module__ == lifecycle.__name__]
+    ledger = args.ledger or (report_dir / "ledger.json" if args.completion_timeout <= 0 and resume is None else None)
     with target_for(
         base_url,
         api_key,
@@ -91,7 +114,10 @@ def main(args: argparse.Namespace) -> int:
         model=args.model,
         completion_timeout=args.completion_timeout,
         max_requests=args.max_requests,
+        webhook_id=args.webhook_id,
+        receiver_port=args.receiver_port,
     ) as (target, label, keys):
+        target.ledger, target.resume = ledger, resume
         print(f"slowcheck contract: {len(rules)} rules against {label}", flush=True)
         started = time.monotonic()
         results = run(target, rules, lenient=args.lenient, progress=_progress)

@@ -12,10 +12,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from slowcheck.contract.rules import NotRun, Violation, rule
 from slowcheck.contract.target import Target
+from slowcheck.errors import ConfigError
 
 _ORDER = {"Queued": 0, "In Progress": 1, "Success": 2, "Failed": 2}
 _CHAT_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
@@ -46,10 +48,25 @@ class Probe:
 
 
 def probes(target: Target) -> list[Probe]:
+    """The lifecycle probes: submitted now (or loaded from ``--resume``), then polled until terminal."""
     if "probes" in target.cache:
         return target.cache["probes"]  # type: ignore[no-any-return]
+    if target.resume is not None:
+        found = [Probe(**entry) for entry in target.resume]
+    else:
+        found = _submit_probes(target)
+        if target.ledger is not None:
+            write_ledger(target.ledger, target, found)
     if target.completion_timeout <= 0:
-        raise NotRun("--completion-timeout 0: lifecycle rules wait for generations to finish")
+        where = f"; their ids are in {target.ledger}, check them later with --resume" if target.ledger else ""
+        target.cache["probes"] = []
+        raise NotRun(f"--completion-timeout 0: {len(found)} probes submitted, not awaited{where}")
+    _poll(target, found)
+    target.cache["probes"] = found
+    return found
+
+
+def _submit_probes(target: Target) -> list[Probe]:
     tag = uuid.uuid4().hex[:12]
     bodies = [
         ("chat", target.chat(n=2, max_tokens=5, metadata={"custom_id": f"slowcheck-{tag}-a"})),
@@ -68,6 +85,10 @@ def probes(target: Target) -> list[Probe]:
         if exchange.status != 200 or not isinstance(exchange.json, dict) or "id" not in exchange.json:
             raise Violation(f"a lifecycle probe was not acknowledged ({exchange.status})", **exchange.summary())
         found.append(Probe(kind, body, sent, exchange.json))
+    return found
+
+
+def _poll(target: Target, found: list[Probe]) -> None:
     deadline = time.monotonic() + target.completion_timeout
     while time.monotonic() < deadline and any(p.final is None for p in found):
         wait = 2.0
@@ -78,8 +99,22 @@ def probes(target: Target) -> list[Probe]:
                 hint = exchange.headers.get("openai-poll-after-ms", "")
                 wait = min(wait, int(hint) / 1000 if hint.isdigit() else 0.05)
         time.sleep(min(max(wait, 0.01), 2.0))
-    target.cache["probes"] = found
-    return found
+
+
+def write_ledger(path: Path, target: Target, found: list[Probe]) -> None:
+    """What a later ``--resume`` needs: the target, and per probe its body, ack and submission time. No keys."""
+    entries = [{"kind": p.kind, "body": p.body, "submitted_ms": p.submitted_ms, "ack": p.ack} for p in found]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"target": target.root, "probes": entries}, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_ledger(path: Path) -> tuple[str, list[dict[str, Any]]]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        probes = [{k: entry[k] for k in ("kind", "body", "submitted_ms", "ack")} for entry in document["probes"]]
+        return str(document["target"]), probes
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read the ledger {path}: {exc}") from None
 
 
 def _finished(target: Target) -> list[Probe]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -60,6 +61,8 @@ class Target:
         receiver: Receiver | None = None,
         webhook_wait: float = 60.0,
         fuzz_examples: int = 25,
+        ledger: Path | None = None,
+        resume: list[dict[str, Any]] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -72,6 +75,8 @@ class Target:
         self.completion_timeout, self.max_requests = completion_timeout, max_requests
         self.webhook_id, self.receiver, self.webhook_wait = webhook_id, receiver, webhook_wait
         self.fuzz_examples = fuzz_examples
+        self.ledger, self.resume = ledger, resume
+        """Where to write the lifecycle probes; probes loaded from an earlier run's ledger."""
         """Generated cases per endpoint and mode for the fuzz rules."""
         self.sent = 0
         self.schemas: SchemaSet = schema_set()
