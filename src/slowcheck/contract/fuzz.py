@@ -62,6 +62,7 @@ def _fuzz(
             database=None,
             derandomize=True,
             phases=[Phase.generate, Phase.shrink],
+            report_multiple_bugs=False,
             suppress_health_check=list(HealthCheck),
         )
         def check(case: Any) -> None:

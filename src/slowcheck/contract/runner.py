@@ -12,6 +12,7 @@ from slowcheck.contract import (  # noqa: F401 - importing registers the rules
     groups,
     lifecycle,
     limits,
+    stateful,
     validation,
     webhooks,
 )

@@ -61,6 +61,7 @@ class Target:
         receiver: Receiver | None = None,
         webhook_wait: float = 60.0,
         fuzz_examples: int = 25,
+        stateful_examples: int = 4,
         ledger: Path | None = None,
         resume: list[dict[str, Any]] | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -74,7 +75,7 @@ class Target:
         self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
         self.completion_timeout, self.max_requests = completion_timeout, max_requests
         self.webhook_id, self.receiver, self.webhook_wait = webhook_id, receiver, webhook_wait
-        self.fuzz_examples = fuzz_examples
+        self.fuzz_examples, self.stateful_examples = fuzz_examples, stateful_examples
         self.ledger, self.resume = ledger, resume
         """Where to write the lifecycle probes; probes loaded from an earlier run's ledger."""
         """Generated cases per endpoint and mode for the fuzz rules."""
