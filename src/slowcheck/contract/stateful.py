@@ -119,6 +119,7 @@ def generated(target: Target) -> None:
             database=None,
             derandomize=True,
             phases=[Phase.generate, Phase.shrink],
+            report_multiple_bugs=False,  # one readable violation, not a group of them
             suppress_health_check=list(HealthCheck),
         ),
     )
