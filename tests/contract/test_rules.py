@@ -636,3 +636,10 @@ def test_webhook_rules_run_against_a_url_target_through_the_receiver_port(
     results = {r["id"]: r["outcome"] for r in json.loads((tmp_path / "results.json").read_text())["rules"]}
     assert code == 0, capsys.readouterr().out
     assert {results[r.id] for r in RULES.values() if r.group == "webhooks"} == {"held"}
+
+
+def test_an_answer_too_broken_to_read_is_a_violation_not_a_crash(serve: Any) -> None:
+    target = serve(lambda e: (200, ["not", "an", "object"]) if is_ack(e) else None)
+    (result,) = run(target, [RULES["ACK-MODEL-ECHO"]])
+    assert result.outcome is Outcome.VIOLATED
+    assert result.message.startswith("the answer could not be checked: AttributeError")

@@ -18,6 +18,7 @@ from slowcheck.contract import (  # noqa: F401 - importing registers the rules
 )
 from slowcheck.contract.rules import RULES, NotRun, Outcome, Result, Rule, Violation
 from slowcheck.contract.target import Target
+from slowcheck.errors import SlowcheckError
 
 __all__ = ["run", "select"]
 
@@ -47,6 +48,10 @@ def run(
             result = Result(item, outcome, violation.message, violation.request, violation.response)
         except NotRun as reason:
             result = Result(item, Outcome.NOT_RUN, str(reason))
+        except SlowcheckError:
+            raise  # the target is unreachable or misconfigured: the whole run stops with one line
+        except Exception as exc:
+            result = Result(item, Outcome.VIOLATED, f"the answer could not be checked: {type(exc).__name__}: {exc}")
         result.seconds = time.monotonic() - started
         results.append(result)
         if progress is not None:
