@@ -7,9 +7,8 @@ installed: it only declares options and fixtures here, and imports the suite whe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -36,19 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def contract_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """The API under test (or the embedded mock), shared by every rule of the run."""
-    from slowcheck.contract.command import target_for
+    from slowcheck.contract.command import target_from
 
-    option: Any = request.config.option
-    base_url = option.base_url or os.environ.get("SLOWCHECK_BASE_URL")
-    api_key = option.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
-    with target_for(
-        base_url,
-        api_key,
-        second_api_key=option.second_api_key,
-        model=option.model,
-        completion_timeout=option.completion_timeout,
-        max_requests=option.max_requests,
-        webhook_id=option.webhook_id,
-        receiver_port=option.receiver_port,
-    ) as (target, _, _):
+    with target_from(request.config.option) as (target, _, _):
         yield target

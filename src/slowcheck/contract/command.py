@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from slowcheck.contract import lifecycle
@@ -23,7 +24,7 @@ from slowcheck.contract.runner import run, select
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
 
-__all__ = ["add_arguments", "main", "target_for"]
+__all__ = ["add_arguments", "main", "target_for", "target_from"]
 
 _REMOTE_BUDGET = 200
 _EMBEDDED_HOOK = "slowcheck-receiver"  # requests, when the target is not this machine: the real API costs money
@@ -96,8 +97,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{item.id:22} {item.source:10} {item.title}")
         return 0
     rules = select(args.lenient)
-    base_url = args.base_url or os.environ.get("SLOWCHECK_BASE_URL")
-    api_key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
+    base_url = _base_url(args)
     report_dir = args.report_dir or Path("reports") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     resume = None
     if args.resume is not None:
@@ -107,16 +107,7 @@ def main(args: argparse.Namespace) -> int:
         base_url = base_url or ledger_target + "/v1"
         rules = [r for r in rules if r.check.__module__ == lifecycle.__name__]
     ledger = args.ledger or (report_dir / "ledger.json" if args.completion_timeout <= 0 and resume is None else None)
-    with target_for(
-        base_url,
-        api_key,
-        second_api_key=args.second_api_key,
-        model=args.model,
-        completion_timeout=args.completion_timeout,
-        max_requests=args.max_requests,
-        webhook_id=args.webhook_id,
-        receiver_port=args.receiver_port,
-    ) as (target, label, keys):
+    with target_from(args, base_url=base_url) as (target, label, keys):
         target.ledger, target.resume = ledger, resume
         print(f"slowcheck contract: {len(rules)} rules against {label}", flush=True)
         started = time.monotonic()
@@ -132,6 +123,26 @@ def main(args: argparse.Namespace) -> int:
         f"in {duration:.1f} s ({target.sent} requests); report: {report_dir}"
     )
     return 1 if tally["violated"] else 0
+
+
+def _base_url(options: Any) -> str | None:
+    return options.base_url or os.environ.get("SLOWCHECK_BASE_URL")
+
+
+def target_from(
+    options: Any, *, base_url: str | None = None
+) -> contextlib.AbstractContextManager[tuple[Target, str, list[str]]]:
+    """:func:`target_for` from parsed options (the CLI's namespace or pytest's), with the environment fallbacks."""
+    return target_for(
+        base_url or _base_url(options),
+        options.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY"),
+        second_api_key=options.second_api_key,
+        model=options.model,
+        completion_timeout=options.completion_timeout,
+        max_requests=options.max_requests,
+        webhook_id=options.webhook_id,
+        receiver_port=options.receiver_port,
+    )
 
 
 @contextlib.contextmanager
