@@ -26,6 +26,7 @@ from slowcheck.contract.runner import run
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
 from slowcheck.mock import Faults, MockSettings, Span, create_app
+from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.records import Generation
 from slowcheck.mock.webhooks import Webhooks
 from tests.contract.broken import Broken, Exchange, Mutation
@@ -38,6 +39,7 @@ def settings(**overrides: Any) -> MockSettings:
     base: dict[str, Any] = {
         "db": ":memory:",
         "api_keys": KEYS,
+        "models": list(DEFAULT_MODELS),
         "queue_time": Span(0, 0.03),
         "run_time": Span(0.01, 0.03),
     }
@@ -384,6 +386,16 @@ BREAKAGES: list[Any] = [
     ),
     pytest.param("GEN-IDEMPOTENT-GET", _Changing(), None, id="GEN-IDEMPOTENT-GET"),
     pytest.param(
+        "REQ-UNKNOWN-MODEL",
+        lambda e: (
+            (200, {"id": "x" * 21, "object": "chat.completion", "created": 1, "model": "m", "choices": []})
+            if e.status == 404 and (e.body.get("error") or {}).get("param") == "model"
+            else None
+        ),
+        None,
+        id="REQ-UNKNOWN-MODEL",
+    ),
+    pytest.param(
         "LIFE-GENERATED",
         lambda e: (200, patch(e.body, lambda b: b["request"].pop(next(iter(b["request"]))))) if is_record(e) else None,
         None,
@@ -548,7 +560,29 @@ def _hooks_for_text_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Webhooks, "generation_finished", every_kind)
 
 
+def _retry_on_4xx(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Webhooks._attempt
+
+    async def retrying(self: Webhooks, delivery: Any, attempt: int) -> str:
+        outcome = await original(self, delivery, attempt)
+        return "retry" if outcome == "rejected" else outcome
+
+    monkeypatch.setattr(Webhooks, "_attempt", retrying)
+
+
+def _two_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Webhooks.generation_finished
+
+    def twice(self: Webhooks, generation: Generation) -> None:
+        original(self, generation)
+        original(self, dataclasses.replace(generation, state_message="Generation successful, again"))
+
+    monkeypatch.setattr(Webhooks, "generation_finished", twice)
+
+
 HOOK_BREAKAGES: list[Any] = [
+    pytest.param("HOOK-NO-RETRY-4XX", {}, _retry_on_4xx, id="HOOK-NO-RETRY-4XX"),
+    pytest.param("HOOK-ONE-EVENT", {}, _two_events, id="HOOK-ONE-EVENT"),
     pytest.param("HOOK-DELIVERED", {"faults": Faults(webhook_drop_ratio=1.0)}, None, id="HOOK-DELIVERED"),
     pytest.param("HOOK-OPTIONS-FIRST", {}, _no_options, id="HOOK-OPTIONS-FIRST"),
     pytest.param(

@@ -181,6 +181,7 @@ def target_for(
             yield target, base_url, [k for k in (api_key, second_api_key) if k]
         return
     from slowcheck.mock import MockSettings, Span
+    from slowcheck.mock.app import DEFAULT_MODELS
     from slowcheck.mock.server import mock_in_background
 
     keys = [f"sk-slowcheck-{secrets.token_hex(8)}" for _ in range(2)]
@@ -189,6 +190,7 @@ def target_for(
             port=0,
             db=":memory:",
             api_keys=keys,
+            models=[*DEFAULT_MODELS, model],  # so the unknown-model rule has something to hold against
             queue_time=Span(0, 0.05),
             run_time=Span(0.01, 0.05),
             webhooks={_EMBEDDED_HOOK: receiver.url},

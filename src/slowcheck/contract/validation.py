@@ -82,3 +82,16 @@ def _same_field(given: str, expected: str) -> bool:
         return text.replace(".[", "[").replace("[", ".").replace("]", "").strip(".")
 
     return norm(given) == norm(expected)
+
+
+@rule(
+    "REQ-UNKNOWN-MODEL",
+    "validation",
+    "An unknown model is refused with 404 model_not_found (or a 400) naming model.",
+    source="inferred",
+)
+def unknown_model(target: Target) -> None:
+    exchange = target.submit(target.chat(model="slowcheck/no-such-model-7c1e"))
+    error = (exchange.json or {}).get("error") if isinstance(exchange.json, dict) else None
+    if exchange.status not in (400, 404) or not isinstance(error, dict) or error.get("param") != "model":
+        raise Violation(f"an unknown model answered {exchange.status}", **exchange.summary())

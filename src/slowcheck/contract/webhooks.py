@@ -7,6 +7,7 @@ passes its id as ``--webhook-id``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class Hooks:
     chat: str
     retried: str
     text: str
+    refused: str
     group: str
     group_size: int
 
@@ -56,18 +58,20 @@ def hooks(target: Target) -> Hooks:
         ("chat", target.chat(metadata=metadata)),
         ("chat", target.chat(metadata=metadata, n=2)),
         ("text", target.text(metadata=metadata)),
+        ("chat", target.chat(metadata=metadata, n=3)),
     ):
         exchange = target.submit(body, kind=kind)
         if exchange.status != 200 or not isinstance(exchange.json, dict):
             raise Violation(f"a webhook probe was not acknowledged ({exchange.status})", **exchange.summary())
         ids.append(exchange.json["id"])
     target.receiver.fail_first[ids[1]] = 500
+    target.receiver.fail_first[ids[3]] = 400
     group = target.request(
         "POST", "/v1/slow/group/chat/completions", json={"requests": [target.chat(metadata=metadata) for _ in range(2)]}
     )
     group_id = str(group.json.get("groupId", "")) if group.status == 200 and isinstance(group.json, dict) else ""
     _wait_terminal(target, ids)
-    found = Hooks(ids[0], ids[1], ids[2], group_id, 2)
+    found = Hooks(ids[0], ids[1], ids[2], ids[3], group_id, 2)
     target.cache["hooks"] = found
     return found
 
@@ -199,4 +203,42 @@ def group_event(target: Target) -> None:
             f"group_size {data.get('group_size')} / {len(data.get('generations') or [])} generations "
             f"for a group of {probe.group_size}",
             response=body,
+        )
+
+
+@rule(
+    "HOOK-NO-RETRY-4XX",
+    "webhooks",
+    f"A 4xx from the receiver is not retried (listened for {_GRACE:g} s after the first attempt).",
+    source="documented",
+)
+def no_retry_4xx(target: Target) -> None:
+    probe = hooks(target)
+    first = _first(target, probe.refused, "generation.completed")
+    assert target.receiver is not None
+    posts = target.receiver.wait_for(probe.refused, 2, max(0.0, first.at + _GRACE - time.time()))
+    if len(posts) > 1:
+        raise Violation(f"after answering 400, {len(posts)} attempts arrived", request={"id": probe.refused})
+
+
+@rule(
+    "HOOK-ONE-EVENT",
+    "webhooks",
+    "A generation's deliveries are one logical event: repeats are identical apart from the timestamp.",
+    source="documented",
+)
+def one_event(target: Target) -> None:
+    probe = hooks(target)
+    _first(target, probe.chat, "generation.completed")
+    assert target.receiver is not None
+    posts = target.receiver.wait_for(probe.chat, 2, _GRACE)
+    events = {
+        json.dumps({k: v for k, v in p.body.items() if k != "timestamp"}, sort_keys=True)
+        for p in posts
+        if isinstance(p.body, dict)
+    }
+    if len(events) > 1:
+        raise Violation(
+            f"{len(posts)} deliveries carry {len(events)} different events for one generation",
+            response=[p.body for p in posts],
         )
