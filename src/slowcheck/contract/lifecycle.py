@@ -51,6 +51,8 @@ def probes(target: Target) -> list[Probe]:
     """The lifecycle probes: submitted now (or loaded from ``--resume``), then polled until terminal."""
     if "probes" in target.cache:
         return target.cache["probes"]  # type: ignore[no-any-return]
+    if "probes-not-run" in target.cache:
+        raise NotRun(target.cache["probes-not-run"])  # every lifecycle rule reports it, none holds vacuously
     if target.resume is not None:
         found = [Probe(**entry) for entry in target.resume]
     else:
@@ -59,8 +61,10 @@ def probes(target: Target) -> list[Probe]:
             write_ledger(target.ledger, target, found)
     if target.completion_timeout <= 0:
         where = f"; their ids are in {target.ledger}, check them later with --resume" if target.ledger else ""
-        target.cache["probes"] = []
-        raise NotRun(f"--completion-timeout 0: {len(found)} probes submitted, not awaited{where}")
+        reason = target.cache["probes-not-run"] = (
+            f"--completion-timeout 0: {len(found)} probes submitted, not awaited{where}"
+        )
+        raise NotRun(reason)
     _poll(target, found)
     target.cache["probes"] = found
     return found
