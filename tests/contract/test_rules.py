@@ -684,3 +684,12 @@ def test_an_answer_too_broken_to_read_is_a_violation_not_a_crash(serve: Any) -> 
     (result,) = run(target, [RULES["ACK-MODEL-ECHO"]])
     assert result.outcome is Outcome.VIOLATED
     assert result.message.startswith("the answer could not be checked: AttributeError")
+
+
+def test_the_request_budget_is_a_hard_cap(serve: Any) -> None:
+    target = serve()
+    target.max_requests = 10
+    results = run(target, [RULES["ACK-ID-UNIQUE"], RULES["GEN-UNKNOWN-404"]])
+    assert target.sent == 10
+    assert [r.outcome for r in results] == [Outcome.NOT_RUN, Outcome.NOT_RUN]
+    assert "request budget" in results[1].message

@@ -3,6 +3,7 @@ exchanges recorded without keys."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ class Target:
         """Where to write the lifecycle probes; probes loaded from an earlier run's ledger."""
         """Generated cases per endpoint and mode for the fuzz rules."""
         self.sent = 0
+        self._count = threading.Lock()
         self.schemas: SchemaSet = schema_set()
         self.cache: dict[str, Any] = {}
         self.client = httpx.Client(base_url=root, timeout=30.0, transport=transport, trust_env=False)
@@ -97,9 +99,10 @@ class Target:
         key: Any = _NO_KEY,
         headers: dict[str, str] | None = None,
     ) -> Exchange:
-        if self.max_requests is not None and self.sent >= self.max_requests:
-            raise NotRun(f"the request budget (--max-requests {self.max_requests}) is spent")
-        self.sent += 1
+        with self._count:  # rules may send from several threads (concurrent submissions)
+            if self.max_requests is not None and self.sent >= self.max_requests:
+                raise NotRun(f"the request budget (--max-requests {self.max_requests}) is spent")
+            self.sent += 1
         key = self.api_key if key is _NO_KEY else key
         sent_headers = {"Content-Type": "application/json"} | (headers or {})
         if key is not None:
