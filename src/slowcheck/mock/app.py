@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from slowcheck import _json
 from slowcheck.errors import SchemaError
 from slowcheck.mock.engine import Engine
-from slowcheck.mock.errors import ApiError, envelope, with_request_id
+from slowcheck.mock.errors import ApiError, with_request_id
 from slowcheck.mock.ratelimit import Limiter
 from slowcheck.mock.records import Group, Kind, new_id
 from slowcheck.mock.settings import MockSettings
@@ -431,16 +431,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         allowed = dict(exc.headers or {}).get("Allow", "")
-        return envelope(
+        return ApiError(
             405,
             f"Method {request.method} is not allowed on {request.url.path}.",
             code="method_not_allowed",
             headers={"Allow": allowed} if allowed else None,
-        )
+        ).response()
     if exc.status_code == 404:
-        return envelope(404, f"Unknown path {request.url.path}.", code="unknown_url")
-    return envelope(exc.status_code, str(exc.detail))
+        return ApiError(404, f"Unknown path {request.url.path}.", code="unknown_url").response()
+    return ApiError(exc.status_code, str(exc.detail)).response()
 
 
 async def _server_error(_: Request, exc: Exception) -> Response:
-    return envelope(500, f"The mock failed: {type(exc).__name__}.", type="server_error", code="internal_error")
+    return ApiError(
+        500, f"The mock failed: {type(exc).__name__}.", type="server_error", code="internal_error"
+    ).response()

@@ -59,7 +59,6 @@ class Engine:
         snapshot = self.store.load()
         self.generations, self.groups, self.idempotency = snapshot.generations, snapshot.groups, snapshot.idempotency
         self.webhooks = Webhooks(self.settings, self.store, self.stats, snapshot.webhooks)
-        self.store.start()
         now = time.time()
         for generation in sorted(self.generations.values(), key=lambda g: g.created):
             if generation.state == "Queued":

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from slowcheck import _json
 
-__all__ = ["ApiError", "envelope", "with_request_id"]
+__all__ = ["ApiError", "with_request_id"]
 
 
 class ApiError(Exception):
@@ -29,24 +29,13 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def response(self) -> Response:
-        return envelope(
-            self.status, self.message, type=self.type, param=self.param, code=self.code, headers=self.headers
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return Response(
+            _json.dumps(body),
+            status_code=self.status,
+            headers=with_request_id(self.headers),
+            media_type="application/json",
         )
-
-
-def envelope(
-    status: int,
-    message: str,
-    *,
-    type: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    return Response(
-        _json.dumps(body), status_code=status, headers=with_request_id(headers), media_type="application/json"
-    )
 
 
 def with_request_id(headers: dict[str, str] | None) -> dict[str, str]:

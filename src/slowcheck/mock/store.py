@@ -113,9 +113,6 @@ class Store:
         snapshot.webhooks = dict(self._conn.execute("SELECT id, url FROM webhooks"))
         return snapshot
 
-    def start(self) -> None:
-        """Nothing to start: commits are scheduled on the running loop as writes arrive."""
-
     def close(self) -> None:
         """Commit what is queued, then close."""
         if self._conn is not None:
