@@ -72,7 +72,9 @@ async def test_generation_completed_is_delivered_as_documented(receiver: Receive
     async with running(hooked(receiver)) as client:
         ack = (await client.post("/v1/slow/chat/completions", json=body)).json()
         record = (await until(client, ack["id"], terminal))[-1]
-        await wait_for(lambda: receiver.posts())
+        engine = client.app.state.mock.engine  # type: ignore[attr-defined]
+        # The receiver sees the POST before the mock reads the answer and counts it: wait for the count.
+        await wait_for(lambda: engine.stats.webhooks.get("delivered") == 1)
         stats = (await client.get("/_mock/stats")).json()
     methods = [m for m, *_ in receiver.requests]
     assert methods == ["OPTIONS", "POST"], "a readiness check precedes the event"
