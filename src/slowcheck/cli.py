@@ -14,6 +14,7 @@ from pathlib import Path
 from slowcheck import __version__
 from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
 from slowcheck.errors import ConfigError, SlowcheckError
+from slowcheck.load.command import add_arguments as add_load_arguments, main as load_main
 from slowcheck.mock.options import add_arguments as add_mock_arguments, settings_from as mock_settings_from
 from slowcheck.mock.server import serve
 from slowcheck.schemas import KINDS, schema_set
@@ -67,6 +68,32 @@ def _parser() -> argparse.ArgumentParser:
     add_contract_arguments(contract)
     contract.set_defaults(handler=contract_main)
 
+    load = commands.add_parser(
+        "load",
+        help="load the API (or the embedded mock) with a locust scenario: submit, rate-limit or poll",
+        description="Run a load scenario in locust's own process against --base-url, or against the embedded "
+        "mock when no URL is given; writes summary.json, index.html and locust's CSVs. Exit 0: every threshold "
+        "holds; 1: one is breached; 2: usage error or target unreachable.",
+    )
+    add_load_arguments(load)
+    load.set_defaults(handler=load_main)
+
+    reports = commands.add_parser("report", help="work with written reports")
+    reports.set_defaults(handler=_help_of(reports))
+    report_actions = reports.add_subparsers(title="actions", metavar="ACTION")
+    compare = report_actions.add_parser(
+        "compare",
+        help="what got worse from OLD to NEW (exit 1 if anything did)",
+        description="Compare two report folders: figures of summary.json that moved the wrong way by more than "
+        "the tolerance, and rules of results.json that held before and are violated now.",
+    )
+    compare.add_argument("old", type=Path, metavar="OLD_DIR")
+    compare.add_argument("new", type=Path, metavar="NEW_DIR")
+    compare.add_argument(
+        "--tolerance", type=float, default=10.0, metavar="PCT", help="relative change ignored (%(default)g %%)"
+    )
+    compare.set_defaults(handler=_report_compare)
+
     schemas = commands.add_parser("schemas", help="list, show and validate against the JSON Schemas")
     schemas.set_defaults(handler=_help_of(schemas))
     actions = schemas.add_subparsers(title="actions", metavar="ACTION")
@@ -100,6 +127,15 @@ def _help_of(parser: argparse.ArgumentParser) -> Handler:
         return 2
 
     return show
+
+
+def _report_compare(args: argparse.Namespace) -> int:
+    from slowcheck.report.compare import compare, format_changes
+
+    changes = compare(args.old, args.new, tolerance=args.tolerance)
+    for line in format_changes(changes):
+        print(line)
+    return 1 if any(c.worse for c in changes) else 0
 
 
 def _schemas_path(_: argparse.Namespace) -> int:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import os
 import secrets
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from slowcheck.contract import lifecycle
 from slowcheck.contract.lifecycle import read_ledger
@@ -23,6 +20,8 @@ from slowcheck.contract.rules import RULES, Outcome, Result
 from slowcheck.contract.runner import run, select
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
+from slowcheck.redaction import redact_folder
+from slowcheck.target_url import is_loopback
 
 __all__ = ["add_arguments", "main", "target_for", "target_from"]
 
@@ -116,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     write_results(report_dir / "results.json", results, target=label, duration=duration)
     write_junit(report_dir / "junit.xml", results, duration=duration)
-    _redact(report_dir, keys)
+    redact_folder(report_dir, keys, announce="slowcheck contract")
     tally = counts(results)
     print(
         f"{tally['held']} held, {tally['violated']} violated, {tally['warned']} warned, {tally['not run']} not run "
@@ -164,7 +163,7 @@ def target_for(
     if base_url:
         if not api_key:
             raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
-        budget = max_requests if max_requests is not None else (None if _loopback(base_url) else _REMOTE_BUDGET)
+        budget = max_requests if max_requests is not None else (None if is_loopback(base_url) else _REMOTE_BUDGET)
         with contextlib.ExitStack() as stack:
             receiver = stack.enter_context(_receiver(receiver_port)) if webhook_id else None
             target = Target(
@@ -231,25 +230,3 @@ def _progress(result: Result) -> None:
     print(f"  {mark} {result.rule.id:22} {result.rule.title}", flush=True)
     if result.outcome in (Outcome.VIOLATED, Outcome.WARNED, Outcome.NOT_RUN) and result.message:
         print(f"           {result.message}", flush=True)
-
-
-def _loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _redact(folder: Path, keys: list[str]) -> None:
-    """A last guard: should a target echo a key, it still reaches no file."""
-    for path in folder.iterdir():
-        text = path.read_text(encoding="utf-8")
-        cleaned = text
-        for key in keys:
-            cleaned = cleaned.replace(key, "***")
-        if cleaned != text:
-            path.write_text(cleaned, encoding="utf-8")
-            print(f"slowcheck contract: redacted an API key the target echoed, in {path.name}", file=sys.stderr)

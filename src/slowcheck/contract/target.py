@@ -14,8 +14,9 @@ import httpx
 from slowcheck import _json
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import NotRun
-from slowcheck.errors import ConfigError, SlowcheckError
+from slowcheck.errors import SlowcheckError
 from slowcheck.schemas import SchemaSet, schema_set
+from slowcheck.target_url import api_root
 
 __all__ = ["Exchange", "Target", "TargetUnreachable"]
 
@@ -67,12 +68,7 @@ class Target:
         resume: list[dict[str, Any]] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"--base-url must be an http(s) URL, got {base_url!r}")
-        root = base_url.rstrip("/")
-        for suffix in ("/slow", "/async", "/v1"):
-            root = root.removesuffix(suffix)
-        self.root = root
+        self.root = root = api_root(base_url)
         self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
         self.completion_timeout, self.max_requests = completion_timeout, max_requests
         self.webhook_id, self.receiver, self.webhook_wait = webhook_id, receiver, webhook_wait

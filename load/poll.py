@@ -1,0 +1,87 @@
+"""Polling strategies side by side on one workload.
+
+Submissions arrive at ``--rate`` (open model) and are dealt in turn to the strategies, so each gets the same
+share of the same bodies. Submitters only hand ids to each strategy's pool of pollers; slow generations
+never slow submission down. Per strategy: completions, end-to-end latency (submit -> terminal state seen),
+detection lag (seen - ``finishedAt``), polls per completion, wasted polls, 429s caused.
+
+- ``fixed``: every ``--poll-interval`` seconds.
+- ``backoff``: from a quarter interval, doubling to eight intervals, with jitter.
+- ``hinted``: as ``openai-poll-after-ms`` / ``Retry-After`` say; the interval when they say nothing.
+- ``webhook``: waits for ``generation.completed`` at the harness's receiver (registered through the mock's
+  ``/_mock/webhooks``, or ``--webhook-id`` plus ``--receiver-port`` against a real API); a slow safety-net poll.
+
+After the last submission it waits up to ``--drain`` seconds for the outstanding generations.
+
+    slowcheck load poll --rate 8 --duration 30 --poll-interval 1
+    SLOWCHECK_API_KEY=... locust -f load/poll.py --headless -u 1 --host http://127.0.0.1:8080
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from slowcheck.load import harness, plan
+from slowcheck.load.samples import StrategySamples
+
+harness.install("poll")
+
+
+class Poller(harness.SlowUser):
+    def run_once(self) -> None:
+        names = harness.strategies(self.options)
+        stages = plan.parse_stages(self.options.rate, self.options.duration)
+        self.samples.started = time.time()
+        for name in names:
+            self.samples.strategies[name] = StrategySamples()
+        trackers = {
+            name: harness.Tracker(
+                self, harness.POLICIES[name](self.options.poll_interval), self.samples.strategies[name]
+            )
+            for name in names
+        }
+        receiver, hook_id = self.webhooks(trackers)
+        names = [n for n in names if n != "webhook" or hook_id]
+        plain = harness.bodies(self.options.model)[:4]
+        hooked = harness.bodies(self.options.model, {"webhook_id": hook_id})[:4] if hook_id else plain
+        turn = itertools.count()
+
+        def fire(at: float) -> None:
+            index = next(turn)
+            name = names[index % len(names)]
+            workload = hooked if name == "webhook" else plain
+            offer = self.submit("chat", workload[index // len(names) % len(workload)][1], at)
+            if offer.generation_id:
+                trackers[name].add(offer.generation_id, offer.sent_at)
+
+        if names:
+            self.offer(plan.arrivals(stages, share=self.share, of=self.of), self.samples.started, fire)
+        deadline = time.time() + self.options.drain
+        for tracker in trackers.values():
+            tracker.idle.wait(timeout=max(0.0, deadline - time.time()))
+        for tracker in trackers.values():
+            tracker.close()
+        if receiver is not None:
+            receiver.stop()
+        self.samples.ended = time.time()
+
+    def webhooks(self, trackers: dict[str, harness.Tracker]) -> tuple[harness.Receiver | None, str | None]:
+        """The receiver and the webhook id the target sends to it with; no id when that cannot be arranged."""
+        tracker = trackers.pop("webhook", None)
+        if tracker is None:
+            return None, None
+        port = self.options.receiver_port if self.options.webhook_id else 0
+        receiver = harness.Receiver(port, tracker.deliver)
+        hook_id = str(self.options.webhook_id) or f"slowcheck-load-{id(self):x}"
+        if not self.options.webhook_id:
+            answer = self.client.post(
+                "/_mock/webhooks", json={"id": hook_id, "url": receiver.url}, headers=self.auth, name="register webhook"
+            )
+            if answer.status_code != 200:
+                tracker.samples.not_run = "no --webhook-id, and the target has no /_mock/webhooks to register one"
+                tracker.close()
+                receiver.stop()
+                return None, None
+        trackers["webhook"] = tracker
+        return receiver, hook_id

@@ -1,0 +1,261 @@
+"""``slowcheck load SCENARIO``: the target (or the embedded mock), locust in its own process, the verdict.
+
+locust patches the standard library on import, so it never runs in this process: the scenario's locustfile
+runs under ``python -m locust``, with the API key in its environment (never on its command line), and
+writes ``summary.json`` and ``index.html`` itself. This process waits, shows progress, redacts, and turns
+the thresholds into the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from slowcheck.errors import ConfigError
+from slowcheck.load import plan, report
+from slowcheck.redaction import redact_folder
+from slowcheck.target_url import api_root
+
+__all__ = ["SCENARIOS", "add_arguments", "main", "scenario_file"]
+
+SCENARIOS = {"submit": "submit.py", "rate-limit": "rate_limit.py", "poll": "poll.py"}
+STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
+_MOCK_LIMIT = 100.0
+"""The embedded mock's per-key submit limit in the rate-limit scenario: something for the probe to find."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", choices=sorted(SCENARIOS), help="submit, rate-limit or poll")
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the API root, e.g. https://api.inference.net/v1 (env SLOWCHECK_BASE_URL); "
+        "without it the embedded mock is started and loaded",
+    )
+    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
+    parser.add_argument("--model", default="inference-net/load-test", help="model named in submissions (%(default)s)")
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="seconds of offered load")
+    parser.add_argument(
+        "--rate",
+        metavar="PER_S",
+        help="arrivals per second: 50, or stages 20@10,50 (rate@seconds); rate-limit: START or START..MAX",
+    )
+    parser.add_argument("--processes", type=int, default=1, metavar="N", help="locust worker processes (1)")
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="pass/fail on a summary.json figure, e.g. 'submit.latency_ms.p95<250' (repeatable)",
+    )
+    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>-<scenario>/")
+    parser.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS", help="poll: the unit (1)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="poll: which strategies (%(default)s)")
+    parser.add_argument("--drain", type=float, default=60.0, metavar="SECONDS", help="poll: wait for results (60)")
+    parser.add_argument("--step-seconds", type=float, default=2.0, metavar="SECONDS", help="rate-limit: step (2)")
+    parser.add_argument("--webhook-id", metavar="ID", help="poll against a real API: a webhook reaching the receiver")
+    parser.add_argument("--receiver-port", type=int, default=8787, metavar="PORT", help="with --webhook-id (8787)")
+    parser.add_argument(
+        "--mock-limit",
+        type=float,
+        metavar="PER_S",
+        help=f"the embedded mock's per-key submit limit (rate-limit: {_MOCK_LIMIT:g}; otherwise none)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    options = _checked(args)
+    script = scenario_file(args.scenario)
+    report_dir: Path = args.report_dir or Path("reports") / (
+        datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.scenario}"
+    )
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with _target(args) as (root, label, key):
+        _reachable(root, key)
+        print(f"slowcheck load: {args.scenario} against {label} for {options['duration']:g} s", flush=True)
+        code = _run_locust(script, root, label, key, args, options, report_dir)
+    redact_folder(report_dir, [key], announce="slowcheck load")
+    summary_path = report_dir / "summary.json"
+    if not summary_path.exists():
+        raise ConfigError(f"the load run wrote no summary (locust exit {code}): {_last_line(report_dir)}")
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    for line in describe(summary):
+        print(line)
+    print(f"report: {report_dir / 'index.html'}")
+    return 1 if any(not t["passed"] for t in summary["thresholds"]) else 0
+
+
+def scenario_file(name: str) -> Path:
+    """The locustfile of a scenario: the checkout's ``load/`` or the copy inside the wheel."""
+    file_name = SCENARIOS[name]
+    package = Path(__file__).resolve().parent.parent
+    for folder in (package / "_load", package.parent.parent / "load"):
+        if (folder / file_name).is_file():
+            return folder / file_name
+    raise ConfigError(f"the {name!r} scenario's locustfile is missing from this installation")
+
+
+def describe(summary: dict[str, Any]) -> list[str]:
+    """The terminal summary: one line per part the scenario measured, then the thresholds."""
+    submit = summary["submit"]
+    latency = submit["latency_ms"]
+    lines = [
+        f"  submit: {submit['count']} sent, {submit['ok']} accepted, {submit['rate_limited']} 429, "
+        f"{submit['errors']} errors; {submit['throughput_per_s']}/s; ack p50 {latency['p50']} ms, "
+        f"p95 {latency['p95']} ms, p99 {latency['p99']} ms"
+    ]
+    limits = summary["rate_limit"]
+    if summary["scenario"] == "rate-limit":
+        lines.append(
+            f"  rate limit: sustainable {limits['sustainable_per_s']}/s, first 429 at {limits['first_429_per_s']}/s, "
+            f"Retry-After {limits['retry_after_present']}, envelope {limits['envelope_ok']}, "
+            f"recovery {limits['recovery_s']} s"
+        )
+    for name, strategy in summary["poll"].items():
+        if strategy["not_run"]:
+            lines.append(f"  poll {name}: not run ({strategy['not_run']})")
+            continue
+        lines.append(
+            f"  poll {name}: {strategy['completions']} completions, {strategy['polls_per_completion']} polls each, "
+            f"latency p50 {strategy['latency_s']['p50']} s, detection lag p50 {strategy['detection_lag_s']['p50']} s"
+        )
+    for threshold in summary["thresholds"]:
+        verdict = "holds" if threshold["passed"] else "BREACHED"
+        lines.append(f"  threshold {threshold['expr']}: {verdict} (measured {threshold['value']})")
+    return lines
+
+
+def _checked(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option checked before anything starts; the scenario's defaults filled in."""
+    defaults = {"submit": ("50", 30.0), "poll": ("8", 30.0), "rate-limit": ("10", 120.0)}[args.scenario]
+    rate = args.rate or defaults[0]
+    duration = args.duration if args.duration is not None else defaults[1]
+    if args.scenario == "rate-limit":
+        plan.parse_ladder(rate)
+        if args.processes != 1:
+            raise ConfigError("--processes: the rate-limit probe steps one rate with one clock; use 1")
+    else:
+        plan.parse_stages(rate, duration)
+    if args.processes < 1:
+        raise ConfigError(f"--processes: expected 1 or more, got {args.processes}")
+    for name, value in (("--poll-interval", args.poll_interval), ("--step-seconds", args.step_seconds)):
+        if not value > 0:
+            raise ConfigError(f"{name}: expected seconds > 0, got {value:g}")
+    if args.drain < 0:
+        raise ConfigError(f"--drain: expected seconds >= 0, got {args.drain:g}")
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown or not strategies:
+        raise ConfigError(f"--strategies: expected some of {','.join(STRATEGIES)}, got {args.strategies!r}")
+    report.thresholds(args.threshold, args.scenario, strategies if args.scenario == "poll" else [])
+    return {"rate": rate, "duration": duration, "strategies": ",".join(strategies)}
+
+
+@contextlib.contextmanager
+def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
+    """(API root, label for reports, key): the given URL, or the embedded mock with a fresh key."""
+    base_url = args.base_url or os.environ.get("SLOWCHECK_BASE_URL")
+    if base_url:
+        key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
+        if not key:
+            raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
+        yield api_root(base_url), base_url, key
+        return
+    from slowcheck.mock import MockSettings, Span
+    from slowcheck.mock.app import DEFAULT_MODELS
+    from slowcheck.mock.server import mock_in_background
+
+    key = f"sk-slowcheck-{secrets.token_hex(8)}"
+    limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
+    with tempfile.TemporaryDirectory(prefix="slowcheck-load-") as folder:
+        settings = MockSettings(
+            port=0,
+            db=str(Path(folder) / "mock.sqlite3"),  # durable, as the mock ships
+            api_keys=[key],
+            models=[*DEFAULT_MODELS, args.model],
+            queue_time=Span(0.2, 1.0),
+            run_time=Span(0.5, 2.0),
+            submit_rate=limit,
+        )
+        with mock_in_background(settings) as url:
+            yield url, f"the embedded mock ({url})", key
+
+
+def _reachable(root: str, key: str) -> None:
+    try:
+        httpx.get(f"{root}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10, trust_env=False)
+    except httpx.TimeoutException:
+        raise ConfigError(f"{root} did not answer GET /v1/models within 10 s") from None
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot reach {root}: {type(exc).__name__}: {exc}") from None
+
+
+def _run_locust(
+    script: Path, root: str, label: str, key: str, args: argparse.Namespace, options: dict[str, Any], out: Path
+) -> int:
+    users = args.processes
+    cap = options["duration"] + (args.drain if args.scenario == "poll" else 0) + 30
+    command = [
+        sys.executable, "-m", "locust", "-f", str(script), "--headless",
+        "-u", str(users), "-r", str(users), "--host", root,
+        "--run-time", f"{int(cap)}s", "--stop-timeout", "5", "--csv", str(out / "locust"),
+        "--report-dir", str(out), "--target-label", label, "--rate", options["rate"],
+        "--duration", str(options["duration"]), "--model", args.model,
+        "--poll-interval", str(args.poll_interval), "--strategies", options["strategies"],
+        "--drain", str(args.drain), "--step-seconds", str(args.step_seconds),
+    ]  # fmt: skip
+    if users > 1:
+        command += ["--processes", str(users)]
+    if args.webhook_id:
+        command += ["--webhook-id", args.webhook_id, "--receiver-port", str(args.receiver_port)]
+    for expr in args.threshold:
+        command += ["--threshold", expr]
+    env = os.environ | {"SLOWCHECK_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    env.pop("INFERENCE_API_KEY", None)
+    started = time.monotonic()
+    with (out / "locust.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            _progress(process, started, options["duration"], args.scenario)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+    return process.returncode
+
+
+def _progress(process: subprocess.Popen[bytes], started: float, duration: float, scenario: str) -> None:
+    """Elapsed time while locust works: rewritten in place on a terminal, every 10 s otherwise."""
+    tty = sys.stdout.isatty()
+    shown = -10.0
+    while process.poll() is None:
+        try:
+            process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            elapsed = time.monotonic() - started
+            if tty:
+                print(f"\r  {scenario}: {elapsed:5.0f} s of about {duration:g} s", end="", flush=True)
+            elif elapsed - shown >= 10:
+                shown = elapsed
+                print(f"  {scenario}: {elapsed:.0f} s of about {duration:g} s", flush=True)
+    if tty:
+        print("\r" + " " * 60 + "\r", end="", flush=True)
+
+
+def _last_line(folder: Path) -> str:
+    log = folder / "locust.log"
+    lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "locust printed nothing"

@@ -1,0 +1,585 @@
+"""The locust side of the scenarios: open-model arrivals, the poller pool, the webhook receiver, and the
+collection of samples across processes.
+
+Only the locustfiles in ``load/`` import this module, inside locust's own process: locust patches the
+standard library on import, so nothing else in the package may import it.
+
+Each simulated user runs one whole scenario (its share of the arrivals), records ``Samples``, and sends them
+to the master (``slowcheck_samples``) when it is done. The master (or the single local process) merges them;
+once every user has reported it stops the run, writes ``summary.json`` and ``index.html``, and sets the exit
+code from the thresholds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.pool
+from gevent.pywsgi import WSGIServer
+from locust import FastHttpUser, events, task
+from locust.argument_parser import LocustArgumentParser
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from slowcheck import _json
+from slowcheck.errors import SlowcheckError
+from slowcheck.load import report
+from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
+from slowcheck.load.thresholds import Threshold
+from slowcheck.schemas import schema_set
+
+__all__ = [
+    "POLICIES",
+    "STRATEGIES",
+    "Offer",
+    "Policy",
+    "Receiver",
+    "SlowUser",
+    "Tracker",
+    "bodies",
+    "install",
+    "retry_after",
+    "strategies",
+]
+
+log = logging.getLogger("slowcheck.load")
+
+CHAT_PATH = "/v1/slow/chat/completions"
+TEXT_PATH = "/v1/slow/completions"
+GENERATION_PATH = "/v1/generation/"
+TERMINAL = frozenset({"Success", "Failed"})
+STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
+_MESSAGE = "slowcheck_samples"
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "submit": {"rate": "50", "duration": 30.0},
+    "poll": {"rate": "8", "duration": 30.0},
+    "rate-limit": {"rate": "10", "duration": 120.0},
+}
+
+
+# -- options and wiring ---------------------------------------------------------------------------------
+
+
+def install(scenario: str) -> None:
+    """Register the scenario's options and the sample collection with locust; called by each locustfile."""
+
+    def _options(parser: LocustArgumentParser) -> None:
+        defaults = _DEFAULTS[scenario]
+        group = parser.add_argument_group("slowcheck", f"the {scenario!r} scenario")
+        group.add_argument("--scenario", default=scenario, help="the scenario's name in reports")
+        group.add_argument(
+            "--rate",
+            default=defaults["rate"],
+            help="arrivals per second: 50, or stages 20@10,50 (rate-limit: START or START..MAX)",
+        )
+        group.add_argument("--duration", type=float, default=defaults["duration"], help="seconds of offered load")
+        group.add_argument("--report-dir", default="", help="where summary.json and index.html go")
+        group.add_argument("--threshold", action="append", default=[], help="e.g. 'submit.latency_ms.p95<250'")
+        group.add_argument("--model", default="inference-net/load-test", help="model named in every submission")
+        group.add_argument("--poll-interval", type=float, default=1.0, help="the fixed strategy's interval (s)")
+        group.add_argument("--strategies", default=",".join(STRATEGIES), help="polling strategies to compare")
+        group.add_argument("--step-seconds", type=float, default=2.0, help="rate-limit: length of each step")
+        group.add_argument("--drain", type=float, default=60.0, help="poll: seconds to wait for the last results")
+        group.add_argument("--max-inflight", type=int, default=256, help="submissions in flight per user")
+        group.add_argument("--validate-every", type=int, default=10, help="check every Nth ack against the schema")
+        group.add_argument("--webhook-id", default="", help="poll: a webhook id whose URL reaches the receiver")
+        group.add_argument("--receiver-port", type=int, default=0, help="poll: the webhook receiver's port")
+        group.add_argument("--target-label", default="", help="the target as reports name it")
+
+    def _collect(environment: Environment, **_: Any) -> None:
+        runner = environment.runner
+        if runner is None or isinstance(runner, WorkerRunner):
+            return
+        collector = Collector(environment)
+        runner.register_message(_MESSAGE, collector.receive)
+        events.test_start.add_listener(collector.start)  # type: ignore[no-untyped-call]
+        events.quitting.add_listener(collector.write)  # type: ignore[no-untyped-call]
+
+    events.init_command_line_parser.add_listener(_options)  # type: ignore[no-untyped-call]
+    events.init.add_listener(_collect)  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class Collector:
+    """On the master (or the only process): merges every user's samples and writes the report."""
+
+    environment: Environment
+    samples: Samples = field(default_factory=Samples)
+    expected: int = 0
+    reported: int = 0
+    written: bool = False
+
+    def start(self, environment: Environment, **_: Any) -> None:
+        options = environment.parsed_options
+        assert options is not None
+        self.expected = options.num_users
+        runner = environment.runner
+        workers = runner.worker_count if isinstance(runner, MasterRunner) else 1
+        if self.expected % workers:
+            log.warning("-u %d is not a multiple of %d workers: arrivals will be uneven", self.expected, workers)
+        # Custom attributes of parsed_options travel to the workers with the spawn message.
+        options.slowcheck_users = self.expected
+        options.slowcheck_workers = workers
+
+    def receive(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self.samples.merge(Samples.from_dict(msg.data))
+        self.reported += 1
+        if self.reported >= self.expected:
+            gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+
+    def write(self, environment: Environment, **_: Any) -> None:
+        if self.written:
+            return
+        self.written = True
+        options = environment.parsed_options
+        assert options is not None
+        directory = Path(options.report_dir or _default_dir(options.scenario))
+        thresholds: list[Threshold] = []
+        try:
+            thresholds = report.thresholds(options.threshold, options.scenario, strategies(options))
+        except SlowcheckError as exc:
+            log.error("%s", exc)
+            environment.process_exit_code = 2
+            return
+        settings = _settings(options, self.expected)
+        summary = report.write(
+            directory,
+            self.samples,
+            scenario=options.scenario,
+            target=options.target_label or environment.host or "",
+            settings=settings | {"users_reported": self.reported},
+            thresholds=thresholds,
+        )
+        breached = [t for t in summary["thresholds"] if not t["passed"]]
+        environment.process_exit_code = 1 if breached else 0
+        log.info("slowcheck: report written to %s", directory)
+
+
+def _default_dir(scenario: str) -> str:
+    return str(Path("reports") / f"load-{scenario}-{datetime.now().strftime('%Y%m%dT%H%M%S')}")
+
+
+def strategies(options: Any) -> list[str]:
+    names = [s.strip() for s in str(options.strategies).split(",") if s.strip()]
+    unknown = sorted(set(names) - set(STRATEGIES))
+    if unknown:
+        raise SlowcheckError(f"--strategies: unknown {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}")
+    return names if options.scenario == "poll" else []
+
+
+def _settings(options: Any, users: int) -> dict[str, Any]:
+    return {
+        "rate": options.rate,
+        "duration_s": options.duration,
+        "users": users,
+        "model": options.model,
+        "poll_interval_s": options.poll_interval,
+        "strategies": strategies(options),
+        "step_seconds": options.step_seconds,
+        "max_inflight": options.max_inflight,
+        "validate_every": options.validate_every,
+    }
+
+
+# -- bodies ---------------------------------------------------------------------------------------------
+
+
+def bodies(model: str, metadata: dict[str, str] | None = None) -> list[tuple[str, bytes]]:
+    """A small fixed workload: four chat requests to one completion request, encoded once."""
+    extra = {"metadata": metadata} if metadata else {}
+    chats = [
+        {
+            "model": model,
+            "messages": [
+                {"role": "system", "content": "You are a concise assistant."},
+                {"role": "user", "content": f"Summarise document {n} of the load run in one sentence."},
+            ],
+            "max_tokens": 64,
+            **extra,
+        }
+        for n in range(4)
+    ]
+    text = {"model": model, "prompt": "Once upon a time", "max_tokens": 32, **extra}
+    return [("chat", _json.dumps(body)) for body in chats] + [("text", _json.dumps(text))]
+
+
+# -- the user base class ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Offer:
+    """What a submission came back with."""
+
+    status: int
+    generation_id: str | None
+    headers: dict[str, str]
+    sent_at: float
+
+
+class SlowUser(FastHttpUser):
+    """One share of a scenario: it runs the whole scenario once, then reports its samples and idles."""
+
+    abstract = True
+    concurrency = 256
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        options = environment.parsed_options
+        assert options is not None
+        self.options = options
+        self.samples = Samples()
+        self.reported = False
+        self.acks = 0
+        key = os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY") or ""
+        self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        self.pool = gevent.pool.Pool(max(1, options.max_inflight))
+        self.share, self.of = _share(environment)
+
+    def run_once(self) -> None:
+        """The scenario, for this user's share of the arrivals; it ends by calling :meth:`report`."""
+        raise NotImplementedError
+
+    @task
+    def scenario(self) -> None:
+        if not self.reported:
+            self.run_once()
+            self.report()
+        gevent.sleep(1)  # done: wait for the master to stop the run
+
+    def on_stop(self) -> None:
+        self.report()
+
+    def report(self) -> None:
+        if self.reported:
+            return
+        self.reported = True
+        self.samples.unfinished += len(self.pool)
+        self.samples.ended = self.samples.ended or time.time()
+        runner = self.environment.runner
+        assert runner is not None
+        runner.send_message(_MESSAGE, self.samples.to_dict())
+
+    # -- submissions
+
+    def offer(self, offsets: Iterable[float], start: float, fire: Callable[[float], None]) -> None:
+        """Fire at each planned time, never waiting for answers (open model); then let the last ones land."""
+        for offset in offsets:
+            at = start + offset
+            delay = at - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            if self.pool.full():
+                self.samples.dropped += 1
+                continue
+            self.pool.spawn(fire, at)
+        self.pool.join(timeout=self.network_timeout + 5)
+
+    def submit(self, kind: str, body: bytes, at: float) -> Offer:
+        path = CHAT_PATH if kind == "chat" else TEXT_PATH
+        sent_at = time.time()
+        with self.client.post(
+            path,
+            data=body,
+            headers=self.auth,
+            name=f"submit {kind}",
+            catch_response=True,  # type: ignore[arg-type]  # bytes: encoded once
+        ) as response:
+            status = int(response.status_code or STATUS_TRANSPORT_ERROR)
+            done = time.time()
+            self.samples.submits.append([at, round((done - at) * 1000, 3), status])
+            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+            generation_id = None
+            if 200 <= status < 300:
+                self.acks += 1
+                document = _load(response.content)
+                generation_id = document.get("id") if isinstance(document, dict) else None
+                if self.options.validate_every and self.acks % self.options.validate_every == 1:
+                    self._validate_ack(document)
+                if not isinstance(generation_id, str):
+                    response.failure("the ack has no id")
+                    generation_id = None
+                else:
+                    response.success()
+            elif status == 429:
+                self._limited(headers, response.content)
+                response.failure("429 rate limited")
+            else:
+                reason = f"HTTP {status}" if status else f"no answer: {_error_name(response)}"
+                self.samples.errors[reason] += 1
+                response.failure(reason)
+        return Offer(status, generation_id, headers, sent_at)
+
+    def _validate_ack(self, document: Any) -> None:
+        self.samples.acks_checked += 1
+        schemas = schema_set()
+        if not schemas.is_valid("submit-ack", document):
+            first = schemas.errors("submit-ack", document)[:1]
+            self.samples.problem(str(first[0]) if first else "the ack is not valid JSON")
+
+    def _limited(self, headers: dict[str, str], content: bytes | None) -> None:
+        limited = self.samples.limited
+        limited["count"] += 1
+        if "retry-after" in headers or "retry-after-ms" in headers:
+            limited["retry_after"] += 1
+        if schema_set().is_valid("error", _load(content)):
+            limited["envelope_ok"] += 1
+
+
+def _share(environment: Environment) -> tuple[int, int]:
+    """This user's slot in the interleaved arrivals, and the number of slots."""
+    options = environment.parsed_options
+    users = int(getattr(options, "slowcheck_users", 0) or getattr(options, "num_users", 1) or 1)
+    workers = int(getattr(options, "slowcheck_workers", 1) or 1)
+    runner = environment.runner
+    worker = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+    local = next(_LOCAL_SLOTS)
+    return (worker + local * workers) % users, users
+
+
+_LOCAL_SLOTS = itertools.count()
+
+
+def _load(content: bytes | None) -> Any:
+    try:
+        return _json.loads(content or b"")
+    except ValueError:
+        return None
+
+
+def _error_name(response: Any) -> str:
+    error = getattr(response, "error", None)
+    return type(error).__name__ if error is not None else "unknown"
+
+
+def retry_after(headers: dict[str, str]) -> float | None:
+    """The server's hint in seconds: retry-after-ms, then Retry-After, then openai-poll-after-ms."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0), ("openai-poll-after-ms", 1000.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None
+
+
+# -- polling --------------------------------------------------------------------------------------------
+
+
+class Policy:
+    """When to poll next; ``interval`` is the unit every strategy scales from."""
+
+    name = "fixed"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+
+    def first(self) -> float:
+        return self.interval
+
+    def next(self, attempt: int, headers: dict[str, str]) -> float:
+        return self.interval
+
+
+class Backoff(Policy):
+    """Exponential backoff from a quarter interval, doubling to eight intervals, with jitter (50-100 %)."""
+
+    name = "backoff"
+
+    def first(self) -> float:
+        return self.interval / 4
+
+    def next(self, attempt: int, headers: dict[str, str]) -> float:
+        ceiling = min(self.interval * 8, self.interval / 4 * 2.0**attempt)
+        return float(ceiling * random.uniform(0.5, 1.0))
+
+
+class Hinted(Policy):
+    """As the server says (openai-poll-after-ms, Retry-After); the fixed interval when it says nothing."""
+
+    name = "hinted"
+
+    def next(self, attempt: int, headers: dict[str, str]) -> float:
+        hint = retry_after(headers)
+        return self.interval if hint is None else hint + 0.005
+
+
+class Webhook(Policy):
+    """Waits for the generation.completed webhook; polls only as a safety net, every ten intervals."""
+
+    name = "webhook"
+
+    def first(self) -> float:
+        return self.interval * 10
+
+    def next(self, attempt: int, headers: dict[str, str]) -> float:
+        return self.interval * 10
+
+
+POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Policy, Backoff, Hinted, Webhook)}
+
+
+@dataclass
+class Outstanding:
+    generation_id: str
+    submitted_at: float
+    polls: int = 0
+
+
+class Tracker:
+    """A pool of pollers for one strategy: a heap of due polls, dispatched to at most ``pollers`` at once.
+
+    Submitters only add ids; they never wait for a poll, so slow generations do not throttle submission.
+    """
+
+    def __init__(self, user: SlowUser, policy: Policy, samples: StrategySamples, pollers: int = 64) -> None:
+        self.user, self.policy, self.samples = user, policy, samples
+        self.outstanding: dict[str, Outstanding] = {}
+        self.early: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.heap: list[tuple[float, int, str]] = []
+        self.sequence = itertools.count()
+        self.wakeup = gevent.event.Event()
+        self.idle = gevent.event.Event()
+        self.idle.set()
+        self.pool = gevent.pool.Pool(pollers)
+        self.loop = gevent.spawn(self._dispatch)
+
+    def add(self, generation_id: str, submitted_at: float) -> None:
+        self.outstanding[generation_id] = Outstanding(generation_id, submitted_at)
+        self.idle.clear()
+        if generation_id in self.early:  # the webhook beat the ack
+            seen, data = self.early.pop(generation_id)
+            self.complete(generation_id, seen, data)
+            return
+        self._schedule(generation_id, self.policy.first())
+
+    def deliver(self, generation_id: str, data: dict[str, Any], seen: float) -> None:
+        self.samples.webhooks += 1
+        if generation_id in self.outstanding:
+            self.complete(generation_id, seen, data)
+        else:
+            self.early[generation_id] = (seen, data)
+
+    def complete(self, generation_id: str, seen: float, record: dict[str, Any]) -> None:
+        item = self.outstanding.pop(generation_id, None)
+        if item is None:
+            return
+        finished = _epoch(record.get("finishedAt"))
+        self.samples.completions.append(
+            [generation_id, item.submitted_at, seen, finished, item.polls, str(record.get("state"))]
+        )
+        if not self.outstanding:
+            self.idle.set()
+
+    def close(self) -> None:
+        self.samples.unfinished += len(self.outstanding)
+        self.loop.kill(block=False)
+        self.pool.kill(block=False)
+
+    def _schedule(self, generation_id: str, delay: float) -> None:
+        heapq.heappush(self.heap, (time.time() + delay, next(self.sequence), generation_id))
+        self.wakeup.set()
+
+    def _dispatch(self) -> None:
+        while True:
+            if not self.heap:
+                self.wakeup.clear()
+                self.wakeup.wait()
+                continue
+            due, _, generation_id = self.heap[0]
+            delay = due - time.time()
+            if delay > 0:
+                self.wakeup.clear()
+                self.wakeup.wait(timeout=delay)
+                continue
+            heapq.heappop(self.heap)
+            if generation_id in self.outstanding:
+                self.pool.wait_available()
+                self.pool.spawn(self._poll, self.outstanding[generation_id])
+
+    def _poll(self, item: Outstanding) -> None:
+        item.polls += 1
+        self.samples.polls += 1
+        client = self.user.client
+        with client.get(
+            GENERATION_PATH + item.generation_id,
+            headers=self.user.auth,
+            name=f"poll ({self.policy.name})",
+            catch_response=True,
+        ) as response:
+            status = int(response.status_code or STATUS_TRANSPORT_ERROR)
+            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+            record = _load(response.content) if status == 200 else None
+            if isinstance(record, dict) and record.get("state") in TERMINAL:
+                response.success()
+                self.complete(item.generation_id, time.time(), record)
+                return
+            if status in (200, 404):
+                self.samples.wasted += 1  # 404 is documented while a generation is not visible yet
+                response.success()
+            elif status == 429:
+                self.samples.rate_limited += 1
+                response.failure("429 rate limited")
+            else:
+                self.samples.errors += 1
+                response.failure(f"HTTP {status}" if status else f"no answer: {_error_name(response)}")
+        if item.generation_id in self.outstanding:
+            hint = retry_after(headers) if status == 429 else None
+            self._schedule(item.generation_id, hint if hint is not None else self.policy.next(item.polls, headers))
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class Receiver:
+    """The harness's webhook receiver on 127.0.0.1: hands each ``generation.completed`` event to ``deliver``.
+
+    It answers the sender's OPTIONS readiness check, and 200 to every POST, so nothing is retried.
+    """
+
+    def __init__(self, port: int, deliver: Callable[[str, dict[str, Any], float], None]) -> None:
+        self.deliver = deliver
+        self.server = WSGIServer(("127.0.0.1", port), self._app, log=None, error_log=None)
+        self.server.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/hook"
+
+    def stop(self) -> None:
+        self.server.stop(timeout=1)
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        seen = time.time()
+        if environ["REQUEST_METHOD"] == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            event = _load(environ["wsgi.input"].read(size))
+            if isinstance(event, dict) and event.get("event") == "generation.completed":
+                generation_id, data = event.get("generation_id"), event.get("data")
+                if isinstance(generation_id, str):
+                    self.deliver(generation_id, data if isinstance(data, dict) else {}, seen)
+        start_response("200 OK", [("Content-Type", "application/json"), ("Allow", "POST, OPTIONS")])
+        return [b"{}"]

@@ -1,0 +1,19 @@
+"""``index.html`` of a load run: the verdict, the headline figures, the plots, then the detail tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slowcheck.load.plots import figures
+from slowcheck.templates import environment
+
+__all__ = ["render"]
+
+
+def render(summary: dict[str, Any]) -> str:
+    breached = [t for t in summary["thresholds"] if not t["passed"]]
+    return (
+        environment()
+        .get_template("load.html.j2")
+        .render(summary=summary, load=summary, figures=figures(summary), breached=breached)
+    )

@@ -1,0 +1,91 @@
+"""Offered load as an open model: arrival times fixed in advance, whatever the answers take.
+
+A rate is ``50`` (constant), or stages ``20@10,50@10,100`` (rate@seconds; the last stage takes what is left
+of the duration), the way k6's arrival-rate executors describe load. Arrivals are interleaved across users,
+so N users (in N processes) together offer exactly the planned schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from slowcheck.errors import ConfigError
+
+__all__ = ["Ladder", "Stage", "arrivals", "parse_ladder", "parse_stages"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    rate: float
+    """Arrivals per second."""
+    seconds: float
+
+
+def parse_stages(text: str, duration: float) -> list[Stage]:
+    """``--rate`` for the submit and poll scenarios."""
+    if duration <= 0 or not math.isfinite(duration):
+        raise ConfigError(f"--duration: expected seconds > 0, got {duration:g}")
+    parts = [p.strip() for p in str(text).split(",")]
+    stages: list[Stage] = []
+    left = duration
+    for index, part in enumerate(parts):
+        rate_text, sep, seconds_text = part.partition("@")
+        last = index == len(parts) - 1
+        rate = _positive(rate_text, "--rate", text)
+        if sep:
+            seconds = _positive(seconds_text, "--rate", text)
+        elif last:
+            seconds = left
+        else:
+            raise ConfigError(f"--rate: every stage but the last needs @SECONDS, e.g. 20@10,50, got {text!r}")
+        seconds = min(seconds, left)
+        if seconds > 0:
+            stages.append(Stage(rate, seconds))
+        left -= seconds
+    if not stages:
+        raise ConfigError(f"--rate: no stage fits in --duration {duration:g}, got {text!r}")
+    return stages
+
+
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """The rate-limit probe's range: it starts at ``start`` per second and never offers more than ``ceiling``."""
+
+    start: float
+    ceiling: float
+
+
+def parse_ladder(text: str) -> Ladder:
+    """``--rate`` for the rate-limit scenario: ``START`` or ``START..MAX``."""
+    low, sep, high = str(text).partition("..")
+    start = _positive(low, "--rate", text)
+    ceiling = _positive(high, "--rate", text) if sep else start * 200
+    if ceiling < start:
+        raise ConfigError(f"--rate: expected START..MAX with START <= MAX, got {text!r}")
+    return Ladder(start, ceiling)
+
+
+def arrivals(stages: list[Stage], *, share: int = 0, of: int = 1) -> Iterator[float]:
+    """Offsets in seconds from the start at which this user (``share`` of ``of``) sends its submissions."""
+    begin = 0.0
+    index = 0
+    for stage in stages:
+        step = 1.0 / stage.rate
+        count = math.ceil(stage.seconds * stage.rate - 1e-9)
+        for j in range(count):
+            if index % of == share:
+                yield begin + j * step
+            index += 1
+        begin += stage.seconds
+
+
+def _positive(text: str, flag: str, whole: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{flag}: expected a number of requests per second, got {whole!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{flag}: expected a rate > 0, got {whole!r}")
+    return value

@@ -1,0 +1,96 @@
+"""What one simulated user observed, in a form that crosses process boundaries (plain lists and dicts).
+
+Each user collects its own ``Samples``; workers send theirs to the master when they finish, and the master
+merges them into one before the summary is built. Times are epoch seconds (``time.time()``), so samples from
+several processes on one machine line up; detection lag compares them with the server's ``finishedAt``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["STATUS_TRANSPORT_ERROR", "Samples", "StrategySamples"]
+
+STATUS_TRANSPORT_ERROR = 0
+"""The status recorded when no HTTP answer came back (refused, reset, timed out, unreadable)."""
+
+_PROBLEMS_KEPT = 5
+
+
+@dataclass(slots=True)
+class StrategySamples:
+    """One polling strategy's view of its share of the workload."""
+
+    completions: list[list[Any]] = field(default_factory=list)
+    """``[generation_id, submitted_at, seen_at, finished_at or None, polls, state]`` per terminal generation."""
+    polls: int = 0
+    wasted: int = 0
+    """Polls answered with a state that was not terminal yet (or 404 before the id was known)."""
+    rate_limited: int = 0
+    errors: int = 0
+    webhooks: int = 0
+    unfinished: int = 0
+    """Generations still outstanding when the run ended."""
+    not_run: str | None = None
+
+    def merge(self, other: StrategySamples) -> None:
+        self.completions.extend(other.completions)
+        for name in ("polls", "wasted", "rate_limited", "errors", "webhooks", "unfinished"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.not_run = self.not_run or other.not_run
+
+
+@dataclass(slots=True)
+class Samples:
+    started: float = 0.0
+    ended: float = 0.0
+    submits: list[list[float]] = field(default_factory=list)
+    """``[intended_at, latency_ms, status]``; latency counts from the planned arrival, not from the send."""
+    dropped: int = 0
+    """Arrivals never sent because the in-flight cap was reached (the harness, not the target, was the limit)."""
+    unfinished: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    acks_checked: int = 0
+    acks_invalid: int = 0
+    ack_problems: list[str] = field(default_factory=list)
+    limited: Counter[str] = field(default_factory=Counter)
+    """Over every 429: ``count``, ``retry_after`` (a Retry-After or retry-after-ms header), ``envelope_ok``."""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    recovery: dict[str, Any] | None = None
+    strategies: dict[str, StrategySamples] = field(default_factory=dict)
+
+    def problem(self, text: str) -> None:
+        self.acks_invalid += 1
+        if len(self.ack_problems) < _PROBLEMS_KEPT:
+            self.ack_problems.append(text)
+
+    def merge(self, other: Samples) -> None:
+        self.started = min(filter(None, (self.started, other.started)), default=0.0)
+        self.ended = max(self.ended, other.ended)
+        self.submits.extend(other.submits)
+        self.dropped += other.dropped
+        self.unfinished += other.unfinished
+        self.errors.update(other.errors)
+        self.acks_checked += other.acks_checked
+        self.acks_invalid += other.acks_invalid
+        self.ack_problems = (self.ack_problems + other.ack_problems)[:_PROBLEMS_KEPT]
+        self.limited.update(other.limited)
+        self.steps.extend(other.steps)
+        self.recovery = self.recovery or other.recovery
+        for name, strategy in other.strategies.items():
+            self.strategies.setdefault(name, StrategySamples()).merge(strategy)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["errors"], data["limited"] = dict(self.errors), dict(self.limited)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Samples:
+        fields = dict(data)
+        fields["errors"] = Counter(fields.get("errors", {}))
+        fields["limited"] = Counter(fields.get("limited", {}))
+        fields["strategies"] = {k: StrategySamples(**v) for k, v in fields.get("strategies", {}).items()}
+        return cls(**fields)

@@ -1,0 +1,165 @@
+"""``summary.json``: the figures of a load run, computed from the merged samples.
+
+The top-level keys are public (tools and ``--threshold`` read them): ``scenario``, ``target``, ``duration_s``,
+``submit``, ``rate_limit``, ``poll``, ``thresholds``. The rest (``timeline``, ``steps``, ``settings``, …)
+feeds the HTML page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from slowcheck import __version__
+from slowcheck.load.samples import Samples, StrategySamples
+
+__all__ = ["SUSTAINABLE_RATIO", "build", "percentile"]
+
+SUSTAINABLE_RATIO = 0.01
+"""A step is sustainable while fewer than 1 % of its submissions are answered 429."""
+
+_TIMELINE_POINTS = 300
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) with linear interpolation between ranks; ``None`` for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def build(samples: Samples, *, scenario: str, target: str, settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "scenario": scenario,
+        "target": target,
+        "duration_s": _round(samples.ended - samples.started if samples.ended else 0.0),
+        "submit": _submit(samples),
+        "rate_limit": _rate_limit(samples),
+        "poll": {name: _strategy(s) for name, s in sorted(samples.strategies.items())},
+        "thresholds": [],
+        "ack_validation": {
+            "checked": samples.acks_checked,
+            "invalid": samples.acks_invalid,
+            "examples": samples.ack_problems,
+        },
+        "timeline": _timeline(samples),
+        "steps": _steps(samples),
+        "settings": settings,
+        "slowcheck": __version__,
+    }
+
+
+def _submit(samples: Samples) -> dict[str, Any]:
+    rows = samples.submits
+    statuses = Counter(int(status) for _, _, status in rows)
+    ok = sum(n for status, n in statuses.items() if 200 <= status < 300)
+    limited = statuses.get(429, 0)
+    latencies = [ms for _, ms, status in rows if 200 <= status < 300]
+    window = (max(t + ms / 1000 for t, ms, _ in rows) - samples.started) if rows else 0.0
+    return {
+        "count": len(rows),
+        "ok": ok,
+        "rate_limited": limited,
+        "errors": len(rows) - ok - limited,
+        "dropped": samples.dropped,
+        "unfinished": samples.unfinished,
+        "throughput_per_s": _round(ok / window) if window > 0 else 0.0,
+        "latency_ms": _percentiles(latencies, (50, 95, 99), with_max=True),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "error_messages": dict(samples.errors.most_common(10)),
+    }
+
+
+def _rate_limit(samples: Samples) -> dict[str, Any]:
+    limited = samples.limited
+    seen = limited.get("count", 0)
+    steps = samples.steps
+    settle = [s for s in steps if s["phase"] == "settle"]
+    candidates = settle or steps
+    sustainable = [s["rate"] for s in candidates if _ratio(s) < SUSTAINABLE_RATIO]
+    first = next((s["rate"] for s in steps if s["rate_limited"]), None)
+    recovery = samples.recovery or {}
+    return {
+        "sustainable_per_s": _round(max(sustainable)) if sustainable else None,
+        "first_429_per_s": _round(first) if first is not None else None,
+        "retry_after_present": (limited.get("retry_after", 0) == seen) if seen else None,
+        "envelope_ok": (limited.get("envelope_ok", 0) == seen) if seen else None,
+        "recovery_s": _round(recovery["recovery_s"]) if recovery.get("recovery_s") is not None else None,
+        "retry_after_clears": recovery.get("cleared"),
+        "rate_limited_seen": seen,
+        "ceiling_reached": bool(steps) and first is None,
+    }
+
+
+def _strategy(strategy: StrategySamples) -> dict[str, Any]:
+    done = strategy.completions
+    latency = [seen - submitted for _, submitted, seen, _, _, _ in done]
+    lag = [max(0.0, seen - finished) for _, _, seen, finished, _, _ in done if finished is not None]
+    return {
+        "completions": len(done),
+        "polls": strategy.polls,
+        "polls_per_completion": _round(strategy.polls / len(done)) if done else None,
+        "wasted_polls": strategy.wasted,
+        "rate_limited": strategy.rate_limited,
+        "errors": strategy.errors,
+        "webhooks": strategy.webhooks,
+        "unfinished": strategy.unfinished,
+        "latency_s": _percentiles(latency, (50, 95)),
+        "detection_lag_s": _percentiles(lag, (50, 95)),
+        "states": dict(Counter(state for *_, state in done)),
+        "not_run": strategy.not_run,
+    }
+
+
+def _timeline(samples: Samples) -> list[dict[str, Any]]:
+    """Per bucket of intended arrival time: offered, ok, 429 and error counts, and ack latency."""
+    rows = samples.submits
+    if not rows:
+        return []
+    span = max(t for t, _, _ in rows) - samples.started
+    width = max(1.0, math.ceil(span / _TIMELINE_POINTS))
+    buckets: dict[int, list[list[float]]] = {}
+    for row in rows:
+        buckets.setdefault(int((row[0] - samples.started) // width), []).append(row)
+    timeline = []
+    for index in range(max(buckets) + 1):
+        bucket = buckets.get(index, [])
+        ok = [ms for _, ms, status in bucket if 200 <= status < 300]
+        limited = sum(1 for *_, status in bucket if status == 429)
+        timeline.append(
+            {
+                "t": index * width,
+                "offered_per_s": _round(len(bucket) / width),
+                "ok_per_s": _round(len(ok) / width),
+                "rate_limited_per_s": _round(limited / width),
+                "errors_per_s": _round((len(bucket) - len(ok) - limited) / width),
+                "latency_ms": _percentiles(ok, (50, 95)),
+            }
+        )
+    return timeline
+
+
+def _steps(samples: Samples) -> list[dict[str, Any]]:
+    return [step | {"rate_limited_ratio": _round(_ratio(step), 4)} for step in samples.steps]
+
+
+def _ratio(step: dict[str, Any]) -> float:
+    sent = step["sent"]
+    return float(step["rate_limited"] / sent) if sent else 0.0
+
+
+def _percentiles(values: Sequence[float], qs: Iterable[int], *, with_max: bool = False) -> dict[str, float | None]:
+    figures: dict[str, float | None] = {f"p{q}": _round(percentile(values, q)) for q in qs}
+    if with_max:
+        figures["max"] = _round(max(values)) if values else None
+    return figures
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)

@@ -1,0 +1,1 @@
+"""Reading reports back: comparing two runs."""
