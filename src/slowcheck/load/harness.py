@@ -293,10 +293,10 @@ class SlowUser(FastHttpUser):
         sent_at = time.time()
         with self.client.post(
             path,
-            data=body,
+            data=body,  # type: ignore[arg-type]  # bytes, encoded once; geventhttpclient sends them as they are
             headers=self.auth,
             name=f"submit {kind}",
-            catch_response=True,  # type: ignore[arg-type]  # bytes: encoded once
+            catch_response=True,
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
             done = time.time()
@@ -309,7 +309,10 @@ class SlowUser(FastHttpUser):
                 generation_id = document.get("id") if isinstance(document, dict) else None
                 if self.options.validate_every and self.acks % self.options.validate_every == 1:
                     self._validate_ack(document)
-                if not isinstance(generation_id, str):
+                if not isinstance(generation_id, str) or not generation_id:
+                    # Accepted without an id the client can poll: as lost as no answer at all.
+                    self.samples.submits[-1][2] = STATUS_TRANSPORT_ERROR
+                    self.samples.errors[f"HTTP {status} without an ack id"] += 1
                     response.failure("the ack has no id")
                     generation_id = None
                 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,20 @@ def write(
     summary["thresholds"] = threshold_rules.evaluate(thresholds, summary)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    _write_generations(directory / "generations.csv", samples)
     from slowcheck.load.page import render  # matplotlib loads only when a page is written
 
     (directory / "index.html").write_text(render(summary), encoding="utf-8")
     return summary
+
+
+def _write_generations(path: Path, samples: Samples) -> None:
+    """Every completion the poll scenario saw, one row each, for analysis beyond the summary."""
+    if not samples.strategies:
+        return
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["strategy", "generation_id", "submitted_at", "seen_at", "finished_at", "polls", "state"])
+        for name, strategy in sorted(samples.strategies.items()):
+            for row in strategy.completions:
+                writer.writerow([name, *row])

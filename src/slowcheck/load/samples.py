@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["STATUS_TRANSPORT_ERROR", "Samples", "StrategySamples"]
 
 STATUS_TRANSPORT_ERROR = 0
-"""The status recorded when no HTTP answer came back (refused, reset, timed out, unreadable)."""
+"""The status recorded when no usable answer came back: refused, reset, timed out, or a 2xx without an id."""
 
 _PROBLEMS_KEPT = 5
 

@@ -1,0 +1,164 @@
+"""Real load runs (locust in its own process) against the mock, checked against the mock's own counts."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.load.conftest import KEY, REPO, mock, slowcheck
+
+pytestmark = pytest.mark.slow
+
+
+def test_submit_counts_equal_what_the_mock_received(report_dir: Path) -> None:
+    with mock() as target:
+        run = slowcheck(
+            report_dir, "load", "submit", "--base-url", target.url + "/v1", "--api-key", KEY,
+            "--rate", "40", "--duration", "4", "--threshold", "submit.errors==0",
+        )  # fmt: skip
+        stats = target.stats()
+    assert run.code == 0, run.err + run.out
+    submit = run.summary["submit"]
+    assert submit["count"] == 160, "every planned arrival was sent"
+    assert submit["ok"] == stats["totals"]["submissions"] == 160
+    assert submit["errors"] == submit["rate_limited"] == 0
+    assert run.summary["ack_validation"]["checked"] >= 16
+    assert run.summary["ack_validation"]["invalid"] == 0
+    assert run.summary["thresholds"] == [{"expr": "submit.errors==0", "value": 0, "passed": True}]
+    for name in ("summary.json", "index.html", "locust_stats.csv", "locust_stats_history.csv", "locust.log"):
+        assert (report_dir / name).is_file(), name
+    assert (report_dir / "index.html").read_text().count("<svg") >= 2
+    assert "threshold submit.errors==0: holds" in run.out
+    for path in report_dir.iterdir():
+        assert KEY not in path.read_text(encoding="utf-8", errors="replace"), f"the key leaked into {path.name}"
+
+
+def test_two_processes_share_the_rate_and_a_breached_threshold_exits_1(report_dir: Path) -> None:
+    with mock() as target:
+        run = slowcheck(
+            report_dir, "load", "submit", "--base-url", target.url, "--api-key", KEY,
+            "--rate", "30@2,60", "--duration", "4", "--processes", "2", "--threshold", "submit.latency_ms.max<0.001",
+        )  # fmt: skip
+        stats = target.stats()
+    assert run.code == 1, run.err + run.out
+    summary = run.summary
+    assert summary["settings"]["users"] == summary["settings"]["users_reported"] == 2
+    assert summary["submit"]["count"] == summary["submit"]["ok"] == stats["totals"]["submissions"] == 60 + 120
+    assert summary["thresholds"][0]["passed"] is False
+    assert "BREACHED" in run.out
+
+
+def test_polls_per_completion_match_the_mock_for_every_strategy(report_dir: Path) -> None:
+    with mock() as target:
+        run = slowcheck(
+            report_dir, "load", "poll", "--base-url", target.url, "--api-key", KEY,
+            "--rate", "12", "--duration", "4", "--poll-interval", "0.3", "--drain", "30",
+        )  # fmt: skip
+        rows = run.generations() if run.code == 0 else []
+        server_polls = {row["generation_id"]: target.polls(row["generation_id"]) for row in rows}
+        stats = target.stats()
+    assert run.code == 0, run.err + run.out
+    poll = run.summary["poll"]
+    assert set(poll) == {"fixed", "backoff", "hinted", "webhook"}
+    assert sum(s["completions"] for s in poll.values()) == stats["totals"]["submissions"] == 48
+    for name, strategy in poll.items():
+        assert strategy["completions"] == 12, name
+        assert strategy["unfinished"] == 0, name
+        mine = [row["generation_id"] for row in rows if row["strategy"] == name]
+        seen_by_mock = sum(server_polls[i] for i in mine) / len(mine)
+        assert strategy["polls_per_completion"] == pytest.approx(seen_by_mock, rel=0.05, abs=1e-9), name
+    assert poll["webhook"]["webhooks"] == 12
+    assert poll["webhook"]["polls_per_completion"] < poll["fixed"]["polls_per_completion"]
+    assert poll["hinted"]["detection_lag_s"]["p50"] < poll["fixed"]["detection_lag_s"]["p50"], "hints pay off"
+
+
+def test_the_probe_finds_a_known_submit_limit(report_dir: Path) -> None:
+    limit = 60.0
+    with mock(submit_rate=limit) as target:
+        run = slowcheck(
+            report_dir, "load", "rate-limit", "--base-url", target.url, "--api-key", KEY,
+            "--rate", "10..400", "--step-seconds", "1.5", "--duration", "60",
+        )  # fmt: skip
+        stats = target.stats()
+    assert run.code == 0, run.err + run.out
+    summary = run.summary
+    limits = summary["rate_limit"]
+    assert limits["sustainable_per_s"] == pytest.approx(limit, rel=0.10)
+    assert limits["first_429_per_s"] > limit
+    assert limits["retry_after_present"] is True
+    assert limits["envelope_ok"] is True
+    assert limits["retry_after_clears"] is True
+    assert summary["submit"]["ok"] == stats["totals"]["submissions"]
+    assert summary["submit"]["rate_limited"] == stats["totals"]["rate_limited_submissions"]
+    assert {s["phase"] for s in summary["steps"]} == {"climb", "settle"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_master_with_two_workers_as_locust_runs_them(tmp_path: Path) -> None:
+    """The documented multi-machine commands, here on one machine."""
+    port = _free_port()
+    scenario = str(REPO / "load" / "submit.py")
+    env = {"SLOWCHECK_API_KEY": KEY, "PATH": "/usr/bin:/bin"}
+    with mock() as target:
+        master = subprocess.Popen(
+            [
+                sys.executable, "-m", "locust", "-f", scenario, "--master", "--master-bind-host", "127.0.0.1",
+                "--master-bind-port", str(port), "--headless", "-u", "2", "-r", "2", "--expect-workers", "2",
+                "--host", target.url, "--run-time", "60s", "--rate", "30", "--duration", "3",
+                "--report-dir", str(tmp_path),
+            ],
+            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "locust",
+                    "-f",
+                    scenario,
+                    "--worker",
+                    "--master-host",
+                    "127.0.0.1",
+                    "--master-port",
+                    str(port),
+                ],
+                env=env,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            for _ in range(2)
+        ]
+        try:
+            output, _ = master.communicate(timeout=120)
+        finally:
+            for process in [master, *workers]:
+                if process.poll() is None:
+                    process.kill()
+            for worker in workers:
+                worker.wait(timeout=30)
+        stats = target.stats()
+    assert master.returncode == 0, output.decode(errors="replace")[-2000:]
+    from tests.load.conftest import Run
+
+    summary = Run(0, "", "", tmp_path).summary
+    assert summary["settings"]["users_reported"] == 2
+    assert summary["submit"]["ok"] == stats["totals"]["submissions"] == 90
+
+
+def test_the_embedded_mock_is_the_default_target(report_dir: Path) -> None:
+    run = slowcheck(report_dir, "load", "submit", "--rate", "20", "--duration", "2")
+    assert run.code == 0, run.err + run.out
+    assert run.summary["target"].startswith("the embedded mock (http://127.0.0.1:")
+    assert run.summary["submit"]["ok"] == 40
+    assert f"report: {report_dir / 'index.html'}" in run.out

@@ -1,0 +1,88 @@
+"""summary.json from samples: counts, percentiles, the probe's verdicts, and merging across processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from slowcheck.load.samples import Samples, StrategySamples
+from slowcheck.load.summary import build, percentile
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([7.0], 95) == 7.0
+    assert percentile([], 50) is None
+
+
+def _samples() -> Samples:
+    samples = Samples(started=1000.0, ended=1010.0)
+    samples.submits = [[1000.0 + i / 10, 5.0 + i % 10, 200] for i in range(90)]
+    samples.submits += [[1009.0 + i / 10, 1.0, 429] for i in range(8)] + [[1009.9, 30000.0, 0], [1009.95, 2.0, 500]]
+    samples.limited.update(count=8, retry_after=8, envelope_ok=7)
+    return samples
+
+
+def test_submit_figures() -> None:
+    submit = build(_samples(), scenario="submit", target="t", settings={})["submit"]
+    assert (submit["count"], submit["ok"], submit["rate_limited"], submit["errors"]) == (100, 90, 8, 2)
+    assert submit["latency_ms"]["max"] == 14.0, "latency percentiles cover accepted submissions only"
+    assert submit["latency_ms"]["p50"] == pytest.approx(9.5)
+    assert submit["statuses"] == {"0": 1, "200": 90, "429": 8, "500": 1}
+
+
+def test_429_contract_figures_need_every_429_to_comply() -> None:
+    limits = build(_samples(), scenario="submit", target="t", settings={})["rate_limit"]
+    assert limits["retry_after_present"] is True
+    assert limits["envelope_ok"] is False, "one 429 of eight lacked the envelope"
+    assert limits["sustainable_per_s"] is None, "no probe ran"
+
+
+def test_the_sustainable_rate_comes_from_the_settle_phase() -> None:
+    samples = Samples(started=1.0, ended=2.0)
+
+    def step(phase: str, rate: float, limited: int) -> dict[str, object]:
+        return {"phase": phase, "rate": rate, "sent": 100, "ok": 100 - limited, "rate_limited": limited}
+
+    # The climb passed 120/s only thanks to the burst allowance; settling from overload shows 98/s holds.
+    samples.steps = [step("climb", 80, 0), step("climb", 120, 0), step("climb", 180, 30), step("settle", 105, 5)]
+    samples.steps.append(step("settle", 98, 0))
+    limits = build(samples, scenario="rate-limit", target="t", settings={})["rate_limit"]
+    assert limits["sustainable_per_s"] == 98
+    assert limits["first_429_per_s"] == 180
+    assert limits["ceiling_reached"] is False
+
+
+def test_no_429_up_to_the_ceiling_is_said_so() -> None:
+    samples = Samples(started=1.0, ended=2.0)
+    samples.steps = [{"phase": "climb", "rate": r, "sent": 10, "ok": 10, "rate_limited": 0} for r in (10, 15)]
+    limits = build(samples, scenario="rate-limit", target="t", settings={})["rate_limit"]
+    assert (limits["sustainable_per_s"], limits["first_429_per_s"], limits["ceiling_reached"]) == (15, None, True)
+
+
+def test_strategy_figures() -> None:
+    strategy = StrategySamples(polls=9, wasted=6)
+    strategy.completions = [
+        ["a", 100.0, 103.0, 102.5, 4, "Success"],
+        ["b", 100.0, 101.0, 100.9, 3, "Success"],
+        ["c", 100.0, 102.0, None, 2, "Failed"],
+    ]
+    samples = Samples(started=100.0, ended=104.0, strategies={"fixed": strategy})
+    fixed = build(samples, scenario="poll", target="t", settings={})["poll"]["fixed"]
+    assert fixed["completions"] == 3
+    assert fixed["polls_per_completion"] == 3.0
+    assert fixed["latency_s"]["p50"] == 2.0
+    assert fixed["detection_lag_s"]["p50"] == pytest.approx(0.3)
+    assert fixed["states"] == {"Success": 2, "Failed": 1}
+
+
+def test_samples_merge_and_survive_the_wire() -> None:
+    first, second = _samples(), _samples()
+    second.started = 999.0
+    second.strategies = {"fixed": StrategySamples(polls=3, completions=[["x", 1.0, 2.0, 1.5, 3, "Success"]])}
+    first.merge(Samples.from_dict(second.to_dict()))
+    assert len(first.submits) == 200
+    assert first.started == 999.0
+    assert first.limited["count"] == 16
+    assert first.strategies["fixed"].polls == 3
