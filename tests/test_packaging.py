@@ -1,4 +1,4 @@
-"""A wheel carries the schemas: an installed slowcheck works far from the checkout."""
+"""A wheel carries the schemas and the locustfiles: an installed slowcheck works far from the checkout."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, pathlib, slowcheck
 from slowcheck.schemas import schema_dir, schema_set
+from slowcheck.load.command import scenario_file
 print(json.dumps({
+    "scenario": str(scenario_file("rate-limit")),
     "module": slowcheck.__file__,
     "schemas": str(schema_dir()),
     "ack_valid": schema_set().is_valid("submit-ack", {"id": "a", "choices": [], "created": 1749061362809,
@@ -39,6 +41,8 @@ def test_wheel_installed_outside_the_checkout_finds_its_schemas(tmp_path: Path) 
     assert "slowcheck/_schemas/generation.schema.json" in names
     assert "slowcheck/_schemas/openapi.yaml" in names
     assert "slowcheck/py.typed" in names
+    assert {"slowcheck/_load/submit.py", "slowcheck/_load/poll.py", "slowcheck/_load/rate_limit.py"} <= set(names)
+    assert "slowcheck/templates/load.html.j2" in names
 
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(site)}
@@ -49,4 +53,5 @@ def test_wheel_installed_outside_the_checkout_finds_its_schemas(tmp_path: Path) 
     assert found["module"].startswith(str(site))
     assert found["schemas"] == str(site / "slowcheck" / "_schemas")
     assert found["ack_valid"] is True
+    assert found["scenario"] == str(site / "slowcheck" / "_load" / "rate_limit.py")
     assert "/v1/generation/{id}" in found["paths"]

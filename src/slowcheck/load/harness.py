@@ -62,6 +62,10 @@ GENERATION_PATH = "/v1/generation/"
 TERMINAL = frozenset({"Success", "Failed"})
 STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
 _MESSAGE = "slowcheck_samples"
+_TIMER_RESOLUTION = 0.001
+"""gevent's timers fire in whole milliseconds: a shorter sleep costs a loop turn and gains nothing."""
+_LATE = 0.010
+"""An arrival picked up this late found every sender busy at its time: dropped (scheduling jitter is less)."""
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "submit": {"rate": "50", "duration": 30.0},
     "poll": {"rate": "8", "duration": 30.0},
@@ -246,7 +250,7 @@ class SlowUser(FastHttpUser):
         self.acks = 0
         key = os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY") or ""
         self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        self.pool = gevent.pool.Pool(max(1, options.max_inflight))
+        self.inflight = 0
         self.share, self.of = _share(environment)
 
     def run_once(self) -> None:
@@ -267,7 +271,7 @@ class SlowUser(FastHttpUser):
         if self.reported:
             return
         self.reported = True
-        self.samples.unfinished += len(self.pool)
+        self.samples.unfinished += self.inflight
         self.samples.ended = self.samples.ended or time.time()
         runner = self.environment.runner
         assert runner is not None
@@ -276,17 +280,31 @@ class SlowUser(FastHttpUser):
     # -- submissions
 
     def offer(self, offsets: Iterable[float], start: float, fire: Callable[[float], None]) -> None:
-        """Fire at each planned time, never waiting for answers (open model); then let the last ones land."""
-        for offset in offsets:
-            at = start + offset
-            delay = at - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
-            if self.pool.full():
-                self.samples.dropped += 1
-                continue
-            self.pool.spawn(fire, at)
-        self.pool.join(timeout=self.network_timeout + 5)
+        """Fire at each planned time, never waiting for answers (open model); then let the last ones land.
+
+        Like k6's arrival-rate executors: ``--max-inflight`` senders take the next planned arrival when they
+        are free and wait for its time. An arrival nobody was free to send on time is dropped and counted.
+        """
+        schedule = iter(offsets)
+        samples = self.samples
+
+        def sender() -> None:
+            for offset in schedule:  # shared: each arrival goes to exactly one sender
+                at = start + offset
+                delay = at - time.time()
+                if delay > _TIMER_RESOLUTION:
+                    gevent.sleep(delay)
+                elif delay < -_LATE:
+                    samples.dropped += 1
+                    continue
+                self.inflight += 1
+                try:
+                    fire(min(at, time.time()))
+                finally:
+                    self.inflight -= 1
+
+        senders = [gevent.spawn(sender) for _ in range(self.options.max_inflight)]
+        gevent.joinall(senders, timeout=None)
 
     def submit(self, kind: str, body: bytes, at: float) -> Offer:
         path = CHAT_PATH if kind == "chat" else TEXT_PATH
@@ -301,7 +319,7 @@ class SlowUser(FastHttpUser):
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
             done = time.time()
             self.samples.submits.append([at, round((done - at) * 1000, 3), status])
-            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+            headers = {} if 200 <= status < 300 else _headers(response)
             generation_id = None
             if 200 <= status < 300:
                 self.acks += 1
@@ -361,6 +379,10 @@ def _load(content: bytes | None) -> Any:
         return _json.loads(content or b"")
     except ValueError:
         return None
+
+
+def _headers(response: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in (response.headers or {}).items()}
 
 
 def _error_name(response: Any) -> str:
@@ -528,7 +550,7 @@ class Tracker:
             catch_response=True,
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
-            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+            headers = _headers(response)
             record = _load(response.content) if status == 200 else None
             if isinstance(record, dict) and record.get("state") in TERMINAL:
                 response.success()

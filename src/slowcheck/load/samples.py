@@ -83,8 +83,10 @@ class Samples:
             self.strategies.setdefault(name, StrategySamples()).merge(strategy)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Not dataclasses.asdict: it deep-copies every sample row, which costs seconds on a long run.
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["errors"], data["limited"] = dict(self.errors), dict(self.limited)
+        data["strategies"] = {name: asdict(strategy) for name, strategy in self.strategies.items()}
         return data
 
     @classmethod
