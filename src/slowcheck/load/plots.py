@@ -44,31 +44,31 @@ def figures(summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _throughput(timeline: list[dict[str, Any]]) -> Figure:
-    figure, axes = plt.subplots(figsize=(7.5, 2.8))
+    figure, axes = plt.subplots(figsize=(6, 3))
     t = [p["t"] for p in timeline]
     axes.plot(t, [p["offered_per_s"] for p in timeline], color=_COLOURS["offered"], label="offered", linestyle="--")
     axes.plot(t, [p["ok_per_s"] for p in timeline], color=_COLOURS["ok"], label="accepted")
     axes.plot(t, [p["rate_limited_per_s"] for p in timeline], color=_COLOURS["limited"], label="429")
     axes.plot(t, [p["errors_per_s"] for p in timeline], color=_COLOURS["errors"], label="errors")
     axes.set(xlabel="seconds", ylabel="submissions / s")
-    axes.legend(loc="upper left", frameon=False, ncols=4)
+    _legend(axes, 4)
     return figure
 
 
 def _latency(timeline: list[dict[str, Any]]) -> Figure:
-    figure, axes = plt.subplots(figsize=(7.5, 2.8))
+    figure, axes = plt.subplots(figsize=(6, 3))
     points = [p for p in timeline if p["latency_ms"]["p50"] is not None]
     t = [p["t"] for p in points]
     axes.plot(t, [p["latency_ms"]["p50"] for p in points], color=_COLOURS["p50"], label="p50")
     axes.plot(t, [p["latency_ms"]["p95"] for p in points], color=_COLOURS["limited"], label="p95")
     axes.set(xlabel="seconds", ylabel="ms")
     axes.set_ylim(bottom=0)
-    axes.legend(loc="upper left", frameon=False, ncols=2)
+    _legend(axes, 2)
     return figure
 
 
 def _limits(steps: list[dict[str, Any]], limits: dict[str, Any]) -> Figure:
-    figure, axes = plt.subplots(figsize=(7.5, 2.8))
+    figure, axes = plt.subplots(figsize=(6, 3))
     for phase, marker in (("climb", "o"), ("settle", "s")):
         chosen = [s for s in steps if s["phase"] == phase]
         if chosen:
@@ -83,12 +83,12 @@ def _limits(steps: list[dict[str, Any]], limits: dict[str, Any]) -> Figure:
         axes.axvline(limits["sustainable_per_s"], color=_COLOURS["ok"], linestyle="--", label="sustainable")
     axes.axhline(1.0, color=_COLOURS["offered"], linewidth=0.8)
     axes.set(xlabel="offered submissions / s", ylabel="% answered 429")
-    axes.legend(loc="upper left", frameon=False)
+    _legend(axes, 3)
     return figure
 
 
 def _strategies(poll: dict[str, dict[str, Any]]) -> Figure:
-    figure, (cost, time_axes) = plt.subplots(1, 2, figsize=(7.5, 2.8))
+    figure, (cost, time_axes) = plt.subplots(1, 2, figsize=(6, 3))
     names = list(poll)
     cost.bar(names, [poll[n]["polls_per_completion"] or 0 for n in names], color=_COLOURS["p50"])
     cost.set(ylabel="polls per completion")
@@ -100,9 +100,14 @@ def _strategies(poll: dict[str, dict[str, Any]]) -> Figure:
     time_axes.bar([i + width / 2 for i in x], p95, width, label="latency p95", color=_COLOURS["limited"])
     time_axes.set_xticks(list(x), names)
     time_axes.set(ylabel="seconds, submit to seen")
-    time_axes.legend(frameon=False)
+    _legend(time_axes, 2)
     figure.tight_layout()
     return figure
+
+
+def _legend(axes: Any, columns: int) -> None:
+    """Above the plot, so it never hides a line."""
+    axes.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncols=columns, borderaxespad=0.2)
 
 
 def _svg(figure: Figure) -> str:
