@@ -18,6 +18,7 @@ from slowcheck.load.command import add_arguments as add_load_arguments, main as 
 from slowcheck.mock.options import add_arguments as add_mock_arguments, settings_from as mock_settings_from
 from slowcheck.mock.server import serve
 from slowcheck.schemas import KINDS, schema_set
+from slowcheck.sdk.command import add_arguments as add_sdk_arguments, main as sdk_main
 
 __all__ = ["main"]
 
@@ -77,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_load_arguments(load)
     load.set_defaults(handler=load_main)
+
+    sdk = commands.add_parser(
+        "sdk-matrix",
+        help="the official OpenAI SDKs, version by version, against the API (or the embedded mock)",
+        description="Run the same client checks with each pinned openai version (Python via uv, Node via npm "
+        "aliases), each in its own cached environment, in parallel. Exit 0: every version passes the checks the "
+        "API answers for; 1: one fails; 2: usage error or target unreachable.",
+    )
+    add_sdk_arguments(sdk)
+    sdk.set_defaults(handler=sdk_main)
 
     reports = commands.add_parser("report", help="work with written reports")
     reports.set_defaults(handler=_help_of(reports))

@@ -9,25 +9,19 @@ the thresholds into the exit code.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import secrets
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from slowcheck.embedded import check_reachable, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.load import plan, report
 from slowcheck.redaction import redact_folder
-from slowcheck.target_url import api_root
 
 __all__ = ["SCENARIOS", "add_arguments", "main", "scenario_file"]
 
@@ -83,8 +77,9 @@ def main(args: argparse.Namespace) -> int:
         datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.scenario}"
     )
     report_dir.mkdir(parents=True, exist_ok=True)
-    with _target(args) as (root, label, key):
-        _reachable(root, key)
+    limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
+    with target_or_mock(args.base_url, args.api_key, model=args.model, submit_rate=limit) as (root, label, key):
+        check_reachable(root, key)
         print(f"slowcheck load: {args.scenario} against {label} for {options['duration']:g} s", flush=True)
         code = _run_locust(script, root, label, key, args, options, report_dir)
     redact_folder(report_dir, [key], announce="slowcheck load")
@@ -162,45 +157,6 @@ def _checked(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"--strategies: expected some of {','.join(STRATEGIES)}, got {args.strategies!r}")
     report.thresholds(args.threshold, args.scenario, strategies if args.scenario == "poll" else [])
     return {"rate": rate, "duration": duration, "strategies": ",".join(strategies)}
-
-
-@contextlib.contextmanager
-def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
-    """(API root, label for reports, key): the given URL, or the embedded mock with a fresh key."""
-    base_url = args.base_url or os.environ.get("SLOWCHECK_BASE_URL")
-    if base_url:
-        key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
-        if not key:
-            raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
-        yield api_root(base_url), base_url, key
-        return
-    from slowcheck.mock import MockSettings, Span
-    from slowcheck.mock.app import DEFAULT_MODELS
-    from slowcheck.mock.server import mock_in_background
-
-    key = f"sk-slowcheck-{secrets.token_hex(8)}"
-    limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
-    with tempfile.TemporaryDirectory(prefix="slowcheck-load-") as folder:
-        settings = MockSettings(
-            port=0,
-            db=str(Path(folder) / "mock.sqlite3"),  # durable, as the mock ships
-            api_keys=[key],
-            models=[*DEFAULT_MODELS, args.model],
-            queue_time=Span(0.2, 1.0),
-            run_time=Span(0.5, 2.0),
-            submit_rate=limit,
-        )
-        with mock_in_background(settings) as url:
-            yield url, f"the embedded mock ({url})", key
-
-
-def _reachable(root: str, key: str) -> None:
-    try:
-        httpx.get(f"{root}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10, trust_env=False)
-    except httpx.TimeoutException:
-        raise ConfigError(f"{root} did not answer GET /v1/models within 10 s") from None
-    except httpx.HTTPError as exc:
-        raise ConfigError(f"cannot reach {root}: {type(exc).__name__}: {exc}") from None
 
 
 def _run_locust(

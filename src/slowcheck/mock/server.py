@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 import gc
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import uvicorn
 
+from slowcheck.background import serve_in_background
 from slowcheck.errors import ConfigError
 from slowcheck.mock.app import create_app, engine_of
 from slowcheck.mock.settings import MockSettings
@@ -76,27 +75,8 @@ def serve(settings: MockSettings, on_ready: Callable[[str, int], None] | None = 
         uvloop.run(run())
 
 
-class _QuietServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the embedding program owns the signals
-        pass
-
-
 @contextlib.contextmanager
 def mock_in_background(settings: MockSettings) -> Iterator[str]:
     """The mock on 127.0.0.1 in a thread, for ``slowcheck contract`` without --base-url; yields its URL."""
-    app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                            lifespan="on")  # fmt: skip
-    server = _QuietServer(config)
-    thread = threading.Thread(target=server.run, name="slowcheck-embedded-mock", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise ConfigError("the embedded mock did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://{settings.host}:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_in_background(create_app(settings), host=settings.host, port=settings.port, name="embedded mock") as url:
+        yield url

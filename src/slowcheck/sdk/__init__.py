@@ -1,0 +1,1 @@
+"""The SDK compatibility matrix: official OpenAI SDK versions, each in its own cached environment."""

@@ -1,0 +1,115 @@
+"""``slowcheck sdk-matrix``: the official OpenAI SDKs, version by version, against the target."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from slowcheck.embedded import check_reachable, target_or_mock
+from slowcheck.errors import ConfigError
+from slowcheck.redaction import redact_folder
+from slowcheck.sdk import pins
+from slowcheck.sdk.checks import CHECKS
+from slowcheck.sdk.envs import NodeEnvs, cache_dir
+from slowcheck.sdk.matrix import Row, run_matrix
+
+__all__ = ["add_arguments", "main", "matrix_document", "table"]
+
+_MARKS = {"passed": "ok", "n/a": "n/a"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", metavar="URL", help="the API root (env SLOWCHECK_BASE_URL); default: the mock")
+    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
+    parser.add_argument("--model", default="inference-net/load-test", help="model for the probes (%(default)s)")
+    parser.add_argument(
+        "--python", metavar="V1,V2", help=f"openai versions ({','.join(pins.PYTHON_PINS)}); '' for none"
+    )
+    parser.add_argument(
+        "--node", metavar="V1,V2", help=f"openai (npm) versions ({','.join(pins.NODE_PINS)}); '' for none"
+    )
+    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>-sdk-matrix/")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="where the environments are kept")
+    parser.add_argument("--jobs", type=int, default=4, metavar="N", help="versions run at once (%(default)s)")
+
+
+def main(args: argparse.Namespace) -> int:
+    python = pins.parse(args.python, pins.PYTHON_PINS, "--python")
+    node = pins.parse(args.node, pins.NODE_PINS, "--node")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs: expected 1 or more, got {args.jobs}")
+    if node and not NodeEnvs.available():
+        print("slowcheck sdk-matrix: Node.js or npm is not installed: the Node versions are skipped", flush=True)
+        node = []
+    if not python and not node:
+        raise ConfigError("no SDK versions to run")
+    report_dir: Path = args.report_dir or Path("reports") / (
+        datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-sdk-matrix"
+    )
+    with target_or_mock(args.base_url, args.api_key, model=args.model) as (root, label, key):
+        check_reachable(root, key)
+        print(f"slowcheck sdk-matrix: {len(python)} Python and {len(node)} Node versions against {label}", flush=True)
+        started = time.monotonic()
+        rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(args.cache_dir),
+                          jobs=args.jobs)  # fmt: skip
+        wall = time.monotonic() - started
+    document = matrix_document(rows, target=label, wall=wall)
+    write(report_dir, document)
+    redact_folder(report_dir, [key], announce="slowcheck sdk-matrix")
+    for line in table(document):
+        print(line)
+    failing = [f"{r['language']} {r['version']}" for r in document["rows"] if r["failed_by_api"]]
+    cold = sum(1 for r in rows if r.cold)
+    print(f"{len(rows)} versions in {wall:.1f} s ({cold} environments installed); report: {report_dir / 'index.html'}")
+    if failing:
+        print(f"the API fails checks it answers for with: {', '.join(failing)}")
+    return 1 if failing else 0
+
+
+def matrix_document(rows: list[Row], *, target: str, wall: float) -> dict[str, Any]:
+    return {
+        "target": target,
+        "wall_s": round(wall, 2),
+        "checks": [{"id": c.id, "title": c.title, "party": c.party} for c in CHECKS],
+        "rows": [r.to_json() | {"failed_by_api": r.failed_by_api()} for r in rows],
+    }
+
+
+def write(folder: Path, document: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sdk-matrix.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    from slowcheck.templates import environment
+
+    page = environment().get_template("sdk.html.j2").render(sdk=document)
+    (folder / "index.html").write_text(page, encoding="utf-8")
+
+
+def mark(cell: dict[str, Any]) -> str:
+    if cell["status"] == "failed":
+        return "FAIL" if cell["party"] == "api" else "hazard"
+    return _MARKS.get(cell["status"], str(cell["status"]))
+
+
+def table(document: dict[str, Any]) -> list[str]:
+    """Checks down, versions across; then one line per cell that is not ok."""
+    rows = document["rows"]
+    heads = [f"{'py' if r['language'] == 'python' else 'node'} {r['version'] or r['requested']}" for r in rows]
+    width = max(len(c["id"]) for c in document["checks"])
+    columns = [max(len(h), 6) for h in heads]
+    lines = ["  ".join([" " * width, *(h.ljust(w) for h, w in zip(heads, columns, strict=True))])]
+    for check in document["checks"]:
+        marks = [mark(r["cells"][check["id"]]).ljust(w) for r, w in zip(rows, columns, strict=True)]
+        lines.append("  ".join([check["id"].ljust(width), *marks]).rstrip())
+    for row, head in zip(rows, heads, strict=True):
+        if row["error"]:
+            lines.append(f"  {head}: could not run: {row['error']}")
+            continue
+        for check in document["checks"]:
+            cell = row["cells"][check["id"]]
+            if cell["status"] == "failed":
+                lines.append(f"  {head} {check['id']}: {mark(cell)}: {cell['detail']}")
+    return lines

@@ -1,0 +1,159 @@
+"""Running the matrix: environments, probes in parallel against the target, lab measurements, verdicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slowcheck.errors import SlowcheckError
+from slowcheck.sdk import envs
+from slowcheck.sdk.checks import CHECKS
+from slowcheck.sdk.lab import ASKED_WAIT_S, Lab, running_lab
+
+__all__ = ["Row", "run_matrix"]
+
+_PROBE_TIMEOUT = 180
+
+
+@dataclass
+class Row:
+    language: str
+    requested: str
+    version: str = ""
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+    cold: bool = False
+
+    @property
+    def run(self) -> str:
+        return f"{'py' if self.language == 'python' else 'node'}-{self.version or self.requested}"
+
+    def failed_by_api(self) -> list[str]:
+        return [check for check, cell in self.cells.items() if cell["status"] == "failed" and cell["party"] == "api"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "requested": self.requested,
+            "version": self.version,
+            "seconds": round(self.seconds, 2),
+            "cold": self.cold,
+            "error": self.error,
+            "cells": self.cells,
+        }
+
+
+def run_matrix(
+    root: str, key: str, *, model: str, python: list[str], node: list[str], cache: Path, jobs: int
+) -> list[Row]:
+    rows = [Row("python", v) for v in python] + [Row("node", v) for v in node]
+    node_envs = envs.NodeEnvs(cache)
+    with running_lab(root) as (lab, lab_url):
+
+        def one(row: Row) -> Row:
+            started = time.monotonic()
+            try:
+                command = _prepare(row, cache, node_envs)
+                config = {"root": root, "lab": lab_url, "run": row.run, "model": model}
+                outcome = _probe([*command, json.dumps(config)], key)
+                row.version = str(outcome.get("version") or row.version)
+                row.cells = _cells(outcome.get("results", {}), lab, row.run)
+            except SlowcheckError as exc:
+                row.error = str(exc)
+                row.cells = {c.id: {"status": "failed", "party": "sdk", "detail": row.error} for c in CHECKS}
+            row.seconds = time.monotonic() - started
+            return row
+
+        _prepare_node(rows, node_envs)
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            return list(pool.map(one, rows))
+
+
+def _prepare_node(rows: list[Row], node_envs: envs.NodeEnvs) -> None:
+    """npm must not install into one folder twice at once: every Node version in one call, first."""
+    wanted = [r for r in rows if r.language == "node"]
+    if not wanted:
+        return
+    from slowcheck.sdk.pins import resolve_node
+
+    try:
+        for row in wanted:
+            row.version = resolve_node(row.requested)
+        fresh = [r for r in wanted if not (node_envs.folder / "node_modules" / envs.alias(r.version)).exists()]
+        for row in fresh:
+            row.cold = True
+        node_envs.prepare([r.version for r in wanted])
+    except SlowcheckError as exc:
+        for row in wanted:
+            row.error = str(exc)
+
+
+def _prepare(row: Row, cache: Path, node_envs: envs.NodeEnvs) -> list[str]:
+    if row.error:
+        raise SlowcheckError(row.error)
+    if row.language == "node":
+        return node_envs.command(row.version)
+    from slowcheck.sdk.pins import resolve_python
+
+    row.version = resolve_python(row.requested)
+    row.cold = not (envs.python_env_folder(row.version, cache) / ".slowcheck-ready").exists()
+    python = envs.python_env(row.version, cache)
+    return [str(python), str(envs.PROBES / "probe_openai.py")]
+
+
+def _probe(command: list[str], key: str) -> dict[str, Any]:
+    # Only what the SDKs need: no proxy settings, no other credentials from this process's environment.
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), "SLOWCHECK_API_KEY": key}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_PROBE_TIMEOUT, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        raise SlowcheckError(f"the probe did not finish within {_PROBE_TIMEOUT} s") from None
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SlowcheckError(f"the probe failed (exit {done.returncode}): {last[:300]}".replace(key, "***"))
+    outcome: dict[str, Any] = json.loads(lines[-1])
+    return outcome
+
+
+def _cells(results: dict[str, Any], lab: Lab, run: str) -> dict[str, dict[str, Any]]:
+    cells: dict[str, dict[str, Any]] = {}
+    for check in CHECKS:
+        result = results.get(check.id) or {"status": "failed", "detail": "the probe reported nothing"}
+        cells[check.id] = {
+            "status": result["status"],
+            "party": result.get("by", check.party),
+            "detail": result["detail"],
+        }
+    cells["retry-429"] = _retry(lab, run, cells["retry-429"])
+    cells["idempotency"] = _duplicates(lab, run, cells["idempotency"])
+    return cells
+
+
+def _retry(lab: Lab, run: str, client: dict[str, Any]) -> dict[str, Any]:
+    attempts = lab.log(run, "retry-429")
+    if len(attempts) < 2:
+        detail = f"{len(attempts)} attempt(s): the SDK did not retry after the 429; {client['detail']}"
+        return {"status": "failed", "party": "sdk", "detail": detail}
+    wait = attempts[1].at - attempts[0].at
+    honoured = wait >= ASKED_WAIT_S * 0.9
+    read = "retry-after-ms" if wait < 0.9 else "Retry-After (retry-after-ms ignored)"
+    detail = f"{len(attempts)} attempts; waited {wait:.2f} s, asked {ASKED_WAIT_S:g} s: it followed {read}"
+    return {"status": "passed" if honoured else "failed", "party": "sdk", "detail": detail}
+
+
+def _duplicates(lab: Lab, run: str, client: dict[str, Any]) -> dict[str, Any]:
+    attempts = lab.log(run, "lost-ack")
+    enqueued = {a.generation_id for a in attempts if a.generation_id}
+    key = "sent" if any(a.idempotency_key for a in attempts) else "not sent"
+    detail = f"{len(attempts)} attempts, {len(enqueued)} generations enqueued for one call; Idempotency-Key {key}"
+    if len(attempts) < 2:
+        detail += f"; {client['detail']}"
+    return {"status": "passed" if len(enqueued) <= 1 else "failed", "party": "sdk", "detail": detail}

@@ -1,0 +1,168 @@
+"""The SDK matrix's Python probe: runs in an environment with one ``openai`` version and nothing of slowcheck.
+
+It must run unchanged on openai 1.0.0 to the latest, so it uses only what every version has, plus the
+standard library. Input: one JSON argument (root, lab, run, model); the key in SLOWCHECK_API_KEY.
+Output: one JSON object on stdout, check id -> {"status", "detail", "by"?}.
+"""
+
+import datetime
+import inspect
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import openai
+from openai import OpenAI
+
+CONFIG = json.loads(sys.argv[1])
+KEY = os.environ["SLOWCHECK_API_KEY"]
+ROOT, LAB, RUN, MODEL = CONFIG["root"], CONFIG["lab"], CONFIG["run"], CONFIG["model"]
+MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+RESULTS = {}
+SDK_ERRORS = (TypeError, AttributeError, RuntimeError, ImportError, NotImplementedError)
+
+
+def client(base=ROOT, **options):
+    options.setdefault("max_retries", 0)
+    return OpenAI(api_key=KEY, base_url=base + "/v1/slow", timeout=20, **options)
+
+
+def chat(c, **extra):
+    return c.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=8, **extra)
+
+
+def record(check, passed, detail, by=None):
+    RESULTS[check] = {"status": "passed" if passed else "failed", "detail": detail}
+    if by and not passed:
+        RESULTS[check]["by"] = by
+
+
+def check(name):
+    def wrap(function):
+        try:
+            function()
+        except openai.APIStatusError as exc:
+            record(name, False, "HTTP %s: %s" % (exc.status_code, str(exc)[:240]))
+        except SDK_ERRORS as exc:
+            record(name, False, "%s in the SDK: %s" % (type(exc).__name__, str(exc)[:240]), by="sdk")
+        except Exception as exc:
+            record(name, False, "%s: %s" % (type(exc).__name__, str(exc)[:240]))
+        return function
+
+    return wrap
+
+
+def generation(generation_id):
+    """The stored record, straight from the API (not through the SDK): what reached the server."""
+    request = urllib.request.Request(
+        ROOT + "/v1/generation/" + generation_id, headers={"Authorization": "Bearer " + KEY}
+    )
+    deadline = time.time() + 15
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404 or time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+ACK = {}
+
+
+@check("submit-chat")
+def _():
+    ack = chat(client())
+    ACK["chat"] = ack
+    ok = isinstance(ack.id, str) and bool(ack.id) and ack.choices == []
+    record("submit-chat", ok, "id %r, choices %r" % (ack.id, ack.choices))
+
+
+@check("submit-text")
+def _():
+    ack = client().completions.create(model=MODEL, prompt="Once upon a time", max_tokens=8)
+    ok = isinstance(ack.id, str) and bool(ack.id) and ack.choices == []
+    record("submit-text", ok, "id %r, choices %r, object %r" % (ack.id, ack.choices, ack.object))
+
+
+@check("strict-parse")
+def _():
+    ack = chat(client(_strict_response_validation=True))
+    record("strict-parse", isinstance(ack.id, str), "parsed under _strict_response_validation=True")
+
+
+@check("metadata")
+def _():
+    metadata = {"webhook_id": "sdk-matrix", "custom_id": RUN}
+    create = client().chat.completions.create
+    if "metadata" in inspect.signature(create).parameters:
+        way, ack = "metadata=", chat(client(), metadata=metadata)
+    else:
+        way, ack = "extra_body (no metadata= in this version)", chat(client(), extra_body={"metadata": metadata})
+    stored = (generation(ack.id).get("request") or {}).get("metadata")
+    record("metadata", stored == metadata, "sent with %s; the server stored %r" % (way, stored))
+
+
+@check("raw-headers")
+def _():
+    raw = client().chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES, max_tokens=8)
+    request_id = raw.headers.get("x-request-id")
+    parsed = raw.parse()
+    record("raw-headers", bool(request_id) and bool(parsed.id), "x-request-id %r, id %r" % (request_id, parsed.id))
+
+
+@check("get-generation")
+def _():
+    ack = ACK.get("chat") or chat(client())
+    try:
+        data = client().get(ROOT + "/v1/generation/" + ack.id, cast_to=object)
+    except RuntimeError as exc:
+        record("get-generation", False, "client.get(absolute URL) is not usable here: %s" % exc, by="sdk")
+        return
+    ok = isinstance(data, dict) and data.get("id") == ack.id and "state" in data
+    state = data.get("state") if isinstance(data, dict) else data
+    record("get-generation", ok, "client.get(absolute URL, cast_to=object) -> state %r" % (state,))
+
+
+@check("created-ms")
+def _():
+    ack = ACK.get("chat") or chat(client())
+    created = ack.created
+    try:
+        datetime.datetime.fromtimestamp(created)
+        naive = "datetime.fromtimestamp(created) works"
+    except (ValueError, OverflowError, OSError) as exc:
+        naive = "datetime.fromtimestamp(created) raises %s: divide by 1000" % type(exc).__name__
+    ok = isinstance(created, int) and abs(created / 1000 - time.time()) < 86400
+    record("created-ms", ok, "created=%r (%s); %s" % (created, type(created).__name__, naive))
+
+
+@check("stream-refused")
+def _():
+    try:
+        stream = chat(client(), stream=True)
+    except openai.APIStatusError as exc:
+        ok = 400 <= exc.status_code < 500
+        record("stream-refused", ok, "HTTP %s: the SDK raised %s" % (exc.status_code, type(exc).__name__))
+        return
+    chunks = list(stream)
+    record("stream-refused", False, "accepted: the SDK iterated %d chunks and the id was lost" % len(chunks))
+
+
+@check("retry-429")
+def _():
+    ack = chat(client(LAB + "/" + RUN + "/retry-429", max_retries=2))
+    record("retry-429", bool(ack.id), "the call returned id %r" % ack.id)
+
+
+@check("idempotency")
+def _():
+    ack = chat(client(LAB + "/" + RUN + "/lost-ack", max_retries=2))
+    record("idempotency", bool(ack.id), "the call returned id %r" % ack.id)
+
+
+print(json.dumps({"version": openai.__version__, "results": RESULTS}))

@@ -1,0 +1,122 @@
+"""The SDK matrix against the mock: real openai versions (Python via uv, Node via npm) in cached environments."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slowcheck.background import serve_in_background
+from slowcheck.cli import main
+from slowcheck.mock import MockSettings, Span, create_app
+from tests.contract.broken import Broken, Exchange
+
+pytestmark = pytest.mark.slow
+KEY = "sk-FAKE-sdk-matrix-51d0"
+PYTHON = "1.40.0,1.109.1"
+NODE = "4.104.0"
+TAG = f"py{sys.version_info.major}{sys.version_info.minor}"
+HAS_NODE = shutil.which("node") is not None and shutil.which("npm") is not None
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sdk-cache")
+
+
+def _settings() -> MockSettings:
+    return MockSettings(db=":memory:", api_keys=[KEY], queue_time=Span(0.1, 0.3), run_time=Span(0.1, 0.3))
+
+
+def _mock(mutate: Any = None) -> Any:
+    app = create_app(_settings())
+    return serve_in_background(Broken(app, mutate) if mutate else app, name="test mock")
+
+
+def _run(url: str, folder: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
+    installed = {
+        "1.40.0": (cache / f"python-{TAG}-openai-1.40.0" / ".slowcheck-ready").exists(),
+        "1.109.1": (cache / f"python-{TAG}-openai-1.109.1" / ".slowcheck-ready").exists(),
+        "4.104.0": (cache / "node" / "node_modules" / "openai-4.104.0" / "package.json").exists(),
+    }
+    argv = ["sdk-matrix", "--base-url", url + "/v1", "--api-key", KEY, "--python", PYTHON, "--node", NODE,
+            "--report-dir", str(folder), "--cache-dir", str(cache)]  # fmt: skip
+    code = main(argv)
+    out = capsys.readouterr().out
+    document = json.loads((folder / "sdk-matrix.json").read_text())
+    for row in document["rows"]:  # a cached environment is reused as it is; a missing one is installed
+        assert row["cold"] is not installed[row["version"]], row["version"]
+    return code, document, out
+
+
+def _failed(document: dict[str, Any]) -> dict[str, set[str]]:
+    return {
+        f"{row['language']} {row['version']}": {c for c, cell in row["cells"].items() if cell["status"] == "failed"}
+        for row in document["rows"]
+    }
+
+
+def test_every_pinned_version_passes_against_the_mock(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _mock() as url:
+        code, document, out = _run(url, tmp_path, cache, capsys)
+    assert code == 0, out
+    assert HAS_NODE, "CI installs Node.js; the Node column must run"
+    versions = [(r["language"], r["version"]) for r in document["rows"]]
+    assert versions == [("python", "1.40.0"), ("python", "1.109.1"), ("node", "4.104.0")]
+    for row in document["rows"]:
+        assert row["error"] is None
+        assert row["failed_by_api"] == [], row
+    # Hazards are shown, not hidden: no SDK sends an Idempotency-Key, so a retried POST enqueues twice.
+    assert all(_failed(document)[v] == {"idempotency"} for v in _failed(document)), _failed(document)
+    py140 = document["rows"][0]["cells"]
+    assert "extra_body" in py140["metadata"]["detail"], "1.40.0 has no metadata= keyword"
+    assert "metadata=" in document["rows"][1]["cells"]["metadata"]["detail"]
+    assert "followed retry-after-ms" in py140["retry-429"]["detail"]
+    assert document["rows"][2]["cells"]["strict-parse"]["status"] == "n/a"
+    page = (tmp_path / "index.html").read_text()
+    assert "Every SDK version passes" in page
+    assert KEY not in page + json.dumps(document) + out
+
+
+def _broken(exchange: Exchange) -> tuple[int, Any] | None:
+    """A mock that sends created in seconds, streams silently and forgets metadata."""
+    body = exchange.body
+    if exchange.method == "POST" and exchange.status == 200 and isinstance(body, dict) and "created" in body:
+        return 200, body | {"created": body["created"] // 1000}
+    if isinstance(exchange.request, dict) and exchange.request.get("stream") and exchange.status == 400:
+        ack = {
+            "id": "streamed-away",
+            "object": "chat.completion",
+            "created": 1749061362809,
+            "model": "m",
+            "choices": [],
+        }
+        return 200, ack
+    if exchange.path.startswith("/v1/generation/") and isinstance(body, dict) and isinstance(body.get("request"), dict):
+        request = {k: v for k, v in body["request"].items() if k != "metadata"}
+        return 200, body | {"request": request}
+    return None
+
+
+def test_a_broken_api_turns_the_right_rows_red(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with _mock(_broken) as url:
+        code, document, out = _run(url, tmp_path, cache, capsys)
+    assert code == 1, out
+    expected = {"created-ms", "stream-refused", "metadata"}
+    for version, failed in _failed(document).items():
+        assert failed == expected | {"idempotency"}, version
+    for row in document["rows"]:
+        assert sorted(row["failed_by_api"]) == sorted(expected)
+    assert "the API fails checks it answers for with: python 1.40.0, python 1.109.1, node 4.104.0" in out
+    assert "accepted: the SDK iterated 0 chunks and the id was lost" in out
+
+
+def test_versions_are_checked_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sdk-matrix", "--python", "1.x", "--api-key", KEY]) == 2
+    assert "--python: expected versions like 1.40.0 or 'latest', got '1.x'" in capsys.readouterr().err
