@@ -43,6 +43,7 @@ def test_wheel_installed_outside_the_checkout_finds_its_schemas(tmp_path: Path) 
     assert "slowcheck/py.typed" in names
     assert {"slowcheck/_load/submit.py", "slowcheck/_load/poll.py", "slowcheck/_load/rate_limit.py"} <= set(names)
     assert "slowcheck/templates/load.html.j2" in names
+    assert {"slowcheck/sdk/probes/probe_openai.py", "slowcheck/sdk/probes/probe_openai.mjs"} <= set(names)
 
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(site)}

@@ -23,7 +23,7 @@ from slowcheck.errors import ConfigError
 from slowcheck.load import plan, report
 from slowcheck.redaction import redact_folder
 
-__all__ = ["SCENARIOS", "add_arguments", "main", "scenario_file"]
+__all__ = ["SCENARIOS", "add_arguments", "describe", "main", "namespace", "run_scenario", "scenario_file"]
 
 SCENARIOS = {"submit": "submit.py", "rate-limit": "rate_limit.py", "poll": "poll.py"}
 STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
@@ -72,25 +72,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     options = _checked(args)
-    script = scenario_file(args.scenario)
     report_dir: Path = args.report_dir or Path("reports") / (
         datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.scenario}"
     )
-    report_dir.mkdir(parents=True, exist_ok=True)
     limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
     with target_or_mock(args.base_url, args.api_key, model=args.model, submit_rate=limit) as (root, label, key):
         check_reachable(root, key)
         print(f"slowcheck load: {args.scenario} against {label} for {options['duration']:g} s", flush=True)
-        code = _run_locust(script, root, label, key, args, options, report_dir)
-    redact_folder(report_dir, [key], announce="slowcheck load")
-    summary_path = report_dir / "summary.json"
-    if not summary_path.exists():
-        raise ConfigError(f"the load run wrote no summary (locust exit {code}): {_last_line(report_dir)}")
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        summary = run_scenario(args, root, label, key, report_dir)
     for line in describe(summary):
         print(line)
     print(f"report: {report_dir / 'index.html'}")
     return 1 if any(not t["passed"] for t in summary["thresholds"]) else 0
+
+
+def namespace(scenario: str, **overrides: Any) -> argparse.Namespace:
+    """The options of ``slowcheck load SCENARIO`` with their defaults, for callers other than the CLI."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([scenario])
+    for name, value in overrides.items():
+        setattr(args, name, value)
+    return args
+
+
+def run_scenario(args: argparse.Namespace, root: str, label: str, key: str, report_dir: Path) -> dict[str, Any]:
+    """One scenario in locust's own process; its summary (the files are in ``report_dir``, keys redacted)."""
+    options = _checked(args)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    code = _run_locust(scenario_file(args.scenario), root, label, key, args, options, report_dir)
+    redact_folder(report_dir, [key], announce="slowcheck load")
+    summary_path = report_dir / "summary.json"
+    if not summary_path.exists():
+        raise ConfigError(f"the load run wrote no summary (locust exit {code}): {_last_line(report_dir)}")
+    summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+    return summary
 
 
 def scenario_file(name: str) -> Path:
