@@ -17,6 +17,7 @@ from slowcheck.errors import ConfigError, SlowcheckError
 from slowcheck.load.command import add_arguments as add_load_arguments, main as load_main
 from slowcheck.mock.options import add_arguments as add_mock_arguments, settings_from as mock_settings_from
 from slowcheck.mock.server import serve
+from slowcheck.run.command import add_arguments as add_run_arguments, main as run_main
 from slowcheck.schemas import KINDS, schema_set
 from slowcheck.sdk.command import add_arguments as add_sdk_arguments, main as sdk_main
 
@@ -49,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"slowcheck {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    main_job = commands.add_parser(
+        "run",
+        help="the main job: contract suite, a short load phase and the SDK check, then one HTML report",
+        description="Against the embedded mock by default (or --base-url): the contract rules, a short submit "
+        "and poll load phase, and the SDK check, with progress; writes reports/<timestamp>/ (index.html, "
+        "summary.json, junit.xml, results.json, the load CSVs) and points reports/latest at it. Exit 0: all good; "
+        "1: something checked is wrong; 2: usage error or target unreachable.",
+    )
+    add_run_arguments(main_job)
+    main_job.set_defaults(handler=run_main)
 
     mock = commands.add_parser(
         "mock",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,10 +63,11 @@ def run_matrix(
             started = time.monotonic()
             try:
                 command = _prepare(row, cache, node_envs)
-                config = {"root": root, "lab": lab_url, "run": row.run, "model": model}
+                run = row.run  # the lab's key for this row: fixed before the probe names its version
+                config = {"root": root, "lab": lab_url, "run": run, "model": model}
                 outcome = _probe([*command, json.dumps(config)], key)
                 row.version = str(outcome.get("version") or row.version)
-                row.cells = _cells(outcome.get("results", {}), lab, row.run)
+                row.cells = _cells(outcome.get("results", {}), lab, run)
             except SlowcheckError as exc:
                 row.error = str(exc)
                 row.cells = {c.id: {"status": "failed", "party": "sdk", "detail": row.error} for c in CHECKS}
@@ -100,6 +103,10 @@ def _prepare(row: Row, cache: Path, node_envs: envs.NodeEnvs) -> list[str]:
         raise SlowcheckError(row.error)
     if row.language == "node":
         return node_envs.command(row.version)
+    if row.requested == "installed":  # the openai this slowcheck runs beside: the user's own version
+        if importlib.util.find_spec("openai") is None:
+            raise SlowcheckError("openai is not installed beside slowcheck: pip install openai, or use --sdk-matrix")
+        return [sys.executable, str(envs.PROBES / "probe_openai.py")]
     from slowcheck.sdk.pins import resolve_python
 
     row.version = resolve_python(row.requested)

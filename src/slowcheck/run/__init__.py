@@ -1,0 +1,1 @@
+"""``slowcheck run``: the main job, every phase against one target, one report."""

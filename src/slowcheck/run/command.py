@@ -1,0 +1,229 @@
+"""``slowcheck run``: the contract suite, a short load phase and the SDK check, then one report.
+
+Against the embedded mock by default (started, used by every phase, stopped), or ``--base-url`` and keys as
+elsewhere. A target that is not this machine is not load-tested unless ``--load-seconds`` asks for it: the
+real API bills every submission.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from slowcheck import __version__
+from slowcheck.contract.command import target_for
+from slowcheck.contract.report import counts, write_junit, write_results
+from slowcheck.contract.rules import Outcome, Result
+from slowcheck.contract.runner import run as run_rules, select
+from slowcheck.embedded import check_reachable
+from slowcheck.errors import ConfigError
+from slowcheck.load import command as load_command, report as load_report
+from slowcheck.redaction import redact_folder
+from slowcheck.run.page import write_page
+from slowcheck.sdk import pins
+from slowcheck.sdk.command import matrix_document, table
+from slowcheck.sdk.envs import NodeEnvs, cache_dir
+from slowcheck.sdk.matrix import run_matrix
+from slowcheck.target_url import is_loopback
+
+__all__ = ["add_arguments", "main"]
+
+_LOCAL_LOAD_SECONDS = 30.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", metavar="URL", help="the API root (env SLOWCHECK_BASE_URL); default: the mock")
+    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
+    parser.add_argument("--second-api-key", metavar="KEY", help="a key of another account, for the isolation rules")
+    parser.add_argument("--model", default="inference-net/load-test", help="model for every phase (%(default)s)")
+    parser.add_argument("--completion-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long lifecycle rules wait for generations (%(default)g)")  # fmt: skip
+    parser.add_argument("--max-requests", type=int, metavar="N", help="cap on the contract phase's requests")
+    parser.add_argument("--lenient", action="append", default=[], metavar="RULE-ID", help="an inferred rule warns")
+    parser.add_argument(
+        "--load-seconds",
+        type=float,
+        metavar="SECONDS",
+        help=f"length of the submit and poll load phases together ({_LOCAL_LOAD_SECONDS:g} on this machine; "
+        "0 skips them; a remote target is loaded only when this is given)",
+    )
+    parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
+                        help="a load threshold on the submit phase, e.g. 'submit.latency_ms.p95<250'")  # fmt: skip
+    parser.add_argument("--sdk-matrix", action="store_true", help="every pinned SDK version, not just the installed")
+    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>/")
+
+
+def main(args: argparse.Namespace) -> int:
+    rules = select(args.lenient)
+    load_report.thresholds(args.threshold, "submit", [])  # a typo fails now, not after the contract phase
+    base_url = args.base_url or os.environ.get("SLOWCHECK_BASE_URL")
+    load_seconds = args.load_seconds
+    if load_seconds is None:
+        load_seconds = _LOCAL_LOAD_SECONDS if not base_url or is_loopback(base_url) else 0.0
+    if load_seconds < 0:
+        raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    report_dir: Path = args.report_dir or Path("reports") / stamp
+    report_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    clock = Clock(started)
+    api_key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
+    with target_for(
+        base_url,
+        api_key,
+        second_api_key=args.second_api_key,
+        model=args.model,
+        completion_timeout=args.completion_timeout,
+        max_requests=args.max_requests,
+    ) as (target, label, keys):
+        key = keys[0]
+        check_reachable(target.root, key)
+        print(f"slowcheck run against {label}; report in {report_dir}", flush=True)
+        results = _contract(target, rules, args.lenient, clock, report_dir)
+        loads = _load(args, target.root, label, key, load_seconds, clock, report_dir)
+        sdk = _sdk(args, target.root, key, clock)
+    summary = _summary(label, results, loads, sdk, time.monotonic() - started, args, load_seconds)
+    (report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if sdk is not None:
+        (report_dir / "sdk-matrix.json").write_text(json.dumps(sdk, indent=2) + "\n", encoding="utf-8")
+    write_page(report_dir / "index.html", summary, results_path=report_dir / "results.json")
+    redact_folder(report_dir, keys, announce="slowcheck run")
+    _link_latest(report_dir)
+    _verdict(summary, report_dir)
+    return 0 if summary["verdict"] == "pass" else 1
+
+
+class Clock:
+    def __init__(self, started: float) -> None:
+        self.started = started
+
+    def __str__(self) -> str:
+        return f"{time.monotonic() - self.started:6.1f} s"
+
+
+def _contract(target: Any, rules: list[Any], lenient: list[str], clock: Clock, folder: Path) -> list[Result]:
+    total = len(rules)
+    print(f"[{clock}] contract: {total} rules", flush=True)
+    done: list[Result] = []
+
+    def progress(result: Result) -> None:
+        done.append(result)
+        mark = {Outcome.HELD: "held", Outcome.VIOLATED: "VIOLATED", Outcome.WARNED: "warned"}.get(
+            result.outcome, "not run"
+        )
+        print(f"[{clock}] contract {len(done):>2}/{total} {mark:8} {result.rule.id}", flush=True)
+        if result.outcome is Outcome.VIOLATED:
+            print(f"           {result.message}", flush=True)
+
+    began = time.monotonic()
+    results = run_rules(target, rules, lenient=lenient, progress=progress)
+    seconds = time.monotonic() - began
+    write_results(folder / "results.json", results, target=str(target.root), duration=seconds)
+    write_junit(folder / "junit.xml", results, duration=seconds)
+    tally = counts(results)
+    print(f"[{clock}] contract: {tally['held']} held, {tally['violated']} violated, {tally['not run']} not run")
+    return results
+
+
+def _load(
+    args: argparse.Namespace, root: str, label: str, key: str, seconds: float, clock: Clock, folder: Path
+) -> dict[str, dict[str, Any]]:
+    if seconds <= 0:
+        print(f"[{clock}] load: skipped (pass --load-seconds to load a target that is not this machine)")
+        return {}
+    submit_seconds = max(2.0, seconds / 3)
+    plan = {
+        "submit": load_command.namespace(
+            "submit", duration=submit_seconds, model=args.model, threshold=args.threshold
+        ),  # fmt: skip
+        "poll": load_command.namespace(
+            "poll", duration=max(2.0, seconds - submit_seconds), model=args.model, drain=30.0
+        ),  # fmt: skip
+    }
+    summaries = {}
+    for scenario, options in plan.items():
+        print(f"[{clock}] load: {scenario} for {options.duration:g} s", flush=True)
+        summaries[scenario] = load_command.run_scenario(options, root, label, key, folder / f"load-{scenario}")
+        for line in load_command.describe(summaries[scenario]):
+            print(f"           {line.strip()}", flush=True)
+    return summaries
+
+
+def _sdk(args: argparse.Namespace, root: str, key: str, clock: Clock) -> dict[str, Any] | None:
+    if args.sdk_matrix:
+        python, node = list(pins.PYTHON_PINS), list(pins.NODE_PINS) if NodeEnvs.available() else []
+    else:
+        python, node = ["installed"], []
+    print(f"[{clock}] sdk: {', '.join(python + [f'node {v}' for v in node])}", flush=True)
+    began = time.monotonic()
+    rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(None), jobs=4)
+    document = matrix_document(rows, target=root, wall=time.monotonic() - began)
+    for line in table(document):
+        print(f"           {line}", flush=True)
+    return document
+
+
+def _summary(
+    label: str,
+    results: list[Result],
+    loads: dict[str, dict[str, Any]],
+    sdk: dict[str, Any] | None,
+    duration: float,
+    args: argparse.Namespace,
+    load_seconds: float,
+) -> dict[str, Any]:
+    tally = counts(results)
+    breached = [t for s in loads.values() for t in s["thresholds"] if not t["passed"]]
+    sdk_failing = [r for r in (sdk or {}).get("rows", []) if r["failed_by_api"]]
+    reasons = []
+    if tally["violated"]:
+        reasons.append(f"{tally['violated']} contract rules violated")
+    if breached:
+        reasons.append(f"{len(breached)} load thresholds breached")
+    if sdk_failing:
+        reasons.append(f"{len(sdk_failing)} SDK versions fail checks the API answers for")
+    return {
+        "verdict": "fail" if reasons else "pass",
+        "reasons": reasons,
+        "target": label,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(duration, 1),
+        "contract": {"counts": tally, "rules": len(results)},
+        "load": loads,
+        "sdk": sdk,
+        "settings": {
+            "model": args.model,
+            "completion_timeout_s": args.completion_timeout,
+            "load_seconds": load_seconds,
+            "thresholds": args.threshold,
+            "lenient": args.lenient,
+            "sdk_matrix": bool(args.sdk_matrix),
+            "second_key": "given" if args.second_api_key else "not given",
+        },
+        "slowcheck": __version__,
+    }
+
+
+def _link_latest(folder: Path) -> None:
+    """``reports/latest`` points at the newest run (a symlink; a small text file where links are refused)."""
+    latest = folder.parent / "latest"
+    if latest.is_symlink() or latest.is_file():
+        latest.unlink()
+    elif latest.exists():
+        return  # a real folder someone made: leave it alone
+    try:
+        latest.symlink_to(folder.name, target_is_directory=True)
+    except OSError:
+        latest.write_text(folder.name + "\n", encoding="utf-8")
+
+
+def _verdict(summary: dict[str, Any], folder: Path) -> None:
+    line = "PASS" if summary["verdict"] == "pass" else "FAIL: " + "; ".join(summary["reasons"])
+    print(f"report: {folder / 'index.html'}")
+    print(f"verdict: {line} ({summary['duration_s']} s)", file=sys.stdout, flush=True)

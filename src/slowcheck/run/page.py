@@ -1,0 +1,40 @@
+"""The main job's ``index.html``: the verdict first, then the rules, the load runs, the SDKs, the settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from slowcheck.load.plots import figures
+from slowcheck.templates import environment
+
+__all__ = ["write_page"]
+
+_ORDER = {"violated": 0, "warned": 1, "not run": 2, "held": 3}
+
+
+def write_page(path: Path, summary: dict[str, Any], *, results_path: Path) -> None:
+    rules = json.loads(results_path.read_text(encoding="utf-8"))["rules"]
+    rules.sort(key=lambda r: _ORDER.get(r["outcome"], 9))
+    loads = [
+        {
+            "name": name,
+            "load": load,
+            "figures": figures(load),
+            "breached": [t for t in load["thresholds"] if not t["passed"]],
+        }
+        for name, load in summary["load"].items()
+    ]
+    page = (
+        environment()
+        .get_template("run.html.j2")
+        .render(summary=summary, rules=rules, loads=loads, sdk=summary["sdk"], example=_example)
+    )
+    path.write_text(page, encoding="utf-8")
+
+
+def _example(value: Any) -> str:
+    """A failing request or response, readable and bounded."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return text if len(text) < 4000 else text[:4000] + "\n…"
