@@ -1,8 +1,9 @@
 """Fast JSON with exact fallbacks: orjson where it can, the standard library where orjson cannot.
 
-Integers beyond 64 bits are valid JSON (a schema may then reject them with a proper message), but orjson
-refuses them or, in recent releases, silently turns them into floats; the standard library keeps them exact,
-so any document with a run of 19 or more digits is parsed there. NaN and Infinity are not JSON, and neither side accepts them.
+Integers beyond 64 bits are valid JSON (a schema may then reject them with a proper message), but
+orjson refuses them or, in recent releases, silently turns them into floats; the standard library keeps
+them exact, so any document with a run of 19 or more digits is parsed there. NaN and Infinity are
+not JSON, and neither side accepts them.
 """
 
 from __future__ import annotations

@@ -70,6 +70,8 @@ def _read(folder: Path, name: str) -> dict[str, Any] | None:
 
 
 def _summary_changes(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[Change]:
+    if "verdict" in old and "verdict" in new:  # a `slowcheck run` summary: its load phases and SDK rows
+        return _run_changes(old, new, tolerance)
     changes = []
     old_figures, new_figures = _flatten(old), _flatten(new)
     for name in sorted(old_figures.keys() & new_figures.keys()):
@@ -140,4 +142,23 @@ def _rule_changes(old: dict[str, Any], new: dict[str, Any], tolerance: float) ->
             changes.append(Change(f"rule {rule['id']}", was, now, False, ""))
         elif was == "held":
             changes.append(Change(f"rule {rule['id']}", was, now, now != "held", "no longer checked"))
+    return changes
+
+
+def _run_changes(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[Change]:
+    changes = []
+    for scenario in sorted((old.get("load") or {}).keys() & (new.get("load") or {}).keys()):
+        for change in _summary_changes(old["load"][scenario], new["load"][scenario], tolerance):
+            changes.append(
+                Change(f"{scenario} phase: {change.name}", change.old, change.new, change.worse, change.note)
+            )
+    before = {(r["language"], r["version"]): set(r["failed_by_api"]) for r in (old.get("sdk") or {}).get("rows", [])}
+    for row in (new.get("sdk") or {}).get("rows", []):
+        was = before.get((row["language"], row["version"]))
+        if was is None:
+            continue
+        for check in sorted(set(row["failed_by_api"]) - was):
+            changes.append(Change(f"sdk {row['language']} {row['version']} {check}", "passed", "failed", True, ""))
+        for check in sorted(was - set(row["failed_by_api"])):
+            changes.append(Change(f"sdk {row['language']} {row['version']} {check}", "failed", "passed", False, ""))
     return changes

@@ -1,0 +1,117 @@
+"""`slowcheck run` end to end against a mock, the report it writes, and that report in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slowcheck.cli import main
+from slowcheck.mock import MockSettings, Span
+from slowcheck.mock.app import DEFAULT_MODELS
+from slowcheck.mock.server import mock_in_background
+
+pytestmark = pytest.mark.slow
+KEY = "sk-FAKE-run-find-me-0c4e77"
+SECOND = "sk-FAKE-run-second-19aa03"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, Path]:
+    """One real run, shared: the contract, 6 s of load and the installed SDK, against a mock with known keys."""
+    folder = tmp_path_factory.mktemp("reports") / "run-1"
+    settings = MockSettings(port=0, db=":memory:", api_keys=[KEY, SECOND], models=list(DEFAULT_MODELS),
+                            queue_time=Span(0, 0.05), run_time=Span(0.01, 0.05))  # fmt: skip
+    with mock_in_background(settings) as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "slowcheck", "run", "--base-url", url + "/v1", "--api-key", KEY,
+             "--second-api-key", SECOND, "--load-seconds", "6", "--report-dir", str(folder)],
+            capture_output=True, text=True, timeout=400, check=False, cwd=REPO,
+        )  # fmt: skip
+    return done.returncode, done.stdout, done.stderr, folder
+
+
+def test_the_run_passes_and_writes_every_part(run: tuple[int, str, str, Path]) -> None:
+    code, out, err, folder = run
+    assert code == 0, out[-3000:] + err[-3000:]
+    for name in ("index.html", "summary.json", "results.json", "junit.xml", "sdk-matrix.json"):
+        assert (folder / name).is_file(), name
+    for scenario in ("submit", "poll"):
+        assert (folder / f"load-{scenario}" / "locust_stats.csv").is_file()
+    assert (folder.parent / "latest").resolve() == folder.resolve(), "reports/latest follows the newest run"
+    assert re.search(r"\[\s*\d+\.\d s\] contract 50/50", out), "progress names the phase, the count and the time"
+    assert out.splitlines()[-1].startswith("verdict: PASS")
+
+
+def test_the_fake_key_is_in_no_file_and_no_output(run: tuple[int, str, str, Path]) -> None:
+    _, out, err, folder = run
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert len(files) >= 15
+    for path in files:
+        data = path.read_bytes()
+        assert KEY.encode() not in data, f"the key leaked into {path}"
+        assert SECOND.encode() not in data, f"the second key leaked into {path}"
+    assert KEY not in out + err
+    assert SECOND not in out + err
+
+
+def _chromium(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert binary, "Chromium is missing: .ci/run installs Debian's chromium package"
+    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+               "--window-size=1280,2400", *extra, url]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _console_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+
+
+def test_the_console_check_catches_an_error(tmp_path: Path) -> None:
+    """The control for the next test: a page that logs an error is seen doing so."""
+    page = tmp_path / "broken.html"
+    page.write_text("<!doctype html><p>x</p><script>console.error('boom'); undefinedCall();</script>")
+    assert _console_errors(_chromium(page.as_uri(), "--dump-dom").stderr)
+
+
+def test_the_report_renders_in_headless_chromium(run: tuple[int, str, str, Path]) -> None:
+    _, _, _, folder = run
+    page = folder / "index.html"
+    html = page.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)=["']?https?://""", html), "the page opens from disk, without network"
+    shown = _chromium(page.as_uri(), "--dump-dom")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert _console_errors(shown.stderr) == []
+    dom = shown.stdout
+    assert 'id="verdict" class="verdict pass"' in dom
+    assert "PASS: every rule that ran holds" in dom
+    assert dom.count('<tr class="rule ') == 50, "one row per rule"
+    assert dom.count("<svg") >= 5, "throughput and latency per load phase, and the polling strategies"
+    assert 'class="matrix"' in dom
+    screenshot = REPO / "reports" / "chromium-check.png"
+    screenshot.parent.mkdir(exist_ok=True)
+    shot = _chromium(page.as_uri(), f"--screenshot={screenshot}")
+    assert shot.returncode == 0
+    assert screenshot.stat().st_size > 50_000
+
+
+def test_compare_of_a_run_with_itself_finds_nothing_worse(
+    run: tuple[int, str, str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, _, folder = run
+    assert main(["report", "compare", str(folder), str(folder)]) == 0
+    assert capsys.readouterr().out == "no figure moved beyond the tolerance\n"
+
+
+def test_usage_errors_stop_before_any_phase(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", "--threshold", "submit.p95<3", "--report-dir", str(tmp_path / "r")]) == 2
+    assert "--threshold 'submit.p95<3': summary.json has no 'submit.p95'" in capsys.readouterr().err
+    assert main(["run", "--base-url", "http://127.0.0.1:9", "--api-key", KEY, "--report-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach http://127.0.0.1:9" in err
+    assert KEY not in err
