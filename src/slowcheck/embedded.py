@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import secrets
@@ -14,7 +15,20 @@ import httpx
 from slowcheck.errors import ConfigError
 from slowcheck.target_url import api_root
 
-__all__ = ["check_reachable", "target_or_mock"]
+__all__ = ["DEFAULT_MODEL", "add_target_arguments", "check_reachable", "target_or_mock"]
+
+DEFAULT_MODEL = "inference-net/load-test"
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, *, without: str, model: str) -> None:
+    """--base-url, --api-key and --model, as every command that talks to a target takes them."""
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help=f"the API root, e.g. https://api.inference.net/v1 (env SLOWCHECK_BASE_URL); without it {without}",
+    )
+    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"{model} (%(default)s)")
 
 
 @contextlib.contextmanager

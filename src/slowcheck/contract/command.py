@@ -19,26 +19,20 @@ from slowcheck.contract.report import counts, write_junit, write_results
 from slowcheck.contract.rules import RULES, Outcome, Result
 from slowcheck.contract.runner import run, select
 from slowcheck.contract.target import Target
+from slowcheck.embedded import add_target_arguments
 from slowcheck.errors import ConfigError
 from slowcheck.redaction import redact_folder
 from slowcheck.target_url import is_loopback
 
 __all__ = ["add_arguments", "main", "target_for", "target_from"]
 
-_REMOTE_BUDGET = 200
-_EMBEDDED_HOOK = "slowcheck-receiver"  # requests, when the target is not this machine: the real API costs money
+_REMOTE_BUDGET = 200  # requests, when the target is not this machine: the real API costs money
+_EMBEDDED_HOOK = "slowcheck-receiver"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="the API root, e.g. https://api.inference.net/v1 "
-        "(env SLOWCHECK_BASE_URL); without it the embedded mock is started and tested",
-    )
-    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
+    add_target_arguments(parser, without="the embedded mock is started and tested", model="model for the probes")
     parser.add_argument("--second-api-key", metavar="KEY", help="a key of another account, for the isolation rules")
-    parser.add_argument("--model", default="inference-net/load-test", help="model for the probes (%(default)s)")
     parser.add_argument(
         "--completion-timeout",
         type=float,

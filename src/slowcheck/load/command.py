@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from slowcheck.embedded import check_reachable, target_or_mock
+from slowcheck.embedded import add_target_arguments, check_reachable, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.load import plan, report
 from slowcheck.redaction import redact_folder
@@ -33,14 +33,7 @@ _MOCK_LIMIT = 100.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", choices=sorted(SCENARIOS), help="submit, rate-limit or poll")
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="the API root, e.g. https://api.inference.net/v1 (env SLOWCHECK_BASE_URL); "
-        "without it the embedded mock is started and loaded",
-    )
-    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
-    parser.add_argument("--model", default="inference-net/load-test", help="model named in submissions (%(default)s)")
+    add_target_arguments(parser, without="the embedded mock is started and loaded", model="model named in submissions")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="seconds of offered load")
     parser.add_argument(
         "--rate",

@@ -21,7 +21,7 @@ from slowcheck.contract.command import target_for
 from slowcheck.contract.report import counts, write_junit, write_results
 from slowcheck.contract.rules import Outcome, Result
 from slowcheck.contract.runner import run as run_rules, select
-from slowcheck.embedded import check_reachable
+from slowcheck.embedded import add_target_arguments, check_reachable
 from slowcheck.errors import ConfigError
 from slowcheck.load import command as load_command, report as load_report
 from slowcheck.redaction import redact_folder
@@ -38,10 +38,8 @@ _LOCAL_LOAD_SECONDS = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", metavar="URL", help="the API root (env SLOWCHECK_BASE_URL); default: the mock")
-    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
+    add_target_arguments(parser, without="the embedded mock is started and used", model="model for every phase")
     parser.add_argument("--second-api-key", metavar="KEY", help="a key of another account, for the isolation rules")
-    parser.add_argument("--model", default="inference-net/load-test", help="model for every phase (%(default)s)")
     parser.add_argument("--completion-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long lifecycle rules wait for generations (%(default)g)")  # fmt: skip
     parser.add_argument("--max-requests", type=int, metavar="N", help="cap on the contract phase's requests")
@@ -70,7 +68,6 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir: Path = args.report_dir or Path("reports") / stamp
-    report_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     clock = Clock(started)
     api_key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
@@ -84,6 +81,7 @@ def main(args: argparse.Namespace) -> int:
     ) as (target, label, keys):
         key = keys[0]
         check_reachable(target.root, key)
+        report_dir.mkdir(parents=True, exist_ok=True)
         print(f"slowcheck run against {label}; report in {report_dir}", flush=True)
         results = _contract(target, rules, args.lenient, clock, report_dir)
         loads = _load(args, target.root, label, key, load_seconds, clock, report_dir)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from slowcheck.embedded import check_reachable, target_or_mock
+from slowcheck.embedded import add_target_arguments, check_reachable, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.redaction import redact_folder
 from slowcheck.sdk import pins
@@ -23,9 +23,7 @@ _MARKS = {"passed": "ok", "n/a": "n/a"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", metavar="URL", help="the API root (env SLOWCHECK_BASE_URL); default: the mock")
-    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
-    parser.add_argument("--model", default="inference-net/load-test", help="model for the probes (%(default)s)")
+    add_target_arguments(parser, without="the embedded mock is started and used", model="model for the probes")
     parser.add_argument(
         "--python", metavar="V1,V2", help=f"openai versions ({','.join(pins.PYTHON_PINS)}); '' for none"
     )
