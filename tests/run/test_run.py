@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -46,6 +47,12 @@ def test_the_run_passes_and_writes_every_part(run: tuple[int, str, str, Path]) -
     assert (folder.parent / "latest").resolve() == folder.resolve(), "reports/latest follows the newest run"
     assert re.search(r"\[\s*\d+\.\d s\] contract 50/50", out), "progress names the phase, the count and the time"
     assert out.splitlines()[-1].startswith("verdict: PASS")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["verdict"] == "pass"
+    assert summary["contract"]["counts"]["violated"] == 0
+    assert summary["load"]["submit"]["thresholds"] == [{"expr": "submit.errors==0", "value": 0, "passed": True}]
+    assert summary["load"]["poll"]["poll"]["webhook"]["not_run"] is None
+    assert [row["requested"] for row in summary["sdk"]["rows"]] == ["installed"]
 
 
 def test_the_fake_key_is_in_no_file_and_no_output(run: tuple[int, str, str, Path]) -> None:

@@ -35,6 +35,8 @@ from slowcheck.target_url import is_loopback
 __all__ = ["add_arguments", "main"]
 
 _LOCAL_LOAD_SECONDS = 30.0
+_DEFAULT_THRESHOLDS = ["submit.errors==0"]
+"""Without --threshold, a submission that fails under light load fails the run."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0 skips them; a remote target is loaded only when this is given)",
     )
     parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
-                        help="a load threshold on the submit phase, e.g. 'submit.latency_ms.p95<250'")  # fmt: skip
+                        help="a load threshold on the submit phase, e.g. 'submit.latency_ms.p95<250' (default: "
+                        "submit.errors==0)")  # fmt: skip
     parser.add_argument("--sdk-matrix", action="store_true", help="every pinned SDK version, not just the installed")
     parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>/")
 
@@ -138,8 +141,8 @@ def _load(
     submit_seconds = max(2.0, seconds / 3)
     plan = {
         "submit": load_command.namespace(
-            "submit", duration=submit_seconds, model=args.model, threshold=args.threshold
-        ),  # fmt: skip
+            "submit", duration=submit_seconds, model=args.model, threshold=args.threshold or _DEFAULT_THRESHOLDS
+        ),
         "poll": load_command.namespace(
             "poll", duration=max(2.0, seconds - submit_seconds), model=args.model, drain=30.0
         ),  # fmt: skip
