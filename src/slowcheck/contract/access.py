@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from slowcheck.contract.rules import NotRun, Violation, rule
-from slowcheck.contract.target import Exchange, Target
+from slowcheck.contract.target import Target
 
 _UNKNOWN_ID = "slowcheckUnknownId000"
-
-
-def _envelope(target: Target, exchange: Exchange, status: int, what: str) -> None:
-    if exchange.status != status:
-        raise Violation(f"{what}: expected {status}, got {exchange.status}", **exchange.summary())
-    errors = target.schemas.errors("error", exchange.json)
-    if errors:
-        raise Violation(
-            f"{what}: the {status} body is not the OpenAI error envelope: {errors[0]}", **exchange.summary()
-        )
 
 
 def _own_generation(target: Target) -> str:
@@ -35,8 +25,8 @@ def _own_generation(target: Target) -> str:
 )
 def auth_missing(target: Target) -> None:
     generation_id = _own_generation(target)
-    _envelope(target, target.submit(target.chat(), key=None), 401, "submit without a key")
-    _envelope(target, target.generation(generation_id, key=None), 401, "retrieval without a key")
+    target.expect_error(target.submit(target.chat(), key=None), "submit without a key", status=401)
+    target.expect_error(target.generation(generation_id, key=None), "retrieval without a key", status=401)
 
 
 @rule(
@@ -52,7 +42,7 @@ def auth_wrong(target: Target) -> None:
         (target.submit(target.chat(), key=wrong), "submit with a wrong key"),
         (target.generation(generation_id, key=wrong), "retrieval with a wrong key"),
     ):
-        _envelope(target, exchange, 401, what)
+        target.expect_error(exchange, what, status=401)
         if wrong in exchange.text:
             raise Violation(f"{what}: the answer echoes the key", **exchange.summary())
 
@@ -64,9 +54,11 @@ def auth_isolation(target: Target) -> None:
     if not target.second_api_key:
         raise NotRun("needs --second-api-key (a key of another account)")
     generation_id = _own_generation(target)
-    _envelope(target, target.generation(generation_id, key=target.second_api_key), 404, "another account's read")
+    target.expect_error(
+        target.generation(generation_id, key=target.second_api_key), "another account's read", status=404
+    )
 
 
 @rule("GEN-UNKNOWN-404", "retrieval", "An unknown generation id gets 404 with the envelope.", source="inferred")
 def generation_unknown(target: Target) -> None:
-    _envelope(target, target.generation(_UNKNOWN_ID), 404, "unknown id")
+    target.expect_error(target.generation(_UNKNOWN_ID), "unknown id", status=404)

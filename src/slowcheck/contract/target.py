@@ -13,7 +13,7 @@ import httpx
 
 from slowcheck import _json
 from slowcheck.contract.receiver import Receiver
-from slowcheck.contract.rules import NotRun
+from slowcheck.contract.rules import NotRun, Violation
 from slowcheck.errors import SlowcheckError
 from slowcheck.schemas import SchemaSet, schema_set
 from slowcheck.target_url import api_root
@@ -84,6 +84,18 @@ class Target:
 
     def close(self) -> None:
         self.client.close()
+
+    def expect_error(self, exchange: Exchange, what: str, *, status: int | None = None) -> None:
+        """The answer is ``status`` (any 4xx when None) and its body the OpenAI error envelope; else a Violation."""
+        wanted = str(status) if status is not None else "a 4xx"
+        if (exchange.status != status) if status is not None else not 400 <= exchange.status < 500:
+            raise Violation(f"{what}: expected {wanted}, got {exchange.status}", **exchange.summary())
+        errors = self.schemas.errors("error", exchange.json)
+        if errors:
+            raise Violation(
+                f"{what}: the {exchange.status} body is not the OpenAI error envelope: {errors[0]}",
+                **exchange.summary(),
+            )
 
     def request(
         self,
