@@ -56,6 +56,7 @@ class Poller(harness.SlowUser):
                 trackers[name].add(offer.generation_id, offer.sent_at)
 
         if names:
+            self.samples.started = time.time()  # the plan starts now, after the webhook registration
             self.offer(plan.arrivals(stages, share=self.share, of=self.of), self.samples.started, fire)
         deadline = time.time() + self.options.drain
         for tracker in trackers.values():

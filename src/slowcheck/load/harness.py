@@ -283,7 +283,8 @@ class SlowUser(FastHttpUser):
         """Fire at each planned time, never waiting for answers (open model); then let the last ones land.
 
         Like k6's arrival-rate executors: ``--max-inflight`` senders take the next planned arrival when they
-        are free and wait for its time. An arrival nobody was free to send on time is dropped and counted.
+        are free and wait for its time. An arrival nobody was free to send on time is dropped and counted; a
+        sender that was free but woke late (timer jitter, a busy machine) still sends, and its latency shows it.
         """
         schedule = iter(offsets)
         samples = self.samples
