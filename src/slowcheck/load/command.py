@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -183,7 +184,11 @@ def _run_locust(
         "--drain", str(args.drain), "--step-seconds", str(args.step_seconds),
     ]  # fmt: skip
     if users > 1:
-        command += ["--processes", str(users)]
+        # Locust's master otherwise binds port 5557 on every interface: loopback only, and a free port, so two
+        # runs at once do not collide.
+        port = str(_free_port())
+        command += ["--processes", str(users), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                    "--master-host", "127.0.0.1", "--master-port", port]  # fmt: skip
     if args.webhook_id:
         command += ["--webhook-id", args.webhook_id, "--receiver-port", str(args.receiver_port)]
     for expr in args.threshold:
@@ -218,6 +223,12 @@ def _progress(process: subprocess.Popen[bytes], started: float, duration: float,
                 print(f"  {scenario}: {elapsed:.0f} s of about {duration:g} s", flush=True)
     if tty:
         print("\r" + " " * 60 + "\r", end="", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _last_line(folder: Path) -> str:
