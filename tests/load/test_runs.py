@@ -8,8 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from tests.load.conftest import KEY, REPO, mock, slowcheck
+from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -162,3 +167,30 @@ def test_the_embedded_mock_is_the_default_target(report_dir: Path) -> None:
     assert run.summary["target"].startswith("the embedded mock (http://127.0.0.1:")
     assert run.summary["submit"]["ok"] == 40
     assert f"report: {report_dir / 'index.html'}" in run.out
+
+
+def test_a_target_answering_garbage_is_counted_not_trusted(report_dir: Path) -> None:
+    """200 with a body that is no ack, and 503s: errors with their reasons, nothing counted as accepted."""
+
+    async def answer(request: Request) -> Response:
+        if request.url.path.endswith("/chat/completions"):
+            return PlainTextResponse("queued")
+        if request.url.path.endswith("/completions"):
+            return PlainTextResponse("busy", status_code=503)
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
+    with serve_in_thread(app) as url:
+        run = slowcheck(
+            report_dir, "load", "submit", "--base-url", url, "--api-key", KEY, "--rate", "20", "--duration", "2",
+            "--threshold", "submit.errors==0",
+        )  # fmt: skip
+    assert run.code == 1, run.err + run.out
+    submit = run.summary["submit"]
+    assert (submit["count"], submit["ok"], submit["errors"]) == (40, 0, 40)
+    assert submit["error_messages"] == {"HTTP 200 without an ack id": 32, "HTTP 503": 8}
+    assert submit["latency_ms"]["p50"] is None, "no accepted submission, no ack latency"
+    assert "threshold submit.errors==0: BREACHED (measured 40)" in run.out
+    page = (report_dir / "index.html").read_text()
+    assert "HTTP 200 without an ack id" in page
+    assert "1 of 1 thresholds breached" in page
