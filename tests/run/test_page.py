@@ -1,0 +1,39 @@
+"""The main job's page for runs that skipped phases: nothing measured is said, not rendered as a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from slowcheck.run.page import write_page
+
+
+def test_a_run_without_load_or_sdk_renders(tmp_path: Path) -> None:
+    rules = [
+        {"id": "ACK-SHAPE", "group": "ack", "title": "The ack validates.", "source": "documented",
+         "outcome": "violated", "message": "created is in seconds", "request": {"body": {"model": "m"}},
+         "response": {"status": 200, "body": {"created": 1}}, "seconds": 0.1},
+        {"id": "ACK-FAST", "group": "ack", "title": "Acks are fast.", "source": "inferred", "outcome": "held",
+         "message": "", "request": None, "response": None, "seconds": 0.1},
+    ]  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps({"rules": rules}))
+    summary = {
+        "verdict": "fail",
+        "reasons": ["1 contract rules violated"],
+        "target": "https://api.example.test/v1",
+        "generated_at": "2026-11-25T20:00:00+00:00",
+        "duration_s": 12.0,
+        "contract": {"counts": {"held": 1, "violated": 1, "warned": 0, "not run": 0}, "rules": 2},
+        "load": {},
+        "sdk": None,
+        "settings": {"load_seconds": 0.0, "thresholds": []},
+        "slowcheck": "0.1.0",
+    }
+    write_page(tmp_path / "index.html", summary, results_path=tmp_path / "results.json")
+    page = (tmp_path / "index.html").read_text()
+    assert "FAIL: 1 contract rules violated." in page
+    assert page.index("ACK-SHAPE") < page.index("ACK-FAST"), "violations come first"
+    assert "the failing example" in page
+    assert "&#34;created&#34;: 1" in page, "the failing response is shown, escaped"
+    assert "No load phase ran" in page
+    assert "No SDK check ran." in page
