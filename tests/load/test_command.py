@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,16 @@ def test_compare_of_folders_without_reports_is_a_usage_error(
     (tmp_path / "a").mkdir()
     assert main(["report", "compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
     assert "is not a report folder" in capsys.readouterr().err
+
+
+def test_a_target_that_hangs_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """It accepts connections and never answers: the early check gives up after 10 s, before locust starts."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        code = main(["load", "submit", "--base-url", url, "--api-key", KEY, "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"slowcheck: error: {url} did not answer GET /v1/models within 10 s\n"
+    assert not (tmp_path / "r").exists(), "nothing written for a run that never started"
