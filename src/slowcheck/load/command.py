@@ -27,7 +27,6 @@ from slowcheck.redaction import redact_folder
 __all__ = ["SCENARIOS", "add_arguments", "describe", "main", "namespace", "run_scenario", "scenario_file"]
 
 SCENARIOS = {"submit": "submit.py", "rate-limit": "rate_limit.py", "poll": "poll.py"}
-STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
 _MOCK_LIMIT = 100.0
 """The embedded mock's per-key submit limit in the rate-limit scenario: something for the probe to find."""
 
@@ -51,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>-<scenario>/")
     parser.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS", help="poll: the unit (1)")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="poll: which strategies (%(default)s)")
+    parser.add_argument("--strategies", default=",".join(plan.STRATEGIES), help="poll: which strategies (%(default)s)")
     parser.add_argument("--drain", type=float, default=60.0, metavar="SECONDS", help="poll: wait for results (60)")
     parser.add_argument("--step-seconds", type=float, default=2.0, metavar="SECONDS", help="rate-limit: step (2)")
     parser.add_argument("--webhook-id", metavar="ID", help="poll against a real API: a webhook reaching the receiver")
@@ -145,7 +144,7 @@ def describe(summary: dict[str, Any]) -> list[str]:
 
 def _checked(args: argparse.Namespace) -> dict[str, Any]:
     """Every option checked before anything starts; the scenario's defaults filled in."""
-    defaults = {"submit": ("50", 30.0), "poll": ("8", 30.0), "rate-limit": ("10", 120.0)}[args.scenario]
+    defaults = plan.DEFAULTS[args.scenario]
     rate = args.rate or defaults[0]
     duration = args.duration if args.duration is not None else defaults[1]
     if args.scenario == "rate-limit":
@@ -161,10 +160,7 @@ def _checked(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError(f"{name}: expected seconds > 0, got {value:g}")
     if args.drain < 0:
         raise ConfigError(f"--drain: expected seconds >= 0, got {args.drain:g}")
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = sorted(set(strategies) - set(STRATEGIES))
-    if unknown or not strategies:
-        raise ConfigError(f"--strategies: expected some of {','.join(STRATEGIES)}, got {args.strategies!r}")
+    strategies = plan.parse_strategies(args.strategies)
     report.thresholds(args.threshold, args.scenario, strategies if args.scenario == "poll" else [])
     return {"rate": rate, "duration": duration, "strategies": ",".join(strategies)}
 

@@ -34,15 +34,15 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from slowcheck import _json
+from slowcheck.embedded import DEFAULT_MODEL
 from slowcheck.errors import SlowcheckError
-from slowcheck.load import report
+from slowcheck.load import plan, report
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
 from slowcheck.load.thresholds import Threshold
 from slowcheck.schemas import schema_set
 
 __all__ = [
     "POLICIES",
-    "STRATEGIES",
     "Offer",
     "Policy",
     "Receiver",
@@ -60,17 +60,11 @@ CHAT_PATH = "/v1/slow/chat/completions"
 TEXT_PATH = "/v1/slow/completions"
 GENERATION_PATH = "/v1/generation/"
 TERMINAL = frozenset({"Success", "Failed"})
-STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
 _MESSAGE = "slowcheck_samples"
 _TIMER_RESOLUTION = 0.001
 """gevent's timers fire in whole milliseconds: a shorter sleep costs a loop turn and gains nothing."""
 _LATE = 0.010
 """An arrival picked up this late found every sender busy at its time: dropped (scheduling jitter is less)."""
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "submit": {"rate": "50", "duration": 30.0},
-    "poll": {"rate": "8", "duration": 30.0},
-    "rate-limit": {"rate": "10", "duration": 120.0},
-}
 
 
 # -- options and wiring ---------------------------------------------------------------------------------
@@ -80,20 +74,20 @@ def install(scenario: str) -> None:
     """Register the scenario's options and the sample collection with locust; called by each locustfile."""
 
     def _options(parser: LocustArgumentParser) -> None:
-        defaults = _DEFAULTS[scenario]
+        rate, duration = plan.DEFAULTS[scenario]
         group = parser.add_argument_group("slowcheck", f"the {scenario!r} scenario")
         group.add_argument("--scenario", default=scenario, help="the scenario's name in reports")
         group.add_argument(
             "--rate",
-            default=defaults["rate"],
+            default=rate,
             help="arrivals per second: 50, or stages 20@10,50 (rate-limit: START or START..MAX)",
         )
-        group.add_argument("--duration", type=float, default=defaults["duration"], help="seconds of offered load")
+        group.add_argument("--duration", type=float, default=duration, help="seconds of offered load")
         group.add_argument("--report-dir", default="", help="where summary.json and index.html go")
         group.add_argument("--threshold", action="append", default=[], help="e.g. 'submit.latency_ms.p95<250'")
-        group.add_argument("--model", default="inference-net/load-test", help="model named in every submission")
+        group.add_argument("--model", default=DEFAULT_MODEL, help="model named in every submission")
         group.add_argument("--poll-interval", type=float, default=1.0, help="the fixed strategy's interval (s)")
-        group.add_argument("--strategies", default=",".join(STRATEGIES), help="polling strategies to compare")
+        group.add_argument("--strategies", default=",".join(plan.STRATEGIES), help="polling strategies to compare")
         group.add_argument("--step-seconds", type=float, default=2.0, help="rate-limit: length of each step")
         group.add_argument("--drain", type=float, default=60.0, help="poll: seconds to wait for the last results")
         group.add_argument("--max-inflight", type=int, default=256, help="submissions in flight per user")
@@ -176,11 +170,8 @@ def _default_dir(scenario: str) -> str:
 
 
 def strategies(options: Any) -> list[str]:
-    names = [s.strip() for s in str(options.strategies).split(",") if s.strip()]
-    unknown = sorted(set(names) - set(STRATEGIES))
-    if unknown:
-        raise SlowcheckError(f"--strategies: unknown {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}")
-    return names if options.scenario == "poll" else []
+    """The strategies a run compares: those of --strategies in the poll scenario, none in the others."""
+    return plan.parse_strategies(options.strategies) if options.scenario == "poll" else []
 
 
 def _settings(options: Any, users: int) -> dict[str, Any]:
@@ -254,7 +245,7 @@ class SlowUser(FastHttpUser):
         self.share, self.of = _share(environment)
 
     def run_once(self) -> None:
-        """The scenario, for this user's share of the arrivals; it ends by calling :meth:`report`."""
+        """The scenario, for this user's share of the arrivals; :meth:`scenario` reports the samples after it."""
         raise NotImplementedError
 
     @task

@@ -13,7 +13,21 @@ from dataclasses import dataclass
 
 from slowcheck.errors import ConfigError
 
-__all__ = ["Ladder", "Stage", "arrivals", "parse_ladder", "parse_stages"]
+__all__ = [
+    "DEFAULTS",
+    "STRATEGIES",
+    "Ladder",
+    "Stage",
+    "arrivals",
+    "parse_ladder",
+    "parse_stages",
+    "parse_strategies",
+]
+
+DEFAULTS: dict[str, tuple[str, float]] = {"submit": ("50", 30.0), "poll": ("8", 30.0), "rate-limit": ("10", 120.0)}
+"""Per scenario: the default ``--rate`` and ``--duration`` (seconds)."""
+STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
+"""The poll scenario's strategies, in report order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,14 @@ def parse_ladder(text: str) -> Ladder:
     if ceiling < start:
         raise ConfigError(f"--rate: expected START..MAX with START <= MAX, got {text!r}")
     return Ladder(start, ceiling)
+
+
+def parse_strategies(text: str) -> list[str]:
+    """``--strategies``: some of :data:`STRATEGIES`, comma-separated."""
+    names = [s.strip() for s in str(text).split(",") if s.strip()]
+    if not names or set(names) - set(STRATEGIES):
+        raise ConfigError(f"--strategies: expected some of {','.join(STRATEGIES)}, got {text!r}")
+    return names
 
 
 def arrivals(stages: list[Stage], *, share: int = 0, of: int = 1) -> Iterator[float]:
