@@ -8,7 +8,6 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from slowcheck.contract.target import Target
 from slowcheck.embedded import add_target_arguments
 from slowcheck.errors import ConfigError
 from slowcheck.redaction import redact_folder
+from slowcheck.report import new_report_dir
 from slowcheck.target_url import is_loopback
 
 __all__ = ["add_arguments", "main", "target_for", "target_from"]
@@ -91,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     rules = select(args.lenient)
     base_url = _base_url(args)
-    report_dir = args.report_dir or Path("reports") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    report_dir = args.report_dir or new_report_dir()
     resume = None
     if args.resume is not None:
         ledger_target, resume = read_ledger(args.resume)

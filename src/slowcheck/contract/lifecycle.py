@@ -7,17 +7,16 @@ seen along the way is kept, and each rule reads what it needs from those observa
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from slowcheck.contract.rules import NotRun, Violation, rule
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
+from slowcheck.timestamps import epoch_seconds
 
 _ORDER = {"Queued": 0, "In Progress": 1, "Success": 2, "Failed": 2}
 _CHAT_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
@@ -291,9 +290,8 @@ def timestamps(target: Target) -> None:
 
 
 def _epoch_ms(text: Any) -> float | None:
-    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", text):
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+    seconds = epoch_seconds(text)
+    return None if seconds is None else seconds * 1000
 
 
 def _squash(states: list[Any]) -> list[Any]:

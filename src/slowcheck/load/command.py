@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from slowcheck.embedded import add_target_arguments, check_reachable, target_or_
 from slowcheck.errors import ConfigError
 from slowcheck.load import plan, report
 from slowcheck.redaction import redact_folder
+from slowcheck.report import new_report_dir
 
 __all__ = ["SCENARIOS", "add_arguments", "describe", "main", "namespace", "run_scenario", "scenario_file"]
 
@@ -65,9 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     options = _checked(args)
-    report_dir: Path = args.report_dir or Path("reports") / (
-        datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.scenario}"
-    )
+    report_dir: Path = args.report_dir or new_report_dir(args.scenario)
     limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
     with target_or_mock(args.base_url, args.api_key, model=args.model, submit_rate=limit) as (root, label, key):
         check_reachable(root, key)

@@ -20,7 +20,6 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,9 @@ from slowcheck.errors import SlowcheckError
 from slowcheck.load import plan, report
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
 from slowcheck.load.thresholds import Threshold
+from slowcheck.report import new_report_dir
 from slowcheck.schemas import schema_set
+from slowcheck.timestamps import epoch_seconds
 
 __all__ = [
     "POLICIES",
@@ -143,7 +144,7 @@ class Collector:
         self.written = True
         options = environment.parsed_options
         assert options is not None
-        directory = Path(options.report_dir or _default_dir(options.scenario))
+        directory = Path(options.report_dir) if options.report_dir else new_report_dir(options.scenario)
         thresholds: list[Threshold] = []
         try:
             thresholds = report.thresholds(options.threshold, options.scenario, strategies(options))
@@ -163,10 +164,6 @@ class Collector:
         breached = [t for t in summary["thresholds"] if not t["passed"]]
         environment.process_exit_code = 1 if breached else 0
         log.info("slowcheck: report written to %s", directory)
-
-
-def _default_dir(scenario: str) -> str:
-    return str(Path("reports") / f"load-{scenario}-{datetime.now().strftime('%Y%m%dT%H%M%S')}")
 
 
 def strategies(options: Any) -> list[str]:
@@ -498,7 +495,7 @@ class Tracker:
         item = self.outstanding.pop(generation_id, None)
         if item is None:
             return
-        finished = _epoch(record.get("finishedAt"))
+        finished = epoch_seconds(record.get("finishedAt"))
         self.samples.completions.append(
             [generation_id, item.submitted_at, seen, finished, item.polls, str(record.get("state"))]
         )
@@ -560,15 +557,6 @@ class Tracker:
         if item.generation_id in self.outstanding:
             hint = retry_after(headers) if status == 429 else None
             self._schedule(item.generation_id, hint if hint is not None else self.policy.next(item.polls, headers))
-
-
-def _epoch(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class Receiver:

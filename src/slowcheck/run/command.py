@@ -25,6 +25,7 @@ from slowcheck.embedded import add_target_arguments, check_reachable
 from slowcheck.errors import ConfigError
 from slowcheck.load import command as load_command, report as load_report
 from slowcheck.redaction import redact_folder
+from slowcheck.report import new_report_dir
 from slowcheck.run.page import write_page
 from slowcheck.sdk import pins
 from slowcheck.sdk.command import matrix_document, table
@@ -69,8 +70,7 @@ def main(args: argparse.Namespace) -> int:
         load_seconds = _LOCAL_LOAD_SECONDS if not base_url or is_loopback(base_url) else 0.0
     if load_seconds < 0:
         raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    report_dir: Path = args.report_dir or Path("reports") / stamp
+    report_dir: Path = args.report_dir or new_report_dir()
     started = time.monotonic()
     clock = Clock(started)
     api_key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from slowcheck.embedded import add_target_arguments, check_reachable, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.redaction import redact_folder
+from slowcheck.report import new_report_dir
 from slowcheck.sdk import pins
 from slowcheck.sdk.checks import CHECKS
 from slowcheck.sdk.envs import NodeEnvs, cache_dir
@@ -45,9 +45,7 @@ def main(args: argparse.Namespace) -> int:
         node = []
     if not python and not node:
         raise ConfigError("no SDK versions to run")
-    report_dir: Path = args.report_dir or Path("reports") / (
-        datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-sdk-matrix"
-    )
+    report_dir: Path = args.report_dir or new_report_dir("sdk-matrix")
     with target_or_mock(args.base_url, args.api_key, model=args.model) as (root, label, key):
         check_reachable(root, key)
         print(f"slowcheck sdk-matrix: {len(python)} Python and {len(node)} Node versions against {label}", flush=True)
