@@ -18,9 +18,11 @@ from packaging.version import Version
 
 from slowcheck.errors import ConfigError
 
-__all__ = ["PROBES", "NodeEnvs", "alias", "cache_dir", "python_env", "python_env_folder"]
+__all__ = ["PROBES", "NodeEnvs", "alias", "cache_dir", "python_env", "python_env_folder", "python_env_ready"]
 
 PROBES = Path(__file__).resolve().parent / "probes"
+_READY = ".slowcheck-ready"
+"""Written last into a Python environment: one without it was interrupted and is built again."""
 _HTTPX_PIN_BELOW = Version("1.55.3")
 """openai before 1.55.3 passes proxies= to httpx, which httpx 0.28 removed."""
 
@@ -36,12 +38,15 @@ def python_env_folder(version: str, cache: Path) -> Path:
     return cache / f"python-py{sys.version_info.major}{sys.version_info.minor}-openai-{version}"
 
 
+def python_env_ready(version: str, cache: Path) -> bool:
+    return (python_env_folder(version, cache) / _READY).exists()
+
+
 def python_env(version: str, cache: Path) -> Path:
     """The interpreter of an environment holding ``openai==version``; created (once) if missing."""
     folder = python_env_folder(version, cache)
     python = folder / "bin" / "python"
-    marker = folder / ".slowcheck-ready"
-    if marker.exists():
+    if python_env_ready(version, cache):
         return python
     uv = _uv()
     shutil.rmtree(folder, ignore_errors=True)
@@ -51,7 +56,7 @@ def python_env(version: str, cache: Path) -> Path:
         [uv, "pip", "install", "--quiet", "--python", str(python), f"openai=={version}", *extra],
         f"install openai {version}",
     )
-    marker.write_text(version, encoding="utf-8")
+    (folder / _READY).write_text(version, encoding="utf-8")
     return python
 
 
@@ -74,12 +79,15 @@ class NodeEnvs:
                 manifest.write_text(
                     json.dumps({"name": "slowcheck-sdk-matrix", "private": True, "type": "module"}), encoding="utf-8"
                 )
-            missing = [v for v in versions if not (self.folder / "node_modules" / alias(v) / "package.json").exists()]
+            missing = [v for v in versions if not self.installed(v)]
             if missing:
                 npm = shutil.which("npm") or "npm"
                 specs = [f"{alias(v)}@npm:openai@{v}" for v in missing]
                 _run([npm, "install", "--no-audit", "--no-fund", "--silent", *specs], "npm install", cwd=self.folder)
             shutil.copy(PROBES / "probe_openai.mjs", self.folder / "probe_openai.mjs")
+
+    def installed(self, version: str) -> bool:
+        return (self.folder / "node_modules" / alias(version) / "package.json").exists()
 
     def command(self, version: str) -> list[str]:
         return [shutil.which("node") or "node", str(self.folder / "probe_openai.mjs"), alias(version)]

@@ -89,7 +89,7 @@ def _prepare_node(rows: list[Row], node_envs: envs.NodeEnvs) -> None:
     try:
         for row in wanted:
             row.version = resolve_node(row.requested)
-        fresh = [r for r in wanted if not (node_envs.folder / "node_modules" / envs.alias(r.version)).exists()]
+        fresh = [r for r in wanted if not node_envs.installed(r.version)]
         for row in fresh:
             row.cold = True
         node_envs.prepare([r.version for r in wanted])
@@ -110,7 +110,7 @@ def _prepare(row: Row, cache: Path, node_envs: envs.NodeEnvs) -> list[str]:
     from slowcheck.sdk.pins import resolve_python
 
     row.version = resolve_python(row.requested)
-    row.cold = not (envs.python_env_folder(row.version, cache) / ".slowcheck-ready").exists()
+    row.cold = not envs.python_env_ready(row.version, cache)
     python = envs.python_env(row.version, cache)
     return [str(python), str(envs.PROBES / "probe_openai.py")]
 
