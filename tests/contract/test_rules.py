@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from slowcheck.background import serve_in_background
 from slowcheck.cli import main
 from slowcheck.contract.access import _UNKNOWN_ID
 from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
@@ -30,7 +31,6 @@ from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.records import Generation
 from slowcheck.mock.webhooks import Webhooks
 from tests.contract.broken import Broken, Exchange, Mutation
-from tests.servers import serve_in_thread
 
 KEYS = ["sk-contract-one-1111", "sk-contract-two-2222"]
 
@@ -50,7 +50,7 @@ def settings(**overrides: Any) -> MockSettings:
 def serve() -> Iterator[Any]:
     def start(mutate: Mutation | None = None, mock: MockSettings | None = None) -> Target:
         app = create_app(mock or settings())
-        stack.append(serve_in_thread(Broken(app, mutate) if mutate else app, lifespan="on"))
+        stack.append(serve_in_background(Broken(app, mutate) if mutate else app))
         url = stack[-1].__enter__()
         target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], completion_timeout=3)
         targets.append(target)
@@ -535,7 +535,7 @@ def serve_hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     def start(**overrides: Any) -> Target:
         receiver = stack.enter_context(Receiver())
         mock = settings(**({"webhooks": {HOOK: receiver.url}, "webhook_retry_delays": [0.05, 0.1]} | overrides))
-        url = stack.enter_context(serve_in_thread(create_app(mock), lifespan="on"))
+        url = stack.enter_context(serve_in_background(create_app(mock)))
         target = Target(url + "/v1", KEYS[0], completion_timeout=3, webhook_id=HOOK, receiver=receiver, webhook_wait=2)
         stack.callback(target.close)
         return target

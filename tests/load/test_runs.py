@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from slowcheck.background import serve_in_background
 from tests.load.conftest import KEY, REPO, mock, slowcheck
-from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +180,7 @@ def test_a_target_answering_garbage_is_counted_not_trusted(report_dir: Path) -> 
         return PlainTextResponse("ok")
 
     app = Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
-    with serve_in_thread(app) as url:
+    with serve_in_background(app) as url:
         run = slowcheck(
             report_dir, "load", "submit", "--base-url", url, "--api-key", KEY, "--rate", "20", "--duration", "2",
             "--threshold", "submit.errors==0",

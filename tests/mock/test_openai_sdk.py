@@ -8,16 +8,16 @@ import httpx
 import openai
 import pytest
 
+from slowcheck.background import serve_in_background
 from slowcheck.mock import create_app
 from tests.mock.conftest import KEY, fast, terminal
-from tests.servers import serve_in_thread
 
 MODEL = "google/gemma-3-27b-instruct/bf-16"
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    with serve_in_thread(create_app(fast()), lifespan="on") as url:
+    with serve_in_background(create_app(fast())) as url:
         yield url
 
 

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from slowcheck.background import serve_in_background
 from slowcheck.schemas import schema_set
 from tests.mock.conftest import CHAT, TEXT, fast, running, terminal, until
-from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +57,7 @@ def upstream() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     app = Starlette(
         routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/completions", text, methods=["POST"])]
     )
-    with serve_in_thread(app) as base:
+    with serve_in_background(app) as base:
         yield f"{base}/v1", received
 
 

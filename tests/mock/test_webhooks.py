@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from slowcheck.background import serve_in_background
 from slowcheck.mock import Faults, MockSettings
 from slowcheck.schemas import schema_set
 from tests.mock.conftest import CHAT, TEXT, fast, running, terminal, until
-from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.anyio
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -50,7 +50,7 @@ def receiver() -> Iterator[Receiver]:
         return Response(status_code=recorder.answers.pop(0) if recorder.answers else 200)
 
     app = Starlette(routes=[Route("/hook", hook, methods=["POST", "OPTIONS"])])
-    with serve_in_thread(app) as base:
+    with serve_in_background(app) as base:
         recorder.url = f"{base}/hook"
         yield recorder
 
