@@ -82,11 +82,8 @@ def _summary_changes(old: dict[str, Any], new: dict[str, Any], tolerance: float)
     for threshold in new.get("thresholds", []):
         before = old_thresholds.get(threshold["expr"])
         if before is not None and before != threshold["passed"]:
-            changes.append(
-                Change(f"threshold {threshold['expr']}", before, threshold["passed"], before, "held before")
-                if before
-                else Change(f"threshold {threshold['expr']}", before, threshold["passed"], False, "holds now")
-            )
+            note = "held before" if before else "holds now"
+            changes.append(Change(f"threshold {threshold['expr']}", before, threshold["passed"], before, note))
     return changes
 
 
