@@ -3,6 +3,7 @@
 Registered through the ``pytest11`` entry point, so it loads in every pytest run where slowcheck is
 installed: it only declares options and fixtures here, and imports the suite when a fixture is used.
 (Locust's plugin owns ``--host`` and a fixture named ``session``; these names stay clear of them.)
+The flags are the ones ``slowcheck contract`` and ``slowcheck run`` take, declared once.
 """
 
 from __future__ import annotations
@@ -12,30 +13,48 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from slowcheck.contract.options import FLAGS
+
 if TYPE_CHECKING:
+    from slowcheck.contract.runner import Suite
     from slowcheck.contract.target import Target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("slowcheck", "slowcheck contract suite")
-    group.addoption(
-        "--base-url",
-        default=None,
-        help="API root, e.g. https://api.inference.net/v1; default: env SLOWCHECK_BASE_URL, else the embedded mock",
-    )
-    group.addoption("--api-key", default=None, help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
-    group.addoption("--second-api-key", default=None, help="a key of another account (isolation rules)")
-    group.addoption("--model", default="inference-net/load-test", help="model for the probes")
-    group.addoption("--completion-timeout", type=float, default=60.0, help="seconds to wait for generations")
-    group.addoption("--max-requests", type=int, default=None, help="a hard cap on requests sent")
-    group.addoption("--webhook-id", default=None, help="a dashboard webhook whose URL reaches --receiver-port")
-    group.addoption("--receiver-port", type=int, default=8787, help="port of the suite's webhook receiver")
+    for flag in FLAGS:
+        group.addoption(flag.pytest_name or flag.name, **flag.keywords())  # pytest owns --strict
 
 
 @pytest.fixture(scope="session")
-def contract_target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    """The API under test (or the embedded mock), shared by every rule of the run."""
-    from slowcheck.contract.command import target_from
+def contract_suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
+    """One planned, preflighted run of the catalogue, shared by every rule of the session.
 
-    with target_from(request.config.option) as (target, _, _):
-        yield target
+    A misconfiguration found by the preflight (a refused key, an unknown model, a wrong base URL) stops
+    the session with one line and exit 2, rather than failing every rule.
+    """
+    from slowcheck.contract.command import resolve, target_from
+    from slowcheck.contract.runner import Suite
+    from slowcheck.errors import SlowcheckError
+    from slowcheck.report import new_report_dir
+
+    options = request.config.option
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    try:
+        rules, base_url, ledger, resume = resolve(options, new_report_dir("pytest"))
+        with target_from(options, base_url=base_url) as (target, _, _):
+            target.ledger, target.resume = ledger, resume
+            suite = Suite(target, rules, lenient=options.lenient, strict=options.strict)
+            for line in suite.plan.lines():
+                if reporter is not None:
+                    reporter.write_line(line)
+            suite.prepare()
+            yield suite
+    except SlowcheckError as exc:
+        pytest.exit(f"slowcheck: error: {exc}", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def contract_target(contract_suite: Suite) -> Target:
+    """The API under test (or the embedded mock), as the rules see it."""
+    return contract_suite.target

@@ -20,7 +20,7 @@ from schemathesis.generation.jsonschema.builder import build
 from slowcheck.schemas import schema_set
 from slowcheck.types import JSON, JSONObject
 
-__all__ = ["bodies", "chat_requests", "closed", "completion_requests"]
+__all__ = ["as_clients_send", "bodies", "chat_requests", "closed", "completion_requests"]
 
 
 def bodies(kind: str) -> st.SearchStrategy[JSONObject]:
@@ -41,6 +41,29 @@ def completion_requests() -> st.SearchStrategy[JSONObject]:
 @functools.cache
 def _strategy(kind: str) -> st.SearchStrategy[JSONObject]:
     return cast("st.SearchStrategy[JSONObject]", build(closed(schema_set().bundle(kind)), draft=7, formats={}))
+
+
+def as_clients_send(body: JSONObject) -> JSONObject:
+    """A generated body as real clients write it, so that refusing it is never a spec corner.
+
+    Integral numbers become JSON integers (a schema ``integer`` admits ``1.0``; OpenAI-compatible backends
+    commonly refuse it), and ``prompt: null`` (in OpenAI's spec, sent by no client) becomes a prompt.
+    """
+    out = _integral(body)
+    assert isinstance(out, dict)
+    if "prompt" in out and out["prompt"] is None:
+        out["prompt"] = "Say hello."
+    return out
+
+
+def _integral(value: JSON) -> JSON:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def closed(node: JSON) -> JSON:

@@ -6,24 +6,34 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from slowcheck.contract.rules import Violation, rule
+from slowcheck.contract.budget import share
+from slowcheck.contract.rules import Deviation, Violation, rule
 from slowcheck.contract.target import Exchange, Target
 
 _ACK_BUDGET_S = 2.0  # "returns instantly"; the suggested p99 budget in our reference notes
+_CONCURRENT = 12  # enough to see a shared counter or a racy id generator; each one is billed
+
+share("acks", "a chat and a text ack", floor=lambda target: 2)
+
+
+def submitted(target: Target, kind: str = "chat") -> tuple[Exchange, float]:
+    """The run's plain chat or text submission and the client's clock when it was sent (ms), sent once."""
+
+    def send() -> tuple[Exchange, float]:
+        sent_ms = time.time() * 1000
+        return target.submit(target.chat() if kind == "chat" else target.text(), kind=kind), sent_ms
+
+    return target.once(f"ack-{kind}", send)
 
 
 def _ack(target: Target, kind: str = "chat") -> Exchange:
-    key = f"ack-{kind}"
-    if key not in target.cache:
-        body = target.chat() if kind == "chat" else target.text()
-        target.cache[key] = (target.submit(body, kind=kind), time.time() * 1000)
-    exchange, _ = target.cache[key]
+    exchange, _ = submitted(target, kind)
     if exchange.status // 100 != 2:
         raise Violation(f"a valid submission was answered {exchange.status}", **exchange.summary())
-    return exchange  # type: ignore[no-any-return]
+    return exchange
 
 
-@rule("ACK-SHAPE", "ack", "The ack validates against submit-ack.schema.json.", source="documented")
+@rule("ACK-SHAPE", "ack", "The ack validates against submit-ack.schema.json.", source="documented", uses=("acks",))
 def ack_shape(target: Target) -> None:
     for kind in ("chat", "text"):
         exchange = _ack(target, kind)
@@ -32,10 +42,16 @@ def ack_shape(target: Target) -> None:
             raise Violation(f"{kind} ack breaks the schema: " + "; ".join(map(str, errors)), **exchange.summary())
 
 
-@rule("ACK-CREATED-MS", "ack", "The ack's created is epoch milliseconds near the client's clock.", source="documented")
+@rule(
+    "ACK-CREATED-MS",
+    "ack",
+    "The ack's created is epoch milliseconds near the client's clock.",
+    source="documented",
+    uses=("acks",),
+)
 def ack_created_ms(target: Target) -> None:
     _ack(target)
-    exchange, sent_ms = target.cache["ack-chat"]
+    exchange, sent_ms = submitted(target)
     created = (exchange.json or {}).get("created")
     if not isinstance(created, int) or abs(created - sent_ms) > 300_000:
         raise Violation(
@@ -44,14 +60,14 @@ def ack_created_ms(target: Target) -> None:
         )
 
 
-@rule("ACK-CHOICES-EMPTY", "ack", "The ack carries choices: [].", source="documented")
+@rule("ACK-CHOICES-EMPTY", "ack", "The ack carries choices: [].", source="documented", uses=("acks",))
 def ack_choices_empty(target: Target) -> None:
     exchange = _ack(target)
     if (exchange.json or {}).get("choices") != []:
         raise Violation("choices is not an empty array", **exchange.summary())
 
 
-@rule("ACK-MODEL-ECHO", "ack", "The ack's model is the requested model.", source="documented")
+@rule("ACK-MODEL-ECHO", "ack", "The ack's model is the requested model.", source="documented", uses=("acks",))
 def ack_model_echo(target: Target) -> None:
     exchange = _ack(target)
     if (exchange.json or {}).get("model") != target.model:
@@ -63,12 +79,14 @@ def ack_model_echo(target: Target) -> None:
     "ack",
     "The ack's object is chat.completion for chat and text_completion for completions.",
     source="inferred",
+    uses=("acks",),
+    deviation="any other object: the SDKs do not read it",
 )
 def ack_object(target: Target) -> None:
     for kind, expected in (("chat", "chat.completion"), ("text", "text_completion")):
         exchange = _ack(target, kind)
         if (exchange.json or {}).get("object") != expected:
-            raise Violation(
+            raise Deviation(
                 f"{kind} ack object is {exchange.json.get('object')!r}, expected {expected!r}", **exchange.summary()
             )
 
@@ -78,11 +96,12 @@ def ack_object(target: Target) -> None:
     "ack",
     "Ids are unique across submissions, concurrent ones and identical bodies included.",
     source="inferred",
+    cost=_CONCURRENT,
 )
 def ack_id_unique(target: Target) -> None:
     body = target.chat()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        exchanges = list(pool.map(lambda _: target.submit(body), range(24)))
+        exchanges = list(pool.map(lambda _: target.submit(body), range(_CONCURRENT)))
     ids = [str(e.json.get("id")) for e in exchanges if e.status == 200 and isinstance(e.json, dict)]
     if len(ids) < len(exchanges):
         raise Violation(f"{len(exchanges) - len(ids)} of {len(exchanges)} concurrent submissions were not acknowledged")
@@ -91,16 +110,30 @@ def ack_id_unique(target: Target) -> None:
         raise Violation(f"{len(ids) - len(set(ids))} duplicate ids among {len(ids)} acks, e.g. {duplicates[0]!r}")
 
 
-@rule("ACK-FAST", "ack", f"A submission is acknowledged within {_ACK_BUDGET_S:g} s.", source="inferred")
+@rule(
+    "ACK-FAST",
+    "ack",
+    f"A submission is acknowledged within {_ACK_BUDGET_S:g} s.",
+    source="inferred",
+    uses=("acks",),
+    deviation="a slower ack: the docs say 'instantly' and name no number",
+)
 def ack_fast(target: Target) -> None:
     exchange = _ack(target)
     if exchange.elapsed > _ACK_BUDGET_S:
-        raise Violation(f"the ack took {exchange.elapsed:.2f} s", **exchange.summary())
+        raise Deviation(f"the ack took {exchange.elapsed:.2f} s", **exchange.summary())
 
 
-@rule("ACK-ID-FORMAT", "ack", "Ids look like the documented ones: 21 characters of [A-Za-z0-9_-].", source="inferred")
+@rule(
+    "ACK-ID-FORMAT",
+    "ack",
+    "Ids look like the documented ones: 21 characters of [A-Za-z0-9_-].",
+    source="inferred",
+    uses=("acks",),
+    deviation="another format: clients treat ids as opaque strings",
+)
 def ack_id_format(target: Target) -> None:
     exchange = _ack(target)
     generation_id = str((exchange.json or {}).get("id"))
     if not re.fullmatch(r"[A-Za-z0-9_-]{21}", generation_id):
-        raise Violation(f"id {generation_id!r} is not 21 characters of [A-Za-z0-9_-]", **exchange.summary())
+        raise Deviation(f"id {generation_id!r} is not 21 characters of [A-Za-z0-9_-]", **exchange.summary())

@@ -13,109 +13,91 @@ from typing import Any
 
 from slowcheck.contract import lifecycle
 from slowcheck.contract.lifecycle import read_ledger
+from slowcheck.contract.options import DEFAULT_COMPLETION_TIMEOUT, DEFAULT_RECEIVER_PORT, REMOTE_BUDGET, add_flags
 from slowcheck.contract.receiver import Receiver
-from slowcheck.contract.report import counts, write_junit, write_results
-from slowcheck.contract.rules import RULES, Outcome, Result
-from slowcheck.contract.runner import run, select
+from slowcheck.contract.report import counts, verdict, write_junit, write_results
+from slowcheck.contract.rules import Outcome, Result, Rule
+from slowcheck.contract.runner import Suite, select
 from slowcheck.contract.target import Target
-from slowcheck.embedded import add_target_arguments
+from slowcheck.embedded import DEFAULT_MODEL
 from slowcheck.errors import ConfigError
 from slowcheck.redaction import redact_folder
 from slowcheck.report import new_report_dir
-from slowcheck.target_url import is_loopback
+from slowcheck.target_url import is_loopback, normalise
 
-__all__ = ["add_arguments", "main", "target_for", "target_from"]
+__all__ = ["MARKS", "add_arguments", "main", "print_plan", "resolve", "target_for", "target_from"]
 
-_REMOTE_BUDGET = 200  # requests, when the target is not this machine: the real API costs money
 _EMBEDDED_HOOK = "slowcheck-receiver"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_target_arguments(parser, without="the embedded mock is started and tested", model="model for the probes")
-    parser.add_argument("--second-api-key", metavar="KEY", help="a key of another account, for the isolation rules")
-    parser.add_argument(
-        "--completion-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long lifecycle rules wait for generations (%(default)g); 0 skips them",
-    )
-    parser.add_argument(
-        "--max-requests",
-        type=int,
-        metavar="N",
-        help=f"a hard cap on requests sent (default {_REMOTE_BUDGET} unless the target is loopback)",
-    )
-    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>/")
-    parser.add_argument(
-        "--lenient",
-        action="append",
-        default=[],
-        metavar="RULE-ID",
-        help="report an inferred rule's violation as a warning (repeatable)",
-    )
-    parser.add_argument(
-        "--ledger",
-        type=Path,
-        metavar="FILE",
-        help="write the lifecycle probes (ids, bodies, times; never a key) here; with --completion-timeout 0 "
-        "it defaults to DIR/ledger.json",
-    )
-    parser.add_argument(
-        "--resume",
-        type=Path,
-        metavar="LEDGER",
-        help="check the generations of an earlier run's ledger (lifecycle rules only)",
-    )
-    parser.add_argument(
-        "--webhook-id",
-        metavar="ID",
-        help="a webhook created in the dashboard whose URL reaches "
-        "--receiver-port (e.g. through a tunnel); enables the webhook rules against a real API",
-    )
-    parser.add_argument(
-        "--receiver-port",
-        type=int,
-        default=8787,
-        metavar="PORT",
-        help="port of the suite's webhook receiver on 127.0.0.1 (%(default)s)",
-    )
+    add_flags(parser)
+    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default: reports/<timestamp>/")
     parser.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
 
 
 def main(args: argparse.Namespace) -> int:
     if args.list_rules:
-        select()
-        for item in RULES.values():
+        for item in select():
             print(f"{item.id:22} {item.source:10} {item.title}")
         return 0
+    report_dir = args.report_dir or new_report_dir()
+    rules, base_url, ledger, resume = resolve(args, report_dir)
+    with target_from(args, base_url=base_url) as (target, label, keys):
+        target.ledger, target.resume = ledger, resume
+        suite = Suite(target, rules, lenient=args.lenient, strict=args.strict)
+        print(f"slowcheck contract: {len(rules)} rules against {label}", flush=True)
+        print_plan(suite, base_url)
+        started = time.monotonic()
+        suite.prepare()
+        for note in suite.preflight.notes if suite.preflight else []:
+            print(f"note: {note}", flush=True)
+        results = suite.run(progress=_progress)
+        duration = time.monotonic() - started
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_results(report_dir / "results.json", results, target=label, duration=duration, plan=suite.plan)
+    write_junit(report_dir / "junit.xml", results, duration=duration)
+    redact_folder(report_dir, keys, announce="slowcheck contract")
+    tally = counts(results)
+    judged = verdict(results, suite.plan)
+    print(
+        f"{tally['held']} held, {tally['violated']} violated, {tally['deviation']} deviations, "
+        f"{tally['skipped']} skipped, {tally['not run']} not run in {duration:.1f} s ({_spent(target)}); "
+        f"report: {report_dir}"
+    )
+    print(f"verdict: {judged.line()}", flush=True)
+    return judged.exit_code
+
+
+def resolve(
+    args: argparse.Namespace, report_dir: Path
+) -> tuple[list[Rule], str | None, Path | None, list[dict[str, Any]] | None]:
+    """The rules, base URL, ledger and resumed probes the flags ask for (--resume keeps the lifecycle rules)."""
     rules = select(args.lenient)
     base_url = _base_url(args)
-    report_dir = args.report_dir or new_report_dir()
     resume = None
     if args.resume is not None:
         ledger_target, resume = read_ledger(args.resume)
-        if base_url and base_url.rstrip("/").removesuffix("/v1") != ledger_target:
+        if base_url and normalise(base_url)[0] != ledger_target:
             raise ConfigError(f"--resume: the ledger is for {ledger_target}, not {base_url}")
         base_url = base_url or ledger_target + "/v1"
         rules = [r for r in rules if r.check.__module__ == lifecycle.__name__]
     ledger = args.ledger or (report_dir / "ledger.json" if args.completion_timeout <= 0 and resume is None else None)
-    with target_from(args, base_url=base_url) as (target, label, keys):
-        target.ledger, target.resume = ledger, resume
-        print(f"slowcheck contract: {len(rules)} rules against {label}", flush=True)
-        started = time.monotonic()
-        results = run(target, rules, lenient=args.lenient, progress=_progress)
-        duration = time.monotonic() - started
-    report_dir.mkdir(parents=True, exist_ok=True)
-    write_results(report_dir / "results.json", results, target=label, duration=duration)
-    write_junit(report_dir / "junit.xml", results, duration=duration)
-    redact_folder(report_dir, keys, announce="slowcheck contract")
-    tally = counts(results)
-    print(
-        f"{tally['held']} held, {tally['violated']} violated, {tally['warned']} warned, {tally['not run']} not run "
-        f"in {duration:.1f} s ({target.sent} requests); report: {report_dir}"
-    )
-    return 1 if tally["violated"] else 0
+    return rules, base_url, ledger, resume
+
+
+def _spent(target: Target) -> str:
+    waited = f", and {len(target.rate_limited)} answered 429 and retried" if target.rate_limited else ""
+    return f"{target.sent} requests{waited}"
+
+
+def print_plan(suite: Suite, base_url: str | None) -> None:
+    """The base URL as understood, and the budget plan: printed before the first request."""
+    note = normalise(base_url)[1] if base_url else None
+    if note:
+        print(f"note: {note}", flush=True)
+    for line in suite.plan.lines():
+        print(line, flush=True)
 
 
 def _base_url(options: Any) -> str | None:
@@ -144,11 +126,11 @@ def target_for(
     api_key: str | None,
     *,
     second_api_key: str | None = None,
-    model: str = "inference-net/load-test",
-    completion_timeout: float = 60.0,
+    model: str = DEFAULT_MODEL,
+    completion_timeout: float = DEFAULT_COMPLETION_TIMEOUT,
     max_requests: int | None = None,
     webhook_id: str | None = None,
-    receiver_port: int = 8787,
+    receiver_port: int = DEFAULT_RECEIVER_PORT,
 ) -> Iterator[tuple[Target, str, list[str]]]:
     """The target to check, its label for reports, and the keys to keep out of them.
 
@@ -157,7 +139,7 @@ def target_for(
     if base_url:
         if not api_key:
             raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
-        budget = max_requests if max_requests is not None else (None if is_loopback(base_url) else _REMOTE_BUDGET)
+        budget = max_requests if max_requests is not None else (None if is_loopback(base_url) else REMOTE_BUDGET)
         with contextlib.ExitStack() as stack:
             receiver = stack.enter_context(_receiver(receiver_port)) if webhook_id else None
             target = Target(
@@ -214,13 +196,16 @@ def _receiver(port: int) -> Receiver:
         raise ConfigError(f"cannot listen for webhooks on 127.0.0.1:{port}: {exc.strerror or exc}") from None
 
 
+MARKS = {
+    Outcome.HELD: "held",
+    Outcome.VIOLATED: "VIOLATED",
+    Outcome.DEVIATION: "deviation",
+    Outcome.SKIPPED: "skipped",
+    Outcome.NOT_RUN: "NOT RUN",
+}
+
+
 def _progress(result: Result) -> None:
-    mark = {
-        Outcome.HELD: "held    ",
-        Outcome.VIOLATED: "VIOLATED",
-        Outcome.WARNED: "warned  ",
-        Outcome.NOT_RUN: "not run ",
-    }[result.outcome]
-    print(f"  {mark} {result.rule.id:22} {result.rule.title}", flush=True)
-    if result.outcome in (Outcome.VIOLATED, Outcome.WARNED, Outcome.NOT_RUN) and result.message:
-        print(f"           {result.message}", flush=True)
+    print(f"  {MARKS[result.outcome]:9} {result.rule.id:22} {result.rule.title}", flush=True)
+    if result.outcome is not Outcome.HELD and result.message:
+        print(f"            {result.message}", flush=True)

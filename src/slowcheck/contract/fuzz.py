@@ -14,13 +14,31 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 
-from slowcheck.contract.rules import Violation, rule
+from slowcheck.contract.budget import share
+from slowcheck.contract.rules import Deviation, Violation, rule
 from slowcheck.contract.target import Exchange, Target
 from slowcheck.schemas import schema_set
+from slowcheck.strategies import as_clients_send
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 _OPERATIONS = ("/v1/slow/chat/completions", "/v1/slow/completions")
+_FLOOR = 5  # cases per endpoint below which a fuzz rule would say little
+
+
+def _fuzz_share(mode: str) -> None:
+    share(
+        f"fuzz-{mode}",
+        f"{mode} fuzz cases",
+        floor=lambda target: _FLOOR * len(_OPERATIONS),
+        full=lambda target: max(_FLOOR, target.fuzz_examples) * len(_OPERATIONS),
+        grant=lambda target, n: target.fuzz_cases.__setitem__(mode, n // len(_OPERATIONS)),
+        priority=2,
+    )
+
+
+_fuzz_share("negative")
+_fuzz_share("positive")
 
 
 @functools.cache
@@ -57,11 +75,12 @@ def _fuzz(
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
-            max_examples=target.fuzz_examples,
+            max_examples=target.fuzz_cases.get(mode_name, target.fuzz_examples),
             deadline=None,
             database=None,
             derandomize=True,
-            phases=[Phase.generate, Phase.shrink],
+            # Shrinking sends requests nobody planned for: only where requests are not counted.
+            phases=[Phase.generate, Phase.shrink] if target.max_requests is None else [Phase.generate],
             report_multiple_bugs=False,
             suppress_health_check=list(HealthCheck),
         )
@@ -84,28 +103,36 @@ def _never_5xx(target: Target, exchange: Exchange) -> None:
     "validation",
     "Generated schema-breaking requests never get a 5xx, and every 4xx is the OpenAI error envelope.",
     source="documented",
+    uses=("fuzz-negative",),
 )
 def fuzz_negative(target: Target) -> None:
     _fuzz(target, "negative", _never_5xx)
 
 
-def _accepted(target: Target, exchange: Exchange) -> None:
-    _never_5xx(target, exchange)
-    if exchange.status != 200 or target.schemas.errors("submit-ack", exchange.json):
-        raise Violation(f"a schema-valid body got {exchange.status}", **exchange.summary())
-
-
 @rule(
     "REQ-FUZZ-POSITIVE",
     "validation",
-    "Generated schema-valid bodies (the probe model, stream false) are acknowledged with a valid ack.",
+    "Generated schema-valid bodies, as clients write them (the probe model, stream false), get a valid ack.",
     source="inferred",
+    uses=("fuzz-positive",),
+    deviation="a valid body refused with a 4xx envelope: a spec corner the backend does not take",
 )
 def fuzz_positive(target: Target) -> None:
-    def probe_model(case: Any) -> None:
+    refused: list[Deviation] = []
+
+    def as_a_client_sends(case: Any) -> None:
         # A random model name would only measure the catalogue; streaming is refused by design.
         if isinstance(case.body, dict):
-            case.body = case.body | {"model": target.model, "stream": False}
+            case.body = as_clients_send(case.body | {"model": target.model, "stream": False})
         case.headers = {}
 
-    _fuzz(target, "positive", _accepted, probe_model)
+    def accepted(target: Target, exchange: Exchange) -> None:
+        _never_5xx(target, exchange)
+        if 400 <= exchange.status < 500:
+            refused.append(Deviation(f"a schema-valid body got {exchange.status}", **exchange.summary()))
+        elif exchange.status != 200 or target.schemas.errors("submit-ack", exchange.json):
+            raise Violation(f"a schema-valid body got {exchange.status} and no valid ack", **exchange.summary())
+
+    _fuzz(target, "positive", accepted, as_a_client_sends)
+    if refused:
+        raise refused[0]

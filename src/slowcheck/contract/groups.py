@@ -6,14 +6,25 @@ import time
 import uuid
 from typing import Any
 
+from slowcheck.contract.budget import share
+from slowcheck.contract.polling import hint_seconds, sweep, sweeps_within
 from slowcheck.contract.rules import NotRun, Violation, rule
-from slowcheck.contract.target import Target
+from slowcheck.contract.target import Exchange, Target
 
 _GROUP = "/v1/slow/group/chat/completions"
 
+share("group", "a group of 3", floor=lambda target: 1)
+share(
+    "group-polls",
+    "reads of the group listing",
+    floor=lambda target: 2,
+    full=lambda target: sweeps_within(max(target.completion_timeout, 5.0)),
+    grant=lambda target, n: target.reserves.__setitem__("group", n),
+)
+
 
 def _group(target: Target) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    if "group" not in target.cache:
+    def submit() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         tag = uuid.uuid4().hex[:10]
         requests = [target.chat(metadata={"custom_id": f"slowcheck-{tag}-{i}"}) for i in range(3)]
         exchange = target.request("POST", _GROUP, json={"requests": requests})
@@ -24,11 +35,18 @@ def _group(target: Target) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             raise Violation(
                 f"group submission answered {exchange.status}: {errors[0] if errors else ''}", **exchange.summary()
             )
-        target.cache["group"] = (exchange.json, requests)
-    return target.cache["group"]  # type: ignore[no-any-return]
+        return exchange.json, requests
+
+    return target.once("group", submit)
 
 
-@rule("GROUP-ACK", "groups", "A group submission answers groupId and groupSize == len(requests).", source="documented")
+@rule(
+    "GROUP-ACK",
+    "groups",
+    "A group submission answers groupId and groupSize == len(requests).",
+    source="documented",
+    uses=("group",),
+)
 def group_ack(target: Target) -> None:
     ack, requests = _group(target)
     if ack["groupSize"] != len(requests):
@@ -40,16 +58,24 @@ def group_ack(target: Target) -> None:
     "groups",
     "The listing returns groupSize generations, each correlatable through request.metadata.custom_id.",
     source="documented",
+    uses=("group", "group-polls"),
 )
 def group_listing(target: Target) -> None:
     ack, requests = _group(target)
     path = f"/v1/slow/group/{ack['groupId']}/generations"
-    deadline = time.monotonic() + max(target.completion_timeout, 5.0)
-    while True:
-        exchange = target.request("GET", path)
-        if exchange.status != 404 or time.monotonic() > deadline:
-            break  # documented: 404 until available
-        time.sleep(0.05)
+    seen: list[Exchange] = []
+
+    def read(_: str) -> tuple[bool, float | None]:
+        seen.append(target.request("GET", path))
+        return seen[-1].status != 404, hint_seconds(seen[-1].headers)  # documented: 404 until available
+
+    ending, _ = sweep(
+        [path], read, deadline=time.monotonic() + max(target.completion_timeout, 5.0), reserve=target.reserve("group")
+    )
+    exchange = seen[-1]
+    if exchange.status == 404:  # not a break: the docs allow the listing to wait for the group
+        why = "its share of the budget was spent" if ending == "reserve" else f"{target.completion_timeout:g} s"
+        raise NotRun(f"the group listing still answered 404 after {why}")
     errors = target.schemas.errors("group-listing", exchange.json)
     if exchange.status != 200 or errors:
         raise Violation(f"listing answered {exchange.status}: {errors[0] if errors else ''}", **exchange.summary())
@@ -60,7 +86,12 @@ def group_listing(target: Target) -> None:
 
 
 @rule(
-    "GROUP-LIMIT-50", "groups", "A group of more than 50 requests is refused with a 4xx envelope.", source="documented"
+    "GROUP-LIMIT-50",
+    "groups",
+    "A group of more than 50 requests is refused with a 4xx envelope.",
+    source="documented",
+    cost=1,
+    uses=("group",),
 )
 def group_limit(target: Target) -> None:
     _group(target)
@@ -73,6 +104,8 @@ def group_limit(target: Target) -> None:
     "groups",
     "A group mixing chat and text completions is refused with a 4xx envelope.",
     source="documented",
+    cost=1,
+    uses=("group",),
 )
 def group_mixing(target: Target) -> None:
     _group(target)

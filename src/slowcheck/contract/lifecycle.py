@@ -1,7 +1,8 @@
 """Rules about a generation's life: states, the record in each state, and the finished result.
 
-The probes are submitted once and polled until terminal (or ``--completion-timeout``); every record
-seen along the way is kept, and each rule reads what it needs from those observations.
+The probes are submitted once, before the immediate rules run (so they progress meanwhile), and polled
+until terminal or until ``--completion-timeout`` after submission; every record seen along the way is kept,
+and each rule reads what it needs from those observations.
 """
 
 from __future__ import annotations
@@ -9,16 +10,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.budget import share
+from slowcheck.contract.polling import hint_seconds, sweep, sweeps_within
+from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation, rule
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
 from slowcheck.timestamps import epoch_seconds
 
+TERMINAL = ("Success", "Failed")
 _ORDER = {"Queued": 0, "In Progress": 1, "Success": 2, "Failed": 2}
+_EXPIRY_MS = 72 * 3600 * 1000  # documented: requests expire after 72 hours if not completed
 _CHAT_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 _TEXT_REASONS = {"stop", "length", "content_filter"}
 _TOOL = {
@@ -30,6 +36,7 @@ _TOOL = {
 }
 _ANSWER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 _JSON_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "strict": True, "schema": _ANSWER}}
+_PROBES = 5
 
 
 @dataclass(slots=True)
@@ -41,37 +48,99 @@ class Probe:
     records: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def id(self) -> str:
+        return str(self.ack["id"])
+
+    @property
     def final(self) -> dict[str, Any] | None:
         last = self.records[-1] if self.records else None
-        return last if last is not None and last.get("state") in ("Success", "Failed") else None
+        return last if last is not None and last.get("state") in TERMINAL else None
+
+
+def submit(target: Target, kind: str, body: dict[str, Any], what: str = "a lifecycle probe") -> Probe:
+    """Submit one body to watch; an answer without an id is a Violation naming ``what``."""
+    sent = time.time() * 1000
+    exchange = target.submit(body, kind=kind)
+    if exchange.status != 200 or not isinstance(exchange.json, dict) or not isinstance(exchange.json.get("id"), str):
+        raise Violation(f"{what} was not acknowledged with an id ({exchange.status})", **exchange.summary())
+    return Probe(kind, body, sent, exchange.json)
+
+
+def await_terminal(target: Target, watched: Iterable[Probe], *, pool: str, deadline_ms: float) -> str:
+    """Poll the probes in sweeps until each is terminal, the wall-clock deadline (epoch ms) passes, or the
+    pool's poll reserve is spent; every record read is kept on its probe. Returns why it stopped."""
+
+    def read(probe: Probe) -> tuple[bool, float | None]:
+        exchange = target.generation(probe.id)
+        if exchange.status == 200 and isinstance(exchange.json, dict):
+            probe.records.append(exchange.json)
+        return probe.final is not None, hint_seconds(exchange.headers)  # a 404 here is "not ready yet"
+
+    monotonic_deadline = time.monotonic() + max(0.0, deadline_ms / 1000 - time.time())
+    ending, _ = sweep(
+        [p for p in watched if p.final is None], read, deadline=monotonic_deadline, reserve=target.reserve(pool)
+    )
+    return ending
+
+
+def _timeout_skipped(target: Target) -> bool:
+    return target.completion_timeout <= 0 and target.resume is None
+
+
+share(
+    "probe-polls",
+    "polls of the lifecycle probes",
+    floor=lambda target: 0 if _timeout_skipped(target) else 2 * _PROBES,
+    full=lambda target: 0 if _timeout_skipped(target) else sweeps_within(target.completion_timeout) * _PROBES,
+    grant=lambda target, n: target.reserves.__setitem__("probes", n),
+)
+
+
+def submitted_probes(target: Target) -> list[Probe]:
+    """The lifecycle probes, submitted once (or loaded from ``--resume``); the ledger written when asked."""
+
+    def make() -> list[Probe]:
+        if target.resume is not None:
+            return [Probe(**entry) for entry in target.resume]
+        found = [submit(target, kind, body) for kind, body in _bodies(target)]
+        if target.ledger is not None:
+            write_ledger(target.ledger, target, found)
+        return found
+
+    return target.once("probes-submitted", make)
+
+
+share(
+    "probes",
+    "lifecycle probes",
+    floor=lambda target: 0 if target.resume is not None else _PROBES,
+    prepare=submitted_probes,
+)
 
 
 def probes(target: Target) -> list[Probe]:
-    """The lifecycle probes: submitted now (or loaded from ``--resume``), then polled until terminal."""
-    if "probes" in target.cache:
+    """The lifecycle probes, polled until terminal (or the completion timeout after their submission)."""
+    if "probes" in target.cache:  # a view with its own observations (LIFE-GENERATED)
         return target.cache["probes"]  # type: ignore[no-any-return]
-    if "probes-not-run" in target.cache:
-        raise NotRun(target.cache["probes-not-run"])  # every lifecycle rule reports it, none holds vacuously
-    if target.resume is not None:
-        found = [Probe(**entry) for entry in target.resume]
-    else:
-        found = _submit_probes(target)
-        if target.ledger is not None:
-            write_ledger(target.ledger, target, found)
-    if target.completion_timeout <= 0:
-        where = f"; their ids are in {target.ledger}, check them later with --resume" if target.ledger else ""
-        reason = target.cache["probes-not-run"] = (
-            f"--completion-timeout 0: {len(found)} probes submitted, not awaited{where}"
-        )
-        raise NotRun(reason)
-    _poll(target, found)
-    target.cache["probes"] = found
-    return found
+
+    def observe() -> list[Probe]:
+        found = submitted_probes(target)
+        if _timeout_skipped(target):
+            where = f"; their ids are in {target.ledger}: check them later with --resume" if target.ledger else ""
+            raise Skipped(f"--completion-timeout 0: {len(found)} probes submitted, not awaited{where}")
+        first = min(p.submitted_ms for p in found)
+        deadline = (time.time() * 1000 if target.resume is not None else first) + target.completion_timeout * 1000
+        ending = await_terminal(target, found, pool="probes", deadline_ms=deadline)
+        if ending == "reserve":
+            target.cache["probes-reserve-spent"] = True
+        return found
+
+    return target.once("probes-observed", observe)
 
 
-def _submit_probes(target: Target) -> list[Probe]:
+def _bodies(target: Target) -> list[tuple[str, dict[str, Any]]]:
     tag = uuid.uuid4().hex[:12]
-    bodies = [
+    return [
         ("chat", target.chat(n=2, max_tokens=5, metadata={"custom_id": f"slowcheck-{tag}-a"})),
         ("chat", target.chat(max_completion_tokens=3, stop=["the", "a"], metadata={"custom_id": f"slowcheck-{tag}-b"})),
         ("text", target.text(n=2, max_tokens=4, metadata={"custom_id": f"slowcheck-{tag}-c"})),
@@ -81,27 +150,6 @@ def _submit_probes(target: Target) -> list[Probe]:
             target.chat(max_tokens=64, response_format=_JSON_FORMAT, metadata={"custom_id": f"slowcheck-{tag}-e"}),
         ),
     ]
-    found: list[Probe] = []
-    for kind, body in bodies:
-        sent = time.time() * 1000
-        exchange = target.submit(body, kind=kind)
-        if exchange.status != 200 or not isinstance(exchange.json, dict) or "id" not in exchange.json:
-            raise Violation(f"a lifecycle probe was not acknowledged ({exchange.status})", **exchange.summary())
-        found.append(Probe(kind, body, sent, exchange.json))
-    return found
-
-
-def _poll(target: Target, found: list[Probe]) -> None:
-    deadline = time.monotonic() + target.completion_timeout
-    while time.monotonic() < deadline and any(p.final is None for p in found):
-        wait = 2.0
-        for probe in (p for p in found if p.final is None):
-            exchange = target.generation(probe.ack["id"])
-            if exchange.status == 200 and isinstance(exchange.json, dict):
-                probe.records.append(exchange.json)
-                hint = exchange.headers.get("openai-poll-after-ms", "")
-                wait = min(wait, int(hint) / 1000 if hint.isdigit() else 0.05)
-        time.sleep(min(max(wait, 0.01), 2.0))
 
 
 def write_ledger(path: Path, target: Target, found: list[Probe]) -> None:
@@ -123,24 +171,49 @@ def read_ledger(path: Path) -> tuple[str, list[dict[str, Any]]]:
 def _finished(target: Target) -> list[Probe]:
     done = [p for p in probes(target) if p.final is not None and p.final["state"] == "Success"]
     if not done:
-        raise NotRun(f"no probe reached Success within --completion-timeout {target.completion_timeout:g} s")
+        raise NotRun(_unfinished(target, [p for p in probes(target) if p.final is None]))
     return done
+
+
+def _finished_with(target: Target, key: str) -> list[Probe]:
+    """The successful probes that sent ``key``; none is NotRun, so the rule never holds on nothing."""
+    done = [p for p in _finished(target) if key in p.body]
+    if not done:
+        ended = [p.final.get("state") if p.final else "not terminal" for p in probes(target) if key in p.body]
+        raise NotRun(f"the probe with {key} did not succeed ({', '.join(map(str, ended))})")
+    return done
+
+
+def _unfinished(target: Target, pending: list[Probe]) -> str:
+    if target.cache.get("probes-reserve-spent"):
+        return f"{len(pending)} probe(s) not terminal when their polls were spent (raise --max-requests)"
+    return (
+        f"no probe reached Success within --completion-timeout {target.completion_timeout:g} s (the docs allow "
+        "24-72 h: use --completion-timeout 0 now and --resume the ledger later)"
+    )
+
+
+_LIFE = ("probes", "probe-polls")
 
 
 @rule(
     "LIFE-FINISHES",
     "lifecycle",
-    "Submitted generations reach a terminal state within the completion timeout.",
+    "Submitted generations reach a terminal state within the documented 72 hours.",
     source="documented",
+    uses=_LIFE,
 )
 def finishes(target: Target) -> None:
     pending = [p for p in probes(target) if p.final is None]
-    if pending:
-        last = pending[0].records[-1]["state"] if pending[0].records else "never retrievable"
+    if not pending:
+        return
+    oldest = min(pending, key=lambda p: p.submitted_ms)
+    last = oldest.records[-1]["state"] if oldest.records else "never retrievable"
+    if time.time() * 1000 - oldest.submitted_ms > _EXPIRY_MS:
         raise Violation(
-            f"{len(pending)} probe(s) not terminal after {target.completion_timeout:g} s (last: {last})",
-            request=pending[0].body,
+            f"{len(pending)} probe(s) not terminal more than 72 h after submission (last: {last})", request=oldest.body
         )
+    raise NotRun(f"{len(pending)} probe(s) still {last}: " + _unfinished(target, pending))
 
 
 @rule(
@@ -148,6 +221,7 @@ def finishes(target: Target) -> None:
     "lifecycle",
     "States only move forward and never leave a terminal state.",
     source="documented",
+    uses=_LIFE,
 )
 def states_forward(target: Target) -> None:
     for probe in probes(target):
@@ -163,6 +237,7 @@ def states_forward(target: Target) -> None:
     "lifecycle",
     "Every record, in every state, validates against generation.schema.json.",
     source="documented",
+    uses=_LIFE,
 )
 def record_schema(target: Target) -> None:
     for probe in probes(target):
@@ -181,6 +256,7 @@ def record_schema(target: Target) -> None:
     "lifecycle",
     "The record's request equals what was sent, metadata included.",
     source="documented",
+    uses=_LIFE,
 )
 def request_echo(target: Target) -> None:
     for probe in probes(target):
@@ -192,7 +268,13 @@ def request_echo(target: Target) -> None:
                 )
 
 
-@rule("LIFE-RESPONSE-ID", "lifecycle", "A finished response's id equals the ack's id.", source="documented")
+@rule(
+    "LIFE-RESPONSE-ID",
+    "lifecycle",
+    "A finished response's id equals the ack's id.",
+    source="documented",
+    uses=_LIFE,
+)
 def response_id(target: Target) -> None:
     for probe in _finished(target):
         assert probe.final is not None
@@ -204,7 +286,13 @@ def response_id(target: Target) -> None:
             )
 
 
-@rule("LIFE-CHOICES-N", "lifecycle", "A finished response has n choices with indexes 0..n-1.", source="documented")
+@rule(
+    "LIFE-CHOICES-N",
+    "lifecycle",
+    "A finished response has n choices with indexes 0..n-1.",
+    source="documented",
+    uses=_LIFE,
+)
 def choices_n(target: Target) -> None:
     for probe in _finished(target):
         assert probe.final is not None
@@ -222,6 +310,7 @@ def choices_n(target: Target) -> None:
     "lifecycle",
     "usage.total_tokens == prompt_tokens + completion_tokens, all non-negative.",
     source="documented",
+    uses=_LIFE,
 )
 def usage_sum(target: Target) -> None:
     for probe in _finished(target):
@@ -238,6 +327,7 @@ def usage_sum(target: Target) -> None:
     "lifecycle",
     "completion_tokens stay within max_tokens / max_completion_tokens (n × the limit for n choices).",
     source="documented",
+    uses=_LIFE,
 )
 def token_limit(target: Target) -> None:
     for probe in _finished(target):
@@ -252,7 +342,13 @@ def token_limit(target: Target) -> None:
             )
 
 
-@rule("LIFE-FINISH-REASON", "lifecycle", "finish_reason is in the endpoint's enum.", source="documented")
+@rule(
+    "LIFE-FINISH-REASON",
+    "lifecycle",
+    "finish_reason is in the endpoint's enum.",
+    source="documented",
+    uses=_LIFE,
+)
 def finish_reason(target: Target) -> None:
     for probe in _finished(target):
         assert probe.final is not None
@@ -271,6 +367,7 @@ def finish_reason(target: Target) -> None:
     "lifecycle",
     "finishedAt is ISO-8601, not before submission and not before dispatchedAt.",
     source="inferred",
+    uses=_LIFE,
 )
 def timestamps(target: Target) -> None:
     for probe in _finished(target):
@@ -303,6 +400,8 @@ def _squash(states: list[Any]) -> list[Any]:
     "lifecycle",
     "finish_reason length only when the token limit was reached.",
     source="inferred",
+    uses=_LIFE,
+    deviation="every finding: backends count the stopping token differently",
 )
 def length_at_limit(target: Target) -> None:
     for probe in _finished(target):
@@ -311,19 +410,26 @@ def length_at_limit(target: Target) -> None:
         choices = probe.final["response"].get("choices", [])
         used = (probe.final["response"].get("usage") or {}).get("completion_tokens")
         if limit and len(choices) == 1 and choices[0].get("finish_reason") == "length" and used != limit:
-            raise Violation(
+            raise Deviation(
                 f"finish_reason length with {used} completion tokens for a limit of {limit}",
                 request=probe.body,
                 response=probe.final,
             )
 
 
-@rule("LIFE-RESPONSE-MODEL", "lifecycle", "A finished response names the requested model.", source="inferred")
+@rule(
+    "LIFE-RESPONSE-MODEL",
+    "lifecycle",
+    "A finished response names the requested model.",
+    source="inferred",
+    uses=_LIFE,
+    deviation="another name for the model (an alias or the served checkpoint)",
+)
 def response_model(target: Target) -> None:
     for probe in _finished(target):
         assert probe.final is not None
         if probe.final["response"].get("model") != probe.body["model"]:
-            raise Violation(
+            raise Deviation(
                 f"response.model {probe.final['response'].get('model')!r} != {probe.body['model']!r}",
                 request=probe.body,
                 response=probe.final,
@@ -335,13 +441,15 @@ def response_model(target: Target) -> None:
     "lifecycle",
     "dispatchedAt is set from In Progress on, and null while Queued.",
     source="inferred",
+    uses=_LIFE,
+    deviation="every finding: the docs show dispatchedAt but do not define it",
 )
 def dispatched_at(target: Target) -> None:
     for probe in probes(target):
         for record in probe.records:
             state, dispatched = record.get("state"), record.get("dispatchedAt")
             if (state == "Queued" and dispatched) or (state in ("In Progress", "Success") and not dispatched):
-                raise Violation(
+                raise Deviation(
                     f"a {state} record has dispatchedAt {dispatched!r}", request=probe.body, response=record
                 )
 
@@ -351,11 +459,10 @@ def dispatched_at(target: Target) -> None:
     "lifecycle",
     "tool_choice required yields tool_calls with JSON arguments and that finish_reason.",
     source="inferred",
+    uses=_LIFE,
 )
 def tool_calls(target: Target) -> None:
-    for probe in _finished(target):
-        if "tools" not in probe.body:
-            continue
+    for probe in _finished_with(target, "tools"):
         assert probe.final is not None
         for choice in probe.final["response"]["choices"]:
             calls = (choice.get("message") or {}).get("tool_calls") or []
@@ -376,11 +483,10 @@ def tool_calls(target: Target) -> None:
     "lifecycle",
     "response_format json_schema (strict) yields content valid against the schema.",
     source="inferred",
+    uses=_LIFE,
 )
 def json_output(target: Target) -> None:
-    for probe in _finished(target):
-        if "response_format" not in probe.body:
-            continue
+    for probe in _finished_with(target, "response_format"):
         assert probe.final is not None
         for choice in probe.final["response"]["choices"]:
             content = (choice.get("message") or {}).get("content")
@@ -401,12 +507,15 @@ def json_output(target: Target) -> None:
     "retrieval",
     "Repeated reads of a terminal generation return identical bodies.",
     source="inferred",
+    cost=2,
+    uses=_LIFE,
+    deviation="every finding: the docs do not promise byte-identical reads",
 )
 def idempotent_get(target: Target) -> None:
     probe = _finished(target)[0]
     first, second = (target.generation(probe.ack["id"]) for _ in range(2))
     if first.json != second.json:
-        raise Violation(
+        raise Deviation(
             "two reads of a terminal generation differ",
             request={"id": probe.ack["id"]},
             response={"first": first.json, "second": second.json},

@@ -1,20 +1,34 @@
-"""Rules about rate limiting, checked when a limit is met within a bounded burst."""
+"""Rules about rate limiting: every 429 the suite met is judged; without one, a bounded burst looks for it."""
 
 from __future__ import annotations
 
-from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.budget import share
+from slowcheck.contract.rules import Skipped, Violation, rule
 from slowcheck.contract.target import Exchange, Target
 
 _BURST = 60
 
+share(
+    "rate-burst",
+    "a burst to meet the rate limit (what is left)",
+    floor=lambda target: 0,
+    full=lambda target: _BURST,
+    grant=lambda target, n: target.reserves.__setitem__("rate", n),
+    priority=3,
+)
+
 
 def _first_429(target: Target) -> Exchange:
+    if target.rate_limited:
+        return target.rate_limited[0]
+    burst = target.reserve("rate")
+    burst = _BURST if burst is None else min(burst, _BURST)
     key = target.second_api_key or target.api_key  # spend the second account's budget where there is one
-    for _ in range(_BURST):
-        exchange = target.submit(target.chat(), key=key)
+    for _ in range(burst):
+        exchange = target.submit(target.chat(), key=key, retry_429=False)
         if exchange.status == 429:
             return exchange
-    raise NotRun(f"no 429 met within {_BURST} quick submissions")
+    raise Skipped(f"no limit met: no 429 during the run nor within {burst} quick submissions")
 
 
 @rule(
@@ -22,6 +36,7 @@ def _first_429(target: Target) -> Exchange:
     "limits",
     "A 429 carries Retry-After (an integer >= 1) and the OpenAI error envelope.",
     source="documented",
+    uses=("rate-burst",),
 )
 def rate_limit_shape(target: Target) -> None:
     exchange = _first_429(target)

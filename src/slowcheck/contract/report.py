@@ -1,4 +1,4 @@
-"""What a contract run writes: results.json for tools, junit.xml for CI, and the terminal summary."""
+"""What a contract run writes: results.json for tools, junit.xml for CI, and its verdict."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from slowcheck.contract.budget import Plan
 from slowcheck.contract.rules import Outcome, Result
+from slowcheck.verdict import Verdict, from_counts
 
-__all__ = ["counts", "write_junit", "write_results"]
+__all__ = ["counts", "verdict", "write_junit", "write_results"]
 
 
 def counts(results: list[Result]) -> dict[str, int]:
@@ -18,11 +20,30 @@ def counts(results: list[Result]) -> dict[str, int]:
     return {outcome.value: found.get(outcome.value, 0) for outcome in Outcome}
 
 
-def write_results(path: Path, results: list[Result], *, target: str, duration: float) -> None:
+def verdict(results: list[Result], plan: Plan | None = None) -> Verdict:
+    """Fail on a violation; inconclusive when a rule that should have run did not, saying what would help."""
+    not_run = [r for r in results if r.outcome is Outcome.NOT_RUN]
+    why = ""
+    if not_run:
+        budget = [r for r in not_run if "--max-requests" in r.message or "budget" in r.message]
+        if plan is not None and plan.budget is not None and budget:
+            why = f"{len(not_run)} rules could not run within {plan.budget} requests; about {plan.needed} are needed"
+        else:
+            why = f"{len(not_run)} rules could not run: {not_run[0].rule.id}: {not_run[0].message}"
+    return from_counts(counts(results), why_not_run=why)
+
+
+def write_results(path: Path, results: list[Result], *, target: str, duration: float, plan: Plan | None = None) -> None:
+    judged = verdict(results, plan)
     document: dict[str, Any] = {
         "target": target,
         "duration_s": round(duration, 3),
+        "verdict": judged.status,
+        "reasons": list(judged.reasons),
         "counts": counts(results),
+        "plan": None
+        if plan is None
+        else {"budget": plan.budget, "planned": plan.planned, "needed": plan.needed, "shares": plan.shares},
         "rules": [
             {
                 "id": r.rule.id,
@@ -42,13 +63,15 @@ def write_results(path: Path, results: list[Result], *, target: str, duration: f
 
 
 def write_junit(path: Path, results: list[Result], *, duration: float) -> None:
+    """violated -> failure, not run -> error, skipped -> skipped, deviation -> a passing case with a property."""
     tally = counts(results)
     suite = ET.Element(
         "testsuite",
         name="slowcheck.contract",
         tests=str(len(results)),
         failures=str(tally["violated"]),
-        skipped=str(tally["not run"]),
+        errors=str(tally["not run"]),
+        skipped=str(tally["skipped"]),
         time=f"{duration:.3f}",
     )
     for result in results:
@@ -63,7 +86,11 @@ def write_junit(path: Path, results: list[Result], *, duration: float) -> None:
             failure = ET.SubElement(case, "failure", message=result.message)
             failure.text = json.dumps({"request": result.request, "response": result.response}, default=str)[:20000]
         elif result.outcome is Outcome.NOT_RUN:
+            ET.SubElement(case, "error", message=f"not run: {result.message}")
+        elif result.outcome is Outcome.SKIPPED:
             ET.SubElement(case, "skipped", message=result.message)
-        elif result.outcome is Outcome.WARNED:
-            ET.SubElement(case, "system-out").text = f"warning (lenient): {result.message}"
+        elif result.outcome is Outcome.DEVIATION:
+            properties = ET.SubElement(case, "properties")
+            ET.SubElement(properties, "property", name="deviation", value=result.message)
+            ET.SubElement(case, "system-out").text = f"deviation: {result.message}"
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,19 +1,23 @@
-"""The rule catalogue: each rule has an id, one sentence, a source, and a check that raises Violation.
+"""The rule catalogue: each rule has an id, one sentence, a source, a request cost, and a check.
 
-A rule's source is ``documented`` (the API's docs say so) or ``inferred`` (we believe it; ``--lenient ID``
-turns its violations into warnings until the live API confirms it).
+A check raises :class:`Violation` when the API breaks a documented promise or something a client relies on,
+:class:`Deviation` when it is only stricter or laxer than OpenAI's spec the way OpenAI-compatible backends
+commonly are, :class:`Skipped` when this configuration does not ask for it, and :class:`NotRun` when it should
+have run but could not (budget, time, target). ``../shared/notes/verdicts.md`` is the vocabulary.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["RULES", "NotRun", "Outcome", "Result", "Rule", "Violation", "rule"]
+__all__ = ["RULES", "Deviation", "NotRun", "Outcome", "Result", "Rule", "Skipped", "Violation", "rule", "worst_of"]
 
 Source = Literal["documented", "inferred"]
+Cost = int | Callable[[Any], int]
+"""Requests a rule sends of its own: a number, or a function of the target (its settings)."""
 
 
 class Violation(AssertionError):
@@ -24,15 +28,35 @@ class Violation(AssertionError):
         self.message, self.request, self.response = message, request, response
 
 
+class Deviation(Violation):
+    """Stricter or laxer than OpenAI's spec in a way compatible backends commonly are: a warning."""
+
+
+def worst_of(checks: Iterable[Callable[[], None]]) -> None:
+    """Run every check: the first violation is raised at once; deviations only once none is found."""
+    deviation: Deviation | None = None
+    for check in checks:
+        try:
+            check()
+        except Deviation as found:
+            deviation = deviation or found
+    if deviation is not None:
+        raise deviation
+
+
 class NotRun(Exception):
-    """The rule could not be checked here (a missing second key, the request budget, a timeout of 0)."""
+    """The rule should have run but could not: the request budget, the time, or the target ran out."""
+
+
+class Skipped(Exception):
+    """This configuration does not ask for the rule; the message names the flag that enables it."""
 
 
 class Outcome(str, enum.Enum):
     HELD = "held"
     VIOLATED = "violated"
-    WARNED = "warned"
-    """Violated, but the rule is inferred and the user asked for leniency."""
+    DEVIATION = "deviation"
+    SKIPPED = "skipped"
     NOT_RUN = "not run"
 
 
@@ -44,6 +68,19 @@ class Rule:
     """One sentence: what holds when the API keeps its contract."""
     source: Source
     check: Callable[[Any], None] = field(compare=False, repr=False)
+    cost: Cost = field(default=0, compare=False, repr=False)
+    uses: tuple[str, ...] = ()
+    """Shared resources (see ``budget.SHARED``) the rule reads; each is paid for once per run."""
+    deviation: str = ""
+    """What the rule reports as a deviation rather than a violation; empty when every finding is a violation."""
+    skip: Callable[[Any], str | None] | None = field(default=None, compare=False, repr=False)
+    """Why this configuration does not ask for the rule (naming the flag that enables it), or None."""
+
+    def skip_reason(self, target: Any) -> str | None:
+        return self.skip(target) if self.skip is not None else None
+
+    def requests(self, target: Any) -> int:
+        return self.cost(target) if callable(self.cost) else self.cost
 
 
 @dataclass(slots=True)
@@ -60,14 +97,22 @@ RULES: dict[str, Rule] = {}
 
 
 def rule(
-    rule_id: str, group: str, title: str, *, source: Source
+    rule_id: str,
+    group: str,
+    title: str,
+    *,
+    source: Source,
+    cost: Cost = 0,
+    uses: tuple[str, ...] = (),
+    deviation: str = "",
+    skip: Callable[[Any], str | None] | None = None,
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
-    """Register a check as a rule of the catalogue."""
+    """Register a check as a rule of the catalogue (in the order the catalogue runs, see ``runner``)."""
 
     def register(check: Callable[[Any], None]) -> Callable[[Any], None]:
         if rule_id in RULES:
             raise ValueError(f"rule {rule_id} is registered twice")
-        RULES[rule_id] = Rule(rule_id, group, title, source, check)
+        RULES[rule_id] = Rule(rule_id, group, title, source, check, cost, uses, deviation, skip)
         return check
 
     return register

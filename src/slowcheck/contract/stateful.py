@@ -6,17 +6,41 @@ A failure is shrunk by hypothesis to the shortest sequence of submissions and po
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule as step, run_state_machine_as_test
 
 from slowcheck.contract import lifecycle
+from slowcheck.contract.budget import share
 from slowcheck.contract.lifecycle import Probe
-from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.polling import sweeps_within
+from slowcheck.contract.rules import Deviation, NotRun, Violation, rule
 from slowcheck.contract.target import Target
-from slowcheck.strategies import bodies
+from slowcheck.strategies import as_clients_send, bodies
+
+_STEPS = 4
+"""Submissions and polls per example; each submission is then awaited (a sweep of polls per backoff step)."""
+
+
+def _per_example(target: Target) -> int:
+    return _STEPS * (1 + sweeps_within(target.completion_timeout))
+
+
+def _grant(target: Target, requests: int) -> None:
+    target.stateful_examples = max(1, min(target.stateful_examples, requests // _per_example(target)))
+    target.reserves["generated"] = _STEPS * sweeps_within(target.completion_timeout)
+
+
+share(
+    "generated",
+    "generated lifecycle examples",
+    floor=_per_example,
+    full=lambda target: _per_example(target) * target.stateful_examples,
+    grant=_grant,
+    priority=1,
+    step=_per_example,
+)
 
 # The lifecycle rules that judge observations, run again on each generated example.
 _CHECKS = (
@@ -37,10 +61,10 @@ class _View:
         return getattr(self._target, name)
 
 
-def _machine(target: Target) -> type[RuleBasedStateMachine]:
+def _machine(target: Target, deviations: list[Deviation]) -> type[RuleBasedStateMachine]:
     def submittable(kind: str) -> Any:
         # The probe model (a random name would only test the catalogue); never streaming (refused by design).
-        return bodies(kind).map(lambda body: body | {"model": target.model, "stream": False})
+        return bodies(kind).map(lambda body: as_clients_send(body | {"model": target.model, "stream": False}))
 
     class Lifecycle(RuleBasedStateMachine):
         generations = Bundle("generations")
@@ -51,13 +75,9 @@ def _machine(target: Target) -> type[RuleBasedStateMachine]:
             self.failed = False
 
         def _submit(self, kind: str, body: dict[str, Any]) -> str:
-            sent = time.time() * 1000
-            exchange = target.submit(body, kind=kind)
-            if exchange.status != 200 or not isinstance(exchange.json, dict) or "id" not in exchange.json:
-                raise Violation(f"a schema-valid body was answered {exchange.status}", **exchange.summary())
-            probe = Probe(kind, body, sent, exchange.json)
-            self.probes[probe.ack["id"]] = probe
-            return probe.ack["id"]  # type: ignore[no-any-return]
+            probe = lifecycle.submit(target, kind, body, "a schema-valid body")
+            self.probes[probe.id] = probe
+            return probe.id
 
         @step(target=generations, body=submittable("chat-completion-request"))
         def submit_chat(self, body: dict[str, Any]) -> str:
@@ -77,13 +97,17 @@ def _machine(target: Target) -> type[RuleBasedStateMachine]:
         def teardown(self) -> None:
             if self.failed:
                 return  # hypothesis tears down after a failure too; the failure is already reported
-            lifecycle._poll(target, list(self.probes.values()))
-            unfinished = [p for p in self.probes.values() if p.final is None]
+            watched = list(self.probes.values())
+            if watched:
+                first = min(p.submitted_ms for p in watched)
+                deadline = first + target.completion_timeout * 1000
+                lifecycle.await_terminal(target, watched, pool="generated", deadline_ms=deadline)
+            unfinished = [p for p in watched if p.final is None]
             if unfinished:
                 self.failed = True
-                raise Violation(
-                    f"a generated request did not finish within {target.completion_timeout:g} s",
-                    request=unfinished[0].body,
+                raise NotRun(
+                    f"a generated request was not terminal {target.completion_timeout:g} s after submission "
+                    "(--completion-timeout)"
                 )
             self._judge()
 
@@ -94,6 +118,8 @@ def _machine(target: Target) -> type[RuleBasedStateMachine]:
                     check(view)
                 except NotRun:
                     pass
+                except Deviation as found:
+                    deviations.append(found)
                 except Violation:
                     self.failed = True
                     raise
@@ -101,25 +127,36 @@ def _machine(target: Target) -> type[RuleBasedStateMachine]:
     return Lifecycle
 
 
+def _timeout_zero(target: Target) -> str | None:
+    return (
+        "--completion-timeout 0: generated generations would not be awaited" if target.completion_timeout <= 0 else None
+    )
+
+
 @rule(
     "LIFE-GENERATED",
     "lifecycle",
     "Bodies generated from the request schemas keep every lifecycle rule, in any order of submits and polls.",
     source="documented",
+    uses=("generated",),
+    deviation="what the lifecycle rules it repeats count as deviations",
+    skip=_timeout_zero,
 )
 def generated(target: Target) -> None:
-    if target.completion_timeout <= 0:
-        raise NotRun("--completion-timeout 0: generated generations would not be awaited")
+    deviations: list[Deviation] = []
     run_state_machine_as_test(
-        _machine(target),
+        _machine(target, deviations),
         settings=settings(
             max_examples=target.stateful_examples,
-            stateful_step_count=6,
+            stateful_step_count=_STEPS,
             deadline=None,
             database=None,
             derandomize=True,
-            phases=[Phase.generate, Phase.shrink],
+            # Shrinking sends requests nobody planned for: only where requests are not counted.
+            phases=[Phase.generate, Phase.shrink] if target.max_requests is None else [Phase.generate],
             report_multiple_bugs=False,  # one readable violation, not a group of them
             suppress_health_check=list(HealthCheck),
         ),
     )
+    if deviations:
+        raise deviations[0]

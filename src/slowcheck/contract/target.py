@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from slowcheck import _json
+from slowcheck.contract.polling import hint_seconds
 from slowcheck.contract.receiver import Receiver
-from slowcheck.contract.rules import NotRun, Violation
+from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation
 from slowcheck.errors import SlowcheckError
 from slowcheck.schemas import SchemaSet, schema_set
 from slowcheck.target_url import api_root
@@ -21,6 +23,9 @@ from slowcheck.target_url import api_root
 __all__ = ["Exchange", "Target", "TargetUnreachable"]
 
 _NO_KEY = object()
+_T = TypeVar("_T")
+_RETRIES_ON_429 = 3
+_LONGEST_429_WAIT = 60.0  # seconds: a longer Retry-After means the account's quota, not a burst
 
 
 class TargetUnreachable(SlowcheckError):
@@ -73,23 +78,62 @@ class Target:
         self.completion_timeout, self.max_requests = completion_timeout, max_requests
         self.webhook_id, self.receiver, self.webhook_wait = webhook_id, receiver, webhook_wait
         self.fuzz_examples, self.stateful_examples = fuzz_examples, stateful_examples
+        """Generated cases per endpoint and mode for the fuzz rules, and examples of LIFE-GENERATED: the most
+        the plan may grant (it grants less when the budget is small)."""
+        self.fuzz_cases: dict[str, int] = {}
+        """Cases per endpoint the plan granted to each fuzz mode."""
+        self.reserves: dict[str, int | None] = {}
+        """Polls the plan granted to each pool of waiting subjects (None: no cap)."""
         self.ledger, self.resume = ledger, resume
         """Where to write the lifecycle probes; probes loaded from an earlier run's ledger."""
-        """Generated cases per endpoint and mode for the fuzz rules."""
+        self.second_key_refused: str | None = None
+        """Why the preflight found --second-api-key unusable (the isolation rule is then skipped)."""
         self.sent = 0
+        self.rate_limited: list[Exchange] = []
+        """Every 429 met while the suite ran: honoured, retried (not counted in ``sent``, since the target did
+        no work for it), and judged by RATE-429-SHAPE."""
         self._count = threading.Lock()
         self.schemas: SchemaSet = schema_set()
         self.cache: dict[str, Any] = {}
+        self._once: dict[str, tuple[Any, BaseException | None]] = {}
         self.client = httpx.Client(base_url=root, timeout=30.0, transport=transport, trust_env=False)
 
     def close(self) -> None:
         self.client.close()
 
-    def expect_error(self, exchange: Exchange, what: str, *, status: int | None = None) -> None:
-        """The answer is ``status`` (any 4xx when None) and its body the OpenAI error envelope; else a Violation."""
+    @property
+    def remaining(self) -> int | None:
+        return None if self.max_requests is None else max(0, self.max_requests - self.sent)
+
+    def reserve(self, pool: str) -> int | None:
+        """The polls granted to a pool; no cap when the run has none."""
+        return self.reserves.get(pool) if self.max_requests is not None else None
+
+    def once(self, key: str, make: Callable[[], _T]) -> _T:
+        """``make()`` once per run: later calls get its value, or its Violation / NotRun / Skipped again."""
+        if key not in self._once:
+            try:
+                self._once[key] = (make(), None)
+            except (Violation, NotRun, Skipped) as exc:
+                self._once[key] = (None, exc)
+        value, error = self._once[key]
+        if error is not None:
+            raise error
+        return value  # type: ignore[no-any-return]
+
+    def expect_error(self, exchange: Exchange, what: str, *, status: int | None = None, lax: bool = False) -> None:
+        """The answer is ``status`` (any 4xx when None) and its body the OpenAI error envelope; else a Violation.
+
+        With ``lax``, another 4xx with the envelope is a Deviation: the client still gets an error it can read.
+        """
         wanted = str(status) if status is not None else "a 4xx"
-        if (exchange.status != status) if status is not None else not 400 <= exchange.status < 500:
-            raise Violation(f"{what}: expected {wanted}, got {exchange.status}", **exchange.summary())
+        other_4xx = 400 <= exchange.status < 500
+        if (exchange.status != status) if status is not None else not other_4xx:
+            if not (lax and other_4xx and not self.schemas.errors("error", exchange.json)):
+                raise Violation(f"{what}: expected {wanted}, got {exchange.status}", **exchange.summary())
+            raise Deviation(
+                f"{what}: expected {wanted}, got {exchange.status} (with the envelope)", **exchange.summary()
+            )
         errors = self.schemas.errors("error", exchange.json)
         if errors:
             raise Violation(
@@ -106,6 +150,28 @@ class Target:
         content: bytes | None = None,
         key: Any = _NO_KEY,
         headers: dict[str, str] | None = None,
+        retry_429: bool = True,
+    ) -> Exchange:
+        """Send one request within the budget. A 429 is recorded, honoured (its Retry-After) and retried."""
+        for attempt in range(_RETRIES_ON_429 + 1):
+            exchange = self._send(method, path, json=json, content=content, key=key, headers=headers)
+            if exchange.status != 429 or not retry_429:
+                return exchange
+            with self._count:  # refused, not served (nor billed): the budget counts the retry instead
+                self.sent -= 1
+            self.rate_limited.append(exchange)
+            wait = hint_seconds(exchange.headers)
+            wait = float(2**attempt) if wait is None else wait
+            if attempt == _RETRIES_ON_429 or wait > _LONGEST_429_WAIT:
+                raise NotRun(
+                    f"the target kept answering 429 to {method} {path} (Retry-After {wait:g} s after "
+                    f"{attempt + 1} attempts): rerun later or with a higher rate limit"
+                )
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _send(
+        self, method: str, path: str, *, json: Any, content: bytes | None, key: Any, headers: dict[str, str] | None
     ) -> Exchange:
         with self._count:  # rules may send from several threads (concurrent submissions)
             if self.max_requests is not None and self.sent >= self.max_requests:

@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from slowcheck.contract import lifecycle
+from slowcheck.contract.budget import share
+from slowcheck.contract.polling import sweeps_within
 from slowcheck.contract.receiver import Delivery
 from slowcheck.contract.rules import NotRun, Violation, rule
 from slowcheck.contract.target import Target
@@ -32,48 +35,55 @@ class Hooks:
     group_size: int
 
 
-def _wait_terminal(target: Target, ids: list[str]) -> None:
-    deadline = time.monotonic() + target.completion_timeout
-    pending = set(ids)
-    while pending and time.monotonic() < deadline:
-        for generation_id in list(pending):
-            exchange = target.generation(generation_id)
-            if isinstance(exchange.json, dict) and exchange.json.get("state") in ("Success", "Failed"):
-                pending.discard(generation_id)
-        time.sleep(0.05)
-    if pending:
-        raise NotRun(f"webhook probes did not finish within --completion-timeout {target.completion_timeout:g} s")
+def _skipped(target: Target) -> str | None:
+    if target.receiver is None or not target.webhook_id:
+        return "needs --webhook-id and a receiver the API can reach (--receiver-port)"
+    if target.completion_timeout <= 0:
+        return "--completion-timeout 0: webhook rules wait for generations to finish"
+    return None
+
+
+_SUBJECTS = 4
+share("hooks", "webhook probes", floor=lambda target: _SUBJECTS + 1)
+share(
+    "hook-polls",
+    "polls of the webhook probes",
+    floor=lambda target: 2 * _SUBJECTS,
+    full=lambda target: sweeps_within(target.completion_timeout) * _SUBJECTS,
+    grant=lambda target, n: target.reserves.__setitem__("hooks", n),
+)
+_HOOKS = ("hooks", "hook-polls")
 
 
 def hooks(target: Target) -> Hooks:
-    if "hooks" in target.cache:
-        return target.cache["hooks"]  # type: ignore[no-any-return]
-    if target.receiver is None or not target.webhook_id:
-        raise NotRun("needs --webhook-id and a receiver the API can reach (--receiver-port)")
-    if target.completion_timeout <= 0:
-        raise NotRun("--completion-timeout 0: webhook rules wait for generations to finish")
+    return target.once("hooks", lambda: _submit_and_wait(target))
+
+
+def _submit_and_wait(target: Target) -> Hooks:
+    assert target.receiver is not None
     metadata = {"webhook_id": target.webhook_id}
-    ids = []
-    for kind, body in (
-        ("chat", target.chat(metadata=metadata)),
-        ("chat", target.chat(metadata=metadata, n=2)),
-        ("text", target.text(metadata=metadata)),
-        ("chat", target.chat(metadata=metadata, n=3)),
-    ):
-        exchange = target.submit(body, kind=kind)
-        if exchange.status != 200 or not isinstance(exchange.json, dict):
-            raise Violation(f"a webhook probe was not acknowledged ({exchange.status})", **exchange.summary())
-        ids.append(exchange.json["id"])
+    watched = [
+        lifecycle.submit(target, kind, body, "a webhook probe")
+        for kind, body in (
+            ("chat", target.chat(metadata=metadata)),
+            ("chat", target.chat(metadata=metadata, n=2)),
+            ("text", target.text(metadata=metadata)),
+            ("chat", target.chat(metadata=metadata, n=3)),
+        )
+    ]
+    ids = [p.id for p in watched]
     target.receiver.fail_first[ids[1]] = 500
     target.receiver.fail_first[ids[3]] = 400
     group = target.request(
         "POST", "/v1/slow/group/chat/completions", json={"requests": [target.chat(metadata=metadata) for _ in range(2)]}
     )
     group_id = str(group.json.get("groupId", "")) if group.status == 200 and isinstance(group.json, dict) else ""
-    _wait_terminal(target, ids)
-    found = Hooks(ids[0], ids[1], ids[2], ids[3], group_id, 2)
-    target.cache["hooks"] = found
-    return found
+    deadline = watched[0].submitted_ms + target.completion_timeout * 1000
+    if lifecycle.await_terminal(target, watched, pool="hooks", deadline_ms=deadline) != "finished":
+        raise NotRun(
+            f"webhook probes were not terminal {target.completion_timeout:g} s after submission (--completion-timeout)"
+        )
+    return Hooks(ids[0], ids[1], ids[2], ids[3], group_id, 2)
 
 
 def _first(target: Target, subject: str, what: str) -> Delivery:
@@ -89,12 +99,21 @@ def _first(target: Target, subject: str, what: str) -> Delivery:
     "webhooks",
     "A chat generation with metadata.webhook_id gets its generation.completed event.",
     source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
 )
 def delivered(target: Target) -> None:
     _first(target, hooks(target).chat, "generation.completed")
 
 
-@rule("HOOK-OPTIONS-FIRST", "webhooks", "An OPTIONS readiness check precedes the event POSTs.", source="documented")
+@rule(
+    "HOOK-OPTIONS-FIRST",
+    "webhooks",
+    "An OPTIONS readiness check precedes the event POSTs.",
+    source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
+)
 def options_first(target: Target) -> None:
     post = _first(target, hooks(target).chat, "generation.completed")
     assert target.receiver is not None
@@ -107,6 +126,8 @@ def options_first(target: Target) -> None:
     "webhooks",
     "X-Inference-* headers agree with the body, the webhook id and the ack id.",
     source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
 )
 def headers(target: Target) -> None:
     probe = hooks(target)
@@ -141,6 +162,8 @@ def headers(target: Target) -> None:
     "webhooks",
     "The event validates against webhook-event.schema.json and its data equals the record.",
     source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
 )
 def payload(target: Target) -> None:
     probe = hooks(target)
@@ -156,7 +179,14 @@ def payload(target: Target) -> None:
         raise Violation(f"data differs from GET /v1/generation/{probe.chat} in {differing}", response=post.body)
 
 
-@rule("HOOK-RETRY-5XX", "webhooks", "A 5xx from the receiver is retried.", source="documented")
+@rule(
+    "HOOK-RETRY-5XX",
+    "webhooks",
+    "A 5xx from the receiver is retried.",
+    source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
+)
 def retry_5xx(target: Target) -> None:
     probe = hooks(target)
     assert target.receiver is not None
@@ -173,6 +203,8 @@ def retry_5xx(target: Target) -> None:
     "webhooks",
     "A /completions generation triggers no webhook (documented: chat only).",
     source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
 )
 def not_for_completions(target: Target) -> None:
     probe = hooks(target)
@@ -188,6 +220,8 @@ def not_for_completions(target: Target) -> None:
     "webhooks",
     "A group sends one slow-group.completed naming its id and every generation.",
     source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
 )
 def group_event(target: Target) -> None:
     probe = hooks(target)
@@ -211,6 +245,8 @@ def group_event(target: Target) -> None:
     "webhooks",
     f"A 4xx from the receiver is not retried (listened for {_GRACE:g} s after the first attempt).",
     source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
 )
 def no_retry_4xx(target: Target) -> None:
     probe = hooks(target)
@@ -226,6 +262,8 @@ def no_retry_4xx(target: Target) -> None:
     "webhooks",
     "A generation's deliveries are one logical event: repeats are identical apart from the timestamp.",
     source="documented",
+    uses=_HOOKS,
+    skip=_skipped,
 )
 def one_event(target: Target) -> None:
     probe = hooks(target)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -17,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from slowcheck import __version__
-from slowcheck.contract.command import target_for
-from slowcheck.contract.report import counts, write_junit, write_results
+from slowcheck.contract.command import MARKS, print_plan, resolve, target_from
+from slowcheck.contract.options import add_flags
+from slowcheck.contract.report import counts, verdict as contract_verdict, write_junit, write_results
 from slowcheck.contract.rules import Outcome, Result
-from slowcheck.contract.runner import run as run_rules, select
-from slowcheck.embedded import add_target_arguments, check_reachable
+from slowcheck.contract.runner import Suite
 from slowcheck.errors import ConfigError
 from slowcheck.load import command as load_command, report as load_report
 from slowcheck.redaction import redact_folder
@@ -32,6 +31,7 @@ from slowcheck.sdk.command import matrix_document, table
 from slowcheck.sdk.envs import NodeEnvs, cache_dir
 from slowcheck.sdk.matrix import run_matrix
 from slowcheck.target_url import is_loopback
+from slowcheck.verdict import Verdict, combine
 
 __all__ = ["add_arguments", "main"]
 
@@ -41,12 +41,7 @@ _DEFAULT_THRESHOLDS = ["submit.errors==0"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_target_arguments(parser, without="the embedded mock is started and used", model="model for every phase")
-    parser.add_argument("--second-api-key", metavar="KEY", help="a key of another account, for the isolation rules")
-    parser.add_argument("--completion-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="how long lifecycle rules wait for generations (%(default)g)")  # fmt: skip
-    parser.add_argument("--max-requests", type=int, metavar="N", help="cap on the contract phase's requests")
-    parser.add_argument("--lenient", action="append", default=[], metavar="RULE-ID", help="an inferred rule warns")
+    add_flags(parser)
     parser.add_argument(
         "--load-seconds",
         type=float,
@@ -58,46 +53,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a load threshold on the submit phase, e.g. 'submit.latency_ms.p95<250' (default: "
                         "submit.errors==0)")  # fmt: skip
     parser.add_argument("--sdk-matrix", action="store_true", help="every pinned SDK version, not just the installed")
-    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>/")
+    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default: reports/<timestamp>/")
 
 
 def main(args: argparse.Namespace) -> int:
-    rules = select(args.lenient)
     load_report.thresholds(args.threshold, "submit", [])  # a typo fails now, not after the contract phase
-    base_url = args.base_url or os.environ.get("SLOWCHECK_BASE_URL")
+    report_dir: Path = args.report_dir or new_report_dir()
+    rules, base_url, ledger, resume = resolve(args, report_dir)
     load_seconds = args.load_seconds
     if load_seconds is None:
         load_seconds = _LOCAL_LOAD_SECONDS if not base_url or is_loopback(base_url) else 0.0
     if load_seconds < 0:
         raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
-    report_dir: Path = args.report_dir or new_report_dir()
     started = time.monotonic()
     clock = Clock(started)
-    api_key = args.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
-    with target_for(
-        base_url,
-        api_key,
-        second_api_key=args.second_api_key,
-        model=args.model,
-        completion_timeout=args.completion_timeout,
-        max_requests=args.max_requests,
-    ) as (target, label, keys):
+    with target_from(args, base_url=base_url) as (target, label, keys):
+        target.ledger, target.resume = ledger, resume
         key = keys[0]
-        check_reachable(target.root, key)
-        report_dir.mkdir(parents=True, exist_ok=True)
+        suite = Suite(target, rules, lenient=args.lenient, strict=args.strict)
         print(f"slowcheck run against {label}; report in {report_dir}", flush=True)
-        results = _contract(target, rules, args.lenient, clock, report_dir)
+        print_plan(suite, base_url)
+        suite.prepare()  # the key, the model and the URL are checked before the report folder exists
+        report_dir.mkdir(parents=True, exist_ok=True)
+        for note in suite.preflight.notes if suite.preflight else []:
+            print(f"note: {note}", flush=True)
+        results = _contract(suite, clock, report_dir)
         loads = _load(args, target.root, label, key, load_seconds, clock, report_dir)
         sdk = _sdk(args, target.root, key, clock)
-    summary = _summary(label, results, loads, sdk, time.monotonic() - started, args, load_seconds)
+    judged = _judge(results, suite, loads, sdk)
+    summary = _summary(label, results, loads, sdk, time.monotonic() - started, args, load_seconds, judged)
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if sdk is not None:
         (report_dir / "sdk-matrix.json").write_text(json.dumps(sdk, indent=2) + "\n", encoding="utf-8")
     write_page(report_dir / "index.html", summary, results_path=report_dir / "results.json")
     redact_folder(report_dir, keys, announce="slowcheck run")
     _link_latest(report_dir)
-    _verdict(summary, report_dir)
-    return 0 if summary["verdict"] == "pass" else 1
+    print(f"report: {report_dir / 'index.html'}")
+    print(f"verdict: {judged.line()} ({summary['duration_s']} s)", file=sys.stdout, flush=True)
+    return judged.exit_code
 
 
 class Clock:
@@ -108,27 +101,27 @@ class Clock:
         return f"{time.monotonic() - self.started:6.1f} s"
 
 
-def _contract(target: Any, rules: list[Any], lenient: list[str], clock: Clock, folder: Path) -> list[Result]:
-    total = len(rules)
+def _contract(suite: Suite, clock: Clock, folder: Path) -> list[Result]:
+    total = len(suite.rules)
     print(f"[{clock}] contract: {total} rules", flush=True)
     done: list[Result] = []
 
     def progress(result: Result) -> None:
         done.append(result)
-        mark = {Outcome.HELD: "held", Outcome.VIOLATED: "VIOLATED", Outcome.WARNED: "warned"}.get(
-            result.outcome, "not run"
-        )
-        print(f"[{clock}] contract {len(done):>2}/{total} {mark:8} {result.rule.id}", flush=True)
-        if result.outcome is Outcome.VIOLATED:
+        print(f"[{clock}] contract {len(done):>2}/{total} {MARKS[result.outcome]:9} {result.rule.id}", flush=True)
+        if result.outcome is not Outcome.HELD and result.message:
             print(f"           {result.message}", flush=True)
 
     began = time.monotonic()
-    results = run_rules(target, rules, lenient=lenient, progress=progress)
+    results = suite.run(progress=progress)
     seconds = time.monotonic() - began
-    write_results(folder / "results.json", results, target=str(target.root), duration=seconds)
+    write_results(folder / "results.json", results, target=str(suite.target.root), duration=seconds, plan=suite.plan)
     write_junit(folder / "junit.xml", results, duration=seconds)
     tally = counts(results)
-    print(f"[{clock}] contract: {tally['held']} held, {tally['violated']} violated, {tally['not run']} not run")
+    print(
+        f"[{clock}] contract: {tally['held']} held, {tally['violated']} violated, {tally['deviation']} deviations, "
+        f"{tally['skipped']} skipped, {tally['not run']} not run ({suite.target.sent} requests)"
+    )
     return results
 
 
@@ -170,6 +163,20 @@ def _sdk(args: argparse.Namespace, root: str, key: str, clock: Clock) -> dict[st
     return document
 
 
+def _judge(
+    results: list[Result], suite: Suite, loads: dict[str, dict[str, Any]], sdk: dict[str, Any] | None
+) -> Verdict:
+    breached = [t for s in loads.values() for t in s["thresholds"] if not t["passed"]]
+    sdk_failing = [r for r in (sdk or {}).get("rows", []) if r["failed_by_api"]]
+    contract = contract_verdict(results, suite.plan)
+    parts = [Verdict(contract.status, tuple(f"contract: {r}" for r in contract.reasons))]
+    if breached:
+        parts.append(Verdict("fail", (f"{len(breached)} load thresholds breached",)))
+    if sdk_failing:
+        parts.append(Verdict("fail", (f"{len(sdk_failing)} SDK versions fail checks the API answers for",)))
+    return combine(*parts)
+
+
 def _summary(
     label: str,
     results: list[Result],
@@ -178,32 +185,25 @@ def _summary(
     duration: float,
     args: argparse.Namespace,
     load_seconds: float,
+    judged: Verdict,
 ) -> dict[str, Any]:
-    tally = counts(results)
-    breached = [t for s in loads.values() for t in s["thresholds"] if not t["passed"]]
-    sdk_failing = [r for r in (sdk or {}).get("rows", []) if r["failed_by_api"]]
-    reasons = []
-    if tally["violated"]:
-        reasons.append(f"{tally['violated']} contract rules violated")
-    if breached:
-        reasons.append(f"{len(breached)} load thresholds breached")
-    if sdk_failing:
-        reasons.append(f"{len(sdk_failing)} SDK versions fail checks the API answers for")
     return {
-        "verdict": "fail" if reasons else "pass",
-        "reasons": reasons,
+        "verdict": judged.status,
+        "reasons": list(judged.reasons),
         "target": label,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(duration, 1),
-        "contract": {"counts": tally, "rules": len(results)},
+        "contract": {"counts": counts(results), "rules": len(results)},
         "load": loads,
         "sdk": sdk,
         "settings": {
             "model": args.model,
             "completion_timeout_s": args.completion_timeout,
+            "max_requests": args.max_requests,
             "load_seconds": load_seconds,
             "thresholds": args.threshold,
             "lenient": args.lenient,
+            "strict": bool(args.strict),
             "sdk_matrix": bool(args.sdk_matrix),
             "second_key": "given" if args.second_api_key else "not given",
         },
@@ -222,9 +222,3 @@ def _link_latest(folder: Path) -> None:
         latest.symlink_to(folder.name, target_is_directory=True)
     except OSError:
         latest.write_text(folder.name + "\n", encoding="utf-8")
-
-
-def _verdict(summary: dict[str, Any], folder: Path) -> None:
-    line = "PASS" if summary["verdict"] == "pass" else "FAIL: " + "; ".join(summary["reasons"])
-    print(f"report: {folder / 'index.html'}")
-    print(f"verdict: {line} ({summary['duration_s']} s)", file=sys.stdout, flush=True)
