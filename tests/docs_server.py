@@ -118,7 +118,9 @@ def create_app(habits: Habits) -> Starlette:
         generations[generation.id] = generation
         created = generation.created_ms // 1000 if habits.created_in_seconds else generation.created_ms
         obj = "chat.completion" if kind == "chat" else "text_completion"
-        return JSONResponse({"id": generation.id, "object": obj, "created": created, "model": body["model"], "choices": []})
+        return JSONResponse(
+            {"id": generation.id, "object": obj, "created": created, "model": body["model"], "choices": []}
+        )
 
     def record(generation: _Generation, *, with_id: bool = False) -> dict[str, Any]:
         age = time.time() - generation.created_ms / 1000
@@ -187,7 +189,9 @@ def create_app(habits: Habits) -> Starlette:
     async def models(request: Request) -> Response:
         if key_of(request) is None:
             return _error(401, "Invalid API key.", code="invalid_api_key")
-        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "docs"} for m in MODELS]})
+        return JSONResponse(
+            {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "docs"} for m in MODELS]}
+        )
 
     routes = [
         Route("/v1/slow/chat/completions", submit, methods=["POST"]),
@@ -220,7 +224,11 @@ def _completion(generation: _Generation) -> dict[str, Any]:
             message: dict[str, Any] = {"role": "assistant", "content": " ".join(take), "tool_calls": None}
             if body.get("tools") and body.get("tool_choice") == "required":
                 name = body["tools"][0]["function"]["name"]
-                call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"city": "Paris"}'}}
+                call = {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": name, "arguments": '{"city": "Paris"}'},
+                }
                 message |= {"content": None, "tool_calls": [call]}
                 reason, take = "tool_calls", ["x"] * min(limit, 6)
             elif (body.get("response_format") or {}).get("type") == "json_schema":

@@ -119,3 +119,31 @@ def test_console_script_runs_as_a_program() -> None:
     )
     assert done.returncode == 2
     assert done.stderr == "slowcheck: error: cannot read /missing: No such file or directory\n"
+
+
+def test_contract_run_and_the_pytest_plugin_share_their_target_flags_and_help_texts() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from slowcheck.cli import _parser
+    from slowcheck.contract.options import FLAGS
+
+    helps = {}
+    for name in ("contract", "run"):
+        parser = dict(_parser()._subparsers._group_actions[0].choices.items())[name]  # type: ignore[union-attr]
+        helps[name] = {a.option_strings[0]: a.help for a in parser._actions if a.option_strings}
+    for flag in FLAGS:
+        assert helps["contract"][flag.name] == helps["run"][flag.name] == flag.text(), flag.name
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help", "-p", "no:locust"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    flat = " ".join(shown.split())
+    for flag in FLAGS:
+        assert f"{flag.pytest_name or flag.name}=" in flat or f"{flag.pytest_name or flag.name} " in flat, flag.name
+        assert " ".join(flag.text().split()) in flat, flag.name

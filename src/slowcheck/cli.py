@@ -1,6 +1,7 @@
 """The ``slowcheck`` command: thin argument parsing over the package's modules.
 
-Exit codes everywhere: 0 all good, 1 something checked was found wrong, 2 usage or configuration error.
+Exit codes everywhere (slowcheck.verdict): 0 all good, 1 something checked was found wrong, 2 usage or
+configuration error, 3 inconclusive; 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Against the embedded mock by default (or --base-url): the contract rules, a short submit "
         "and poll load phase, and the SDK check, with progress; writes reports/<timestamp>/ (index.html, "
         "summary.json, junit.xml, results.json, the load CSVs) and points reports/latest at it. Exit 0: all good; "
-        "1: something checked is wrong; 2: usage error or target unreachable.",
+        "1: something checked is wrong; 2: usage error, bad configuration or target unreachable; 3: inconclusive "
+        "(something that should have run did not).",
     )
     add_run_arguments(main_job)
     main_job.set_defaults(handler=run_main)
@@ -76,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         "contract",
         help="check an API (or the embedded mock) against the documented contract, rule by rule",
         description="Run the contract rules against --base-url, or against the embedded mock when no URL is "
-        "given. Exit 0: every rule that ran holds; 1: a rule is violated; 2: usage error or target unreachable.",
+        "given, after a budget plan and a preflight. Exit 0: every rule that should run held (deviations listed); "
+        "1: a rule is violated; 2: usage error, bad configuration or target unreachable; 3: inconclusive (a rule "
+        "that should have run did not).",
     )
     add_contract_arguments(contract)
     contract.set_defaults(handler=contract_main)

@@ -10,8 +10,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
 from slowcheck.errors import ConfigError
 from slowcheck.target_url import api_root
 
@@ -66,11 +64,14 @@ def target_or_mock(
             yield url, f"the embedded mock ({url})", key
 
 
-def check_reachable(root: str, key: str) -> None:
-    """One cheap request before anything heavy starts, so an unreachable target is one line, early."""
+def check_reachable(root: str, key: str, model: str = DEFAULT_MODEL) -> None:
+    """The contract suite's preflight before anything heavy starts: the target answers (within 10 s), the key
+    is accepted and the model served, each a one-line ConfigError, early."""
+    from slowcheck.contract.preflight import preflight
+    from slowcheck.contract.target import Target
+
+    target = Target(root + "/v1", key, model=model, timeout=10.0)
     try:
-        httpx.get(f"{root}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10, trust_env=False)
-    except httpx.TimeoutException:
-        raise ConfigError(f"{root} did not answer GET /v1/models within 10 s") from None
-    except httpx.HTTPError as exc:
-        raise ConfigError(f"cannot reach {root}: {type(exc).__name__}: {exc}") from None
+        preflight(target)
+    finally:
+        target.close()

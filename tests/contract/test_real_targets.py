@@ -111,7 +111,8 @@ def test_a_budget_too_small_is_said_before_the_first_request_and_is_never_exceed
     assert app.state.sent["requests"] <= 40
     needed = results["plan"]["needed"]
     plan_line = out.splitlines()[1]
-    assert plan_line.startswith("plan: 40 requests of 40") and f"needs about {needed}" in plan_line
+    assert plan_line.startswith("plan: 40 requests of 40")
+    assert f"needs about {needed}" in plan_line
     assert "the budget cannot cover" in out.split("held")[0]
     assert f"could not run within 40 requests; about {needed} are needed" in out
 
@@ -124,7 +125,8 @@ def test_the_plan_needs_what_it_says(docs_server: Any) -> None:
     assert not full.refused
     target.max_requests = full.needed
     exact = make_plan(target, rules, preflight=requests_needed(target))
-    assert not exact.refused and exact.planned == full.needed
+    assert not exact.refused
+    assert exact.planned == full.needed
     target.max_requests = full.needed - 1
     assert make_plan(target, rules, preflight=requests_needed(target)).planned <= full.needed - 1
     target.close()
@@ -187,7 +189,12 @@ def test_429s_met_during_the_suite_are_honoured_and_judged(tmp_path: Path, capsy
     from slowcheck.mock import MockSettings, Span, create_app as mock_app
 
     settings = MockSettings(
-        db=":memory:", api_keys=[KEY], queue_time=Span(0, 0.02), run_time=Span(0.01, 0.02), submit_rate=4, submit_burst=4
+        db=":memory:",
+        api_keys=[KEY],
+        queue_time=Span(0, 0.02),
+        run_time=Span(0.01, 0.02),
+        submit_rate=4,
+        submit_burst=4,
     )
     with serve_in_background(mock_app(settings)) as url:
         code = main(
@@ -229,7 +236,8 @@ def test_a_misconfigured_run_stops_with_one_line_and_at_most_three_requests(
     code = main(["contract", "--base-url", url, *args, "--report-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("\n") == 1 and says in err, err
+    assert err.count("\n") == 1, err
+    assert says in err
     assert app.state.sent["requests"] <= 3
     assert not (tmp_path / "results.json").exists()
 
@@ -242,12 +250,15 @@ def test_a_refused_second_key_skips_isolation_and_an_accepted_one_is_checked(
     out = capsys.readouterr().out
     assert code == 0, out
     isolation = {r["id"]: r for r in results["rules"]}["AUTH-ISOLATION"]
-    assert isolation["outcome"] == "skipped" and "refused in the preflight (401)" in isolation["message"]
+    assert isolation["outcome"] == "skipped"
+    assert "refused in the preflight (401)" in isolation["message"]
     code, results = contract(url, tmp_path / "other", "--completion-timeout", "0", "--second-api-key", OTHER)
     assert outcomes(results)["AUTH-ISOLATION"] == "held"
 
 
-def test_the_sdks_base_url_is_taken_with_a_note(docs_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_sdks_base_url_is_taken_with_a_note(
+    docs_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url, _ = docs_server()
     code, _ = contract(url + "/slow", tmp_path, "--completion-timeout", "0")
     out = capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from slowcheck.contract.ack import submitted
 from slowcheck.contract.rules import Violation, rule, worst_of
 from slowcheck.contract.target import Target
@@ -63,7 +65,7 @@ def auth_wrong(target: Target) -> None:
     for exchange, what in answers:
         if wrong in exchange.text:
             raise Violation(f"{what}: the answer echoes the key", **exchange.summary())
-    worst_of([lambda e=e, w=w: target.expect_error(e, w, status=401, lax=True) for e, w in answers])
+    worst_of([functools.partial(target.expect_error, e, w, status=401, lax=True) for e, w in answers])
 
 
 @rule(

@@ -504,7 +504,7 @@ def json_output(target: Target) -> None:
 
 @rule(
     "GEN-IDEMPOTENT-GET",
-    "retrieval",
+    "lifecycle",
     "Repeated reads of a terminal generation return identical bodies.",
     source="inferred",
     cost=2,

@@ -72,6 +72,7 @@ class Target:
         ledger: Path | None = None,
         resume: list[dict[str, Any]] | None = None,
         transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
     ) -> None:
         self.root = root = api_root(base_url)
         self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
@@ -96,7 +97,8 @@ class Target:
         self.schemas: SchemaSet = schema_set()
         self.cache: dict[str, Any] = {}
         self._once: dict[str, tuple[Any, BaseException | None]] = {}
-        self.client = httpx.Client(base_url=root, timeout=30.0, transport=transport, trust_env=False)
+        self.timeout = timeout
+        self.client = httpx.Client(base_url=root, timeout=timeout, transport=transport, trust_env=False)
 
     def close(self) -> None:
         self.client.close()
@@ -186,7 +188,7 @@ class Target:
         try:
             answer = self.client.request(method, path, content=payload, headers=sent_headers)
         except httpx.TimeoutException:
-            raise TargetUnreachable(f"{self.root} did not answer {method} {path} within 30 s") from None
+            raise TargetUnreachable(f"{self.root} did not answer {method} {path} within {self.timeout:g} s") from None
         except httpx.TransportError as exc:
             raise TargetUnreachable(f"cannot reach {self.root}: {type(exc).__name__}: {exc}") from None
         exchange = Exchange(

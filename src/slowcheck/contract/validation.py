@@ -7,6 +7,7 @@ messages); accepting an out-of-range value is what OpenAI-compatible backends co
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,7 +71,7 @@ def _refused(target: Target, case: BadBody, exchange: Exchange) -> None:
     "messages accepted is a violation",
 )
 def invalid_bodies(target: Target) -> None:
-    worst_of([lambda c=c, e=e: _refused(target, c, e) for c, e in _answers(target)])
+    worst_of([functools.partial(_refused, target, case, exchange) for case, exchange in _answers(target)])
 
 
 @rule(

@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     report_dir: Path = args.report_dir or new_report_dir(args.scenario)
     limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
     with target_or_mock(args.base_url, args.api_key, model=args.model, submit_rate=limit) as (root, label, key):
-        check_reachable(root, key)
+        check_reachable(root, key, args.model)
         print(f"slowcheck load: {args.scenario} against {label} for {options['duration']:g} s", flush=True)
         summary = run_scenario(args, root, label, key, report_dir)
     for line in describe(summary):

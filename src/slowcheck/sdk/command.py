@@ -19,7 +19,7 @@ from slowcheck.sdk.matrix import Row, run_matrix
 
 __all__ = ["add_arguments", "main", "matrix_document", "table"]
 
-_MARKS = {"passed": "ok", "n/a": "n/a"}
+_MARKS = {"passed": "ok", "n/a": "n/a", "deviation": "dev"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("no SDK versions to run")
     report_dir: Path = args.report_dir or new_report_dir("sdk-matrix")
     with target_or_mock(args.base_url, args.api_key, model=args.model) as (root, label, key):
-        check_reachable(root, key)
+        check_reachable(root, key, args.model)
         print(f"slowcheck sdk-matrix: {len(python)} Python and {len(node)} Node versions against {label}", flush=True)
         started = time.monotonic()
         rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(args.cache_dir),
