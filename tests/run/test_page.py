@@ -23,7 +23,7 @@ def test_a_run_without_load_or_sdk_renders(tmp_path: Path) -> None:
         "target": "https://api.example.test/v1",
         "generated_at": "2026-11-25T20:00:00+00:00",
         "duration_s": 12.0,
-        "contract": {"counts": {"held": 1, "violated": 1, "warned": 0, "not run": 0}, "rules": 2},
+        "contract": {"counts": {"held": 1, "violated": 1, "deviation": 0, "skipped": 0, "not run": 0}, "rules": 2},
         "load": {},
         "sdk": None,
         "settings": {"load_seconds": 0.0, "thresholds": []},

@@ -11,7 +11,7 @@ from slowcheck.templates import environment
 
 __all__ = ["write_page"]
 
-_ORDER = {"violated": 0, "warned": 1, "not run": 2, "held": 3}
+_ORDER = {"violated": 0, "not run": 1, "deviation": 2, "skipped": 3, "held": 4}
 
 
 def write_page(path: Path, summary: dict[str, Any], *, results_path: Path) -> None:
