@@ -22,7 +22,8 @@ from __future__ import annotations
 import itertools
 import time
 
-from slowcheck.load import harness, plan
+from slowcheck.load import harness, plan, workload
+from slowcheck.load.policies import POLICIES
 from slowcheck.load.samples import StrategySamples
 
 harness.install("poll")
@@ -36,22 +37,20 @@ class Poller(harness.SlowUser):
         for name in names:
             self.samples.strategies[name] = StrategySamples()
         trackers = {
-            name: harness.Tracker(
-                self, harness.POLICIES[name](self.options.poll_interval), self.samples.strategies[name]
-            )
+            name: harness.Tracker(self, POLICIES[name](self.options.poll_interval), self.samples.strategies[name])
             for name in names
         }
         receiver, hook_id = self.webhooks(trackers)
         names = [n for n in names if n != "webhook" or hook_id]
-        plain = harness.bodies(self.options.model)[:4]
-        hooked = harness.bodies(self.options.model, {"webhook_id": hook_id})[:4] if hook_id else plain
+        plain = workload.bodies(self.options.model)[:4]
+        hooked = workload.bodies(self.options.model, {"webhook_id": hook_id})[:4] if hook_id else plain
         turn = itertools.count()
 
         def fire(at: float) -> None:
             index = next(turn)
             name = names[index % len(names)]
-            workload = hooked if name == "webhook" else plain
-            offer = self.submit("chat", workload[index // len(names) % len(workload)][1], at)
+            requests = hooked if name == "webhook" else plain
+            offer = self.submit("chat", requests[index // len(names) % len(requests)][1], at)
             if offer.generation_id:
                 trackers[name].add(offer.generation_id, offer.sent_at)
 

@@ -22,7 +22,8 @@ from typing import Any
 
 import gevent
 
-from slowcheck.load import harness, plan
+from slowcheck.hints import hint_seconds
+from slowcheck.load import harness, plan, workload
 from slowcheck.load.summary import SUSTAINABLE_RATIO
 
 harness.install("rate-limit")
@@ -58,11 +59,11 @@ class Prober(harness.SlowUser):
         first = len(self.samples.submits)
         start = time.time()
         seconds = self.options.step_seconds
-        workload = harness.bodies(self.options.model)
+        requests = workload.bodies(self.options.model)
         turn = itertools.count()
 
         def fire(at: float) -> None:
-            kind, body = workload[next(turn) % len(workload)]
+            kind, body = requests[next(turn) % len(requests)]
             self.submit(kind, body, at)
 
         self.offer(plan.arrivals([plan.Stage(rate, seconds)]), start, fire)
@@ -92,11 +93,11 @@ class Prober(harness.SlowUser):
         overload to the first acceptance.
         """
         began = time.time()
-        kind, body = harness.bodies(self.options.model)[0]
+        kind, body = workload.bodies(self.options.model)[0]
         offer = self.submit(kind, body, time.time())
         attempts, cleared, hint = 1, None, None
         while not 200 <= offer.status < 300 and attempts < 30:
-            hint = harness.retry_after(offer.headers)
+            hint = hint_seconds(offer.headers)
             wait = hint if hint is not None else 1.0
             if time.time() + wait > deadline:
                 break

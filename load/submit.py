@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 
-from slowcheck.load import harness, plan
+from slowcheck.load import harness, plan, workload
 
 harness.install("submit")
 
@@ -21,12 +21,12 @@ harness.install("submit")
 class Submitter(harness.SlowUser):
     def run_once(self) -> None:
         stages = plan.parse_stages(self.options.rate, self.options.duration)
-        workload = harness.bodies(self.options.model)
+        requests = workload.bodies(self.options.model)
         turn = itertools.count()
         self.samples.started = time.time()
 
         def fire(at: float) -> None:
-            kind, body = workload[next(turn) % len(workload)]
+            kind, body = requests[next(turn) % len(requests)]
             self.submit(kind, body, at)
 
         self.offer(plan.arrivals(stages, share=self.share, of=self.of), self.samples.started, fire)

@@ -32,7 +32,7 @@ def changed(base: dict[str, Any], *removed: str, **values: Any) -> dict[str, Any
         pytest.param(changed(ACK, choices=[{"index": 0}]), "$.choices", "empty array", id="choices-not-empty"),
         pytest.param(changed(ACK, choices=None), "$.choices", "not of type", id="choices-null"),
         pytest.param(changed(ACK, "id"), "$", "'id' is a required property", id="no-id"),
-        pytest.param(changed(ACK, id=""), "$.id", "", id="empty-id"),
+        pytest.param(changed(ACK, id=""), "$.id", "should be non-empty", id="empty-id"),
         pytest.param(changed(ACK, "object"), "$", "'object' is a required property", id="no-object"),
         pytest.param(changed(ACK, object="chat.completion.chunk"), "$.object", "is not one of", id="chunk"),
         pytest.param(changed(ACK, "model"), "$", "'model' is a required property", id="no-model"),

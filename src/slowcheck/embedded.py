@@ -1,21 +1,55 @@
-"""The target a command checks: the URL and key the user gave, or the embedded mock with a fresh key."""
+"""The target a command checks: the URL and key the user gave, or the embedded mock with fresh keys.
+
+Every command that talks to an API (``contract``, ``run``, ``load``, ``sdk-matrix``) gets its target here,
+so the environment fallbacks, the one-line errors and the embedded mock's set-up are the same everywhere.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from slowcheck.errors import ConfigError
+from slowcheck import api
 from slowcheck.target_url import api_root
 
-__all__ = ["DEFAULT_MODEL", "add_target_arguments", "check_reachable", "target_or_mock"]
+__all__ = ["INSTANT", "QUICK", "Endpoint", "Timing", "add_target_arguments", "target_or_mock"]
 
-DEFAULT_MODEL = "inference-net/load-test"
+
+@dataclass(frozen=True)
+class Timing:
+    """How long the embedded mock keeps a generation queued and in progress (seconds, drawn per generation)."""
+
+    queued: tuple[float, float]
+    running: tuple[float, float]
+
+
+QUICK = Timing(queued=(0.2, 1.0), running=(0.5, 2.0))
+"""For load and SDK runs: long enough that polling strategies differ, short enough for a run of seconds."""
+INSTANT = Timing(queued=(0.0, 0.05), running=(0.01, 0.05))
+"""For the contract suite: every lifecycle rule is judged within a second."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a command talks to: the API root, its name in reports, and the keys (to use, and to redact)."""
+
+    root: str
+    label: str
+    keys: tuple[str, ...]
+    embedded: bool
+
+    @property
+    def key(self) -> str:
+        return self.keys[0]
+
+    @property
+    def second_key(self) -> str | None:
+        return self.keys[1] if len(self.keys) > 1 else None
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, without: str, model: str) -> None:
@@ -23,55 +57,56 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, without: str, model
     parser.add_argument(
         "--base-url",
         metavar="URL",
-        help=f"the API root, e.g. https://api.inference.net/v1 (env SLOWCHECK_BASE_URL); without it {without}",
+        help=f"the API root, e.g. https://api.inference.net/v1 (env {api.BASE_URL_ENV}); without it {without}",
     )
-    parser.add_argument("--api-key", metavar="KEY", help="env SLOWCHECK_API_KEY, then INFERENCE_API_KEY")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"{model} (%(default)s)")
+    parser.add_argument("--api-key", metavar="KEY", help=api.KEY_HINT)
+    parser.add_argument("--model", default=api.DEFAULT_MODEL, help=f"{model} (default: %(default)s)")
 
 
 @contextlib.contextmanager
 def target_or_mock(
-    base_url: str | None, api_key: str | None, *, model: str, submit_rate: float = 0.0
-) -> Iterator[tuple[str, str, str]]:
-    """(API root, label for reports, key), with the environment fallbacks of every command.
+    base_url: str | None,
+    api_key: str | None,
+    *,
+    model: str,
+    second_api_key: str | None = None,
+    keys: int = 1,
+    timing: Timing = QUICK,
+    durable: bool = True,
+    submit_rate: float = 0.0,
+    webhooks: Mapping[str, str] | None = None,
+) -> Iterator[Endpoint]:
+    """The target named by ``base_url`` (else ``SLOWCHECK_BASE_URL``) and its key, else the embedded mock.
 
-    Without a URL the mock runs in a thread, durable (SQLite in a temporary folder) with a quick lifecycle
-    (0.2-1 s queued, 0.5-2 s in progress), one fresh key, and ``submit_rate`` submissions/s per key (0: no limit).
+    The embedded mock runs in a thread with ``keys`` fresh keys, serves ``model`` beside its own models (so the
+    unknown-model rule has something to hold against), and is durable (SQLite in a temporary folder) unless
+    told otherwise. ``submit_rate`` is its per-key submission limit (0: none); ``webhooks`` maps webhook ids to
+    URLs it delivers to.
     """
-    base_url = base_url or os.environ.get("SLOWCHECK_BASE_URL")
-    if base_url:
-        key = api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY")
-        if not key:
-            raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
-        yield api_root(base_url), base_url, key
+    given = api.base_url(base_url)
+    if given:
+        key = api.require_key(api_key)
+        yield Endpoint(api_root(given), given, tuple(k for k in (key, second_api_key) if k), embedded=False)
         return
     from slowcheck.mock import MockSettings, Span
     from slowcheck.mock.app import DEFAULT_MODELS
     from slowcheck.mock.server import mock_in_background
 
-    key = f"sk-slowcheck-{secrets.token_hex(8)}"
-    with tempfile.TemporaryDirectory(prefix="slowcheck-mock-") as folder:
+    fresh = tuple(f"sk-slowcheck-{secrets.token_hex(8)}" for _ in range(keys))
+    with contextlib.ExitStack() as stack:
+        db = ":memory:"
+        if durable:
+            db = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="slowcheck-mock-"))) / "mock.sqlite3")
         settings = MockSettings(
             port=0,
-            db=str(Path(folder) / "mock.sqlite3"),
-            api_keys=[key],
+            db=db,
+            api_keys=list(fresh),
             models=[*DEFAULT_MODELS, model],
-            queue_time=Span(0.2, 1.0),
-            run_time=Span(0.5, 2.0),
+            queue_time=Span(*timing.queued),
+            run_time=Span(*timing.running),
             submit_rate=submit_rate,
+            webhooks=dict(webhooks or {}),
+            webhook_retry_delays=[0.1, 0.2],
         )
-        with mock_in_background(settings) as url:
-            yield url, f"the embedded mock ({url})", key
-
-
-def check_reachable(root: str, key: str, model: str = DEFAULT_MODEL) -> None:
-    """The contract suite's preflight before anything heavy starts: the target answers (within 10 s), the key
-    is accepted and the model served, each a one-line ConfigError, early."""
-    from slowcheck.contract.preflight import preflight
-    from slowcheck.contract.target import Target
-
-    target = Target(root + "/v1", key, model=model, timeout=10.0)
-    try:
-        preflight(target)
-    finally:
-        target.close()
+        url = stack.enter_context(mock_in_background(settings))
+        yield Endpoint(url, f"the embedded mock ({url})", fresh, embedded=True)

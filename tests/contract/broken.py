@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ class Exchange:
     body: Any
 
 
-# Returns (status, body) to answer instead, or None to leave the answer alone.
-Mutation = Callable[[Exchange], "tuple[int, Any] | None"]
+# Returns (status, body) to answer instead, (status, body, seconds) to answer it that much later, or None to
+# leave the answer alone.
+Mutation = Callable[[Exchange], "tuple[int, Any] | tuple[int, Any, float] | None"]
 
 
 class Broken:
@@ -29,6 +31,7 @@ class Broken:
 
     def __init__(self, app: ASGIApp, mutate: Mutation) -> None:
         self.app, self.mutate = app, mutate
+        self.crashes: list[str] = []
         self.state = getattr(app, "state", None)
         self.router = getattr(app, "router", None)
 
@@ -64,10 +67,17 @@ class Broken:
             answer = None
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         exchange = Exchange(scope["method"], scope["path"], headers, request, start["status"], answer)
-        changed = self.mutate(exchange) if answer is not None else None
+        changed = None
+        if answer is not None:
+            try:
+                changed = self.mutate(exchange)
+            except Exception as exc:  # a breakage that breaks itself: the self-test fails on it, not the rule
+                self.crashes.append(f"{type(exc).__name__}: {exc} on {scope['method']} {scope['path']}")
         status, payload = (
             (start["status"], b"".join(body)) if changed is None else (changed[0], json.dumps(changed[1]).encode())
         )
+        if changed is not None and len(changed) == 3:
+            await asyncio.sleep(changed[2])
         kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send(
             {

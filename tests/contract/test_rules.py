@@ -17,12 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from slowcheck.api import DEFAULT_MODEL
 from slowcheck.background import serve_in_background
 from slowcheck.cli import main
 from slowcheck.contract.access import _UNKNOWN_ID
 from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
 from slowcheck.contract.receiver import Receiver
-from slowcheck.contract.rules import RULES, NotRun, Outcome, Result
+from slowcheck.contract.rules import RULES, NotRun, Outcome, Result, Rule
 from slowcheck.contract.runner import Suite, select
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
@@ -46,13 +47,22 @@ def settings(**overrides: Any) -> MockSettings:
     return MockSettings(**(base | overrides))
 
 
+BROKEN: dict[Target, Broken] = {}
+"""The rewriting wrapper in front of each target a test served, to read the breakage's own crashes."""
+SMALL = {"fuzz_examples": 5, "stateful_examples": 1}
+"""Generated cases for a whole-catalogue run: enough to meet each breakage, few enough for 2 s a run."""
+
+
 @pytest.fixture
 def serve() -> Iterator[Any]:
-    def start(mutate: Mutation | None = None, mock: MockSettings | None = None) -> Target:
+    def start(mutate: Mutation | None = None, mock: MockSettings | None = None, **options: Any) -> Target:
         app = create_app(mock or settings())
-        stack.append(serve_in_background(Broken(app, mutate) if mutate else app))
+        served = Broken(app, mutate) if mutate else app
+        stack.append(serve_in_background(served))
         url = stack[-1].__enter__()
-        target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], completion_timeout=3)
+        target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], completion_timeout=3, **options)
+        if isinstance(served, Broken):
+            BROKEN[target] = served
         targets.append(target)
         return target
 
@@ -61,6 +71,7 @@ def serve() -> Iterator[Any]:
     yield start
     for target in targets:
         target.close()
+        BROKEN.pop(target, None)
     for server in reversed(stack):
         server.__exit__(None, None, None)
 
@@ -92,11 +103,41 @@ DEVIATES = {
 
 
 def is_ack(e: Exchange) -> bool:
-    return e.method == "POST" and e.status == 200 and e.path.startswith("/v1/slow/")
+    """A single submission's ack (not a group's)."""
+    return e.method == "POST" and e.status == 200 and e.path.startswith("/v1/slow/") and "/group/" not in e.path
+
+
+PLAIN = ({"role": "user", "content": "Say hello."}, "Once upon a time")
+"""What ``Target.chat()`` and ``Target.text()`` send: every body the suite writes itself starts from these."""
+
+
+def _written_by_suite(request: Any) -> bool:
+    if not isinstance(request, dict):
+        return False
+    if request.get("messages") == [PLAIN[0]] or request.get("prompt") == PLAIN[1]:
+        return True
+    return request.get("model") == DEFAULT_MODEL and request.get("max_tokens") == 8  # a bad body without messages
+
+
+def is_plain(e: Exchange) -> bool:
+    """The suite's plain chat or text body, nothing added: the shared acks of the ACK rules (not the probes,
+    the fuzz cases or the generated bodies)."""
+    return _written_by_suite(e.request) and set(e.request) <= {"model", "messages", "prompt", "max_tokens"}
+
+
+def is_generated(request: Any) -> bool:
+    """A body the suite did not write itself: a fuzz case or a LIFE-GENERATED example."""
+    return not _written_by_suite(request) and not isinstance(request, str)
 
 
 def is_record(e: Exchange, state: str | None = None) -> bool:
-    return e.path.startswith("/v1/generation/") and e.status == 200 and (state is None or e.body["state"] == state)
+    """A record of one of the suite's own probes (not of a generated body: LIFE-GENERATED has its breakage)."""
+    return (
+        e.path.startswith("/v1/generation/")
+        and e.status == 200
+        and (state is None or e.body["state"] == state)
+        and not is_generated(e.body["request"])
+    )
 
 
 def patch(body: Any, change: Any) -> Any:
@@ -106,26 +147,46 @@ def patch(body: Any, change: Any) -> Any:
 
 
 def _dup_ids(e: Exchange) -> tuple[int, Any] | None:
-    if is_ack(e) and "metadata" not in (e.request or {}):
+    if is_ack(e) and is_plain(e):
         return 200, e.body | {"id": "dupdupdupdupdupdupdup"}
     return None
 
 
 class _Regress:
-    """The first record of an id says In Progress; once it really is In Progress, it says Queued."""
+    """The first read of a probe says In Progress, the second Queued again; later reads are the truth."""
+
+    QUEUED = {"state": "Queued", "stateMessage": "Queued", "dispatchedAt": None, "finishedAt": None, "response": None}
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.reads: dict[str, int] = {}
 
     def __call__(self, e: Exchange) -> tuple[int, Any] | None:
         if not is_record(e):
             return None
-        if e.path not in self.seen:
-            self.seen.add(e.path)
-            return 200, e.body | {"state": "In Progress", "dispatchedAt": "2030-01-01T00:00:00.000Z"}
-        if e.body["state"] == "In Progress":
-            return 200, e.body | {"state": "Queued", "dispatchedAt": None}
+        self.reads[e.path] = seen = self.reads.get(e.path, 0) + 1
+        if seen == 1:
+            started = {
+                "state": "In Progress",
+                "stateMessage": "In Progress",
+                "dispatchedAt": "2025-01-01T00:00:00.000Z",
+            }
+            return 200, e.body | self.QUEUED | started
+        if seen == 2:
+            return 200, e.body | self.QUEUED
         return None
+
+
+class _SlowFirstAck:
+    """The first plain chat ack (the one the ACK rules share) comes after 2.05 s; the others at once."""
+
+    def __init__(self) -> None:
+        self.slowed = False
+
+    def __call__(self, e: Exchange) -> tuple[int, Any, float] | None:
+        if self.slowed or not (is_ack(e) and is_plain(e) and "messages" in e.request):
+            return None
+        self.slowed = True
+        return e.status, e.body, 2.05
 
 
 class _Changing:
@@ -141,6 +202,27 @@ class _Changing:
         return 200, e.body | {"stateMessage": f"read {self.reads}"}
 
 
+def _over_the_limit(record: dict[str, Any]) -> None:
+    """999 completion tokens, whatever the limit, each choice stopping on its own (so no length rule is met)."""
+    usage = record["response"]["usage"]
+    usage.update(completion_tokens=999, total_tokens=usage["prompt_tokens"] + 999)
+    for choice in record["response"]["choices"]:
+        choice["finish_reason"] = "stop"
+
+
+def _one_choice(record: dict[str, Any]) -> None:
+    """n choices asked, one returned, usage consistent with the one (so only the count is wrong)."""
+    response = record["response"]
+    if len(response["choices"]) < 2:
+        return
+    kept = response["choices"][:1]
+    kept[0]["finish_reason"] = "stop"  # its own tokens are unknown: no length finish to judge against the limit
+    usage = response["usage"]
+    usage["completion_tokens"] //= len(response["choices"])
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    response["choices"] = kept
+
+
 BREAKAGES: list[Any] = [
     pytest.param(
         "AUTH-MISSING-401",
@@ -148,10 +230,19 @@ BREAKAGES: list[Any] = [
         None,
         id="AUTH-MISSING-401",
     ),
-    pytest.param("AUTH-WRONG-401", lambda e: (403, e.body) if e.status == 401 else None, None, id="AUTH-WRONG-401"),
+    pytest.param(
+        "AUTH-WRONG-401",
+        lambda e: (403, e.body) if e.status == 401 and "authorization" in e.headers else None,
+        None,
+        id="AUTH-WRONG-401",
+    ),
     pytest.param(
         "AUTH-ISOLATION",
-        lambda e: (403, e.body) if e.status == 404 and _UNKNOWN_ID not in e.path else None,
+        lambda e: (
+            (403, e.body)
+            if e.status == 404 and e.path.startswith("/v1/generation/") and _UNKNOWN_ID not in e.path
+            else None
+        ),
         None,
         id="AUTH-ISOLATION",
     ),
@@ -165,7 +256,7 @@ BREAKAGES: list[Any] = [
         "ACK-SHAPE",
         lambda e: (
             (200, {k: v for k, v in e.body.items() if k != "created"})
-            if is_ack(e) and e.path.endswith("/slow/completions")
+            if is_ack(e) and is_plain(e) and e.path.endswith("/slow/completions")
             else None
         ),
         None,
@@ -173,13 +264,13 @@ BREAKAGES: list[Any] = [
     ),
     pytest.param(
         "ACK-CREATED-MS",
-        lambda e: (200, e.body | {"created": e.body["created"] // 1000}) if is_ack(e) else None,
+        lambda e: (200, e.body | {"created": e.body["created"] // 1000}) if is_ack(e) and is_plain(e) else None,
         None,
         id="ACK-CREATED-MS",
     ),
     pytest.param(
         "ACK-CHOICES-EMPTY",
-        lambda e: (200, e.body | {"choices": [{"index": 0}]}) if is_ack(e) else None,
+        lambda e: (200, e.body | {"choices": [{"index": 0}]}) if is_ack(e) and is_plain(e) else None,
         None,
         id="ACK-CHOICES-EMPTY",
     ),
@@ -200,19 +291,19 @@ BREAKAGES: list[Any] = [
         id="ACK-OBJECT",
     ),
     pytest.param("ACK-ID-UNIQUE", _dup_ids, None, id="ACK-ID-UNIQUE"),
-    pytest.param("ACK-FAST", None, settings(faults=Faults(ack_latency=2.05)), id="ACK-FAST"),
+    pytest.param("ACK-FAST", _SlowFirstAck(), None, id="ACK-FAST"),
     pytest.param("LIFE-FINISHES", None, settings(faults=Faults(stuck_ratio=1.0)), id="LIFE-FINISHES"),
     pytest.param(
         "LIFE-STATES-FORWARD",
         _Regress(),
-        settings(queue_time=Span(0.3, 0.3), run_time=Span(0.4, 0.4)),
+        None,
         id="LIFE-STATES-FORWARD",
     ),
     pytest.param(
         "LIFE-RECORD-SCHEMA",
         lambda e: (
-            (200, e.body | {"stateMessage": None, "state": "Failed", "response": None})
-            if is_record(e, "Success")
+            (200, patch(e.body, lambda b: b["response"].update(object="chat.completion.chunk")))
+            if is_record(e, "Success") and "messages" in e.body["request"]
             else None
         ),
         None,
@@ -220,7 +311,7 @@ BREAKAGES: list[Any] = [
     ),
     pytest.param(
         "LIFE-REQUEST-ECHO",
-        lambda e: (200, patch(e.body, lambda b: b["request"].pop("metadata"))) if is_record(e) else None,
+        lambda e: (200, patch(e.body, lambda b: b["request"].pop("metadata", None))) if is_record(e) else None,
         None,
         id="LIFE-REQUEST-ECHO",
     ),
@@ -234,11 +325,7 @@ BREAKAGES: list[Any] = [
     ),
     pytest.param(
         "LIFE-CHOICES-N",
-        lambda e: (
-            (200, patch(e.body, lambda b: b["response"].update(choices=b["response"]["choices"][:1])))
-            if is_record(e, "Success")
-            else None
-        ),
+        lambda e: (200, patch(e.body, _one_choice)) if is_record(e, "Success") else None,
         None,
         id="LIFE-CHOICES-N",
     ),
@@ -261,16 +348,8 @@ BREAKAGES: list[Any] = [
     pytest.param(
         "LIFE-TOKEN-LIMIT",
         lambda e: (
-            (
-                200,
-                patch(
-                    e.body,
-                    lambda b: b["response"]["usage"].update(
-                        completion_tokens=999, total_tokens=b["response"]["usage"]["prompt_tokens"] + 999
-                    ),
-                ),
-            )
-            if is_record(e, "Success")
+            (200, patch(e.body, _over_the_limit))
+            if is_record(e, "Success") and "tools" not in e.body["request"]
             else None
         ),
         None,
@@ -280,7 +359,7 @@ BREAKAGES: list[Any] = [
         "LIFE-FINISH-REASON",
         lambda e: (
             (200, patch(e.body, lambda b: [c.update(finish_reason="eos") for c in b["response"]["choices"]]))
-            if is_record(e, "Success")
+            if is_record(e, "Success") and "tools" not in e.body["request"]
             else None
         ),
         None,
@@ -292,10 +371,23 @@ BREAKAGES: list[Any] = [
         None,
         id="LIFE-TIMESTAMPS",
     ),
-    pytest.param("REQ-INVALID-4XX", lambda e: (500, e.body) if e.status == 400 else None, None, id="REQ-INVALID-4XX"),
+    pytest.param(
+        "REQ-INVALID-4XX",
+        lambda e: (
+            (500, e.body)
+            if e.status == 400 and isinstance(e.request, dict) and e.request.get("temperature") == 3
+            else None
+        ),
+        None,
+        id="REQ-INVALID-4XX",
+    ),
     pytest.param(
         "REQ-PARAM-NAMED",
-        lambda e: (400, patch(e.body, lambda b: b["error"].update(param=None))) if e.status == 400 else None,
+        lambda e: (
+            (400, patch(e.body, lambda b: b["error"].update(param=None)))
+            if e.status == 400 and isinstance(e.request, dict) and e.request.get("stream") is not True
+            else None
+        ),
         None,
         id="REQ-PARAM-NAMED",
     ),
@@ -309,7 +401,7 @@ BREAKAGES: list[Any] = [
         "REQ-STREAM-REFUSED",
         lambda e: (
             (200, {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": []})
-            if e.status == 400 and (e.request or {}).get("stream") is True
+            if e.status == 400 and isinstance(e.request, dict) and e.request.get("stream") is True
             else None
         ),
         None,
@@ -337,7 +429,7 @@ BREAKAGES: list[Any] = [
         "GROUP-LIMIT-50",
         lambda e: (
             (200, {"groupId": "g", "groupSize": 51})
-            if e.path.endswith("/group/chat/completions") and e.status == 400
+            if e.path.endswith("/group/chat/completions") and e.status == 400 and len(e.request["requests"]) > 50
             else None
         ),
         None,
@@ -347,7 +439,9 @@ BREAKAGES: list[Any] = [
         "GROUP-NO-MIXING",
         lambda e: (
             (200, {"groupId": "g", "groupSize": 2})
-            if e.path.endswith("/group/chat/completions") and e.status == 400
+            if e.path.endswith("/group/chat/completions")
+            and e.status == 400
+            and any("prompt" in r for r in e.request["requests"])
             else None
         ),
         None,
@@ -364,6 +458,7 @@ BREAKAGES: list[Any] = [
         lambda e: (
             (200, patch(e.body, lambda b: [c.update(finish_reason="length") for c in b["response"]["choices"]]))
             if is_record(e, "Success")
+            and "tools" not in e.body["request"]
             and e.body["response"]["usage"]["completion_tokens"]
             < (e.body["request"].get("max_completion_tokens") or e.body["request"].get("max_tokens") or 0)
             else None
@@ -418,18 +513,25 @@ BREAKAGES: list[Any] = [
     ),
     pytest.param(
         "LIFE-GENERATED",
-        lambda e: (200, patch(e.body, lambda b: b["request"].pop(next(iter(b["request"]))))) if is_record(e) else None,
+        lambda e: (
+            (200, patch(e.body, lambda b: b["request"].pop(next(iter(b["request"])))))
+            if e.path.startswith("/v1/generation/") and e.status == 200 and is_generated(e.body["request"])
+            else None
+        ),
         None,
         id="LIFE-GENERATED",
     ),
     pytest.param(
-        "REQ-FUZZ-NEGATIVE", lambda e: (500, e.body) if e.status == 400 else None, None, id="REQ-FUZZ-NEGATIVE"
+        "REQ-FUZZ-NEGATIVE",
+        lambda e: (500, e.body) if e.status == 400 and "/group/" not in e.path and is_generated(e.request) else None,
+        None,
+        id="REQ-FUZZ-NEGATIVE",
     ),
     pytest.param(
         "REQ-FUZZ-POSITIVE",
         lambda e: (
             (400, {"error": {"message": "no", "type": "invalid_request_error", "param": None, "code": None}})
-            if is_ack(e) and len(e.request) > 2
+            if is_ack(e) and is_generated(e.request) and len(e.request) > 2
             else None
         ),
         None,
@@ -437,7 +539,7 @@ BREAKAGES: list[Any] = [
     ),
     pytest.param(
         "ACK-ID-FORMAT",
-        lambda e: (200, e.body | {"id": "gen_" + e.body["id"]}) if is_ack(e) else None,
+        lambda e: (200, e.body | {"id": "gen_" + e.body["id"]}) if is_ack(e) and is_plain(e) else None,
         None,
         id="ACK-ID-FORMAT",
     ),
@@ -448,16 +550,83 @@ def test_every_rule_has_a_breakage() -> None:
     assert sorted(p.values[0] for p in BREAKAGES + HOOK_BREAKAGES) == sorted(RULES)
 
 
+_SCHEMA_BOUND = "submit-ack.schema.json itself bounds this field, so ACK-SHAPE sees it too"
+_STUCK = "every generation is stuck: a rule that reads a finished record is not run (never held)"
+_NO_EVENT = "no event arrives, so a rule that reads one is not run (HOOK-DELIVERED reports the loss once)"
+OVERLAPS: dict[str, dict[str, str]] = {
+    "ACK-CREATED-MS": {"ACK-SHAPE": _SCHEMA_BOUND},
+    "ACK-CHOICES-EMPTY": {"ACK-SHAPE": _SCHEMA_BOUND},
+    "LIFE-FINISH-REASON": {"LIFE-RECORD-SCHEMA": "the completion schemas carry the same finish_reason enum"},
+    "REQ-FUZZ-POSITIVE": {"LIFE-GENERATED": "it submits bodies drawn from the same request schemas"},
+    "LIFE-FINISHES": dict.fromkeys(
+        (
+            "LIFE-RESPONSE-ID",
+            "LIFE-CHOICES-N",
+            "LIFE-USAGE-SUM",
+            "LIFE-TOKEN-LIMIT",
+            "LIFE-FINISH-REASON",
+            "LIFE-TIMESTAMPS",
+            "LIFE-LENGTH-AT-LIMIT",
+            "LIFE-RESPONSE-MODEL",
+            "LIFE-TOOL-CALLS",
+            "LIFE-JSON-OUTPUT",
+            "GEN-IDEMPOTENT-GET",
+            "LIFE-GENERATED",
+        ),
+        _STUCK,
+    ),  # fmt: skip
+    "HOOK-DELIVERED": dict.fromkeys(
+        (
+            "HOOK-OPTIONS-FIRST",
+            "HOOK-HEADERS",
+            "HOOK-PAYLOAD",
+            "HOOK-RETRY-5XX",
+            "HOOK-NOT-FOR-COMPLETIONS",
+            "HOOK-NO-RETRY-4XX",
+            "HOOK-ONE-EVENT",
+        ),
+        _NO_EVENT,
+    )
+    | {"HOOK-GROUP": "the fault drops every event, the group's too"},  # fmt: skip
+}
+"""Per breakage, the other rules it breaks too, each with the reason it cannot be otherwise. Every rule not
+listed must hold (or be skipped by the configuration) while its neighbour's breakage is in place."""
+
+
+def catalogue_against(target: Target) -> dict[str, Result]:
+    suite = Suite(target, select())
+    suite.prepare()
+    return {result.rule.id: result for result in suite.run()}
+
+
+def assert_only(rule_id: str, results: dict[str, Result], target: Target) -> None:
+    """The named rule caught the breakage, no other rule did except the declared overlaps, and nothing crashed:
+    neither a check (an exception is not a verdict) nor the breakage itself."""
+    broken = BROKEN.get(target)
+    assert not (broken and broken.crashes), f"the breakage itself raised: {broken and broken.crashes[:2]}"
+    crashed = {i: r.crash for i, r in results.items() if r.crash}
+    assert not crashed, f"checks raised instead of judging: {crashed}"
+    expected = Outcome.DEVIATION if rule_id in DEVIATES else Outcome.VIOLATED
+    assert results[rule_id].outcome is expected, results[rule_id].message
+    declared = OVERLAPS.get(rule_id, {})
+    others = {
+        i: f"{r.outcome.value}: {r.message[:160]}"
+        for i, r in results.items()
+        if i != rule_id and i not in declared and r.outcome not in (Outcome.HELD, Outcome.SKIPPED)
+    }
+    assert not others, f"the {rule_id} breakage also breaks: {others}"
+    stale = [i for i in declared if results[i].outcome in (Outcome.HELD, Outcome.SKIPPED)]
+    assert not stale, f"declared overlaps of {rule_id} that now hold: {stale}"
+
+
 @pytest.mark.parametrize(("rule_id", "mutate", "mock"), BREAKAGES)
-def test_each_rule_catches_a_server_that_breaks_it(
+def test_each_breakage_breaks_its_rule_and_no_other(
     serve: Any, rule_id: str, mutate: Mutation | None, mock: MockSettings | None
 ) -> None:
-    target = serve(mutate, mock)
+    target = serve(mutate, mock, **SMALL)
     if rule_id == "LIFE-FINISHES":  # only a generation older than the documented 72 h breaks it
         _submitted_73_hours_ago(target)
-    expected = Outcome.DEVIATION if rule_id in DEVIATES else Outcome.VIOLATED
-    result = judge(target, rule_id)
-    assert result.outcome is expected, result.message
+    assert_only(rule_id, catalogue_against(target), target)
 
 
 def _submitted_73_hours_ago(target: Target) -> None:
@@ -581,7 +750,10 @@ def serve_hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         receiver = stack.enter_context(Receiver())
         mock = settings(**({"webhooks": {HOOK: receiver.url}, "webhook_retry_delays": [0.05, 0.1]} | overrides))
         url = stack.enter_context(serve_in_background(create_app(mock)))
-        target = Target(url + "/v1", KEYS[0], completion_timeout=3, webhook_id=HOOK, receiver=receiver, webhook_wait=2)
+        target = Target(
+            url + "/v1", KEYS[0], second_api_key=KEYS[1], completion_timeout=3, webhook_id=HOOK, receiver=receiver,
+            webhook_wait=2, webhook_grace=0.5, **SMALL,
+        )  # fmt: skip
         stack.callback(target.close)
         return target
 
@@ -616,13 +788,16 @@ def _retry_on_4xx(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _two_events(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Webhooks.generation_finished
+    """A chat generation's event is sent twice, the second with one more key (still schema-valid, so only the
+    rule that compares repeats sees it); probes with n (the retry probes) are left alone."""
+    original = Webhooks._enqueue
 
-    def twice(self: Webhooks, generation: Generation) -> None:
-        original(self, generation)
-        original(self, dataclasses.replace(generation, state_message="Generation successful, again"))
+    def twice(self: Webhooks, webhook_id: str, event: str, subject: str, payload: dict[str, Any]) -> None:
+        original(self, webhook_id, event, subject, payload)
+        if event == "generation.completed" and "n" not in payload["data"]["request"]:
+            original(self, webhook_id, event, subject, payload | {"sequence": 2})
 
-    monkeypatch.setattr(Webhooks, "generation_finished", twice)
+    monkeypatch.setattr(Webhooks, "_enqueue", twice)
 
 
 HOOK_BREAKAGES: list[Any] = [
@@ -646,12 +821,13 @@ HOOK_BREAKAGES: list[Any] = [
 
 
 @pytest.mark.parametrize(("rule_id", "overrides", "breaks"), HOOK_BREAKAGES)
-def test_each_webhook_rule_catches_a_sender_that_breaks_it(
+def test_each_webhook_breakage_breaks_its_rule_and_no_other(
     serve_hooks: Any, monkeypatch: pytest.MonkeyPatch, rule_id: str, overrides: dict[str, Any], breaks: Any
 ) -> None:
     if breaks is not None:
         breaks(monkeypatch)
-    assert outcome(serve_hooks(**overrides), rule_id) is Outcome.VIOLATED
+    target = serve_hooks(**overrides)
+    assert_only(rule_id, catalogue_against(target), target)
 
 
 def test_webhook_rules_hold_against_the_mock(serve_hooks: Any) -> None:
@@ -739,3 +915,18 @@ def test_the_request_budget_is_a_hard_cap(serve: Any) -> None:
     assert target.sent == 10
     suite = Suite(target, [RULES["ACK-ID-UNIQUE"], RULES["GEN-UNKNOWN-404"]])
     assert "ACK-ID-UNIQUE" in suite.plan.refused, "the plan knows it cannot fit before sending anything"
+
+
+def test_a_check_that_raises_is_a_violation_marked_as_a_crash(serve: Any) -> None:
+    """Against a real target an answer that breaks a check's assumptions is a violation; the self-tests above
+    tell it apart from a verdict by ``crash``."""
+
+    def assumes_too_much(target: Target) -> None:
+        {}["id"]
+
+    item = Rule("TEST-CRASH", "ack", "A check that raises.", "documented", assumes_too_much)
+    result = Suite(serve(), [item]).run_one(item)
+    assert result.outcome is Outcome.VIOLATED
+    assert result.crash is not None
+    assert result.crash.startswith("KeyError at test_rules.py:")
+    assert "could not be checked: KeyError" in result.message

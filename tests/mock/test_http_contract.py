@@ -175,7 +175,8 @@ async def test_idempotency_key_replays_the_same_id_and_refuses_another_body() ->
 
 
 async def test_rate_limits_answer_429_with_retry_headers_and_recover() -> None:
-    async with running(fast(submit_rate=5, submit_burst=2, poll_rate=1000, poll_burst=1)) as client:
+    # One poll per 2 s with a burst of one: the second poll, sent at once, is over the limit whatever the timing.
+    async with running(fast(submit_rate=5, submit_burst=2, poll_rate=0.5, poll_burst=1)) as client:
         answers = [await client.post(CHAT_URL, json=CHAT) for _ in range(3)]
         ack = answers[0].json()
         polls = [await client.get(f"/v1/generation/{ack['id']}") for _ in range(2)]
@@ -190,8 +191,11 @@ async def test_rate_limits_answer_429_with_retry_headers_and_recover() -> None:
     assert limited.headers["x-ratelimit-remaining-requests"] == "0"
     assert answers[0].headers["x-ratelimit-remaining-requests"] == "1"
     assert polls[0].status_code == 200
-    assert polls[1].status_code in (200, 429)
+    assert polls[1].status_code == 429, "polls have their own limit"
+    assert_envelope(polls[1], 429)
+    assert int(polls[1].headers["retry-after"]) >= 1
     assert stats["totals"]["rate_limited_submissions"] == 1
+    assert stats["totals"]["rate_limited_polls"] == 1
 
 
 async def test_groups_submit_list_and_enforce_their_limits() -> None:

@@ -131,8 +131,14 @@ async def test_a_group_sends_one_slow_group_completed(receiver: Receiver) -> Non
     requests = [CHAT | {"metadata": {"webhook_id": "wh_1", "custom_id": f"g-{i}"}} for i in range(4)]
     async with running(hooked(receiver)) as client:
         ack = (await client.post("/v1/slow/group/chat/completions", json={"requests": requests})).json()
+        engine = client.app.state.mock.engine  # type: ignore[attr-defined]
         await wait_for(lambda: receiver.posts())
         listing = (await client.get(f"/v1/slow/group/{ack['groupId']}/generations")).json()
+        # Every member is terminal and nothing is left to send: a duplicate would have been sent by now.
+        assert all(g["state"] in ("Success", "Failed") for g in listing["generations"])
+        await wait_for(lambda: engine.webhooks.idle)
+        stats = (await client.get("/_mock/stats")).json()
+    assert stats["webhooks"]["attempts"] == 1
     assert len(receiver.posts()) == 1
     headers, event = receiver.posts()[0]
     assert schema_set().errors("webhook-event", event) == []

@@ -100,19 +100,42 @@ def test_the_report_renders_in_headless_chromium(run: tuple[int, str, str, Path]
     assert dom.count('<tr class="rule ') == 50, "one row per rule"
     assert dom.count("<svg") >= 5, "throughput and latency per load phase, and the polling strategies"
     assert 'class="matrix"' in dom
-    screenshot = REPO / "reports" / "chromium-check.png"
-    screenshot.parent.mkdir(exist_ok=True)
+    screenshot = folder.parent / "chromium-check.png"  # a temporary folder: tests never write into the repository
     shot = _chromium(page.as_uri(), f"--screenshot={screenshot}")
     assert shot.returncode == 0
     assert screenshot.stat().st_size > 50_000
 
 
-def test_compare_of_a_run_with_itself_finds_nothing_worse(
-    run: tuple[int, str, str, Path], capsys: pytest.CaptureFixture[str]
+def test_compare_names_what_got_worse_between_two_runs(
+    run: tuple[int, str, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The real run, and a copy of it made worse in three known ways: compare finds those three and no more."""
     _, _, _, folder = run
-    assert main(["report", "compare", str(folder), str(folder)]) == 0
-    assert capsys.readouterr().out == "no figure moved beyond the tolerance\n"
+    worse = tmp_path / "worse"
+    shutil.copytree(folder, worse, symlinks=True)
+    summary = json.loads((worse / "summary.json").read_text())
+    submit = summary["load"]["submit"]["submit"]
+    p95 = submit["latency_ms"]["p95"]
+    submit["latency_ms"]["p95"] = round(p95 * 3 + 10, 3)
+    summary["load"]["submit"]["thresholds"][0]["passed"] = False
+    (worse / "summary.json").write_text(json.dumps(summary))
+    results = json.loads((worse / "results.json").read_text())
+    (rule,) = [r for r in results["rules"] if r["id"] == "ACK-CREATED-MS"]
+    rule.update(outcome="violated", message="created is in seconds")
+    (worse / "results.json").write_text(json.dumps(results))
+
+    assert main(["report", "compare", str(folder), str(worse)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.startswith("WORSE ") for line in lines), lines
+    assert len(lines) == 3, lines
+    assert any("submit phase: submit.latency_ms.p95" in line and f"{p95} -> " in line for line in lines), lines
+    assert any("submit phase: threshold submit.errors==0" in line for line in lines), lines
+    assert any("rule ACK-CREATED-MS" in line and "held -> violated" in line for line in lines), lines
+
+    assert main(["report", "compare", str(worse), str(folder)]) == 0, "the other way round, all of it is better"
+    back = capsys.readouterr().out.splitlines()
+    assert len(back) == 3
+    assert all(line.startswith("better ") for line in back), back
 
 
 def test_usage_errors_stop_before_any_phase(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

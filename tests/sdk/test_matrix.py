@@ -13,12 +13,14 @@ import pytest
 from slowcheck.background import serve_in_background
 from slowcheck.cli import main
 from slowcheck.mock import MockSettings, Span, create_app
+from slowcheck.sdk.pins import NODE_PINS, PYTHON_PINS
 from tests.contract.broken import Broken, Exchange
 
 pytestmark = pytest.mark.slow
 KEY = "sk-FAKE-sdk-matrix-51d0"
 PYTHON = "1.40.0,1.109.1"
 NODE = "4.104.0"
+"""The broken-API test's versions: one per band in which the probes' findings differ."""
 TAG = f"py{sys.version_info.major}{sys.version_info.minor}"
 HAS_NODE = shutil.which("node") is not None and shutil.which("npm") is not None
 
@@ -37,19 +39,28 @@ def _mock(mutate: Any = None) -> Any:
     return serve_in_background(Broken(app, mutate) if mutate else app, name="test mock")
 
 
-def _run(url: str, folder: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
-    installed = {
-        "1.40.0": (cache / f"python-{TAG}-openai-1.40.0" / ".slowcheck-ready").exists(),
-        "1.109.1": (cache / f"python-{TAG}-openai-1.109.1" / ".slowcheck-ready").exists(),
-        "4.104.0": (cache / "node" / "node_modules" / "openai-4.104.0" / "package.json").exists(),
+def _ready(cache: Path) -> set[tuple[str, str]]:
+    """The environments the cache holds ready: (language, version)."""
+    python = {
+        ("python", p.parent.name.rsplit("-", 1)[1]) for p in cache.glob(f"python-{TAG}-openai-*/.slowcheck-ready")
     }
-    argv = ["sdk-matrix", "--base-url", url + "/v1", "--api-key", KEY, "--python", PYTHON, "--node", NODE,
-            "--report-dir", str(folder), "--cache-dir", str(cache)]  # fmt: skip
+    node = {
+        ("node", p.parent.name.removeprefix("openai-")) for p in cache.glob("node/node_modules/openai-*/package.json")
+    }
+    return python | node
+
+
+def _run(
+    url: str, folder: Path, cache: Path, capsys: pytest.CaptureFixture[str], *versions: str
+) -> tuple[int, dict[str, Any], str]:
+    ready = _ready(cache)
+    argv = ["sdk-matrix", "--base-url", url + "/v1", "--api-key", KEY, "--report-dir", str(folder),
+            "--cache-dir", str(cache), *versions]  # fmt: skip
     code = main(argv)
     out = capsys.readouterr().out
     document = json.loads((folder / "sdk-matrix.json").read_text())
     for row in document["rows"]:  # a cached environment is reused as it is; a missing one is installed
-        assert row["cold"] is not installed[row["version"]], row["version"]
+        assert row["cold"] is ((row["language"], row["version"]) not in ready), row["version"]
     return code, document, out
 
 
@@ -63,22 +74,26 @@ def _failed(document: dict[str, Any]) -> dict[str, set[str]]:
 def test_every_pinned_version_passes_against_the_mock(
     tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The default pins, all of them, as `slowcheck sdk-matrix` runs them without --python / --node."""
     with _mock() as url:
         code, document, out = _run(url, tmp_path, cache, capsys)
     assert code == 0, out
     assert HAS_NODE, "CI installs Node.js; the Node column must run"
-    versions = [(r["language"], r["version"]) for r in document["rows"]]
-    assert versions == [("python", "1.40.0"), ("python", "1.109.1"), ("node", "4.104.0")]
+    requested = [(r["language"], r["requested"]) for r in document["rows"]]
+    assert requested == [("python", v) for v in PYTHON_PINS] + [("node", v) for v in NODE_PINS]
+    failed = _failed(document)
     for row in document["rows"]:
         assert row["error"] is None
         assert row["failed_by_api"] == [], row
-    # Hazards are shown, not hidden: no SDK sends an Idempotency-Key, so a retried POST enqueues twice.
-    assert all(_failed(document)[v] == {"idempotency"} for v in _failed(document)), _failed(document)
-    py140 = document["rows"][0]["cells"]
-    assert "extra_body" in py140["metadata"]["detail"], "1.40.0 has no metadata= keyword"
-    assert "metadata=" in document["rows"][1]["cells"]["metadata"]["detail"]
-    assert "followed retry-after-ms" in py140["retry-429"]["detail"]
-    assert document["rows"][2]["cells"]["strict-parse"]["status"] == "n/a"
+    # Hazards are shown, not hidden: no SDK sends an Idempotency-Key, so a retried POST enqueues twice; and
+    # 1.0.0's client.get cannot read a bare JSON object.
+    assert failed.pop("python 1.0.0") == {"idempotency", "get-generation"}
+    assert all(hazards == {"idempotency"} for hazards in failed.values()), failed
+    cells = {f"{r['language']} {r['requested']}": r["cells"] for r in document["rows"]}
+    assert "extra_body" in cells["python 1.40.0"]["metadata"]["detail"], "1.40.0 has no metadata= keyword"
+    assert "metadata=" in cells["python 1.109.1"]["metadata"]["detail"]
+    assert "followed retry-after-ms" in cells["python 1.40.0"]["retry-429"]["detail"]
+    assert all(cells[f"node {v}"]["strict-parse"]["status"] == "n/a" for v in NODE_PINS)
     page = (tmp_path / "index.html").read_text()
     assert "Every SDK version passes" in page
     assert KEY not in page + json.dumps(document) + out
@@ -106,7 +121,7 @@ def _broken(exchange: Exchange) -> tuple[int, Any] | None:
 
 def test_a_broken_api_turns_the_right_rows_red(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with _mock(_broken) as url:
-        code, document, out = _run(url, tmp_path, cache, capsys)
+        code, document, out = _run(url, tmp_path, cache, capsys, "--python", PYTHON, "--node", NODE)
     assert code == 1, out
     expected = {"created-ms", "stream-refused", "metadata"}
     for version, failed in _failed(document).items():

@@ -6,6 +6,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.rules import Deviation, Violation, rule
 from slowcheck.contract.target import Exchange, Target
@@ -13,10 +14,12 @@ from slowcheck.contract.target import Exchange, Target
 _ACK_BUDGET_S = 2.0  # "returns instantly"; the suggested p99 budget in our reference notes
 _CONCURRENT = 12  # enough to see a shared counter or a racy id generator; each one is billed
 
+_ACK_OBJECTS: dict[api.Kind, str] = {"chat": "chat.completion", "text": "text_completion"}
+
 share("acks", "a chat and a text ack", floor=lambda target: 2)
 
 
-def submitted(target: Target, kind: str = "chat") -> tuple[Exchange, float]:
+def submitted(target: Target, kind: api.Kind = "chat") -> tuple[Exchange, float]:
     """The run's plain chat or text submission and the client's clock when it was sent (ms), sent once."""
 
     def send() -> tuple[Exchange, float]:
@@ -26,7 +29,7 @@ def submitted(target: Target, kind: str = "chat") -> tuple[Exchange, float]:
     return target.once(f"ack-{kind}", send)
 
 
-def _ack(target: Target, kind: str = "chat") -> Exchange:
+def _ack(target: Target, kind: api.Kind = "chat") -> Exchange:
     exchange, _ = submitted(target, kind)
     if exchange.status // 100 != 2:
         raise Violation(f"a valid submission was answered {exchange.status}", **exchange.summary())
@@ -35,7 +38,7 @@ def _ack(target: Target, kind: str = "chat") -> Exchange:
 
 @rule("ACK-SHAPE", "ack", "The ack validates against submit-ack.schema.json.", source="documented", uses=("acks",))
 def ack_shape(target: Target) -> None:
-    for kind in ("chat", "text"):
+    for kind in api.SUBMIT:
         exchange = _ack(target, kind)
         errors = target.schemas.errors("submit-ack", exchange.json)
         if errors:
@@ -83,7 +86,7 @@ def ack_model_echo(target: Target) -> None:
     deviation="any other object: the SDKs do not read it",
 )
 def ack_object(target: Target) -> None:
-    for kind, expected in (("chat", "chat.completion"), ("text", "text_completion")):
+    for kind, expected in _ACK_OBJECTS.items():
         exchange = _ack(target, kind)
         if (exchange.json or {}).get("object") != expected:
             raise Deviation(

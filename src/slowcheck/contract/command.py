@@ -4,35 +4,53 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from slowcheck import api
 from slowcheck.contract import lifecycle
 from slowcheck.contract.lifecycle import read_ledger
-from slowcheck.contract.options import DEFAULT_COMPLETION_TIMEOUT, DEFAULT_RECEIVER_PORT, REMOTE_BUDGET, add_flags
+from slowcheck.contract.options import DEFAULT_COMPLETION_TIMEOUT, REMOTE_BUDGET, add_flags
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.report import counts, verdict, write_junit, write_results
 from slowcheck.contract.rules import Outcome, Result, Rule
 from slowcheck.contract.runner import Suite, select
-from slowcheck.contract.target import Target
-from slowcheck.embedded import DEFAULT_MODEL
+from slowcheck.contract.target import DEFAULT_WEBHOOK_WAIT, Target
+from slowcheck.embedded import INSTANT, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.redaction import redact_folder
-from slowcheck.report import new_report_dir
+from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import is_loopback, normalise
 
-__all__ = ["MARKS", "add_arguments", "main", "print_plan", "resolve", "target_for", "target_from"]
+__all__ = [
+    "DESCRIPTION",
+    "HELP",
+    "MARKS",
+    "add_arguments",
+    "main",
+    "print_plan",
+    "resolve",
+    "target_for",
+    "target_from",
+]
+
+HELP = "check an API (or the embedded mock) against the documented contract, rule by rule"
+DESCRIPTION = (
+    "Run the contract rules against --base-url, or against the embedded mock when no URL is given, after a budget "
+    "plan and a preflight. Exit 0: every rule that should run held (deviations listed); 1: a rule is violated; 2: "
+    "usage error, bad configuration or target unreachable; 3: inconclusive (a rule that should have run did not)."
+)
 
 _EMBEDDED_HOOK = "slowcheck-receiver"
+_EMBEDDED_WEBHOOK_WAIT = 10.0
+"""Seconds the suite waits for the embedded mock's webhooks (it retries within a second)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser)
-    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default: reports/<timestamp>/")
+    add_report_dir(parser)
     parser.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
 
 
@@ -74,7 +92,7 @@ def resolve(
 ) -> tuple[list[Rule], str | None, Path | None, list[dict[str, Any]] | None]:
     """The rules, base URL, ledger and resumed probes the flags ask for (--resume keeps the lifecycle rules)."""
     rules = select(args.lenient)
-    base_url = _base_url(args)
+    base_url = api.base_url(args.base_url)
     resume = None
     if args.resume is not None:
         ledger_target, resume = read_ledger(args.resume)
@@ -100,17 +118,13 @@ def print_plan(suite: Suite, base_url: str | None) -> None:
         print(line, flush=True)
 
 
-def _base_url(options: Any) -> str | None:
-    return options.base_url or os.environ.get("SLOWCHECK_BASE_URL")
-
-
 def target_from(
     options: Any, *, base_url: str | None = None
 ) -> contextlib.AbstractContextManager[tuple[Target, str, list[str]]]:
-    """:func:`target_for` from parsed options (the CLI's namespace or pytest's), with the environment fallbacks."""
+    """:func:`target_for` from parsed options (the CLI's namespace or pytest's)."""
     return target_for(
-        base_url or _base_url(options),
-        options.api_key or os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY"),
+        base_url or api.base_url(options.base_url),
+        options.api_key,
         second_api_key=options.second_api_key,
         model=options.model,
         completion_timeout=options.completion_timeout,
@@ -126,67 +140,53 @@ def target_for(
     api_key: str | None,
     *,
     second_api_key: str | None = None,
-    model: str = DEFAULT_MODEL,
+    model: str = api.DEFAULT_MODEL,
     completion_timeout: float = DEFAULT_COMPLETION_TIMEOUT,
     max_requests: int | None = None,
     webhook_id: str | None = None,
-    receiver_port: int = DEFAULT_RECEIVER_PORT,
+    receiver_port: int = api.DEFAULT_RECEIVER_PORT,
 ) -> Iterator[tuple[Target, str, list[str]]]:
     """The target to check, its label for reports, and the keys to keep out of them.
 
-    Without a base URL, the embedded mock is started with two fresh keys (so isolation rules run).
+    Without a base URL, the embedded mock (:func:`slowcheck.embedded.target_or_mock`) is started with two fresh
+    keys, so isolation rules run, and a webhook that reaches the suite's own receiver.
     """
-    if base_url:
-        if not api_key:
-            raise ConfigError("no API key: pass --api-key or set SLOWCHECK_API_KEY / INFERENCE_API_KEY")
-        budget = max_requests if max_requests is not None else (None if is_loopback(base_url) else REMOTE_BUDGET)
-        with contextlib.ExitStack() as stack:
-            receiver = stack.enter_context(_receiver(receiver_port)) if webhook_id else None
-            target = Target(
+    embedded = not api.base_url(base_url)
+    with contextlib.ExitStack() as stack:
+        receiver = None
+        if embedded:
+            receiver = stack.enter_context(Receiver())
+            webhook_id = _EMBEDDED_HOOK
+        elif webhook_id:
+            receiver = stack.enter_context(_receiver(receiver_port))
+        endpoint = stack.enter_context(
+            target_or_mock(
                 base_url,
                 api_key,
                 second_api_key=second_api_key,
                 model=model,
-                completion_timeout=completion_timeout,
-                max_requests=budget,
-                webhook_id=webhook_id,
-                receiver=receiver,
+                keys=2,
+                timing=INSTANT,
+                durable=False,
+                webhooks={_EMBEDDED_HOOK: receiver.url} if embedded and receiver else None,
             )
-            stack.callback(target.close)
-            yield target, base_url, [k for k in (api_key, second_api_key) if k]
-        return
-    from slowcheck.mock import MockSettings, Span
-    from slowcheck.mock.app import DEFAULT_MODELS
-    from slowcheck.mock.server import mock_in_background
-
-    keys = [f"sk-slowcheck-{secrets.token_hex(8)}" for _ in range(2)]
-    with Receiver() as receiver:
-        settings = MockSettings(
-            port=0,
-            db=":memory:",
-            api_keys=keys,
-            models=[*DEFAULT_MODELS, model],  # so the unknown-model rule has something to hold against
-            queue_time=Span(0, 0.05),
-            run_time=Span(0.01, 0.05),
-            webhooks={_EMBEDDED_HOOK: receiver.url},
-            webhook_retry_delays=[0.1, 0.2],
         )
-        with mock_in_background(settings) as url:
-            target = Target(
-                url + "/v1",
-                keys[0],
-                second_api_key=keys[1],
-                model=model,
-                completion_timeout=completion_timeout,
-                max_requests=max_requests,
-                webhook_id=_EMBEDDED_HOOK,
-                receiver=receiver,
-                webhook_wait=10.0,
-            )
-            try:
-                yield target, f"the embedded mock ({url})", keys
-            finally:
-                target.close()
+        budget = max_requests
+        if budget is None and not embedded and not is_loopback(endpoint.root):
+            budget = REMOTE_BUDGET
+        target = Target(
+            endpoint.root + "/v1",
+            endpoint.key,
+            second_api_key=endpoint.second_key,
+            model=model,
+            completion_timeout=completion_timeout,
+            max_requests=budget,
+            webhook_id=webhook_id,
+            receiver=receiver,
+            webhook_wait=_EMBEDDED_WEBHOOK_WAIT if embedded else DEFAULT_WEBHOOK_WAIT,
+        )
+        stack.callback(target.close)
+        yield target, endpoint.label, list(endpoint.keys)
 
 
 def _receiver(port: int) -> Receiver:

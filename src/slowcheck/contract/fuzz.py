@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 
+from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.rules import Deviation, Violation, rule
 from slowcheck.contract.target import Exchange, Target
@@ -22,7 +23,7 @@ from slowcheck.strategies import as_clients_send
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
-_OPERATIONS = ("/v1/slow/chat/completions", "/v1/slow/completions")
+_OPERATIONS = tuple(api.SUBMIT.values())
 _FLOOR = 5  # cases per endpoint below which a fuzz rule would say little
 
 

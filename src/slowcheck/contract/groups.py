@@ -6,12 +6,12 @@ import time
 import uuid
 from typing import Any
 
+from slowcheck import api
 from slowcheck.contract.budget import share
-from slowcheck.contract.polling import hint_seconds, sweep, sweeps_within
+from slowcheck.contract.polling import sweep, sweeps_within
 from slowcheck.contract.rules import NotRun, Violation, rule
 from slowcheck.contract.target import Exchange, Target
-
-_GROUP = "/v1/slow/group/chat/completions"
+from slowcheck.hints import hint_seconds
 
 share("group", "a group of 3", floor=lambda target: 1)
 share(
@@ -27,7 +27,7 @@ def _group(target: Target) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     def submit() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         tag = uuid.uuid4().hex[:10]
         requests = [target.chat(metadata={"custom_id": f"slowcheck-{tag}-{i}"}) for i in range(3)]
-        exchange = target.request("POST", _GROUP, json={"requests": requests})
+        exchange = target.request("POST", api.GROUP["chat"], json={"requests": requests})
         if exchange.status == 404:
             raise NotRun("the target has no group API (404)")
         errors = target.schemas.errors("group-ack", exchange.json)
@@ -62,7 +62,7 @@ def group_ack(target: Target) -> None:
 )
 def group_listing(target: Target) -> None:
     ack, requests = _group(target)
-    path = f"/v1/slow/group/{ack['groupId']}/generations"
+    path = api.group_generations(ack["groupId"])
     seen: list[Exchange] = []
 
     def read(_: str) -> tuple[bool, float | None]:
@@ -95,7 +95,7 @@ def group_listing(target: Target) -> None:
 )
 def group_limit(target: Target) -> None:
     _group(target)
-    exchange = target.request("POST", _GROUP, json={"requests": [target.chat()] * 51})
+    exchange = target.request("POST", api.GROUP["chat"], json={"requests": [target.chat()] * 51})
     target.expect_error(exchange, "a group of 51 requests")
 
 
@@ -109,5 +109,5 @@ def group_limit(target: Target) -> None:
 )
 def group_mixing(target: Target) -> None:
     _group(target)
-    exchange = target.request("POST", _GROUP, json={"requests": [target.chat(), target.text()]})
+    exchange = target.request("POST", api.GROUP["chat"], json={"requests": [target.chat(), target.text()]})
     target.expect_error(exchange, "a group mixing chat and text")

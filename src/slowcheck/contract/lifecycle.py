@@ -10,19 +10,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slowcheck import api
 from slowcheck.contract.budget import share
-from slowcheck.contract.polling import hint_seconds, sweep, sweeps_within
+from slowcheck.contract.polling import sweeps_within
+from slowcheck.contract.probes import Probe, await_all, submit_all
 from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation, rule
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
 from slowcheck.timestamps import epoch_seconds
 
-TERMINAL = ("Success", "Failed")
 _ORDER = {"Queued": 0, "In Progress": 1, "Success": 2, "Failed": 2}
 _EXPIRY_MS = 72 * 3600 * 1000  # documented: requests expire after 72 hours if not completed
 _CHAT_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
@@ -37,50 +36,6 @@ _TOOL = {
 _ANSWER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 _JSON_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "strict": True, "schema": _ANSWER}}
 _PROBES = 5
-
-
-@dataclass(slots=True)
-class Probe:
-    kind: str
-    body: dict[str, Any]
-    submitted_ms: float
-    ack: dict[str, Any]
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return str(self.ack["id"])
-
-    @property
-    def final(self) -> dict[str, Any] | None:
-        last = self.records[-1] if self.records else None
-        return last if last is not None and last.get("state") in TERMINAL else None
-
-
-def submit(target: Target, kind: str, body: dict[str, Any], what: str = "a lifecycle probe") -> Probe:
-    """Submit one body to watch; an answer without an id is a Violation naming ``what``."""
-    sent = time.time() * 1000
-    exchange = target.submit(body, kind=kind)
-    if exchange.status != 200 or not isinstance(exchange.json, dict) or not isinstance(exchange.json.get("id"), str):
-        raise Violation(f"{what} was not acknowledged with an id ({exchange.status})", **exchange.summary())
-    return Probe(kind, body, sent, exchange.json)
-
-
-def await_terminal(target: Target, watched: Iterable[Probe], *, pool: str, deadline_ms: float) -> str:
-    """Poll the probes in sweeps until each is terminal, the wall-clock deadline (epoch ms) passes, or the
-    pool's poll reserve is spent; every record read is kept on its probe. Returns why it stopped."""
-
-    def read(probe: Probe) -> tuple[bool, float | None]:
-        exchange = target.generation(probe.id)
-        if exchange.status == 200 and isinstance(exchange.json, dict):
-            probe.records.append(exchange.json)
-        return probe.final is not None, hint_seconds(exchange.headers)  # a 404 here is "not ready yet"
-
-    monotonic_deadline = time.monotonic() + max(0.0, deadline_ms / 1000 - time.time())
-    ending, _ = sweep(
-        [p for p in watched if p.final is None], read, deadline=monotonic_deadline, reserve=target.reserve(pool)
-    )
-    return ending
 
 
 def _timeout_skipped(target: Target) -> bool:
@@ -102,7 +57,7 @@ def submitted_probes(target: Target) -> list[Probe]:
     def make() -> list[Probe]:
         if target.resume is not None:
             return [Probe(**entry) for entry in target.resume]
-        found = [submit(target, kind, body) for kind, body in _bodies(target)]
+        found = submit_all(target, _bodies(target), "a lifecycle probe")
         if target.ledger is not None:
             write_ledger(target.ledger, target, found)
         return found
@@ -128,9 +83,9 @@ def probes(target: Target) -> list[Probe]:
         if _timeout_skipped(target):
             where = f"; their ids are in {target.ledger}: check them later with --resume" if target.ledger else ""
             raise Skipped(f"--completion-timeout 0: {len(found)} probes submitted, not awaited{where}")
-        first = min(p.submitted_ms for p in found)
-        deadline = (time.time() * 1000 if target.resume is not None else first) + target.completion_timeout * 1000
-        ending = await_terminal(target, found, pool="probes", deadline_ms=deadline)
+        # Resumed probes get a fresh --completion-timeout from now.
+        since = time.time() * 1000 if target.resume is not None else None
+        ending = await_all(target, found, pool="probes", since_ms=since)
         if ending == "reserve":
             target.cache["probes-reserve-spent"] = True
         return found
@@ -138,7 +93,7 @@ def probes(target: Target) -> list[Probe]:
     return target.once("probes-observed", observe)
 
 
-def _bodies(target: Target) -> list[tuple[str, dict[str, Any]]]:
+def _bodies(target: Target) -> list[tuple[api.Kind, dict[str, Any]]]:
     tag = uuid.uuid4().hex[:12]
     return [
         ("chat", target.chat(n=2, max_tokens=5, metadata={"custom_id": f"slowcheck-{tag}-a"})),
@@ -227,7 +182,7 @@ def states_forward(target: Target) -> None:
     for probe in probes(target):
         seen = [r.get("state") for r in probe.records]
         ranks = [_ORDER.get(str(s), -1) for s in seen]
-        terminal = next((i for i, s in enumerate(seen) if s in ("Success", "Failed")), None)
+        terminal = next((i for i, s in enumerate(seen) if s in api.TERMINAL), None)
         if ranks != sorted(ranks) or (terminal is not None and len(set(seen[terminal:])) > 1):
             raise Violation(f"states went {' -> '.join(map(str, _squash(seen)))}", request=probe.body)
 

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slowcheck.embedded import DEFAULT_MODEL
+from slowcheck import api
 
-__all__ = ["DEFAULT_COMPLETION_TIMEOUT", "DEFAULT_RECEIVER_PORT", "FLAGS", "REMOTE_BUDGET", "Flag", "add_flags"]
+__all__ = ["DEFAULT_COMPLETION_TIMEOUT", "FLAGS", "REMOTE_BUDGET", "Flag", "add_flags"]
 
 DEFAULT_COMPLETION_TIMEOUT = 60.0
-DEFAULT_RECEIVER_PORT = 8787
 REMOTE_BUDGET = 200
 """Requests, when the target is not this machine and --max-requests is not given: the real API bills them."""
 
@@ -54,11 +53,11 @@ class Flag:
 FLAGS = (
     Flag(
         "--base-url",
-        "the API root, e.g. https://api.inference.net/v1 (env SLOWCHECK_BASE_URL); without it, the embedded mock",
+        f"the API root, e.g. https://api.inference.net/v1 (env {api.BASE_URL_ENV}); without it, the embedded mock",
         metavar="URL",
     ),
-    Flag("--api-key", "env SLOWCHECK_API_KEY, then INFERENCE_API_KEY", metavar="KEY"),
-    Flag("--model", "the model every probe asks for", default=DEFAULT_MODEL, metavar="MODEL"),
+    Flag("--api-key", api.KEY_HINT, metavar="KEY"),
+    Flag("--model", "the model every probe asks for", default=api.DEFAULT_MODEL, metavar="MODEL"),
     Flag("--second-api-key", "a key of another account, for the isolation rule", metavar="KEY"),
     Flag(
         "--completion-timeout",
@@ -105,7 +104,7 @@ FLAGS = (
         "--receiver-port",
         "port of the suite's webhook receiver on 127.0.0.1",
         type=int,
-        default=DEFAULT_RECEIVER_PORT,
+        default=api.DEFAULT_RECEIVER_PORT,
         metavar="PORT",
     ),
 )

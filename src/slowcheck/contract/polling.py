@@ -8,14 +8,13 @@ with jitter, capped at 30 s); and a poll reserve is spread so that it lasts unti
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-__all__ = ["BACKOFF", "Backoff", "hint_seconds", "sweep", "sweeps_within"]
+__all__ = ["BACKOFF", "Backoff", "sweep", "sweeps_within"]
 
 Subject = TypeVar("Subject")
 Ending = Literal["finished", "deadline", "reserve"]
@@ -41,28 +40,6 @@ def sweeps_within(seconds: float, backoff: Backoff = BACKOFF) -> int:
     while at + wait < seconds:
         at, wait, count = at + wait, min(wait * backoff.factor, backoff.cap), count + 1
     return count + 1
-
-
-def hint_seconds(headers: Mapping[str, str]) -> float | None:
-    """When the server asks to be asked again, in seconds: poll-after or retry-after (ms, seconds, or a date)."""
-    for name, scale in (("openai-poll-after-ms", 0.001), ("retry-after-ms", 0.001)):
-        value = headers.get(name, "").strip()
-        try:
-            return max(0.0, float(value) * scale) if value else None
-        except ValueError:
-            continue
-    value = headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 @dataclass(slots=True)

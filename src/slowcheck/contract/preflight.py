@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from slowcheck import api
 from slowcheck.contract import ack
 from slowcheck.contract.target import Exchange, Target
 from slowcheck.errors import ConfigError
 
-__all__ = ["Preflight", "preflight", "requests_needed"]
+__all__ = ["Preflight", "check_reachable", "preflight", "requests_needed"]
 
 _REFUSED = (401, 403)
 
@@ -26,6 +27,9 @@ class Preflight:
     notes: list[str] = field(default_factory=list)
 
 
+_KEY_FLAG = f"--api-key / {api.KEY_ENV[0]}"
+
+
 def requests_needed(target: Target) -> int:
     """The most the preflight sends: the models list (or the first submission), and the second key's check."""
     return 2 + (1 if target.second_api_key else 0)
@@ -34,23 +38,23 @@ def requests_needed(target: Target) -> int:
 def preflight(target: Target) -> Preflight:
     """Check the key, the model and the base URL; note a refused second key on the target."""
     found = Preflight()
-    listing = target.request("GET", "/v1/models")
-    _key_accepted(listing, "--api-key / SLOWCHECK_API_KEY")
+    listing = target.request("GET", api.MODELS)
+    _key_accepted(listing, _KEY_FLAG)
     found.models = _model_ids(listing)
     if found.models is not None:
         if target.model not in found.models:
             raise ConfigError(f"the target does not serve --model {target.model!r}; it serves: {_listed(found.models)}")
     else:  # no model list: the first submission (the run's plain chat ack) tells
         first, _ = ack.submitted(target)
-        _key_accepted(first, "--api-key / SLOWCHECK_API_KEY")
+        _key_accepted(first, _KEY_FLAG)
         _model_served(target, first)
         if first.status == 404 and not isinstance(first.json, dict):
             raise ConfigError(
-                f"POST {target.root}/v1/slow/chat/completions answered 404 without an error envelope: "
+                f"POST {target.root}{api.CHAT} answered 404 without an error envelope: "
                 "is --base-url the API root (e.g. https://api.inference.net/v1)?"
             )
     if target.second_api_key:
-        path = "/v1/models" if found.models is not None else "/v1/generation/slowcheckUnknownId000"
+        path = api.MODELS if found.models is not None else api.generation("slowcheckUnknownId000")
         second = target.request("GET", path, key=target.second_api_key)
         if second.status in _REFUSED:
             target.second_key_refused = (
@@ -88,3 +92,13 @@ def _model_served(target: Target, exchange: Exchange) -> None:
 def _listed(models: list[str]) -> str:
     shown = ", ".join(models[:12])
     return shown + (f" and {len(models) - 12} more" if len(models) > 12 else "")
+
+
+def check_reachable(root: str, key: str, model: str) -> None:
+    """The preflight on its own, for commands that run no rules (load, the SDK matrix): the target answers
+    within 10 s, the key is accepted and the model served, each a one-line ConfigError, before anything heavy."""
+    target = Target(root + "/v1", key, model=model, timeout=10.0)
+    try:
+        preflight(target)
+    finally:
+        target.close()

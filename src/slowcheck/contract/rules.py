@@ -91,6 +91,9 @@ class Result:
     request: Any = None
     response: Any = None
     seconds: float = 0.0
+    crash: str | None = None
+    """Set when the check raised something other than a verdict (the answer broke the check's assumptions):
+    still a violation against a real target, but a defect in the self-tests, which tell the two apart."""
 
 
 RULES: dict[str, Rule] = {}

@@ -8,7 +8,9 @@ probes were submitted at the start, so they progress while the immediate rules r
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from slowcheck.contract import (
     access,
@@ -109,7 +111,10 @@ class Suite:
         except SlowcheckError:
             raise  # the target is unreachable or misconfigured: the whole run stops with one line
         except Exception as exc:
-            return Result(item, Outcome.VIOLATED, f"the answer could not be checked: {type(exc).__name__}: {exc}")
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            crash = f"{type(exc).__name__} at {Path(where.filename).name}:{where.lineno}"
+            message = f"the answer could not be checked: {type(exc).__name__}: {exc}"
+            return Result(item, Outcome.VIOLATED, message, crash=crash)
 
     def _graded(self, item: Rule, outcome: Outcome, found: Violation) -> Result:
         message = found.message

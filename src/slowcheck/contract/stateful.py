@@ -11,10 +11,11 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule as step, run_state_machine_as_test
 
+from slowcheck import api
 from slowcheck.contract import lifecycle
 from slowcheck.contract.budget import share
-from slowcheck.contract.lifecycle import Probe
 from slowcheck.contract.polling import sweeps_within
+from slowcheck.contract.probes import Probe, await_all, submit_all
 from slowcheck.contract.rules import Deviation, NotRun, Violation, rule
 from slowcheck.contract.target import Target
 from slowcheck.strategies import as_clients_send, bodies
@@ -61,7 +62,7 @@ class _View:
         return getattr(self._target, name)
 
 
-def _machine(target: Target, deviations: list[Deviation]) -> type[RuleBasedStateMachine]:
+def _machine(target: Target, deviations: list[Deviation], unfinished: list[NotRun]) -> type[RuleBasedStateMachine]:
     def submittable(kind: str) -> Any:
         # The probe model (a random name would only test the catalogue); never streaming (refused by design).
         return bodies(kind).map(lambda body: as_clients_send(body | {"model": target.model, "stream": False}))
@@ -74,8 +75,8 @@ def _machine(target: Target, deviations: list[Deviation]) -> type[RuleBasedState
             self.probes: dict[str, Probe] = {}
             self.failed = False
 
-        def _submit(self, kind: str, body: dict[str, Any]) -> str:
-            probe = lifecycle.submit(target, kind, body, "a schema-valid body")
+        def _submit(self, kind: api.Kind, body: dict[str, Any]) -> str:
+            (probe,) = submit_all(target, [(kind, body)], "a schema-valid body")
             self.probes[probe.id] = probe
             return probe.id
 
@@ -98,17 +99,16 @@ def _machine(target: Target, deviations: list[Deviation]) -> type[RuleBasedState
             if self.failed:
                 return  # hypothesis tears down after a failure too; the failure is already reported
             watched = list(self.probes.values())
-            if watched:
-                first = min(p.submitted_ms for p in watched)
-                deadline = first + target.completion_timeout * 1000
-                lifecycle.await_terminal(target, watched, pool="generated", deadline_ms=deadline)
-            unfinished = [p for p in watched if p.final is None]
-            if unfinished:
-                self.failed = True
-                raise NotRun(
-                    f"a generated request was not terminal {target.completion_timeout:g} s after submission "
-                    "(--completion-timeout)"
+            await_all(target, watched, pool="generated")
+            if any(p.final is None for p in watched):
+                # Not a failing example: hypothesis would shrink it, waiting the timeout again each time.
+                unfinished.append(
+                    NotRun(
+                        f"a generated request was not terminal {target.completion_timeout:g} s after submission "
+                        "(--completion-timeout)"
+                    )
                 )
+                return
             self._judge()
 
         def _judge(self) -> None:
@@ -144,8 +144,9 @@ def _timeout_zero(target: Target) -> str | None:
 )
 def generated(target: Target) -> None:
     deviations: list[Deviation] = []
+    unfinished: list[NotRun] = []
     run_state_machine_as_test(
-        _machine(target, deviations),
+        _machine(target, deviations, unfinished),
         settings=settings(
             max_examples=target.stateful_examples,
             stateful_step_count=_STEPS,
@@ -158,5 +159,7 @@ def generated(target: Target) -> None:
             suppress_health_check=list(HealthCheck),
         ),
     )
+    if unfinished:
+        raise unfinished[0]
     if deviations:
         raise deviations[0]

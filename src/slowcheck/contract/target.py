@@ -3,6 +3,8 @@ exchanges recorded without keys."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -12,20 +14,24 @@ from typing import Any, TypeVar
 
 import httpx
 
-from slowcheck import _json
-from slowcheck.contract.polling import hint_seconds
+from slowcheck import _json, api
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation
 from slowcheck.errors import SlowcheckError
+from slowcheck.hints import hint_seconds
 from slowcheck.schemas import SchemaSet, schema_set
 from slowcheck.target_url import api_root
 
-__all__ = ["Exchange", "Target", "TargetUnreachable"]
+__all__ = ["DEFAULT_WEBHOOK_GRACE", "DEFAULT_WEBHOOK_WAIT", "Exchange", "Target", "TargetUnreachable"]
 
 _NO_KEY = object()
 _T = TypeVar("_T")
-_RETRIES_ON_429 = 3
-_LONGEST_429_WAIT = 60.0  # seconds: a longer Retry-After means the account's quota, not a burst
+DEFAULT_WEBHOOK_WAIT = 60.0
+"""Seconds to wait for a webhook after its generation finished."""
+DEFAULT_WEBHOOK_GRACE = 2.0
+"""Seconds to listen for a delivery that must not come (a retry after a 4xx, an event for a text completion)."""
+_PATIENCE_429 = 60.0
+"""Seconds one request waits out 429s in all: a longer wait means the account's quota, not a burst."""
 
 
 class TargetUnreachable(SlowcheckError):
@@ -61,12 +67,13 @@ class Target:
         api_key: str,
         *,
         second_api_key: str | None = None,
-        model: str = "inference-net/load-test",
+        model: str = api.DEFAULT_MODEL,
         completion_timeout: float = 60.0,
         max_requests: int | None = None,
         webhook_id: str | None = None,
         receiver: Receiver | None = None,
-        webhook_wait: float = 60.0,
+        webhook_wait: float = DEFAULT_WEBHOOK_WAIT,
+        webhook_grace: float = DEFAULT_WEBHOOK_GRACE,
         fuzz_examples: int = 25,
         stateful_examples: int = 4,
         ledger: Path | None = None,
@@ -78,6 +85,7 @@ class Target:
         self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
         self.completion_timeout, self.max_requests = completion_timeout, max_requests
         self.webhook_id, self.receiver, self.webhook_wait = webhook_id, receiver, webhook_wait
+        self.webhook_grace = webhook_grace
         self.fuzz_examples, self.stateful_examples = fuzz_examples, stateful_examples
         """Generated cases per endpoint and mode for the fuzz rules, and examples of LIFE-GENERATED: the most
         the plan may grant (it grants less when the budget is small)."""
@@ -154,22 +162,26 @@ class Target:
         headers: dict[str, str] | None = None,
         retry_429: bool = True,
     ) -> Exchange:
-        """Send one request within the budget. A 429 is recorded, honoured (its Retry-After) and retried."""
-        for attempt in range(_RETRIES_ON_429 + 1):
+        """Send one request within the budget. A 429 is recorded, honoured (its Retry-After) and retried for up
+        to a minute: concurrent senders each wait out their own hint, a little stretched so they do not return
+        in step."""
+        waited = 0.0
+        for attempt in itertools.count():
             exchange = self._send(method, path, json=json, content=content, key=key, headers=headers)
             if exchange.status != 429 or not retry_429:
                 return exchange
             with self._count:  # refused, not served (nor billed): the budget counts the retry instead
                 self.sent -= 1
             self.rate_limited.append(exchange)
-            wait = hint_seconds(exchange.headers)
-            wait = float(2**attempt) if wait is None else wait
-            if attempt == _RETRIES_ON_429 or wait > _LONGEST_429_WAIT:
+            hint = hint_seconds(exchange.headers)
+            wait = min(2.0**attempt, 30.0) if hint is None else hint * random.uniform(1.0, 1.25)
+            if waited + wait > _PATIENCE_429:
                 raise NotRun(
-                    f"the target kept answering 429 to {method} {path} (Retry-After {wait:g} s after "
-                    f"{attempt + 1} attempts): rerun later or with a higher rate limit"
+                    f"the target kept answering 429 to {method} {path} for {waited:.0f} s ({attempt + 1} attempts, "
+                    f"the last asking for {wait:.3g} s more): rerun later or with a higher rate limit"
                 )
             time.sleep(wait)
+            waited += wait
         raise AssertionError("unreachable")
 
     def _send(
@@ -206,12 +218,11 @@ class Target:
             exchange.json = None
         return exchange
 
-    def submit(self, body: Any, *, kind: str = "chat", **kwargs: Any) -> Exchange:
-        path = "/v1/slow/chat/completions" if kind == "chat" else "/v1/slow/completions"
-        return self.request("POST", path, json=body, **kwargs)
+    def submit(self, body: Any, *, kind: api.Kind = "chat", **kwargs: Any) -> Exchange:
+        return self.request("POST", api.SUBMIT[kind], json=body, **kwargs)
 
     def generation(self, generation_id: str, **kwargs: Any) -> Exchange:
-        return self.request("GET", f"/v1/generation/{generation_id}", **kwargs)
+        return self.request("GET", api.generation(generation_id), **kwargs)
 
     def chat(self, **extra: Any) -> dict[str, Any]:
         return {"model": self.model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8} | extra

@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.rules import Deviation, NotRun, Violation, rule, worst_of
 from slowcheck.contract.target import Exchange, Target
@@ -103,7 +104,7 @@ def param_named(target: Target) -> None:
     deviation="another 4xx with the envelope",
 )
 def malformed(target: Target) -> None:
-    exchange = target.request("POST", "/v1/slow/chat/completions", content=b'{"model": "m", "messages": [')
+    exchange = target.request("POST", api.CHAT, content=b'{"model": "m", "messages": [')
     target.expect_error(exchange, "malformed JSON", status=400, lax=True)
 
 

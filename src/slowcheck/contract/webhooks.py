@@ -13,16 +13,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from slowcheck.contract import lifecycle
+from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
+from slowcheck.contract.probes import Probe, await_all, submit_all
 from slowcheck.contract.receiver import Delivery
 from slowcheck.contract.rules import NotRun, Violation, rule
-from slowcheck.contract.target import Target
+from slowcheck.contract.target import DEFAULT_WEBHOOK_GRACE, Target
 
 _UA = re.compile(r"(Kuzco|inference\.net)-Webhook/1\.0")
 _DOCUMENTED_LATENCY = 60.0  # "delivery under 60 s after completion"
-_GRACE = 2.0  # how long to listen for a delivery that must not come
 
 
 @dataclass(slots=True)
@@ -44,7 +44,46 @@ def _skipped(target: Target) -> str | None:
 
 
 _SUBJECTS = 4
-share("hooks", "webhook probes", floor=lambda target: _SUBJECTS + 1)
+
+
+@dataclass(slots=True)
+class Submitted:
+    probes: list[Probe]
+    group_id: str
+
+
+def submitted_hooks(target: Target) -> Submitted:
+    """The webhook probes, submitted once, at prepare time when the rules are admitted (so they finish while
+    the cheap rules run): four singles (one whose first POST the receiver fails with 500, one with 400) and a
+    group of two."""
+
+    def make() -> Submitted:
+        assert target.receiver is not None
+        metadata = {"webhook_id": target.webhook_id}
+        bodies: list[tuple[api.Kind, dict[str, Any]]] = [
+            ("chat", target.chat(metadata=metadata)),
+            ("chat", target.chat(metadata=metadata, n=2)),
+            ("text", target.text(metadata=metadata)),
+            ("chat", target.chat(metadata=metadata, n=3)),
+        ]
+        watched = submit_all(target, bodies, "a webhook probe")
+        target.receiver.fail_first[watched[1].id] = 500
+        target.receiver.fail_first[watched[3].id] = 400
+        group = target.request(
+            "POST", api.GROUP["chat"], json={"requests": [target.chat(metadata=metadata) for _ in range(2)]}
+        )
+        group_id = str(group.json.get("groupId", "")) if group.status == 200 and isinstance(group.json, dict) else ""
+        return Submitted(watched, group_id)
+
+    return target.once("hooks-submitted", make)
+
+
+share(
+    "hooks",
+    "webhook probes",
+    floor=lambda target: _SUBJECTS + 1,
+    prepare=lambda target: None if _skipped(target) else submitted_hooks(target),
+)
 share(
     "hook-polls",
     "polls of the webhook probes",
@@ -56,41 +95,31 @@ _HOOKS = ("hooks", "hook-polls")
 
 
 def hooks(target: Target) -> Hooks:
-    return target.once("hooks", lambda: _submit_and_wait(target))
+    return target.once("hooks", lambda: _wait(target))
 
 
-def _submit_and_wait(target: Target) -> Hooks:
-    assert target.receiver is not None
-    metadata = {"webhook_id": target.webhook_id}
-    watched = [
-        lifecycle.submit(target, kind, body, "a webhook probe")
-        for kind, body in (
-            ("chat", target.chat(metadata=metadata)),
-            ("chat", target.chat(metadata=metadata, n=2)),
-            ("text", target.text(metadata=metadata)),
-            ("chat", target.chat(metadata=metadata, n=3)),
-        )
-    ]
-    ids = [p.id for p in watched]
-    target.receiver.fail_first[ids[1]] = 500
-    target.receiver.fail_first[ids[3]] = 400
-    group = target.request(
-        "POST", "/v1/slow/group/chat/completions", json={"requests": [target.chat(metadata=metadata) for _ in range(2)]}
-    )
-    group_id = str(group.json.get("groupId", "")) if group.status == 200 and isinstance(group.json, dict) else ""
-    deadline = watched[0].submitted_ms + target.completion_timeout * 1000
-    if lifecycle.await_terminal(target, watched, pool="hooks", deadline_ms=deadline) != "finished":
+def _wait(target: Target) -> Hooks:
+    submitted = submitted_hooks(target)
+    if await_all(target, submitted.probes, pool="hooks") != "finished":
         raise NotRun(
             f"webhook probes were not terminal {target.completion_timeout:g} s after submission (--completion-timeout)"
         )
-    return Hooks(ids[0], ids[1], ids[2], ids[3], group_id, 2)
+    ids = [p.id for p in submitted.probes]
+    return Hooks(ids[0], ids[1], ids[2], ids[3], submitted.group_id, 2)
 
 
-def _first(target: Target, subject: str, what: str) -> Delivery:
-    assert target.receiver is not None
-    posts = target.receiver.wait_for(subject, 1, target.webhook_wait)
+def _first(target: Target, subject: str, what: str, *, judged_here: bool = False) -> Delivery:
+    """The first POST about ``subject``. None arriving is HOOK-DELIVERED's (or HOOK-GROUP's) violation; the
+    rules that read the event are then not run, so one missing delivery is reported once."""
+    receiver = target.receiver
+    assert receiver is not None
+    # Waited for once per subject: the rules after the first do not wait again for what did not come.
+    posts = target.once(f"first-{subject}", lambda: receiver.wait_for(subject, 1, target.webhook_wait))
     if not posts:
-        raise Violation(f"no {what} webhook arrived within {target.webhook_wait:g} s", request={"id": subject})
+        message = f"no {what} webhook arrived within {target.webhook_wait:g} s"
+        if judged_here:
+            raise Violation(message, request={"id": subject})
+        raise NotRun(f"{message}: nothing to judge (HOOK-DELIVERED reports it)")
     return posts[0]
 
 
@@ -103,7 +132,7 @@ def _first(target: Target, subject: str, what: str) -> Delivery:
     skip=_skipped,
 )
 def delivered(target: Target) -> None:
-    _first(target, hooks(target).chat, "generation.completed")
+    _first(target, hooks(target).chat, "generation.completed", judged_here=True)
 
 
 @rule(
@@ -176,7 +205,7 @@ def payload(target: Target) -> None:
     expected = {k: v for k, v in (record or {}).items() if k in data or k != "id"}
     if data != expected:
         differing = sorted(k for k in set(data) | set(expected) if data.get(k) != expected.get(k))
-        raise Violation(f"data differs from GET /v1/generation/{probe.chat} in {differing}", response=post.body)
+        raise Violation(f"data differs from GET {api.generation(probe.chat)} in {differing}", response=post.body)
 
 
 @rule(
@@ -191,6 +220,8 @@ def retry_5xx(target: Target) -> None:
     probe = hooks(target)
     assert target.receiver is not None
     posts = target.receiver.wait_for(probe.retried, 2, target.webhook_wait)
+    if not posts:
+        raise NotRun(f"no first attempt arrived within {target.webhook_wait:g} s: nothing to retry")
     if len(posts) < 2:
         raise Violation(
             f"after answering 500, {len(posts)} delivery attempt(s) arrived within {target.webhook_wait:g} s",
@@ -210,7 +241,7 @@ def not_for_completions(target: Target) -> None:
     probe = hooks(target)
     _first(target, probe.chat, "generation.completed")  # deliveries are flowing
     assert target.receiver is not None
-    posts = target.receiver.wait_for(probe.text, 1, _GRACE)
+    posts = target.receiver.wait_for(probe.text, 1, target.webhook_grace)
     if posts:
         raise Violation("a text completion with metadata.webhook_id triggered a webhook", response=posts[0].body)
 
@@ -227,7 +258,7 @@ def group_event(target: Target) -> None:
     probe = hooks(target)
     if not probe.group:
         raise NotRun("the target has no group API")
-    post = _first(target, probe.group, "slow-group.completed")
+    post = _first(target, probe.group, "slow-group.completed", judged_here=True)
     body: dict[str, Any] = post.body
     data = body.get("data") or {}
     if body.get("event") != "slow-group.completed" or post.headers.get("x-inference-group-id") != probe.group:
@@ -243,7 +274,7 @@ def group_event(target: Target) -> None:
 @rule(
     "HOOK-NO-RETRY-4XX",
     "webhooks",
-    f"A 4xx from the receiver is not retried (listened for {_GRACE:g} s after the first attempt).",
+    f"A 4xx from the receiver is not retried (listened for {DEFAULT_WEBHOOK_GRACE:g} s after the first attempt).",
     source="documented",
     uses=_HOOKS,
     skip=_skipped,
@@ -252,7 +283,7 @@ def no_retry_4xx(target: Target) -> None:
     probe = hooks(target)
     first = _first(target, probe.refused, "generation.completed")
     assert target.receiver is not None
-    posts = target.receiver.wait_for(probe.refused, 2, max(0.0, first.at + _GRACE - time.time()))
+    posts = target.receiver.wait_for(probe.refused, 2, max(0.0, first.at + target.webhook_grace - time.time()))
     if len(posts) > 1:
         raise Violation(f"after answering 400, {len(posts)} attempts arrived", request={"id": probe.refused})
 
@@ -269,7 +300,7 @@ def one_event(target: Target) -> None:
     probe = hooks(target)
     _first(target, probe.chat, "generation.completed")
     assert target.receiver is not None
-    posts = target.receiver.wait_for(probe.chat, 2, _GRACE)
+    posts = target.receiver.wait_for(probe.chat, 2, target.webhook_grace)
     events = {
         json.dumps({k: v for k, v in p.body.items() if k != "timestamp"}, sort_keys=True)
         for p in posts

@@ -18,13 +18,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-from slowcheck.embedded import add_target_arguments, check_reachable, target_or_mock
+from slowcheck import api
+from slowcheck.contract.preflight import check_reachable
+from slowcheck.embedded import add_target_arguments, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.load import plan, report
 from slowcheck.redaction import redact_folder
-from slowcheck.report import new_report_dir
+from slowcheck.report import add_report_dir, new_report_dir
 
-__all__ = ["SCENARIOS", "add_arguments", "describe", "main", "namespace", "run_scenario", "scenario_file"]
+__all__ = [
+    "DESCRIPTION",
+    "HELP",
+    "SCENARIOS",
+    "add_arguments",
+    "describe",
+    "main",
+    "namespace",
+    "run_scenario",
+    "scenario_file",
+]
+
+HELP = "load the API (or the embedded mock) with a locust scenario: submit, rate-limit or poll"
+DESCRIPTION = (
+    "Run a load scenario in locust's own process against --base-url, or against the embedded mock when no URL is "
+    "given; writes summary.json, index.html and locust's CSVs. Exit 0: every threshold holds; 1: one is breached; "
+    "2: usage error or target unreachable."
+)
 
 SCENARIOS = {"submit": "submit.py", "rate-limit": "rate_limit.py", "poll": "poll.py"}
 _MOCK_LIMIT = 100.0
@@ -34,13 +53,17 @@ _MOCK_LIMIT = 100.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", choices=sorted(SCENARIOS), help="submit, rate-limit or poll")
     add_target_arguments(parser, without="the embedded mock is started and loaded", model="model named in submissions")
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="seconds of offered load")
+    parser.add_argument("--duration", type=float, metavar="SECONDS",
+                        help=f"seconds of offered load (default: {_per_scenario(1)})")  # fmt: skip
     parser.add_argument(
         "--rate",
         metavar="PER_S",
-        help="arrivals per second: 50, or stages 20@10,50 (rate@seconds); rate-limit: START or START..MAX",
+        help="arrivals per second: 50, or stages 20@10,50 (rate@seconds); rate-limit: START or START..MAX "
+        f"(default: {_per_scenario(0)})",
     )
-    parser.add_argument("--processes", type=int, default=1, metavar="N", help="locust worker processes (1)")
+    parser.add_argument(
+        "--processes", type=int, default=1, metavar="N", help="locust worker processes (default: %(default)s)"
+    )
     parser.add_argument(
         "--threshold",
         action="append",
@@ -48,26 +71,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="EXPR",
         help="pass/fail on a summary.json figure, e.g. 'submit.latency_ms.p95<250' (repeatable)",
     )
-    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>-<scenario>/")
-    parser.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS", help="poll: the unit (1)")
-    parser.add_argument("--strategies", default=",".join(plan.STRATEGIES), help="poll: which strategies (%(default)s)")
-    parser.add_argument("--drain", type=float, default=60.0, metavar="SECONDS", help="poll: wait for results (60)")
-    parser.add_argument("--step-seconds", type=float, default=2.0, metavar="SECONDS", help="rate-limit: step (2)")
+    add_report_dir(parser, "<scenario>")
+    parser.add_argument(
+        "--poll-interval", type=float, default=1.0, metavar="SECONDS", help="poll: the unit (default: %(default)g)"
+    )
+    parser.add_argument(
+        "--strategies", default=",".join(plan.STRATEGIES), help="poll: which strategies (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--drain", type=float, default=60.0, metavar="SECONDS", help="poll: wait for results (default: %(default)g)"
+    )
+    parser.add_argument(
+        "--step-seconds", type=float, default=2.0, metavar="SECONDS", help="rate-limit: step (default: %(default)g)"
+    )
+    parser.add_argument("--max-inflight", type=int, default=plan.MAX_INFLIGHT, metavar="N",
+                        help="submissions in flight per process; an arrival finding none free is dropped and "
+                        "counted (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--validate-every", type=int, default=plan.VALIDATE_EVERY, metavar="N",
+                        help="check the first ack and every Nth after it against the schema; 0 checks none "
+                        "(default: %(default)s)")  # fmt: skip
     parser.add_argument("--webhook-id", metavar="ID", help="poll against a real API: a webhook reaching the receiver")
-    parser.add_argument("--receiver-port", type=int, default=8787, metavar="PORT", help="with --webhook-id (8787)")
+    parser.add_argument("--receiver-port", type=int, default=api.DEFAULT_RECEIVER_PORT, metavar="PORT",
+                        help="with --webhook-id (default: %(default)s)")  # fmt: skip
     parser.add_argument(
         "--mock-limit",
         type=float,
         metavar="PER_S",
-        help=f"the embedded mock's per-key submit limit (rate-limit: {_MOCK_LIMIT:g}; otherwise none)",
+        help=f"the embedded mock's per-key submit limit (default: rate-limit {_MOCK_LIMIT:g}, otherwise none)",
     )
+
+
+def _per_scenario(index: int) -> str:
+    return ", ".join(f"{name} {plan.DEFAULTS[name][index]:g}" if index else f"{name} {plan.DEFAULTS[name][0]}"
+                     for name in SCENARIOS)  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
     options = _checked(args)
     report_dir: Path = args.report_dir or new_report_dir(args.scenario)
     limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
-    with target_or_mock(args.base_url, args.api_key, model=args.model, submit_rate=limit) as (root, label, key):
+    with target_or_mock(args.base_url, args.api_key, model=args.model, submit_rate=limit) as endpoint:
+        root, label, key = endpoint.root, endpoint.label, endpoint.key
         check_reachable(root, key, args.model)
         print(f"slowcheck load: {args.scenario} against {label} for {options['duration']:g} s", flush=True)
         summary = run_scenario(args, root, label, key, report_dir)
@@ -156,6 +200,10 @@ def _checked(args: argparse.Namespace) -> dict[str, Any]:
     for name, value in (("--poll-interval", args.poll_interval), ("--step-seconds", args.step_seconds)):
         if not value > 0:
             raise ConfigError(f"{name}: expected seconds > 0, got {value:g}")
+    if args.max_inflight < 1:
+        raise ConfigError(f"--max-inflight: expected 1 or more, got {args.max_inflight}")
+    if args.validate_every < 0:
+        raise ConfigError(f"--validate-every: expected 0 or more, got {args.validate_every}")
     if args.drain < 0:
         raise ConfigError(f"--drain: expected seconds >= 0, got {args.drain:g}")
     strategies = plan.parse_strategies(args.strategies)
@@ -176,6 +224,7 @@ def _run_locust(
         "--duration", str(options["duration"]), "--model", args.model,
         "--poll-interval", str(args.poll_interval), "--strategies", options["strategies"],
         "--drain", str(args.drain), "--step-seconds", str(args.step_seconds),
+        "--max-inflight", str(args.max_inflight), "--validate-every", str(args.validate_every),
     ]  # fmt: skip
     if users > 1:
         # Locust's master otherwise binds port 5557 on every interface: loopback only, and a free port, so two
@@ -187,8 +236,8 @@ def _run_locust(
         command += ["--webhook-id", args.webhook_id, "--receiver-port", str(args.receiver_port)]
     for expr in args.threshold:
         command += ["--threshold", expr]
-    env = os.environ | {"SLOWCHECK_API_KEY": key, "PYTHONUNBUFFERED": "1"}
-    env.pop("INFERENCE_API_KEY", None)
+    # The key travels in the environment, under the first name the harness looks for, and only there.
+    env = {k: v for k, v in os.environ.items() if k not in api.KEY_ENV} | {api.KEY_ENV[0]: key, "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
     with (out / "locust.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

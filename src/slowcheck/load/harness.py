@@ -12,11 +12,8 @@ code from the thresholds.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
-import os
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,35 +29,19 @@ from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from slowcheck import _json
-from slowcheck.embedded import DEFAULT_MODEL
+from slowcheck import api
 from slowcheck.errors import SlowcheckError
-from slowcheck.load import plan, report
+from slowcheck.load import answers, plan, report
+from slowcheck.load.policies import Policy
+from slowcheck.load.pollbook import Outstanding, PollBook
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
 from slowcheck.load.thresholds import Threshold
 from slowcheck.report import new_report_dir
-from slowcheck.schemas import schema_set
-from slowcheck.timestamps import epoch_seconds
 
-__all__ = [
-    "POLICIES",
-    "Offer",
-    "Policy",
-    "Receiver",
-    "SlowUser",
-    "Tracker",
-    "bodies",
-    "install",
-    "retry_after",
-    "strategies",
-]
+__all__ = ["Offer", "Receiver", "SlowUser", "Tracker", "install", "strategies"]
 
 log = logging.getLogger("slowcheck.load")
 
-CHAT_PATH = "/v1/slow/chat/completions"
-TEXT_PATH = "/v1/slow/completions"
-GENERATION_PATH = "/v1/generation/"
-TERMINAL = frozenset({"Success", "Failed"})
 _MESSAGE = "slowcheck_samples"
 _TIMER_RESOLUTION = 0.001
 """gevent's timers fire in whole milliseconds: a shorter sleep costs a loop turn and gains nothing."""
@@ -86,13 +67,15 @@ def install(scenario: str) -> None:
         group.add_argument("--duration", type=float, default=duration, help="seconds of offered load")
         group.add_argument("--report-dir", default="", help="where summary.json and index.html go")
         group.add_argument("--threshold", action="append", default=[], help="e.g. 'submit.latency_ms.p95<250'")
-        group.add_argument("--model", default=DEFAULT_MODEL, help="model named in every submission")
+        group.add_argument("--model", default=api.DEFAULT_MODEL, help="model named in every submission")
         group.add_argument("--poll-interval", type=float, default=1.0, help="the fixed strategy's interval (s)")
         group.add_argument("--strategies", default=",".join(plan.STRATEGIES), help="polling strategies to compare")
         group.add_argument("--step-seconds", type=float, default=2.0, help="rate-limit: length of each step")
         group.add_argument("--drain", type=float, default=60.0, help="poll: seconds to wait for the last results")
-        group.add_argument("--max-inflight", type=int, default=256, help="submissions in flight per user")
-        group.add_argument("--validate-every", type=int, default=10, help="check every Nth ack against the schema")
+        group.add_argument("--max-inflight", type=int, default=plan.MAX_INFLIGHT, help="submissions in flight per user")
+        group.add_argument(
+            "--validate-every", type=int, default=plan.VALIDATE_EVERY, help="check the first and every Nth ack"
+        )
         group.add_argument("--webhook-id", default="", help="poll: a webhook id whose URL reaches the receiver")
         group.add_argument("--receiver-port", type=int, default=0, help="poll: the webhook receiver's port")
         group.add_argument("--target-label", default="", help="the target as reports name it")
@@ -185,28 +168,6 @@ def _settings(options: Any, users: int) -> dict[str, Any]:
     }
 
 
-# -- bodies ---------------------------------------------------------------------------------------------
-
-
-def bodies(model: str, metadata: dict[str, str] | None = None) -> list[tuple[str, bytes]]:
-    """A small fixed workload: four chat requests to one completion request, encoded once."""
-    extra = {"metadata": metadata} if metadata else {}
-    chats = [
-        {
-            "model": model,
-            "messages": [
-                {"role": "system", "content": "You are a concise assistant."},
-                {"role": "user", "content": f"Summarise document {n} of the load run in one sentence."},
-            ],
-            "max_tokens": 64,
-            **extra,
-        }
-        for n in range(4)
-    ]
-    text = {"model": model, "prompt": "Once upon a time", "max_tokens": 32, **extra}
-    return [("chat", _json.dumps(body)) for body in chats] + [("text", _json.dumps(text))]
-
-
 # -- the user base class ----------------------------------------------------------------------------------
 
 
@@ -236,7 +197,7 @@ class SlowUser(FastHttpUser):
         self.samples = Samples()
         self.reported = False
         self.acks = 0
-        key = os.environ.get("SLOWCHECK_API_KEY") or os.environ.get("INFERENCE_API_KEY") or ""
+        key = api.api_key(None) or ""
         self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         self.inflight = 0
         self.share, self.of = _share(environment)
@@ -295,58 +256,35 @@ class SlowUser(FastHttpUser):
         senders = [gevent.spawn(sender) for _ in range(self.options.max_inflight)]
         gevent.joinall(senders, timeout=None)
 
-    def submit(self, kind: str, body: bytes, at: float) -> Offer:
-        path = CHAT_PATH if kind == "chat" else TEXT_PATH
+    def submit(self, kind: api.Kind, body: bytes, at: float) -> Offer:
         sent_at = time.time()
         with self.client.post(
-            path,
+            api.SUBMIT[kind],
             data=body,  # type: ignore[arg-type]  # bytes, encoded once; geventhttpclient sends them as they are
             headers=self.auth,
             name=f"submit {kind}",
             catch_response=True,
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
-            done = time.time()
-            self.samples.submits.append([at, round((done - at) * 1000, 3), status])
-            headers = {} if 200 <= status < 300 else _headers(response)
-            generation_id = None
             if 200 <= status < 300:
                 self.acks += 1
-                document = _load(response.content)
-                generation_id = document.get("id") if isinstance(document, dict) else None
-                if self.options.validate_every and self.acks % self.options.validate_every == 1:
-                    self._validate_ack(document)
-                if not isinstance(generation_id, str) or not generation_id:
-                    # Accepted without an id the client can poll: as lost as no answer at all.
-                    self.samples.submits[-1][2] = STATUS_TRANSPORT_ERROR
-                    self.samples.errors[f"HTTP {status} without an ack id"] += 1
-                    response.failure("the ack has no id")
-                    generation_id = None
-                else:
-                    response.success()
-            elif status == 429:
-                self._limited(headers, response.content)
-                response.failure("429 rate limited")
+            headers = {} if 200 <= status < 300 else _headers(response)
+            generation_id, failure = answers.submission(
+                self.samples,
+                at=at,
+                done=time.time(),
+                status=status,
+                content=response.content,
+                headers=headers,
+                ordinal=self.acks,
+                validate_every=self.options.validate_every,
+                error=_error_name(response),
+            )
+            if failure is None:
+                response.success()
             else:
-                reason = f"HTTP {status}" if status else f"no answer: {_error_name(response)}"
-                self.samples.errors[reason] += 1
-                response.failure(reason)
+                response.failure(failure)
         return Offer(status, generation_id, headers, sent_at)
-
-    def _validate_ack(self, document: Any) -> None:
-        self.samples.acks_checked += 1
-        schemas = schema_set()
-        if not schemas.is_valid("submit-ack", document):
-            first = schemas.errors("submit-ack", document)[:1]
-            self.samples.problem(str(first[0]) if first else "the ack is not valid JSON")
-
-    def _limited(self, headers: dict[str, str], content: bytes | None) -> None:
-        limited = self.samples.limited
-        limited["count"] += 1
-        if "retry-after" in headers or "retry-after-ms" in headers:
-            limited["retry_after"] += 1
-        if schema_set().is_valid("error", _load(content)):
-            limited["envelope_ok"] += 1
 
 
 def _share(environment: Environment) -> tuple[int, int]:
@@ -363,13 +301,6 @@ def _share(environment: Environment) -> tuple[int, int]:
 _LOCAL_SLOTS = itertools.count()
 
 
-def _load(content: bytes | None) -> Any:
-    try:
-        return _json.loads(content or b"")
-    except ValueError:
-        return None
-
-
 def _headers(response: Any) -> dict[str, str]:
     return {k.lower(): v for k, v in (response.headers or {}).items()}
 
@@ -379,96 +310,17 @@ def _error_name(response: Any) -> str:
     return type(error).__name__ if error is not None else "unknown"
 
 
-def retry_after(headers: dict[str, str]) -> float | None:
-    """The server's hint in seconds: retry-after-ms, then Retry-After, then openai-poll-after-ms."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0), ("openai-poll-after-ms", 1000.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            continue
-        if seconds >= 0:
-            return seconds
-    return None
-
-
 # -- polling --------------------------------------------------------------------------------------------
 
 
-class Policy:
-    """When to poll next; ``interval`` is the unit every strategy scales from."""
-
-    name = "fixed"
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-
-    def first(self) -> float:
-        return self.interval
-
-    def next(self, attempt: int, headers: dict[str, str]) -> float:
-        return self.interval
-
-
-class Backoff(Policy):
-    """Exponential backoff from a quarter interval, doubling to eight intervals, with jitter (50-100 %)."""
-
-    name = "backoff"
-
-    def first(self) -> float:
-        return self.interval / 4
-
-    def next(self, attempt: int, headers: dict[str, str]) -> float:
-        ceiling = min(self.interval * 8, self.interval / 4 * 2.0**attempt)
-        return float(ceiling * random.uniform(0.5, 1.0))
-
-
-class Hinted(Policy):
-    """As the server says (openai-poll-after-ms, Retry-After); the fixed interval when it says nothing."""
-
-    name = "hinted"
-
-    def next(self, attempt: int, headers: dict[str, str]) -> float:
-        hint = retry_after(headers)
-        return self.interval if hint is None else hint + 0.005
-
-
-class Webhook(Policy):
-    """Waits for the generation.completed webhook; polls only as a safety net, every ten intervals."""
-
-    name = "webhook"
-
-    def first(self) -> float:
-        return self.interval * 10
-
-    def next(self, attempt: int, headers: dict[str, str]) -> float:
-        return self.interval * 10
-
-
-POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Policy, Backoff, Hinted, Webhook)}
-
-
-@dataclass
-class Outstanding:
-    generation_id: str
-    submitted_at: float
-    polls: int = 0
-
-
 class Tracker:
-    """A pool of pollers for one strategy: a heap of due polls, dispatched to at most ``pollers`` at once.
-
-    Submitters only add ids; they never wait for a poll, so slow generations do not throttle submission.
-    """
+    """A pool of pollers for one strategy over its :class:`PollBook`: each due poll is dispatched to one of at
+    most ``pollers`` greenlets, and the book says what the answer meant and when to poll next."""
 
     def __init__(self, user: SlowUser, policy: Policy, samples: StrategySamples, pollers: int = 64) -> None:
-        self.user, self.policy, self.samples = user, policy, samples
-        self.outstanding: dict[str, Outstanding] = {}
-        self.early: dict[str, tuple[float, dict[str, Any]]] = {}
-        self.heap: list[tuple[float, int, str]] = []
-        self.sequence = itertools.count()
+        self.user, self.policy = user, policy
+        self.book = PollBook(policy, samples)
+        self.samples = samples
         self.wakeup = gevent.event.Event()
         self.idle = gevent.event.Event()
         self.idle.set()
@@ -476,87 +328,53 @@ class Tracker:
         self.loop = gevent.spawn(self._dispatch)
 
     def add(self, generation_id: str, submitted_at: float) -> None:
-        self.outstanding[generation_id] = Outstanding(generation_id, submitted_at)
         self.idle.clear()
-        if generation_id in self.early:  # the webhook beat the ack
-            seen, data = self.early.pop(generation_id)
-            self.complete(generation_id, seen, data)
-            return
-        self._schedule(generation_id, self.policy.first())
+        self.book.add(generation_id, submitted_at, time.time())
+        self._changed()
 
     def deliver(self, generation_id: str, data: dict[str, Any], seen: float) -> None:
-        self.samples.webhooks += 1
-        if generation_id in self.outstanding:
-            self.complete(generation_id, seen, data)
-        else:
-            self.early[generation_id] = (seen, data)
-
-    def complete(self, generation_id: str, seen: float, record: dict[str, Any]) -> None:
-        item = self.outstanding.pop(generation_id, None)
-        if item is None:
-            return
-        finished = epoch_seconds(record.get("finishedAt"))
-        self.samples.completions.append(
-            [generation_id, item.submitted_at, seen, finished, item.polls, str(record.get("state"))]
-        )
-        if not self.outstanding:
-            self.idle.set()
+        self.book.deliver(generation_id, data, seen)
+        self._changed()
 
     def close(self) -> None:
-        self.samples.unfinished += len(self.outstanding)
+        self.book.close()
         self.loop.kill(block=False)
         self.pool.kill(block=False)
 
-    def _schedule(self, generation_id: str, delay: float) -> None:
-        heapq.heappush(self.heap, (time.time() + delay, next(self.sequence), generation_id))
+    def _changed(self) -> None:
+        if self.book.idle:
+            self.idle.set()
         self.wakeup.set()
 
     def _dispatch(self) -> None:
         while True:
-            if not self.heap:
-                self.wakeup.clear()
-                self.wakeup.wait()
-                continue
-            due, _, generation_id = self.heap[0]
-            delay = due - time.time()
-            if delay > 0:
-                self.wakeup.clear()
-                self.wakeup.wait(timeout=delay)
-                continue
-            heapq.heappop(self.heap)
-            if generation_id in self.outstanding:
+            now = time.time()
+            item = self.book.pop_due(now)
+            if item is not None:
                 self.pool.wait_available()
-                self.pool.spawn(self._poll, self.outstanding[generation_id])
+                self.pool.spawn(self._poll, item)
+                continue
+            self.wakeup.clear()
+            self.wakeup.wait(timeout=self.book.wait(now))
 
     def _poll(self, item: Outstanding) -> None:
-        item.polls += 1
-        self.samples.polls += 1
-        client = self.user.client
-        with client.get(
-            GENERATION_PATH + item.generation_id,
+        self.book.polled(item)
+        with self.user.client.get(
+            api.generation(item.generation_id),
             headers=self.user.auth,
             name=f"poll ({self.policy.name})",
             catch_response=True,
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
-            headers = _headers(response)
-            record = _load(response.content) if status == 200 else None
-            if isinstance(record, dict) and record.get("state") in TERMINAL:
-                response.success()
-                self.complete(item.generation_id, time.time(), record)
-                return
-            if status in (200, 404):
-                self.samples.wasted += 1  # 404 is documented while a generation is not visible yet
-                response.success()
-            elif status == 429:
-                self.samples.rate_limited += 1
+            record = answers.load_json(response.content) if status == 200 else None
+            reading = self.book.answered(item, status, _headers(response), record, time.time())
+            if reading == "limited":
                 response.failure("429 rate limited")
-            else:
-                self.samples.errors += 1
+            elif reading == "error":
                 response.failure(f"HTTP {status}" if status else f"no answer: {_error_name(response)}")
-        if item.generation_id in self.outstanding:
-            hint = retry_after(headers) if status == 429 else None
-            self._schedule(item.generation_id, hint if hint is not None else self.policy.next(item.polls, headers))
+            else:
+                response.success()
+        self._changed()
 
 
 class Receiver:
@@ -581,7 +399,7 @@ class Receiver:
         seen = time.time()
         if environ["REQUEST_METHOD"] == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
-            event = _load(environ["wsgi.input"].read(size))
+            event = answers.load_json(environ["wsgi.input"].read(size))
             if isinstance(event, dict) and event.get("event") == "generation.completed":
                 generation_id, data = event.get("generation_id"), event.get("data")
                 if isinstance(generation_id, str):

@@ -15,7 +15,9 @@ from slowcheck.errors import ConfigError
 
 __all__ = [
     "DEFAULTS",
+    "MAX_INFLIGHT",
     "STRATEGIES",
+    "VALIDATE_EVERY",
     "Ladder",
     "Stage",
     "arrivals",
@@ -28,6 +30,10 @@ DEFAULTS: dict[str, tuple[str, float]] = {"submit": ("50", 30.0), "poll": ("8", 
 """Per scenario: the default ``--rate`` and ``--duration`` (seconds)."""
 STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
 """The poll scenario's strategies, in report order."""
+MAX_INFLIGHT = 256
+"""Submissions one user keeps in flight at most; an arrival that finds them all busy is dropped and counted."""
+VALIDATE_EVERY = 10
+"""The first ack and every Nth after it are checked against the schema."""
 
 
 @dataclass(frozen=True, slots=True)

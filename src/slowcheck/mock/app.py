@@ -8,7 +8,7 @@ import hashlib
 import math
 import random
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,12 +18,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from slowcheck import _json
+from slowcheck import _json, api
 from slowcheck.errors import SchemaError
 from slowcheck.mock.engine import Engine
 from slowcheck.mock.errors import ApiError, with_request_id
 from slowcheck.mock.ratelimit import Limiter
-from slowcheck.mock.records import Group, Kind, new_id
+from slowcheck.mock.records import Group, Idempotent, Kind, new_id
 from slowcheck.mock.settings import MockSettings
 from slowcheck.mock.store import Store
 from slowcheck.schemas import schema_set
@@ -113,16 +113,20 @@ class MockApp:
             )
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
+        too_large = ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
         if declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
+            await _drain(request.stream())
+            raise too_large
         if declared.isdigit():
             raw = await request.body()
         else:  # chunked: count as it arrives
             chunks, size = [], 0
-            async for chunk in request.stream():
+            stream = request.stream()
+            async for chunk in stream:
                 size += len(chunk)
                 if size > limit:
-                    raise ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
+                    await _drain(stream)
+                    raise too_large
                 chunks.append(chunk)
             raw = b"".join(chunks)
         try:
@@ -161,7 +165,8 @@ class MockApp:
             return idempotency
         generation = self.engine.new_generation(new_id(), tenant, kind, body)
         generation.raw = raw
-        await self.engine.submit([generation], idempotency=idempotency and (*idempotency, generation.id))
+        record = idempotency and Idempotent(*idempotency, generation_id=generation.id)
+        await self.engine.submit([generation], idempotency=record)
         self.engine.stats.submitted(tenant, body_hash)
         if self.settings.faults.ack_latency:
             await asyncio.sleep(self.settings.faults.ack_latency)
@@ -171,11 +176,18 @@ class MockApp:
         key = request.headers.get("idempotency-key")
         if key is None:
             return None
+        if not _IDEMPOTENCY_KEY_LENGTH[0] <= len(key) <= _IDEMPOTENCY_KEY_LENGTH[1]:
+            low, high = _IDEMPOTENCY_KEY_LENGTH
+            raise ApiError(
+                400,
+                f"Idempotency-Key must be {low} to {high} characters, got {len(key)}.",
+                param="Idempotency-Key",
+                code="invalid_idempotency_key",
+            )
         seen = self.engine.idempotency.get((tenant, key))
         if seen is None:
             return (tenant, key, body_hash)
-        stored_hash, target = seen
-        if stored_hash != body_hash:
+        if seen.body_hash != body_hash:
             raise ApiError(
                 409,
                 "This Idempotency-Key was used with a different body.",
@@ -183,7 +195,7 @@ class MockApp:
                 code="idempotency_key_reused",
             )
         self.engine.stats.count(tenant, "idempotent_replays")
-        generation = self.engine.generations[target]
+        generation = self.engine.generations[seen.generation_id]
         return _json_response(generation.ack(), headers={"idempotent-replayed": "true"})
 
     async def generation(self, request: Request) -> Response:
@@ -304,17 +316,13 @@ def create_app(settings: MockSettings) -> Starlette:
         return endpoint
 
     routes = []
-    for prefix in ("/v1/slow", "/v1/async"):
-        routes += [
-            Route(f"{prefix}/chat/completions", submit("chat"), methods=["POST"]),
-            Route(f"{prefix}/completions", submit("text"), methods=["POST"]),
-            Route(f"{prefix}/group/chat/completions", submit("chat", group=True), methods=["POST"]),
-            Route(f"{prefix}/group/completions", submit("text", group=True), methods=["POST"]),
-            Route(f"{prefix}/group/{{group_id}}/generations", mock.group_generations, methods=["GET"]),
-        ]
+    for alias in map(_aliased, api.SLOW_PREFIXES):
+        routes += [Route(alias(path), submit(kind), methods=["POST"]) for kind, path in api.SUBMIT.items()]
+        routes += [Route(alias(path), submit(kind, group=True), methods=["POST"]) for kind, path in api.GROUP.items()]
+        routes.append(Route(alias(api.group_generations("{group_id}")), mock.group_generations, methods=["GET"]))
     routes += [
-        Route("/v1/generation/{id}", mock.generation, methods=["GET"]),
-        Route("/v1/models", mock.models, methods=["GET"]),
+        Route(api.generation("{id}"), mock.generation, methods=["GET"]),
+        Route(api.MODELS, mock.models, methods=["GET"]),
         Route("/health", mock.health, methods=["GET"]),
         Route("/_mock/stats", mock.stats, methods=["GET"]),
         Route("/_mock/stats/generations/{id}", mock.generation_stats, methods=["GET"]),
@@ -372,10 +380,9 @@ class FastPath:
         self.app = app
         self.state = app.state
         self.router = app.router
-        self._submit: dict[str, Kind] = {}
-        for prefix in ("/v1/slow", "/v1/async"):
-            self._submit[f"{prefix}/chat/completions"] = "chat"
-            self._submit[f"{prefix}/completions"] = "text"
+        self._submit: dict[str, Kind] = {
+            _aliased(prefix)(path): kind for prefix in api.SLOW_PREFIXES for kind, path in api.SUBMIT.items()
+        }
         self._mock = mock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -401,7 +408,33 @@ class FastPath:
         await self.app(scope, receive, send)
 
 
-_GENERATION = "/v1/generation/"
+_GENERATION = api.generation("")
+_IDEMPOTENCY_KEY_LENGTH = (1, 255)
+"""As ``schemas/openapi.yaml`` declares the header (a test keeps the two equal)."""
+_DRAIN_BYTES = 64 * 1024 * 1024
+_DRAIN_SECONDS = 5.0
+
+
+async def _drain(stream: AsyncIterator[bytes]) -> None:
+    """Read and drop the rest of a refused body, up to 64 MB and 5 s: a client that sends its whole body before
+    it reads (urllib, requests) then reads the 413 instead of a reset connection. Beyond that, it is reset."""
+
+    async def read() -> None:
+        size = 0
+        async for chunk in stream:
+            size += len(chunk)
+            if size > _DRAIN_BYTES:
+                return
+
+    try:
+        await asyncio.wait_for(read(), _DRAIN_SECONDS)
+    except (asyncio.TimeoutError, ClientDisconnect):
+        return
+
+
+def _aliased(prefix: str) -> Callable[[str], str]:
+    """A documented ``/v1/slow/...`` path under another prefix the mock also serves (``/v1/async``)."""
+    return lambda path: prefix + path.removeprefix(api.SLOW_PREFIXES[0])
 
 
 def engine_of(app: Starlette) -> Engine:

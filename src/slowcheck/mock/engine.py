@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from slowcheck.mock import generator
-from slowcheck.mock.records import Generation, Group, Kind
+from slowcheck.mock.records import Generation, Group, Idempotent, Kind
 from slowcheck.mock.settings import REAL_EXPIRY, MockSettings
 from slowcheck.mock.stats import Stats
 from slowcheck.mock.store import Store
@@ -36,7 +36,7 @@ class Engine:
         self.stats = Stats()
         self.generations: dict[str, Generation] = {}
         self.groups: dict[str, Group] = {}
-        self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        self.idempotency: dict[tuple[str, str], Idempotent] = {}
         self.webhooks: Webhooks | None = None
         self.upstream = (
             Upstream(settings.upstream, api_key=settings.upstream_api_key, timeout=settings.upstream_timeout)
@@ -104,7 +104,7 @@ class Engine:
         generations: Sequence[Generation],
         *,
         group: Group | None = None,
-        idempotency: tuple[str, str, str, str] | None = None,
+        idempotency: Idempotent | None = None,
     ) -> None:
         """Store, then schedule. Returns once the store has committed them: only then may they be acked."""
         await self.store.add(generations, group=group, idempotency=idempotency)
@@ -114,8 +114,7 @@ class Engine:
         if group is not None:
             self.groups[group.id] = group
         if idempotency is not None:
-            tenant, key, body_hash, target = idempotency
-            self.idempotency[(tenant, key)] = (body_hash, target)
+            self.idempotency[(idempotency.tenant, idempotency.key)] = idempotency
         # Wake the scheduler only when this changes its plan: a submission per request otherwise costs
         # a whole scheduling pass.
         if self._free > 0 and min(g.eligible_at for g in generations) < self._next_wakeup:

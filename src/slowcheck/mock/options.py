@@ -9,7 +9,7 @@ from typing import Any
 from slowcheck.errors import ConfigError
 from slowcheck.mock.settings import MockSettings, Span, load_config
 
-__all__ = ["add_arguments", "settings_from"]
+__all__ = ["add_arguments", "default_text", "settings_from"]
 
 
 def _ratio(text: str) -> float:
@@ -58,8 +58,8 @@ def _delays(text: str) -> list[float]:
 
 # (flags, settings attribute, argparse keywords, help)
 _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
-    (("--host",), "host", {}, "address to listen on (default 127.0.0.1)"),
-    (("--port",), "port", {"type": int}, "port to listen on (default 8080; 0 picks a free one)"),
+    (("--host",), "host", {}, "address to listen on"),
+    (("--port",), "port", {"type": int}, "port to listen on; 0 picks a free one"),
     (
         ("--api-key",),
         "api_keys",
@@ -71,21 +71,20 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         ("--db",),
         "db",
         {"metavar": "PATH"},
-        "SQLite file that keeps every acknowledged generation "
-        "(default slowcheck-mock.sqlite3; ':memory:' keeps nothing)",
+        "SQLite file that keeps every acknowledged generation; ':memory:' keeps nothing",
     ),
     (("--fsync",), "fsync", {"action": "store_true"}, "fsync every commit (survive power loss, not only a crash)"),
     (
         ("--queue-time",),
         "queue_time",
         {"type": _span, "metavar": "S|MIN..MAX"},
-        "seconds a generation waits before a worker may take it (default 0.5..2)",
+        "seconds a generation waits before a worker may take it",
     ),
     (
         ("--run-time",),
         "run_time",
         {"type": _span, "metavar": "S|MIN..MAX"},
-        "seconds a worker spends on a generation (default 0.5..2)",
+        "seconds a worker spends on a generation",
     ),
     (
         ("--time-scale",),
@@ -97,26 +96,26 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         ("--expiry",),
         "expiry",
         {"type": _positive(float), "metavar": "SECONDS"},
-        "queue time after which a generation fails as expired (default 72 h, scaled)",
+        "queue time after which a generation fails as expired; scaled by --time-scale",
     ),
     (
         ("--workers",),
         "workers",
         {"type": int, "metavar": "N"},
-        "simulated workers: generations In Progress at once (default 16)",
+        "simulated workers: generations In Progress at once",
     ),
     (
         ("--failure-ratio",),
         "failure_ratio",
         {"type": _ratio, "metavar": "RATIO"},
-        "share of generations that end Failed (default 0)",
+        "share of generations that end Failed",
     ),
-    (("--seed",), "seed", {"type": int, "metavar": "N"}, "seed of the simulation's timing and failures (default 0)"),
+    (("--seed",), "seed", {"type": int, "metavar": "N"}, "seed of the simulation's timing and failures"),
     (
         ("--model",),
         "models",
         {"action": "append", "metavar": "NAME"},
-        "a served model (repeatable); others are 404 model_not_found. Default: any name",
+        "a served model (repeatable); others are 404 model_not_found",
     ),
     (
         ("--upstream",),
@@ -129,27 +128,27 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         ("--max-body-bytes",),
         "max_body_bytes",
         {"type": _positive(int), "metavar": "BYTES"},
-        "larger bodies get 413 (default 4 MiB)",
+        "larger bodies get 413",
     ),
     (
         ("--submit-rate",),
         "submit_rate",
         {"type": _positive(float), "metavar": "PER_S"},
-        "per-key submissions per second before 429 (token bucket; default unlimited)",
+        "per-key submissions per second before 429 (a token bucket)",
     ),
     (
         ("--submit-burst",),
         "submit_burst",
         {"type": _positive(int), "metavar": "N"},
-        "submission bucket size (default: rate)",
+        "submission bucket size",
     ),
     (
         ("--poll-rate",),
         "poll_rate",
         {"type": _positive(float), "metavar": "PER_S"},
-        "per-key polls per second before 429 (default unlimited)",
+        "per-key polls per second before 429",
     ),
-    (("--poll-burst",), "poll_burst", {"type": _positive(int), "metavar": "N"}, "poll bucket size (default: rate)"),
+    (("--poll-burst",), "poll_burst", {"type": _positive(int), "metavar": "N"}, "poll bucket size"),
     (
         ("--no-poll-after-hint",),
         "poll_after_hint",
@@ -172,13 +171,13 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         ("--webhook-timeout",),
         "webhook_timeout",
         {"type": _positive(float), "metavar": "SECONDS"},
-        "seconds per delivery attempt (30)",
+        "seconds per delivery attempt",
     ),
     (
         ("--webhook-retry-delays",),
         "webhook_retry_delays",
         {"type": _delays, "metavar": "S,S"},
-        "seconds before the 2nd and 3rd attempt (default 10,60; scaled by --time-scale)",
+        "seconds before the 2nd and 3rd attempt; scaled by --time-scale",
     ),
     (("--config",), "", {"type": Path, "metavar": "FILE"}, "TOML file with any of these settings (flags win)"),
 ]
@@ -218,10 +217,42 @@ _FAULT_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
 ]
 
 
+_UNSET = {
+    "api_keys": "any non-empty key",
+    "models": "any name",
+    "submit_rate": "unlimited",
+    "poll_rate": "unlimited",
+    "submit_burst": "one second at the rate",
+    "poll_burst": "one second at the rate",
+}
+"""What an empty or zero default means, where it is not a value to show."""
+
+
+def default_text(attribute: str) -> str | None:
+    """The default of a setting as the help shows it, read from ``MockSettings`` (None: nothing to show)."""
+    settings = MockSettings()
+    value = getattr(settings, attribute)
+    if attribute in _UNSET and not value:
+        return _UNSET[attribute]
+    if attribute in ("queue_time", "run_time"):
+        return str(settings.queue_span if attribute == "queue_time" else settings.run_span)
+    if attribute == "expiry":
+        return f"{settings.expiry_seconds / 3600:g} h"
+    if attribute.endswith("_bytes"):
+        return f"{value / 2**20:g} MiB"
+    if isinstance(value, bool) or value is None or value == [] or value == {}:
+        return None
+    if isinstance(value, list):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flags, attribute, keywords, help_text in _OPTIONS:
         dest = attribute or flags[0].removeprefix("--").replace("-", "_")
-        parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=help_text, **keywords)
+        shown = default_text(attribute) if attribute else None
+        text = f"{help_text} (default: {shown})" if shown is not None else help_text
+        parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=text, **keywords)
     faults = parser.add_argument_group("fault injection (all off by default)")
     for flag, attribute, keywords, help_text in _FAULT_OPTIONS:
         faults.add_argument(flag, dest=f"fault_{attribute}", default=argparse.SUPPRESS, help=help_text, **keywords)

@@ -5,15 +5,24 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import NamedTuple
 
+from slowcheck.api import TERMINAL, Kind, State
 from slowcheck.types import JSONObject
 
-__all__ = ["Generation", "Group", "Kind", "State", "iso", "new_id"]
+__all__ = ["Generation", "Group", "Idempotent", "Kind", "State", "iso", "new_id"]
 
-Kind = Literal["chat", "text"]
-State = Literal["Queued", "In Progress", "Success", "Failed"]
-TERMINAL: frozenset[str] = frozenset({"Success", "Failed"})
+
+class Idempotent(NamedTuple):
+    """An Idempotency-Key's record: whose key, the key, the body it came with, and the generation it made.
+
+    Stored as it is (its fields are the ``idempotency`` table's columns) and looked up by ``(tenant, key)``.
+    """
+
+    tenant: str
+    key: str
+    body_hash: str
+    generation_id: str
 
 
 def new_id() -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from slowcheck import _json
 from slowcheck.errors import ConfigError
-from slowcheck.mock.records import Generation, Group
+from slowcheck.mock.records import Generation, Group, Idempotent
 
 __all__ = ["Delivery", "Snapshot", "Store"]
 
@@ -71,7 +71,7 @@ class Snapshot:
 
     generations: dict[str, Generation] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
-    idempotency: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], Idempotent] = field(default_factory=dict)
     outbox: list[Delivery] = field(default_factory=list)
     webhooks: dict[str, str] = field(default_factory=dict)
 
@@ -106,8 +106,9 @@ class Store:
             snapshot.generations[generation.id] = generation
         for gid, tenant, kind, members, created, webhook_id, notified in self._conn.execute("SELECT * FROM groups"):
             snapshot.groups[gid] = Group(gid, tenant, kind, _json.loads(members), created, webhook_id, bool(notified))
-        for tenant, key, body_hash, target in self._conn.execute("SELECT * FROM idempotency"):
-            snapshot.idempotency[(tenant, key)] = (body_hash, target)
+        for row in self._conn.execute("SELECT * FROM idempotency"):
+            record = Idempotent(*row)
+            snapshot.idempotency[(record.tenant, record.key)] = record
         for did, webhook_id, event, subject, payload, _ in self._conn.execute("SELECT * FROM outbox WHERE done = 0"):
             snapshot.outbox.append(Delivery(did, webhook_id, event, subject, _json.loads(payload)))
         snapshot.webhooks = dict(self._conn.execute("SELECT id, url FROM webhooks"))
@@ -125,7 +126,7 @@ class Store:
         generations: Iterable[Generation],
         *,
         group: Group | None = None,
-        idempotency: tuple[str, str, str, str] | None = None,
+        idempotency: Idempotent | None = None,
     ) -> None:
         """Store new generations (and their group or idempotency key); returns once committed."""
         if not self.durable:

@@ -36,6 +36,11 @@ class Webhooks:
         self._tasks: set[asyncio.Task[None]] = set()
         self._client = httpx.AsyncClient(timeout=settings.webhook_timeout, trust_env=False, follow_redirects=False)
 
+    @property
+    def idle(self) -> bool:
+        """No delivery is in flight or waiting for a retry."""
+        return not self._tasks
+
     def register(self, webhook_id: str, url: str | None) -> None:
         if url is None:
             self.registry.pop(webhook_id, None)

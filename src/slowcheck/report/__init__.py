@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["new_report_dir"]
+__all__ = ["add_report_dir", "new_report_dir"]
 
 
 def new_report_dir(what: str = "") -> Path:
     """The default ``--report-dir`` of a run starting now; ``what`` names the command when it is not the main job."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return Path("reports") / (f"{stamp}-{what}" if what else stamp)
+
+
+def add_report_dir(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--report-dir``, with the default :func:`new_report_dir` gives (``what`` as the help shows it)."""
+    default = f"reports/<timestamp>{'-' + what if what else ''}/"
+    parser.add_argument("--report-dir", type=Path, metavar="DIR", help=f"where the report goes (default: {default})")

@@ -24,7 +24,7 @@ from slowcheck.contract.runner import Suite
 from slowcheck.errors import ConfigError
 from slowcheck.load import command as load_command, report as load_report
 from slowcheck.redaction import redact_folder
-from slowcheck.report import new_report_dir
+from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.run.page import write_page
 from slowcheck.sdk import pins
 from slowcheck.sdk.command import matrix_document, table
@@ -33,7 +33,16 @@ from slowcheck.sdk.matrix import run_matrix
 from slowcheck.target_url import is_loopback
 from slowcheck.verdict import Verdict, combine
 
-__all__ = ["add_arguments", "main"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "main"]
+
+HELP = "the main job: contract suite, a short load phase and the SDK check, then one HTML report"
+DESCRIPTION = (
+    "Against the embedded mock by default (or --base-url): the contract rules, a short submit and poll load phase, "
+    "and the SDK check, with progress; writes reports/<timestamp>/ (index.html, summary.json, junit.xml, "
+    "results.json, the load CSVs) and points reports/latest at it. Exit 0: all good; 1: something checked is "
+    "wrong; 2: usage error, bad configuration or target unreachable; 3: inconclusive (something that should have "
+    "run did not)."
+)
 
 _LOCAL_LOAD_SECONDS = 30.0
 _DEFAULT_THRESHOLDS = ["submit.errors==0"]
@@ -46,14 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--load-seconds",
         type=float,
         metavar="SECONDS",
-        help=f"length of the submit and poll load phases together ({_LOCAL_LOAD_SECONDS:g} on this machine; "
-        "0 skips them; a remote target is loaded only when this is given)",
+        help="length of the submit and poll load phases together; 0 skips them; a target that is not this "
+        f"machine is loaded only when this is given (default: {_LOCAL_LOAD_SECONDS:g} on this machine, else 0)",
     )
     parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
                         help="a load threshold on the submit phase, e.g. 'submit.latency_ms.p95<250' (default: "
-                        "submit.errors==0)")  # fmt: skip
+                        f"{', '.join(_DEFAULT_THRESHOLDS)})")  # fmt: skip
     parser.add_argument("--sdk-matrix", action="store_true", help="every pinned SDK version, not just the installed")
-    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default: reports/<timestamp>/")
+    add_report_dir(parser)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -8,16 +8,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from slowcheck.embedded import add_target_arguments, check_reachable, target_or_mock
+from slowcheck.contract.preflight import check_reachable
+from slowcheck.embedded import add_target_arguments, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.redaction import redact_folder
-from slowcheck.report import new_report_dir
+from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.sdk import pins
 from slowcheck.sdk.checks import CHECKS
 from slowcheck.sdk.envs import NodeEnvs, cache_dir
 from slowcheck.sdk.matrix import Row, run_matrix
 
-__all__ = ["add_arguments", "main", "matrix_document", "table"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "main", "matrix_document", "table"]
+
+HELP = "the official OpenAI SDKs, version by version, against the API (or the embedded mock)"
+DESCRIPTION = (
+    "Run the same client checks with each pinned openai version (Python via uv, Node via npm aliases), each in its "
+    "own cached environment, in parallel. Exit 0: every version passes the checks the API answers for; 1: one "
+    "fails; 2: usage error or target unreachable."
+)
 
 _MARKS = {"passed": "ok", "n/a": "n/a", "deviation": "dev"}
 
@@ -30,9 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--node", metavar="V1,V2", help=f"openai (npm) versions ({','.join(pins.NODE_PINS)}); '' for none"
     )
-    parser.add_argument("--report-dir", type=Path, metavar="DIR", help="default reports/<timestamp>-sdk-matrix/")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="where the environments are kept")
-    parser.add_argument("--jobs", type=int, default=4, metavar="N", help="versions run at once (%(default)s)")
+    add_report_dir(parser, "sdk-matrix")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+                        help="where the environments are kept (default: slowcheck/sdk in $XDG_CACHE_HOME or "
+                        "~/.cache)")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=4, metavar="N", help="versions run at once (default: %(default)s)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -46,7 +56,8 @@ def main(args: argparse.Namespace) -> int:
     if not python and not node:
         raise ConfigError("no SDK versions to run")
     report_dir: Path = args.report_dir or new_report_dir("sdk-matrix")
-    with target_or_mock(args.base_url, args.api_key, model=args.model) as (root, label, key):
+    with target_or_mock(args.base_url, args.api_key, model=args.model) as endpoint:
+        root, label, key = endpoint.root, endpoint.label, endpoint.key
         check_reachable(root, key, args.model)
         print(f"slowcheck sdk-matrix: {len(python)} Python and {len(node)} Node versions against {label}", flush=True)
         started = time.monotonic()

@@ -1,0 +1,90 @@
+"""The API's names in one place: its paths, the generation states, slowcheck's defaults and where a key comes from.
+
+Everything that talks to the API, or plays it, spells these through this module, so a renamed path or a new
+state is one edit. The values are those of inference.net's Asynchronous Inference API (``../shared/api/``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from slowcheck.errors import ConfigError
+
+__all__ = [
+    "BASE_URL_ENV",
+    "CHAT",
+    "DEFAULT_MODEL",
+    "DEFAULT_RECEIVER_PORT",
+    "GROUP",
+    "KEY_ENV",
+    "KEY_HINT",
+    "MODELS",
+    "SLOW_PREFIXES",
+    "STATES",
+    "SUBMIT",
+    "TERMINAL",
+    "TEXT",
+    "Kind",
+    "State",
+    "api_key",
+    "base_url",
+    "generation",
+    "group_generations",
+    "require_key",
+]
+
+Kind = Literal["chat", "text"]
+"""The two kinds of request: chat completions and text completions."""
+
+State = Literal["Queued", "In Progress", "Success", "Failed"]
+STATES: tuple[State, ...] = ("Queued", "In Progress", "Success", "Failed")
+TERMINAL: frozenset[str] = frozenset({"Success", "Failed"})
+"""A generation in one of these states never changes again."""
+
+SLOW_PREFIXES = ("/v1/slow", "/v1/async")
+"""The documented prefix of asynchronous submission, and the alias the mock also serves."""
+CHAT = "/v1/slow/chat/completions"
+TEXT = "/v1/slow/completions"
+SUBMIT: dict[Kind, str] = {"chat": CHAT, "text": TEXT}
+GROUP: dict[Kind, str] = {"chat": "/v1/slow/group/chat/completions", "text": "/v1/slow/group/completions"}
+MODELS = "/v1/models"
+
+
+def generation(generation_id: str) -> str:
+    """``GET`` this path for a generation's record."""
+    return f"/v1/generation/{generation_id}"
+
+
+def group_generations(group_id: str) -> str:
+    """``GET`` this path for the records of a group's generations."""
+    return f"/v1/slow/group/{group_id}/generations"
+
+
+DEFAULT_MODEL = "inference-net/load-test"
+"""The model slowcheck asks for unless told otherwise (the embedded mock serves it)."""
+DEFAULT_RECEIVER_PORT = 8787
+"""Where slowcheck listens for webhooks from a real API (its webhook's URL must reach this port)."""
+
+BASE_URL_ENV = "SLOWCHECK_BASE_URL"
+KEY_ENV = ("SLOWCHECK_API_KEY", "INFERENCE_API_KEY")
+"""Where a key is looked for when no --api-key is given, in this order (the second is the API's own name)."""
+KEY_HINT = "env SLOWCHECK_API_KEY, then INFERENCE_API_KEY"
+
+
+def base_url(given: str | None) -> str | None:
+    """The base URL given, else ``SLOWCHECK_BASE_URL``; None means the embedded mock."""
+    return given or os.environ.get(BASE_URL_ENV) or None
+
+
+def api_key(given: str | None) -> str | None:
+    """The key given, else the first of :data:`KEY_ENV` that is set."""
+    return given or next((os.environ[name] for name in KEY_ENV if os.environ.get(name)), None)
+
+
+def require_key(given: str | None) -> str:
+    """:func:`api_key`, or a one-line error saying where a key may come from."""
+    key = api_key(given)
+    if not key:
+        raise ConfigError(f"no API key: pass --api-key or set {' / '.join(KEY_ENV)}")
+    return key

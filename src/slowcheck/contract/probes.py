@@ -1,0 +1,79 @@
+"""Probes: generations the suite submits to watch, and the one way they are submitted and awaited.
+
+The lifecycle rules, the webhook rules and LIFE-GENERATED all watch generations: each submits its bodies
+with :func:`submit_all` and waits with :func:`await_all`, which polls in sweeps until every probe is terminal,
+``--completion-timeout`` after the first submission has passed, or the pool's poll reserve is spent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slowcheck import api
+from slowcheck.contract.polling import sweep
+from slowcheck.contract.rules import Violation
+from slowcheck.contract.target import Target
+from slowcheck.hints import hint_seconds
+
+__all__ = ["Probe", "await_all", "submit_all"]
+
+
+@dataclass(slots=True)
+class Probe:
+    """One watched generation: what was sent, when, the ack, and every record read since."""
+
+    kind: api.Kind
+    body: dict[str, Any]
+    submitted_ms: float
+    ack: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return str(self.ack["id"])
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        last = self.records[-1] if self.records else None
+        return last if last is not None and last.get("state") in api.TERMINAL else None
+
+
+def submit_all(target: Target, bodies: Iterable[tuple[api.Kind, dict[str, Any]]], what: str) -> list[Probe]:
+    """Submit each body in turn; an answer without an id is a Violation naming ``what``."""
+    found = []
+    for kind, body in bodies:
+        sent = time.time() * 1000
+        exchange = target.submit(body, kind=kind)
+        ack = exchange.json
+        if exchange.status != 200 or not isinstance(ack, dict) or not isinstance(ack.get("id"), str):
+            raise Violation(f"{what} was not acknowledged with an id ({exchange.status})", **exchange.summary())
+        found.append(Probe(kind, body, sent, ack))
+    return found
+
+
+def await_all(target: Target, watched: Iterable[Probe], *, pool: str, since_ms: float | None = None) -> str:
+    """Poll the probes until each is terminal, ``--completion-timeout`` after ``since_ms`` (default: the first
+    submission, epoch ms) passes, or the pool's poll reserve is spent; every record read is kept on its probe.
+
+    Returns why it stopped: ``finished``, ``deadline`` or ``reserve``.
+    """
+    watched = list(watched)
+    if not watched:
+        return "finished"
+    start = since_ms if since_ms is not None else min(p.submitted_ms for p in watched)
+    deadline = start / 1000 + target.completion_timeout
+
+    def read(probe: Probe) -> tuple[bool, float | None]:
+        exchange = target.generation(probe.id)
+        if exchange.status == 200 and isinstance(exchange.json, dict):
+            probe.records.append(exchange.json)
+        return probe.final is not None, hint_seconds(exchange.headers)  # a 404 here is "not ready yet"
+
+    monotonic_deadline = time.monotonic() + max(0.0, deadline - time.time())
+    ending, _ = sweep(
+        [p for p in watched if p.final is None], read, deadline=monotonic_deadline, reserve=target.reserve(pool)
+    )
+    return ending
