@@ -135,3 +135,24 @@ def test_a_broken_api_turns_the_right_rows_red(tmp_path: Path, cache: Path, caps
 def test_versions_are_checked_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sdk-matrix", "--python", "1.x", "--api-key", KEY]) == 2
     assert "--python: expected versions like 1.40.0 or 'latest', got '1.x'" in capsys.readouterr().err
+
+
+def test_a_docs_shaped_api_passes_with_its_deviation_shown(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server that follows only the public docs sends no x-request-id: a deviation, not a failure."""
+    from tests.docs_server import Habits, create_app
+
+    habits = Habits(completion_delay=0.5)
+    with serve_in_background(create_app(habits)) as url:
+        code = main(["sdk-matrix", "--base-url", url + "/v1", "--api-key", habits.keys[0], "--python", PYTHON,
+                     "--node", "", "--report-dir", str(tmp_path), "--cache-dir", str(cache)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    document = json.loads((tmp_path / "sdk-matrix.json").read_text())
+    assert [r["version"] for r in document["rows"]] == PYTHON.split(",")
+    for row in document["rows"]:
+        assert row["failed_by_api"] == []
+        assert row["cells"]["raw-headers"]["status"] == "deviation"
+        assert row["cells"]["get-generation"]["status"] == "passed"
+    assert "dev" in out
