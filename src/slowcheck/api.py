@@ -31,6 +31,7 @@ __all__ = [
     "base_url",
     "generation",
     "group_generations",
+    "is_json_media",
     "require_key",
 ]
 
@@ -59,6 +60,13 @@ def generation(generation_id: str) -> str:
 def group_generations(group_id: str) -> str:
     """``GET`` this path for the records of a group's generations."""
     return f"/v1/slow/group/{group_id}/generations"
+
+
+def is_json_media(content_type: str | None) -> bool:
+    """Whether a Content-Type declares JSON: ``application/json`` or ``application/*+json``, parameters such as
+    ``charset=utf-8`` allowed. The OpenAI SDKs read anything else as text, and hand the caller a string."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 DEFAULT_MODEL = "inference-net/load-test"

@@ -21,9 +21,22 @@ class Exchange:
     body: Any
 
 
-# Returns (status, body) to answer instead, (status, body, seconds) to answer it that much later, or None to
-# leave the answer alone.
-Mutation = Callable[[Exchange], "tuple[int, Any] | tuple[int, Any, float] | None"]
+@dataclass
+class Answer:
+    """What to answer instead: a status and a JSON body, optionally later, optionally with another Content-Type."""
+
+    status: int
+    body: Any
+    delay: float = 0.0
+    content_type: str | None = None
+
+    @classmethod
+    def of(cls, changed: Answer | tuple[Any, ...]) -> Answer:
+        return changed if isinstance(changed, Answer) else cls(*changed)
+
+
+# Returns (status, body), (status, body, seconds) or an Answer to answer instead, or None to leave it alone.
+Mutation = Callable[[Exchange], "Answer | tuple[int, Any] | tuple[int, Any, float] | None"]
 
 
 class Broken:
@@ -73,16 +86,18 @@ class Broken:
                 changed = self.mutate(exchange)
             except Exception as exc:  # a breakage that breaks itself: the self-test fails on it, not the rule
                 self.crashes.append(f"{type(exc).__name__}: {exc} on {scope['method']} {scope['path']}")
-        status, payload = (
-            (start["status"], b"".join(body)) if changed is None else (changed[0], json.dumps(changed[1]).encode())
-        )
-        if changed is not None and len(changed) == 3:
-            await asyncio.sleep(changed[2])
+        answer_as = Answer(start["status"], None) if changed is None else Answer.of(changed)
+        payload = b"".join(body) if changed is None else json.dumps(answer_as.body).encode()
+        if answer_as.delay:
+            await asyncio.sleep(answer_as.delay)
         kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        if answer_as.content_type is not None:
+            kept = [(k, v) for k, v in kept if k.lower() != b"content-type"]
+            kept.append((b"content-type", answer_as.content_type.encode()))
         await send(
             {
                 "type": "http.response.start",
-                "status": status,
+                "status": answer_as.status,
                 "headers": [*kept, (b"content-length", str(len(payload)).encode())],
             }
         )

@@ -31,7 +31,7 @@ from slowcheck.mock import Faults, MockSettings, Span, create_app
 from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.records import Generation
 from slowcheck.mock.webhooks import Webhooks
-from tests.contract.broken import Broken, Exchange, Mutation
+from tests.contract.broken import Answer, Broken, Exchange, Mutation
 
 KEYS = ["sk-contract-one-1111", "sk-contract-two-2222"]
 
@@ -502,6 +502,12 @@ BREAKAGES: list[Any] = [
     ),
     pytest.param("GEN-IDEMPOTENT-GET", _Changing(), None, id="GEN-IDEMPOTENT-GET"),
     pytest.param(
+        "RESP-CONTENT-TYPE",
+        lambda e: Answer(e.status, e.body, content_type="text/plain; charset=utf-8"),
+        None,
+        id="RESP-CONTENT-TYPE",
+    ),
+    pytest.param(
         "REQ-UNKNOWN-MODEL",
         lambda e: (
             (200, {"id": "x" * 21, "object": "chat.completion", "created": 1, "model": "m", "choices": []})
@@ -930,3 +936,21 @@ def test_a_check_that_raises_is_a_violation_marked_as_a_crash(serve: Any) -> Non
     assert result.crash is not None
     assert result.crash.startswith("KeyError at test_rules.py:")
     assert "could not be checked: KeyError" in result.message
+
+
+def test_text_plain_answers_fail_the_run_with_the_header_in_the_example(
+    serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every answer relabelled text/plain: the suite parses the bodies anyway (so no other rule is blinded), and
+    the one rule that judges the label fails the run, its example showing the header that was received."""
+    target = serve(lambda e: Answer(e.status, e.body, content_type="text/plain"))
+    code = main(["contract", "--base-url", target.root + "/v1", "--api-key", KEYS[0], "--second-api-key", KEYS[1],
+                 "--report-dir", str(tmp_path), "--completion-timeout", "10"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1, out
+    rules = {r["id"]: r for r in json.loads((tmp_path / "results.json").read_text())["rules"]}
+    assert rules["RESP-CONTENT-TYPE"]["outcome"] == "violated"
+    assert rules["RESP-CONTENT-TYPE"]["response"]["content_type"] == "text/plain"
+    assert "read them as text and hand the caller a string" in rules["RESP-CONTENT-TYPE"]["message"]
+    others = {i: r["outcome"] for i, r in rules.items() if i != "RESP-CONTENT-TYPE"}
+    assert set(others.values()) <= {"held", "skipped"}, others

@@ -21,6 +21,7 @@ from slowcheck.schemas import schema_set
 ACK = _json.dumps(
     {"id": "N2mZQjrvh-k_m8nMMN7Jn", "object": "chat.completion", "created": 1750000000000, "model": "m", "choices": []}
 )
+JSON = {"content-type": "application/json"}
 DONE = {"id": "g1", "state": "Success", "finishedAt": "2025-06-15T10:00:05.000Z"}
 
 
@@ -90,11 +91,11 @@ def test_a_terminal_answer_completes_with_the_detection_lag_inputs() -> None:
     item = polls.pop_due(101.0)
     assert item is not None
     polls.polled(item)
-    assert polls.answered(item, 200, {}, {"state": "In Progress"}, 101.0) == "waiting"
+    assert polls.answered(item, 200, JSON, {"state": "In Progress"}, 101.0) == "waiting"
     again = polls.pop_due(102.0)
     assert again is item
     polls.polled(item)
-    assert polls.answered(item, 200, {}, DONE, 102.0) == "terminal"
+    assert polls.answered(item, 200, JSON, DONE, 102.0) == "terminal"
     assert polls.idle
     assert polls.wait(102.0) is None
     [row] = polls.samples.completions
@@ -113,7 +114,7 @@ def test_each_answer_is_counted_once_where_it_belongs(status: int, reading: str,
     polls.add("g1", 0.0, now=0.0)
     item = polls.pop_due(1.0)
     assert item is not None
-    assert polls.answered(item, status, {}, None, 1.0) == reading
+    assert polls.answered(item, status, JSON, None, 1.0) == reading
     counts = {name: getattr(polls.samples, name) for name in ("wasted", "rate_limited", "errors")}
     assert counts == {name: int(name == counter) for name in counts}
     assert polls.wait(1.0) == 1.0, "not terminal: polled again after the policy's delay"
@@ -146,7 +147,7 @@ def test_a_late_poll_or_a_duplicate_webhook_completes_nothing_twice() -> None:
     assert item is not None
     polls.deliver("g1", DONE, seen=1.0)
     polls.deliver("g1", DONE, seen=1.5)
-    assert polls.answered(item, 200, {}, DONE, 2.0) == "terminal"
+    assert polls.answered(item, 200, JSON, DONE, 2.0) == "terminal"
     assert len(polls.samples.completions) == 1
     assert polls.samples.webhooks == 2
 
@@ -164,7 +165,7 @@ def test_closing_counts_what_is_still_outstanding() -> None:
 
 def read(samples: Samples, status: int, content: bytes | None = ACK, *, ordinal: int = 1, every: int = 10, **kw):  # type: ignore[no-untyped-def]
     return answers.submission(
-        samples, at=10.0, done=10.25, status=status, content=content, headers=kw.pop("headers", {}),
+        samples, at=10.0, done=10.25, status=status, content=content, headers=kw.pop("headers", JSON),
         ordinal=ordinal, validate_every=every, **kw,
     )  # fmt: skip
 
@@ -199,7 +200,7 @@ def test_a_2xx_without_an_id_is_lost_like_no_answer() -> None:
 def test_a_429_is_counted_with_its_hint_and_envelope() -> None:
     samples = Samples()
     envelope = _json.dumps({"error": {"message": "slow down", "type": "rate_limit_error", "param": None, "code": None}})
-    assert read(samples, 429, envelope, headers={"retry-after": "1"}) == (None, "429 rate limited")
+    assert read(samples, 429, envelope, headers=JSON | {"retry-after": "1"}) == (None, "429 rate limited")
     assert dict(samples.limited) == {"count": 1, "retry_after": 1, "envelope_ok": 1}
     read(samples, 429, b"busy")
     assert dict(samples.limited) == {"count": 2, "retry_after": 1, "envelope_ok": 1}
@@ -225,3 +226,27 @@ def test_the_workload_is_four_chats_to_one_text_each_schema_valid() -> None:
         name = {"chat": "chat-completion-request", "text": "completion-request"}[kind]
         assert schemas.errors(name, document) == []
         assert kind in api.SUBMIT
+
+
+@pytest.mark.parametrize("label", ["text/plain", "application/json", "application/problem+json; charset=utf-8"])
+def test_an_ack_not_declared_json_is_lost_like_no_answer(label: str) -> None:
+    samples = Samples()
+    generation_id, failure = read(samples, 200, headers={"content-type": label})
+    if label == "text/plain":
+        assert (generation_id, failure) == (None, "HTTP 200 labelled text/plain")
+        assert samples.submits[0][2] == STATUS_TRANSPORT_ERROR
+        assert samples.errors == {"HTTP 200 labelled text/plain": 1}
+    else:
+        assert (generation_id, failure) == ("N2mZQjrvh-k_m8nMMN7Jn", None)
+        assert not samples.errors
+
+
+def test_a_terminal_record_not_declared_json_is_an_error_and_polled_again() -> None:
+    polls = book()
+    polls.add("g1", 0.0, now=0.0)
+    item = polls.pop_due(1.0)
+    assert item is not None
+    assert polls.answered(item, 200, {"content-type": "text/plain"}, DONE, 1.0) == "mislabelled"
+    assert polls.samples.errors == 1
+    assert not polls.idle, "an SDK could not read it: still waiting"
+    assert polls.wait(1.0) == 1.0

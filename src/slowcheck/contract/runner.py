@@ -19,6 +19,7 @@ from slowcheck.contract import (
     groups,
     lifecycle,
     limits,
+    media,
     stateful,
     validation,
     webhooks,
@@ -31,7 +32,7 @@ from slowcheck.errors import ConfigError, SlowcheckError
 
 __all__ = ["ORDER", "Suite", "select"]
 
-ORDER = tuple(m.__name__ for m in (ack, access, validation, fuzz, groups, lifecycle, stateful, webhooks, limits))
+ORDER = tuple(m.__name__ for m in (ack, access, validation, fuzz, groups, lifecycle, stateful, webhooks, limits, media))
 """The catalogue's modules in the order their rules run; within a module, the order they are written in."""
 
 

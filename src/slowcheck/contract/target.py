@@ -51,11 +51,19 @@ class Exchange:
     elapsed: float
     json: Any = field(default=None)
 
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def mislabelled(self) -> bool:
+        """A body whose declared type is not JSON (the suite parsed it anyway, and says so)."""
+        return bool(self.text) and not api.is_json_media(self.content_type)
+
     def summary(self) -> dict[str, Any]:
-        return {
-            "request": {"method": self.method, "path": self.path, "body": self.body},
-            "response": {"status": self.status, "body": self.json if self.json is not None else self.text[:2000]},
-        }
+        response: dict[str, Any] = {"status": self.status, "content_type": self.content_type}
+        response["body"] = self.json if self.json is not None else self.text[:2000]
+        return {"request": {"method": self.method, "path": self.path, "body": self.body}, "response": response}
 
 
 class Target:
@@ -98,6 +106,11 @@ class Target:
         self.second_key_refused: str | None = None
         """Why the preflight found --second-api-key unusable (the isolation rule is then skipped)."""
         self.sent = 0
+        self.answered = 0
+        """Answers with a body, each judged by RESP-CONTENT-TYPE on the way in (no request of its own)."""
+        self.mislabelled: list[Exchange] = []
+        """Answers with a body whose Content-Type is not JSON: parsed anyway (the other rules judge the content),
+        and kept here so the report shows the header that was received."""
         self.rate_limited: list[Exchange] = []
         """Every 429 met while the suite ran: honoured, retried (not counted in ``sent``, since the target did
         no work for it), and judged by RATE-429-SHAPE."""
@@ -216,6 +229,11 @@ class Target:
             exchange.json = answer.json()
         except ValueError:
             exchange.json = None
+        if exchange.text:
+            with self._count:
+                self.answered += 1
+                if exchange.mislabelled:
+                    self.mislabelled.append(exchange)
         return exchange
 
     def submit(self, body: Any, *, kind: api.Kind = "chat", **kwargs: Any) -> Exchange:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from slowcheck import _json
+from slowcheck import _json, api
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples
 from slowcheck.schemas import schema_set
 
@@ -39,14 +39,21 @@ def submission(
     validate_every: int,
     error: str = "unknown",
 ) -> tuple[str | None, str | None]:
-    """Record one submission, planned at ``at`` and answered at ``done`` (epoch seconds).
+    """Record one submission, planned at ``at`` and answered at ``done`` (epoch seconds), with the answer's
+    ``headers`` (lower-case names).
 
     ``ordinal`` counts the 2xx answers so far, this one included; ``error`` names the transport error when
     there was no answer (status 0). Returns the generation id to poll (None if there is none) and why the
-    submission failed (None if it did not).
+    submission failed (None if it did not). An ack not declared JSON is lost like one without an id: the
+    OpenAI SDKs read it as text and hand the caller a string.
     """
     row = [at, round((done - at) * 1000, 3), status]
     samples.submits.append(row)
+    if 200 <= status < 300 and not api.is_json_media(headers.get("content-type")):
+        row[2] = STATUS_TRANSPORT_ERROR
+        reason = f"HTTP {status} labelled {headers.get('content-type') or 'without a Content-Type'}"
+        samples.errors[reason] += 1
+        return None, reason
     if 200 <= status < 300:
         document = load_json(content)
         if should_validate(ordinal, validate_every):

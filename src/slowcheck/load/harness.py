@@ -268,7 +268,7 @@ class SlowUser(FastHttpUser):
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
             if 200 <= status < 300:
                 self.acks += 1
-            headers = {} if 200 <= status < 300 else _headers(response)
+            headers = _headers(response)
             generation_id, failure = answers.submission(
                 self.samples,
                 at=at,
@@ -370,6 +370,8 @@ class Tracker:
             reading = self.book.answered(item, status, _headers(response), record, time.time())
             if reading == "limited":
                 response.failure("429 rate limited")
+            elif reading == "mislabelled":
+                response.failure(f"HTTP 200 labelled {response.headers.get('content-type')}")
             elif reading == "error":
                 response.failure(f"HTTP {status}" if status else f"no answer: {_error_name(response)}")
             else:

@@ -19,9 +19,10 @@ from slowcheck.timestamps import epoch_seconds
 
 __all__ = ["Outstanding", "PollBook", "Reading"]
 
-Reading = Literal["terminal", "waiting", "limited", "error"]
+Reading = Literal["terminal", "waiting", "limited", "mislabelled", "error"]
 """What one poll's answer meant: the generation is done; not yet (200 not terminal, or the documented 404
-before it is visible); 429; anything else."""
+before it is visible); 429; a 200 not declared JSON (an SDK reads a string: counted as an error, polled again);
+anything else."""
 
 
 @dataclass(slots=True)
@@ -94,11 +95,14 @@ class PollBook:
 
     def answered(self, item: Outstanding, status: int, headers: Mapping[str, str], record: Any, now: float) -> Reading:
         """Count what a poll's answer meant and, unless it was terminal, schedule the next poll."""
-        if status == 200 and isinstance(record, dict) and record.get("state") in api.TERMINAL:
+        reading: Reading
+        if status == 200 and not api.is_json_media(headers.get("content-type")):
+            self.samples.errors += 1
+            reading = "mislabelled"
+        elif status == 200 and isinstance(record, dict) and record.get("state") in api.TERMINAL:
             self.complete(item.generation_id, now, record)
             return "terminal"
-        reading: Reading
-        if status in (200, 404):
+        elif status in (200, 404):
             self.samples.wasted += 1  # 404 is documented while a generation is not visible yet
             reading = "waiting"
         elif status == 429:
