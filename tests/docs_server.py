@@ -34,6 +34,8 @@ class Habits:
     """A broken promise: the ack's created in seconds rather than the documented milliseconds."""
     group_delay: float | None = None
     """How long the group listing answers 404 (default: the completion delay)."""
+    front_proxy: bool = True
+    """An nginx-like proxy in front: headers over 16 KiB get 431 and bodies over 1 MiB 413, in its own HTML."""
 
 
 @dataclass
@@ -99,8 +101,8 @@ def create_app(habits: Habits) -> Starlette:
 
     async def read_json(request: Request) -> Any:
         try:
-            return json.loads(await request.body())
-        except ValueError:
+            return json.loads(await request.body())  # the standard library: lone surrogates and UTF-16 pass
+        except (ValueError, RecursionError):
             return _error(400, "We could not parse the JSON body of your request.")
 
     async def submit(request: Request) -> Response:
@@ -205,7 +207,46 @@ def create_app(habits: Habits) -> Starlette:
         routes.append(Route("/v1/models", models, methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.sent = sent
-    return app
+    if not habits.front_proxy:
+        return app
+    proxied = _FrontProxy(app)
+    proxied.state = app.state
+    return proxied  # type: ignore[return-value]
+
+
+class _FrontProxy:
+    """What an nginx in front of the API does with oversized requests: refuse them in HTML, never reaching it."""
+
+    HEADERS, BODY = 16 * 1024, 1024 * 1024
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            declared = headers.get(b"content-length", b"0")
+            if sum(len(k) + len(v) for k, v in scope["headers"]) > self.HEADERS:
+                return await self._refuse(431, "Request Header Or Cookie Too Large", receive, send)
+            if declared.isdigit() and int(declared) > self.BODY:
+                return await self._refuse(413, "Request Entity Too Large", receive, send)
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(status: int, reason: str, receive: Any, send: Any) -> None:
+        more = True
+        while more:  # read what was sent, as nginx's lingering close lets clients that write it all read this
+            message = await receive()
+            more = message.get("more_body", False) and message["type"] == "http.request"
+        page = f"<html><head><title>{status} {reason}</title></head><body><h1>{reason}</h1></body></html>".encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/html"), (b"content-length", str(len(page)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": page})
 
 
 def _completion(generation: _Generation) -> dict[str, Any]:

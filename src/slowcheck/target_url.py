@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from slowcheck.errors import ConfigError
 
-__all__ = ["api_root", "is_loopback", "normalise"]
+__all__ = ["api_root", "is_loopback", "is_loopback_host", "normalise"]
 
 _ENDPOINTS = ("/chat/completions", "/completions", "/generation", "/embeddings", "/batches", "/files", "/models")
 
@@ -41,7 +41,11 @@ def api_root(base_url: str) -> str:
 
 
 def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (an address that only this machine reaches)."""
     if host == "localhost":
         return True
     try:

@@ -72,7 +72,7 @@ class Broken:
         raw_request = b"".join(chunks)
         try:
             request: Any = json.loads(raw_request) if raw_request else None
-        except ValueError:
+        except (ValueError, RecursionError):
             request = raw_request.decode("utf-8", "replace")
         try:
             answer: Any = json.loads(b"".join(body))

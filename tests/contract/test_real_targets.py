@@ -47,6 +47,16 @@ def outcomes(results: dict[str, Any]) -> dict[str, str]:
     return {r["id"]: r["outcome"] for r in results["rules"]}
 
 
+DOCS_DEVIATIONS = {
+    "REQ-INVALID-4XX",  # five stop strings accepted
+    "REQ-PARAM-NAMED",  # param 'messages' for messages[0].role
+    "ROBUST-UNICODE",  # the standard library's parser lets a lone surrogate through
+    "ROBUST-ENCODING",  # ... and a UTF-16 body
+    "ROBUST-HEADER-SIZE",  # the front proxy refuses in HTML
+    "ROBUST-BODY-SIZE",
+    "ROBUST-GENERATION-ID",  # Starlette's own 404 for a path with a slash in the id
+}
+"""Where the docs-shaped server is laxer than OpenAI's spec, or answers in a proxy's words: deviations only."""
 WAITING_ON_CONFIG = {r.id for r in RULES.values() if r.group == "webhooks"} | {"AUTH-ISOLATION", "RATE-429-SHAPE"}
 
 
@@ -59,8 +69,8 @@ def test_a_docs_shaped_api_passes_with_its_deviations_listed_within_200_requests
     assert code == 0, out
     found = outcomes(results)
     assert {i for i, o in found.items() if o == "skipped"} == WAITING_ON_CONFIG
-    assert {i for i, o in found.items() if o not in ("held", "skipped")} == {"REQ-INVALID-4XX", "REQ-PARAM-NAMED"}
-    assert {found[i] for i in ("REQ-INVALID-4XX", "REQ-PARAM-NAMED")} == {"deviation"}
+    assert {i for i, o in found.items() if o not in ("held", "skipped")} == DOCS_DEVIATIONS
+    assert {found[i] for i in DOCS_DEVIATIONS} == {"deviation"}
     assert "five stop strings: accepted" in out
     assert "verdict: PASS" in out
     assert app.state.sent["requests"] <= 200

@@ -27,6 +27,7 @@ from slowcheck.contract.rules import RULES, NotRun, Outcome, Result, Rule
 from slowcheck.contract.runner import Suite, select
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
+from slowcheck.hostile import CASE_HEADER, corpus
 from slowcheck.mock import Faults, MockSettings, Span, create_app
 from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.records import Generation
@@ -549,6 +550,19 @@ BREAKAGES: list[Any] = [
         None,
         id="ACK-ID-FORMAT",
     ),
+]
+
+
+def _robust_breakage(rule_id: str) -> Mutation:
+    """Every answer to the rule's hostile cases becomes a 500, as a server that crashes on them sends."""
+    ids = {case.id for case in corpus() if case.rule == rule_id}
+    crashed = {"error": {"message": "Internal Server Error", "type": "server_error", "param": None, "code": None}}
+    return lambda e: (500, crashed) if e.headers.get(CASE_HEADER.lower()) in ids else None
+
+
+BREAKAGES += [
+    pytest.param(rule_id, _robust_breakage(rule_id), None, id=rule_id)
+    for rule_id in sorted({case.rule for case in corpus()})
 ]
 
 

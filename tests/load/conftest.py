@@ -27,10 +27,10 @@ class Mock:
     url: str
 
     def stats(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/_mock/stats", timeout=10).json()  # type: ignore[no-any-return]
+        return httpx.get(f"{self.url}/_mock/stats", headers=AUTH, timeout=10).json()  # type: ignore[no-any-return]
 
     def polls(self, generation_id: str) -> int:
-        answer = httpx.get(f"{self.url}/_mock/stats/generations/{generation_id}", timeout=10)
+        answer = httpx.get(f"{self.url}/_mock/stats/generations/{generation_id}", headers=AUTH, timeout=10)
         return int(answer.json()["polls"])
 
 

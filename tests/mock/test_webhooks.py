@@ -55,8 +55,17 @@ def receiver() -> Iterator[Receiver]:
         yield recorder
 
 
+ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
+"""Webhook deliveries are in the admin's statistics only (they name URLs): these tests read them as the admin."""
+
+
 def hooked(receiver: Receiver, **overrides: Any) -> MockSettings:
-    return fast(**({"webhooks": {"wh_1": receiver.url}, "webhook_retry_delays": [0.05, 0.1]} | overrides))
+    base = {
+        "webhooks": {"wh_1": receiver.url},
+        "webhook_retry_delays": [0.05, 0.1],
+        "admin_token": ADMIN["Authorization"][7:],
+    }
+    return fast(**(base | overrides))
 
 
 async def wait_for(condition: Any, timeout: float = 10.0) -> None:
@@ -75,7 +84,7 @@ async def test_generation_completed_is_delivered_as_documented(receiver: Receive
         engine = client.app.state.mock.engine  # type: ignore[attr-defined]
         # The receiver sees the POST before the mock reads the answer and counts it: wait for the count.
         await wait_for(lambda: engine.stats.webhooks.get("delivered") == 1)
-        stats = (await client.get("/_mock/stats")).json()
+        stats = (await client.get("/_mock/stats", headers=ADMIN)).json()
     methods = [m for m, *_ in receiver.requests]
     assert methods == ["OPTIONS", "POST"], "a readiness check precedes the event"
     headers, event = receiver.posts()[0]
@@ -101,7 +110,7 @@ async def test_5xx_is_retried_up_to_three_attempts_and_4xx_is_not(receiver: Rece
         await until(client, second["id"], terminal)
         engine = client.app.state.mock.engine  # type: ignore[attr-defined]
         await wait_for(lambda: engine.stats.webhooks["rejected"] == 1)
-        stats = (await client.get("/_mock/stats")).json()
+        stats = (await client.get("/_mock/stats", headers=ADMIN)).json()
     ids = [event["generation_id"] for _, event in receiver.posts()]
     assert ids == [first["id"]] * 3 + [second["id"]]
     times = [t for m, _, _, t in receiver.requests if m == "POST"][:3]
@@ -122,7 +131,7 @@ async def test_text_completions_and_unregistered_ids_send_nothing(receiver: Rece
         for generation in (text, unknown, marker):
             await until(client, generation["id"], terminal)
         await wait_for(lambda: receiver.posts())
-        stats = (await client.get("/_mock/stats")).json()
+        stats = (await client.get("/_mock/stats", headers=ADMIN)).json()
     assert [event["generation_id"] for _, event in receiver.posts()] == [marker["id"]]
     assert stats["webhooks"]["unknown_webhook_id"] == 1
 
@@ -137,7 +146,7 @@ async def test_a_group_sends_one_slow_group_completed(receiver: Receiver) -> Non
         # Every member is terminal and nothing is left to send: a duplicate would have been sent by now.
         assert all(g["state"] in ("Success", "Failed") for g in listing["generations"])
         await wait_for(lambda: engine.webhooks.idle)
-        stats = (await client.get("/_mock/stats")).json()
+        stats = (await client.get("/_mock/stats", headers=ADMIN)).json()
     assert stats["webhooks"]["attempts"] == 1
     assert len(receiver.posts()) == 1
     headers, event = receiver.posts()[0]

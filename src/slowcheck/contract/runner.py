@@ -20,6 +20,7 @@ from slowcheck.contract import (
     lifecycle,
     limits,
     media,
+    robust,
     stateful,
     validation,
     webhooks,
@@ -32,7 +33,9 @@ from slowcheck.errors import ConfigError, SlowcheckError
 
 __all__ = ["ORDER", "Suite", "select"]
 
-ORDER = tuple(m.__name__ for m in (ack, access, validation, fuzz, groups, lifecycle, stateful, webhooks, limits, media))
+ORDER = tuple(
+    m.__name__ for m in (ack, access, validation, robust, fuzz, groups, lifecycle, stateful, webhooks, limits, media)
+)
 """The catalogue's modules in the order their rules run; within a module, the order they are written in."""
 
 

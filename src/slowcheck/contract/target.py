@@ -7,7 +7,7 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -172,15 +172,17 @@ class Target:
         json: Any = None,
         content: bytes | None = None,
         key: Any = _NO_KEY,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | None] | None = None,
         retry_429: bool = True,
+        judged_here: bool = False,
     ) -> Exchange:
         """Send one request within the budget. A 429 is recorded, honoured (its Retry-After) and retried for up
         to a minute: concurrent senders each wait out their own hint, a little stretched so they do not return
         in step."""
         waited = 0.0
         for attempt in itertools.count():
-            exchange = self._send(method, path, json=json, content=content, key=key, headers=headers)
+            exchange = self._send(method, path, json=json, content=content, key=key, headers=headers,
+                                  judged_here=judged_here)  # fmt: skip
             if exchange.status != 429 or not retry_429:
                 return exchange
             with self._count:  # refused, not served (nor billed): the budget counts the retry instead
@@ -198,14 +200,26 @@ class Target:
         raise AssertionError("unreachable")
 
     def _send(
-        self, method: str, path: str, *, json: Any, content: bytes | None, key: Any, headers: dict[str, str] | None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        content: bytes | None,
+        key: Any,
+        headers: Mapping[str, str | None] | None,
+        judged_here: bool = False,
     ) -> Exchange:
+        """One request. ``headers`` go over ``Content-Type: application/json`` (None removes one); an answer
+        ``judged_here`` (hostile input, which a proxy may refuse in its own words) is left out of the media
+        ledger that RESP-CONTENT-TYPE judges."""
         with self._count:  # rules may send from several threads (concurrent submissions)
             if self.max_requests is not None and self.sent >= self.max_requests:
                 raise NotRun(f"the request budget (--max-requests {self.max_requests}) is spent")
             self.sent += 1
         key = self.api_key if key is _NO_KEY else key
-        sent_headers = {"Content-Type": "application/json"} | (headers or {})
+        merged: dict[str, str | None] = {"Content-Type": "application/json", **(headers or {})}
+        sent_headers = {name: value for name, value in merged.items() if value is not None}
         if key is not None:
             sent_headers["Authorization"] = f"Bearer {key}"
         payload = content if content is not None else (_json.dumps(json) if json is not None else None)
@@ -229,7 +243,7 @@ class Target:
             exchange.json = answer.json()
         except ValueError:
             exchange.json = None
-        if exchange.text:
+        if exchange.text and not judged_here:
             with self._count:
                 self.answered += 1
                 if exchange.mislabelled:

@@ -10,6 +10,7 @@ import random
 import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,12 +22,13 @@ from starlette.types import Receive, Scope, Send
 from slowcheck import _json, api
 from slowcheck.errors import SchemaError
 from slowcheck.mock.engine import Engine
-from slowcheck.mock.errors import ApiError, with_request_id
+from slowcheck.mock.errors import ApiError, excerpt, with_request_id
 from slowcheck.mock.ratelimit import Limiter
 from slowcheck.mock.records import Group, Idempotent, Kind, new_id
 from slowcheck.mock.settings import MockSettings
 from slowcheck.mock.store import Store
 from slowcheck.schemas import schema_set
+from slowcheck.target_url import is_loopback_host
 from slowcheck.types import JSONObject
 
 __all__ = ["create_app", "engine_of"]
@@ -109,7 +111,7 @@ class MockApp:
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type and content_type != "application/json" and not content_type.endswith("+json"):
             raise ApiError(
-                400, f"Content-Type must be application/json, not {content_type!r}.", code="invalid_content_type"
+                400, f"Content-Type must be application/json, not {excerpt(content_type)}.", code="invalid_content_type"
             )
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
@@ -129,6 +131,10 @@ class MockApp:
                     raise too_large
                 chunks.append(chunk)
             raw = b"".join(chunks)
+        if _json.too_deep(raw):
+            raise ApiError(
+                400, f"The body nests arrays and objects deeper than {_json.MAX_DEPTH} levels.", code="too_deep"
+            )
         try:
             return _json.loads(raw), raw
         except ValueError as exc:
@@ -149,7 +155,10 @@ class MockApp:
         models = self.settings.models
         if models and body["model"] not in models:
             raise ApiError(
-                404, f"The model {body['model']!r} does not exist.", param=prefix + "model", code="model_not_found"
+                404,
+                f"The model {excerpt(body['model'])} does not exist.",
+                param=prefix + "model",
+                code="model_not_found",
             )
         return body  # type: ignore[no-any-return]
 
@@ -204,10 +213,10 @@ class MockApp:
         generation = self.engine.generations.get(generation_id)
         if generation is None or generation.tenant != tenant:
             self.engine.stats.count(tenant, "polls_not_found")
-            raise ApiError(404, f"No generation found with id {generation_id!r}.", param="id", code="not_found")
+            raise ApiError(404, f"No generation found with id {excerpt(generation_id)}.", param="id", code="not_found")
         self.engine.stats.polled(tenant, generation_id)
         if self.settings.faults.not_found_until_dispatched and generation.state == "Queued":
-            raise ApiError(404, f"No generation found with id {generation_id!r}.", param="id", code="not_found")
+            raise ApiError(404, f"No generation found with id {excerpt(generation_id)}.", param="id", code="not_found")
         if self.settings.poll_after_hint and not generation.terminal:
             hint = self.engine.next_change_in(generation)
             if hint is not None:
@@ -249,7 +258,7 @@ class MockApp:
         group_id = request.path_params["group_id"]
         group = self.engine.groups.get(group_id)
         if group is None or group.tenant != tenant:
-            raise ApiError(404, f"No group found with id {group_id!r}.", param="groupId", code="not_found")
+            raise ApiError(404, f"No group found with id {excerpt(group_id)}.", param="groupId", code="not_found")
         self.engine.stats.count(tenant, "group_polls")
         generations = [self.engine.generations[m].to_json() for m in group.member_ids]
         return _json_response({"generations": generations}, headers=headers)
@@ -267,28 +276,45 @@ class MockApp:
             {"status": "ok", "generations": len(self.engine.generations), "durable": self.engine.store.durable}
         )
 
-    def admin(self, request: Request) -> None:
-        expected = self.settings.admin_key
-        if expected is not None:
-            given = request.headers.get("authorization", "").partition(" ")[2].strip()
-            if not secrets.compare_digest(given.encode(), expected.encode()):
-                raise ApiError(401, "The /_mock endpoints need the admin key.", code="invalid_api_key")
+    def admin(self, request: Request, *, keys_may: bool = True) -> str | None:
+        """Who may use /_mock: None for the admin token (everything), else the tenant of an API key (its own
+        data; ``keys_may`` False refuses keys). Beyond loopback without a token, /_mock is off."""
+        token = self.settings.admin_token
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        given = given.strip()
+        if token is not None and scheme.lower() == "bearer" and secrets.compare_digest(given.encode(), token.encode()):
+            return None
+        if token is None and not is_loopback_host(self.settings.host):
+            raise ApiError(
+                403,
+                f"The /_mock endpoints are off: the mock listens on {excerpt(self.settings.host)} without an admin "
+                "token (--admin-token or SLOWCHECK_MOCK_ADMIN_TOKEN).",
+                code="admin_disabled",
+            )
+        tenant = self.tenant(request)  # 401 without a valid key
+        if not keys_may:
+            raise ApiError(403, "This /_mock endpoint needs the admin token.", code="admin_token_required")
+        return tenant
 
     async def stats(self, request: Request) -> Response:
-        self.admin(request)
-        return _json_response(self.engine.stats.to_json(self.engine.state_counts()))
+        tenant = self.admin(request)
+        if tenant is None:
+            return _json_response(self.engine.stats.to_json(self.engine.state_counts()))
+        return _json_response(self.engine.stats.for_key(tenant, self.engine.state_counts(tenant)))
 
     async def generation_stats(self, request: Request) -> Response:
-        self.admin(request)
+        tenant = self.admin(request)
         generation_id = request.path_params["id"]
         generation = self.engine.generations.get(generation_id)
-        if generation is None:
-            raise ApiError(404, f"No generation found with id {generation_id!r}.", param="id", code="not_found")
+        if generation is None or tenant is not None and generation.tenant != tenant:
+            raise ApiError(404, f"No generation found with id {excerpt(generation_id)}.", param="id", code="not_found")
         polls = self.engine.stats.polls_by_generation.get(generation_id, 0)
         return _json_response({"id": generation_id, "state": generation.state, "polls": polls})
 
     async def webhooks(self, request: Request) -> Response:
-        self.admin(request)
+        # The registry is the mock's, as the dashboard's is the account's: a key may change it only where no
+        # admin token is set (loopback, the user's own machine).
+        self.admin(request, keys_may=self.settings.admin_token is None)
         registry = self.engine.webhooks.registry if self.engine.webhooks else {}
         if request.method == "POST":
             body, _ = await self.body(request)
@@ -297,6 +323,14 @@ class MockApp:
             url = body.get("url")
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise ApiError(400, "url must be an http(s) URL.", param="url")
+            host = urlsplit(url).hostname or ""
+            if not is_loopback_host(host) and host not in self.settings.allow_webhook_hosts:
+                raise ApiError(
+                    400,
+                    f"The mock POSTs webhooks to loopback only; {excerpt(host)} needs --allow-webhook-host.",
+                    param="url",
+                    code="webhook_host_not_allowed",
+                )
             assert self.engine.webhooks is not None
             self.engine.webhooks.register(body["id"], url)
         elif request.method == "DELETE":
@@ -386,6 +420,15 @@ class FastPath:
         self._mock = mock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) for k, v in scope["headers"]) > _HEADER_BYTES:
+            await _drain(_Incoming(scope, receive, {}).stream())
+            refused = ApiError(
+                431,
+                f"The request's headers are larger than {_HEADER_BYTES // 1024} KiB.",
+                code="request_header_fields_too_large",
+            )
+            await refused.response()(scope, receive, send)
+            return
         if scope["type"] == "http":
             method, path = scope["method"], scope["path"]
             kind = self._submit.get(path) if method == "POST" else None
@@ -411,6 +454,8 @@ class FastPath:
 _GENERATION = api.generation("")
 _IDEMPOTENCY_KEY_LENGTH = (1, 255)
 """As ``schemas/openapi.yaml`` declares the header (a test keeps the two equal)."""
+_HEADER_BYTES = 32 * 1024
+"""All headers together, names included: more is refused with 431 (the HTTP server itself sets no limit)."""
 _DRAIN_BYTES = 64 * 1024 * 1024
 _DRAIN_SECONDS = 5.0
 

@@ -120,8 +120,9 @@ class Engine:
         if self._free > 0 and min(g.eligible_at for g in generations) < self._next_wakeup:
             self._wake.set()
 
-    def state_counts(self) -> Counter[str]:
-        return Counter(g.state for g in self.generations.values())
+    def state_counts(self, tenant: str | None = None) -> Counter[str]:
+        """Generations by state: all of them, or one key's."""
+        return Counter(g.state for g in self.generations.values() if tenant is None or g.tenant == tenant)
 
     def next_change_in(self, generation: Generation) -> float | None:
         """Seconds until this pending generation is expected to change state (a poll-after hint)."""

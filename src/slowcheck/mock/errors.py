@@ -8,7 +8,10 @@ from starlette.responses import Response
 
 from slowcheck import _json
 
-__all__ = ["ApiError", "with_request_id"]
+__all__ = ["ApiError", "excerpt", "with_request_id"]
+
+_MESSAGE_CHARS = 400
+"""An error message never grows with what was sent: past this, it is cut."""
 
 
 class ApiError(Exception):
@@ -24,6 +27,8 @@ class ApiError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message = message if len(message) <= _MESSAGE_CHARS else message[: _MESSAGE_CHARS - 1] + "…"
+        param = param if param is None or len(param) <= 120 else param[:119] + "…"
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
         self.headers = headers or {}
@@ -36,6 +41,12 @@ class ApiError(Exception):
             headers=with_request_id(self.headers),
             media_type="application/json",
         )
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """What was sent, quoted for an error message: escaped (control characters, lone surrogates) and short."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def with_request_id(headers: dict[str, str] | None) -> dict[str, str]:

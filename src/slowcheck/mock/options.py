@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from slowcheck.errors import ConfigError
 from slowcheck.mock.settings import MockSettings, Span, load_config
 
-__all__ = ["add_arguments", "default_text", "settings_from"]
+__all__ = ["ADMIN_TOKEN_ENV", "add_arguments", "default_text", "settings_from"]
+
+ADMIN_TOKEN_ENV = "SLOWCHECK_MOCK_ADMIN_TOKEN"
 
 
 def _ratio(text: str) -> float:
@@ -66,7 +69,19 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         {"action": "append", "metavar": "KEY"},
         "an accepted API key (repeatable); without any, every non-empty key is accepted, each its own tenant",
     ),
-    (("--admin-key",), "admin_key", {"metavar": "KEY"}, "key required by the /_mock admin endpoints"),
+    (
+        ("--admin-token",),
+        "admin_token",
+        {"metavar": "TOKEN"},
+        "bearer token for everything under /_mock (env SLOWCHECK_MOCK_ADMIN_TOKEN); without one, an API key sees "
+        "its own data there on loopback, and /_mock is refused beyond loopback",
+    ),
+    (
+        ("--allow-webhook-host",),
+        "allow_webhook_hosts",
+        {"action": "append", "metavar": "HOST"},
+        "a host besides loopback that webhooks registered through /_mock/webhooks may point at (repeatable)",
+    ),
     (
         ("--db",),
         "db",
@@ -224,6 +239,7 @@ _UNSET = {
     "poll_rate": "unlimited",
     "submit_burst": "one second at the rate",
     "poll_burst": "one second at the rate",
+    "allow_webhook_hosts": "loopback only",
 }
 """What an empty or zero default means, where it is not a value to show."""
 
@@ -270,4 +286,5 @@ def settings_from(args: argparse.Namespace) -> MockSettings:
     for _, attribute, _, _ in _FAULT_OPTIONS:
         if f"fault_{attribute}" in given:
             setattr(settings.faults, attribute, given[f"fault_{attribute}"])
+    settings.admin_token = settings.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
     return settings.validate()

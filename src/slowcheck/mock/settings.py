@@ -80,8 +80,13 @@ class MockSettings:
     port: int = 8080
     api_keys: list[str] = field(default_factory=list)
     """Accepted keys; empty means any non-empty bearer key is accepted (each key is its own tenant)."""
-    admin_key: str | None = None
-    """Key for the /_mock admin endpoints; without one they are open (loopback use)."""
+    admin_token: str | None = None
+    """Bearer token for everything under /_mock (else ``SLOWCHECK_MOCK_ADMIN_TOKEN``). Without one, an API key
+    sees its own data there, and only while the mock listens on loopback; beyond loopback /_mock is refused."""
+    allow_webhook_hosts: list[str] = field(default_factory=list)
+    """Hosts besides loopback that a webhook registered through /_mock/webhooks may point at: without them the
+    mock would POST wherever anyone who can reach it asks. Webhooks given at start (``--webhook``) are not
+    limited: the operator wrote them."""
     db: str = "slowcheck-mock.sqlite3"
     """SQLite file; ':memory:' keeps nothing across restarts (faster)."""
     fsync: bool = False

@@ -46,6 +46,11 @@ class Stats:
             total.update(counter)
         return total
 
+    def for_key(self, tenant: str, states: Counter[str]) -> dict[str, Any]:
+        """What one key may see: its own counts and generations (no webhook deliveries: they name URLs)."""
+        own = dict(self.by_key.get(tenant, Counter()))
+        return {"scope": tenant, "totals": own, "by_key": {tenant: own}, "generations": dict(states)}
+
     def to_json(self, states: Counter[str]) -> dict[str, Any]:
         return {
             "totals": dict(self.totals()),

@@ -138,7 +138,9 @@ def _load(
     args: argparse.Namespace, root: str, label: str, key: str, seconds: float, clock: Clock, folder: Path
 ) -> dict[str, dict[str, Any]]:
     if seconds <= 0:
-        print(f"[{clock}] load: skipped (pass --load-seconds to load a target that is not this machine)")
+        asked = args.load_seconds is not None
+        why = "--load-seconds 0" if asked else "pass --load-seconds to load a target that is not this machine"
+        print(f"[{clock}] load: skipped ({why})")
         return {}
     submit_seconds = max(2.0, seconds / 3)
     plan = {
