@@ -188,7 +188,7 @@ def test_a_target_answering_garbage_is_counted_not_trusted(report_dir: Path) -> 
     assert run.code == 1, run.err + run.out
     submit = run.summary["submit"]
     assert (submit["count"], submit["ok"], submit["errors"]) == (40, 0, 40)
-    assert submit["error_messages"] == {"HTTP 200 without an ack id": 32, "HTTP 503": 8}
+    assert submit["error_messages"] == {"HTTP 200 labelled text/plain; charset=utf-8": 32, "HTTP 503": 8}
     assert submit["latency_ms"]["p50"] is None, "no accepted submission, no ack latency"
     assert "threshold submit.errors==0: BREACHED (measured 40)" in run.out
     page = (report_dir / "index.html").read_text()

@@ -156,7 +156,7 @@ def test_a_docs_shaped_api_passes_the_main_job_with_its_deviations_listed(tmp_pa
     from tests.contract.test_real_targets import DOCS_DEVIATIONS
     from tests.docs_server import Habits, create_app
 
-    habits = Habits(completion_delay=1.0)
+    habits = Habits(completion_delay=0.3)
     with serve_in_background(create_app(habits)) as url:
         done = subprocess.run(
             [sys.executable, "-m", "slowcheck", "run", "--base-url", url + "/v1", "--api-key", habits.keys[0],

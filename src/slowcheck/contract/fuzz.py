@@ -7,9 +7,11 @@ not in play. Hypothesis shrinks a failing case before it is reported.
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -62,34 +64,78 @@ def _send(target: Target, case: Any) -> Exchange:
     return target.request(case.method, case.path, json=case.body, key=key, headers=headers)
 
 
+@dataclass(slots=True)
+class _Case:
+    """What is sent of a generated case: a copy, so a cached case is never changed by the sending."""
+
+    method: str
+    path: str
+    headers: dict[str, Any]
+    body: Any
+
+
+@functools.cache
+def _generated(mode_name: str, path: str, count: int) -> tuple[_Case, ...]:
+    """The first ``count`` cases hypothesis generates for one operation, derandomized: the same in every run of
+    this process, so a run spends its time on requests, not on generating the same cases again."""
+    from schemathesis import GenerationMode
+
+    mode = GenerationMode.NEGATIVE if mode_name == "negative" else GenerationMode.POSITIVE
+    cases: list[_Case] = []
+
+    @given(case=_schema()[path]["POST"].as_strategy(generation_mode=mode))
+    @settings(max_examples=count, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    def collect(case: Any) -> None:
+        cases.append(_Case(case.method, case.path, dict(case.headers or {}), case.body))
+
+    collect()
+    return tuple(cases[:count])
+
+
 def _fuzz(
     target: Target,
     mode_name: str,
     judge: Callable[[Target, Exchange], None],
     prepare: Callable[[Any], None] = lambda case: None,
 ) -> None:
+    """Send each operation's generated cases and judge every answer. On loopback, where requests are not
+    counted, a failure is found again by hypothesis and shrunk to the smallest case that shows it."""
+    count = target.fuzz_cases.get(mode_name, target.fuzz_examples)
+    for path in _OPERATIONS:
+        try:
+            for cached in _generated(mode_name, path, count):
+                case = copy.deepcopy(cached)
+                prepare(case)
+                judge(target, _send(target, case))
+        except Violation:
+            if target.max_requests is not None:
+                raise
+            _shrunk(target, mode_name, path, count, judge, prepare)
+            raise
+
+
+def _shrunk(
+    target: Target,
+    mode_name: str,
+    path: str,
+    count: int,
+    judge: Callable[[Target, Exchange], None],
+    prepare: Callable[[Any], None],
+) -> None:
+    """Hypothesis's own search over the operation: raises the shrunk failure (or returns, if it finds none)."""
     from schemathesis import GenerationMode
 
     mode = GenerationMode.NEGATIVE if mode_name == "negative" else GenerationMode.POSITIVE
-    for path in _OPERATIONS:
-        operation = _schema()[path]["POST"]
 
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=target.fuzz_cases.get(mode_name, target.fuzz_examples),
-            deadline=None,
-            database=None,
-            derandomize=True,
-            # Shrinking sends requests nobody planned for: only where requests are not counted.
-            phases=[Phase.generate, Phase.shrink] if target.max_requests is None else [Phase.generate],
-            report_multiple_bugs=False,
-            suppress_health_check=list(HealthCheck),
-        )
-        def check(case: Any) -> None:
-            prepare(case)
-            judge(target, _send(target, case))
+    @given(case=_schema()[path]["POST"].as_strategy(generation_mode=mode))
+    @settings(max_examples=count, deadline=None, database=None, derandomize=True, report_multiple_bugs=False,
+              phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))  # fmt: skip
+    def check(case: Any) -> None:
+        prepare(case)
+        judge(target, _send(target, case))
 
-        check()
+    check()
 
 
 def _never_5xx(target: Target, exchange: Exchange) -> None:
