@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from slowcheck.background import serve_in_background
@@ -170,11 +171,13 @@ def test_the_embedded_mock_is_the_default_target(report_dir: Path) -> None:
 
 
 def test_a_target_answering_garbage_is_counted_not_trusted(report_dir: Path) -> None:
-    """200 with a body that is no ack, and 503s: errors with their reasons, nothing counted as accepted."""
+    """200 with JSON that is no ack, 200 with text for JSON, and 503s: errors with their reasons, nothing counted
+    as accepted."""
+    chats = itertools.count()
 
     async def answer(request: Request) -> Response:
         if request.url.path.endswith("/chat/completions"):
-            return PlainTextResponse("queued")
+            return JSONResponse({"status": "queued"}) if next(chats) % 2 else PlainTextResponse("queued")
         if request.url.path.endswith("/completions"):
             return PlainTextResponse("busy", status_code=503)
         return PlainTextResponse("ok")
@@ -188,7 +191,10 @@ def test_a_target_answering_garbage_is_counted_not_trusted(report_dir: Path) -> 
     assert run.code == 1, run.err + run.out
     submit = run.summary["submit"]
     assert (submit["count"], submit["ok"], submit["errors"]) == (40, 0, 40)
-    assert submit["error_messages"] == {"HTTP 200 labelled text/plain; charset=utf-8": 32, "HTTP 503": 8}
+    reasons = submit["error_messages"]
+    assert set(reasons) == {"HTTP 200 without an ack id", "HTTP 200 labelled text/plain; charset=utf-8", "HTTP 503"}
+    assert reasons["HTTP 503"] == 8
+    assert reasons["HTTP 200 without an ack id"] + reasons["HTTP 200 labelled text/plain; charset=utf-8"] == 32
     assert submit["latency_ms"]["p50"] is None, "no accepted submission, no ack latency"
     assert "threshold submit.errors==0: BREACHED (measured 40)" in run.out
     page = (report_dir / "index.html").read_text()
