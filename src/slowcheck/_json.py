@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MAX_DEPTH", "JSONDecodeError", "dumps", "loads", "too_deep"]
+__all__ = ["MAX_DEPTH", "JSONDecodeError", "TooDeep", "dumps", "loads", "too_deep"]
 
 JSONDecodeError = ValueError
 
@@ -31,6 +31,11 @@ MAX_DEPTH = 64
 """Arrays and objects nested deeper than this are refused before parsing: no request needs more (a tool's
 parameters rarely pass ten), and parsers and encoders recurse (orjson stops at 1024 and 255, the standard
 library at the interpreter's recursion limit)."""
+
+
+class TooDeep(ValueError):
+    """A document nested deeper than :data:`MAX_DEPTH`, refused before parsing."""
+
 
 _STRUCTURE = re.compile(rb'[\[\]{}]|"(?:[^"\\]|\\.)*"')
 """Brackets, and whole strings (skipped: a bracket inside a string does not nest)."""
@@ -60,7 +65,7 @@ def loads(data: bytes | str) -> Any:
     NaN, lone surrogates (``"\\ud800"``) and nesting beyond :data:`MAX_DEPTH`."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if too_deep(raw):
-        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        raise TooDeep(f"arrays and objects nested deeper than {MAX_DEPTH} levels")
     if _LONG_NUMBER.search(raw):
         try:
             document = json.loads(raw, parse_constant=_reject_constant)

@@ -131,12 +131,12 @@ class MockApp:
                     raise too_large
                 chunks.append(chunk)
             raw = b"".join(chunks)
-        if _json.too_deep(raw):
-            raise ApiError(
-                400, f"The body nests arrays and objects deeper than {_json.MAX_DEPTH} levels.", code="too_deep"
-            )
         try:
             return _json.loads(raw), raw
+        except _json.TooDeep:
+            raise ApiError(
+                400, f"The body nests arrays and objects deeper than {_json.MAX_DEPTH} levels.", code="too_deep"
+            ) from None
         except ValueError as exc:
             raise ApiError(
                 400, f"The body is not valid JSON: {str(exc).splitlines()[0][:120]}", code="invalid_json"
