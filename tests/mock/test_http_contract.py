@@ -258,7 +258,7 @@ async def test_fault_stuck_generations_never_finish() -> None:
         stuck = (await until(client, ack["id"], lambda r: r["state"] == "In Progress"))[-1]
         answer = await client.get(f"/v1/generation/{ack['id']}")
         engine = app_of(client).state.mock.engine
-        assert engine.next_change_in(engine.generations[ack["id"]]) is None
+        assert engine.next_change_in(engine.generation(ack["id"])) is None
         assert not engine._tasks, "no worker is running it, so nothing will finish it"
     assert stuck["finishedAt"] is None
     assert "openai-poll-after-ms" not in answer.headers

@@ -204,13 +204,16 @@ class MockApp:
                 code="idempotency_key_reused",
             )
         self.engine.stats.count(tenant, "idempotent_replays")
-        generation = self.engine.generations[seen.generation_id]
+        generation = self.engine.generation(seen.generation_id)
+        if generation is None:  # its retention window is over: the key no longer names a generation
+            raise ApiError(409, "This Idempotency-Key's generation has expired.", param="Idempotency-Key",
+                           code="idempotency_key_expired")  # fmt: skip
         return _json_response(generation.ack(), headers={"idempotent-replayed": "true"})
 
     async def generation(self, request: Request) -> Response:
         tenant, headers = self.admit(request, self.poll_limit, "polls")
         generation_id = request.path_params["id"]
-        generation = self.engine.generations.get(generation_id)
+        generation = self.engine.generation(generation_id)
         if generation is None or generation.tenant != tenant:
             self.engine.stats.count(tenant, "polls_not_found")
             raise ApiError(404, f"No generation found with id {excerpt(generation_id)}.", param="id", code="not_found")
@@ -260,7 +263,8 @@ class MockApp:
         if group is None or group.tenant != tenant:
             raise ApiError(404, f"No group found with id {excerpt(group_id)}.", param="groupId", code="not_found")
         self.engine.stats.count(tenant, "group_polls")
-        generations = [self.engine.generations[m].to_json() for m in group.member_ids]
+        found = [self.engine.generation(m) for m in group.member_ids]
+        generations = [g.to_json() for g in found if g is not None]
         return _json_response({"generations": generations}, headers=headers)
 
     # -- the rest ---------------------------------------------------------------------------------
@@ -273,7 +277,7 @@ class MockApp:
 
     async def health(self, request: Request) -> Response:
         return _json_response(
-            {"status": "ok", "generations": len(self.engine.generations), "durable": self.engine.store.durable}
+            {"status": "ok", "generations": self.engine.count(), "durable": self.engine.store.durable}
         )
 
     def admin(self, request: Request, *, keys_may: bool = True) -> str | None:
@@ -305,7 +309,7 @@ class MockApp:
     async def generation_stats(self, request: Request) -> Response:
         tenant = self.admin(request)
         generation_id = request.path_params["id"]
-        generation = self.engine.generations.get(generation_id)
+        generation = self.engine.generation(generation_id)
         if generation is None or tenant is not None and generation.tenant != tenant:
             raise ApiError(404, f"No generation found with id {excerpt(generation_id)}.", param="id", code="not_found")
         polls = self.engine.stats.polls_by_generation.get(generation_id, 0)

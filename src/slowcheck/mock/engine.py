@@ -1,8 +1,10 @@
 """The simulation: generations move Queued -> In Progress -> Success | Failed on a bounded worker pool.
 
 A generation waits its drawn queue time, then for a free worker; a worker spends its drawn run time (or
-the upstream's real time) on it. Waiting longer than the expiry fails it. State lives in memory and in
-the store; on start, the engine picks up every unfinished generation where it was.
+the upstream's real time) on it. Waiting longer than the expiry fails it. Pending generations live in
+memory and in the store; finished ones in the store, with the most recently used ``--cache-size`` of them in
+memory, so the process stays the same size however many it has stored. On start, the engine picks up every
+unfinished generation where it was. A finished generation older than the expiry window is deleted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import heapq
 import math
 import random
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
 from slowcheck.mock import generator
@@ -34,7 +36,10 @@ class Engine:
         self.settings = settings
         self.store = store
         self.stats = Stats()
-        self.generations: dict[str, Generation] = {}
+        self.pending: dict[str, Generation] = {}
+        """Queued and In Progress, in submission order."""
+        self.finished: OrderedDict[str, Generation] = OrderedDict()
+        """Recently used finished generations, least recent first; the rest are in the store."""
         self.groups: dict[str, Group] = {}
         self.idempotency: dict[tuple[str, str], Idempotent] = {}
         self.webhooks: Webhooks | None = None
@@ -45,7 +50,9 @@ class Engine:
         )
         self._rng = random.Random(settings.seed)
         self._queue: list[tuple[float, int, str]] = []
-        self._expiry: list[tuple[float, str]] = []
+        self._waiting: dict[str, float] = {}
+        """Queued generations and when they expire, in submission order (so in order of expiry)."""
+        self._next_prune = 0.0
         self._sequence = 0
         self._free = settings.workers
         self._wake = asyncio.Event()
@@ -57,10 +64,11 @@ class Engine:
 
     async def start(self) -> None:
         snapshot = self.store.load()
-        self.generations, self.groups, self.idempotency = snapshot.generations, snapshot.groups, snapshot.idempotency
+        self.pending, self.groups, self.idempotency = snapshot.generations, snapshot.groups, snapshot.idempotency
         self.webhooks = Webhooks(self.settings, self.store, self.stats, snapshot.webhooks)
         now = time.time()
-        for generation in sorted(self.generations.values(), key=lambda g: g.created):
+        self.pending = dict(sorted(self.pending.items(), key=lambda item: item[1].created))
+        for generation in list(self.pending.values()):
             if generation.state == "Queued":
                 self._enqueue(generation)
             elif generation.state == "In Progress" and not generation.stuck:
@@ -109,7 +117,7 @@ class Engine:
         """Store, then schedule. Returns once the store has committed them: only then may they be acked."""
         await self.store.add(generations, group=group, idempotency=idempotency)
         for generation in generations:
-            self.generations[generation.id] = generation
+            self.pending[generation.id] = generation
             self._enqueue(generation)
         if group is not None:
             self.groups[group.id] = group
@@ -120,9 +128,30 @@ class Engine:
         if self._free > 0 and min(g.eligible_at for g in generations) < self._next_wakeup:
             self._wake.set()
 
+    def generation(self, generation_id: str) -> Generation | None:
+        """A generation by id: pending, recently used, or read back from the store (and then cached)."""
+        found = self.pending.get(generation_id)
+        if found is not None:
+            return found
+        found = self.finished.get(generation_id)
+        if found is not None:
+            self.finished.move_to_end(generation_id)
+            return found
+        found = self.store.read(generation_id)
+        if found is not None:
+            self._remember(found)
+        return found
+
+    def count(self) -> int:
+        """Generations held (stored, or in memory without a store)."""
+        return sum(self.state_counts().values())
+
     def state_counts(self, tenant: str | None = None) -> Counter[str]:
         """Generations by state: all of them, or one key's."""
-        return Counter(g.state for g in self.generations.values() if tenant is None or g.tenant == tenant)
+        if self.store.durable:
+            return self.store.counts(tenant)
+        held = (*self.pending.values(), *self.finished.values())
+        return Counter(g.state for g in held if tenant is None or g.tenant == tenant)
 
     def next_change_in(self, generation: Generation) -> float | None:
         """Seconds until this pending generation is expected to change state (a poll-after hint)."""
@@ -140,7 +169,16 @@ class Engine:
     def _enqueue(self, generation: Generation) -> None:
         self._sequence += 1
         heapq.heappush(self._queue, (generation.eligible_at, self._sequence, generation.id))
-        heapq.heappush(self._expiry, (generation.created + self.settings.expiry_seconds, generation.id))
+        self._waiting[generation.id] = generation.created + self.settings.expiry_seconds
+
+    def _remember(self, generation: Generation) -> None:
+        """Keep a finished generation in memory, forgetting the least recently used beyond the cache size. An
+        in-memory store has nothing to read back from: it keeps every one."""
+        self.finished[generation.id] = generation
+        self.finished.move_to_end(generation.id)
+        if self.store.durable:
+            while len(self.finished) > self.settings.cache_size:
+                self.finished.popitem(last=False)
 
     async def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
@@ -148,12 +186,14 @@ class Engine:
             self._wake.clear()
             now = time.time()
             self._expire(now)
+            self._prune(now)
             while self._free > 0 and self._queue and self._queue[0][0] <= now:
                 _, _, generation_id = heapq.heappop(self._queue)
-                generation = self.generations.get(generation_id)
+                generation = self.pending.get(generation_id)
                 if generation is not None and generation.state == "Queued":
                     self._dispatch(generation, now)
-            moments = [self._expiry[0][0]] if self._expiry else []
+            moments = [next(iter(self._waiting.values()))] if self._waiting else []
+            moments.append(self._next_prune)
             if self._free > 0 and self._queue:
                 moments.append(self._queue[0][0])
             # A timer that sets the event, not asyncio.wait_for: on Python < 3.12 wait_for can swallow a
@@ -167,13 +207,27 @@ class Engine:
                     timer.cancel()
 
     def _expire(self, now: float) -> None:
-        while self._expiry and self._expiry[0][0] <= now:
-            _, generation_id = heapq.heappop(self._expiry)
-            generation = self.generations.get(generation_id)
+        while self._waiting:
+            generation_id, expires_at = next(iter(self._waiting.items()))
+            if expires_at > now:
+                return
+            del self._waiting[generation_id]
+            generation = self.pending.get(generation_id)
             if generation is not None and generation.state == "Queued":
                 self._finish(generation, now, failure=_expired_message(self.settings))
 
+    def _prune(self, now: float) -> None:
+        """Finished generations past the expiry window leave the store (and the cache): its file stays bounded."""
+        if now < self._next_prune:
+            return
+        window = self.settings.expiry_seconds
+        self._next_prune = now + max(1.0, min(window / 10, 600.0))
+        if self.store.prune(now - window):
+            for generation_id in [i for i, g in self.finished.items() if g.created < now - window]:
+                del self.finished[generation_id]
+
     def _dispatch(self, generation: Generation, now: float) -> None:
+        self._waiting.pop(generation.id, None)
         generation.state, generation.state_message, generation.dispatched_at = "In Progress", "In Progress", now
         self.store.update(generation)
         if generation.stuck:
@@ -214,13 +268,17 @@ class Engine:
         else:
             generation.state, generation.state_message, generation.response = "Failed", failure, None
         self.store.update(generation)
+        self.pending.pop(generation.id, None)
+        self._waiting.pop(generation.id, None)
+        self._remember(generation)
         assert self.webhooks is not None
         self.webhooks.generation_finished(generation)
         if generation.group_id is not None and generation.group_id in self.groups:
             self._maybe_finish_group(self.groups[generation.group_id])
 
     def _maybe_finish_group(self, group: Group) -> None:
-        members = [self.generations[m] for m in group.member_ids if m in self.generations]
+        found = [self.generation(m) for m in group.member_ids]
+        members = [m for m in found if m is not None]
         if group.notified or not all(m.terminal for m in members):
             return
         group.notified = True

@@ -120,6 +120,12 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         "simulated workers: generations In Progress at once",
     ),
     (
+        ("--cache-size",),
+        "cache_size",
+        {"type": _positive(int), "metavar": "N"},
+        "finished generations kept in memory; the rest are read from --db when asked for",
+    ),
+    (
         ("--failure-ratio",),
         "failure_ratio",
         {"type": _ratio, "metavar": "RATIO"},

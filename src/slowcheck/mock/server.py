@@ -63,7 +63,7 @@ def serve(settings: MockSettings, on_ready: Callable[[str, int], None] | None = 
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         if on_ready is not None:
-            on_ready(f"http://{settings.host}:{port}", len(engine_of(app).generations))
+            on_ready(f"http://{settings.host}:{port}", engine_of(app).count())
         await task
         freezer.cancel()
 

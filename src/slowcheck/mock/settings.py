@@ -100,6 +100,9 @@ class MockSettings:
     times unless given explicitly, and scales expiry and webhook retry delays."""
     expiry: float | None = None
     """Seconds a generation may wait in the queue before it fails as expired (default 72 h, scaled)."""
+    cache_size: int = 10_000
+    """Finished generations kept in memory (the most recently used); the rest are read from the store when
+    asked for. Without a store (``:memory:``) every generation stays in memory."""
     workers: int = 16
     """Simulated workers: at most this many generations are In Progress at once."""
     failure_ratio: float = 0.0

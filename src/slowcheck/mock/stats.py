@@ -9,6 +9,9 @@ from typing import Any
 __all__ = ["Stats"]
 
 _ATTEMPTS_KEPT = 1000
+WINDOW = 100_000
+"""Per-generation poll counts, and body hashes per key, are kept for the most recent this many: a soak run
+stores millions of generations, and the process must not grow with them."""
 
 
 @dataclass(slots=True)
@@ -17,7 +20,9 @@ class Stats:
 
     by_key: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     polls_by_generation: Counter[str] = field(default_factory=Counter)
-    body_hashes: dict[str, set[str]] = field(default_factory=dict)
+    """Insertion-ordered (a Counter is a dict): the oldest id is forgotten first."""
+    body_hashes: dict[str, dict[str, None]] = field(default_factory=dict)
+    """Per key, the hashes of its recent bodies, oldest first."""
     webhook_attempts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_ATTEMPTS_KEPT))
     webhooks: Counter[str] = field(default_factory=Counter)
 
@@ -27,14 +32,19 @@ class Stats:
     def submitted(self, tenant: str, body_hash: str) -> None:
         """Count a stored submission, and a duplicate when this key sent the same body before."""
         self.count(tenant, "submissions")
-        seen = self.body_hashes.setdefault(tenant, set())
+        seen = self.body_hashes.setdefault(tenant, {})
         if body_hash in seen:
             self.count(tenant, "duplicate_bodies")
-        seen.add(body_hash)
+        seen[body_hash] = None
+        if len(seen) > WINDOW:
+            del seen[next(iter(seen))]
 
     def polled(self, tenant: str, generation_id: str) -> None:
         self.count(tenant, "polls")
-        self.polls_by_generation[generation_id] += 1
+        polls = self.polls_by_generation
+        polls[generation_id] += 1
+        if len(polls) > WINDOW:
+            del polls[next(iter(polls))]
 
     def webhook_attempt(self, record: dict[str, Any]) -> None:
         self.webhook_attempts.append(record)

@@ -3,14 +3,18 @@
 Writes are queued and committed together, once per turn of the event loop (group commit): a burst of
 submissions costs one transaction, not one each. The commit runs on the loop's own thread. A writer
 thread was tried and measured 5x slower: sqlite3 releases the GIL around every row, and each row then
-waits for the busy event loop to hand the GIL back. Reads never touch SQLite: the mock serves from
-memory and loads everything back on start.
+waits for the busy event loop to hand the GIL back.
+
+The engine keeps pending generations and a bounded cache of finished ones in memory; a finished record it
+no longer holds is read back here (after committing what is queued, so a read sees every write). On start
+only what is pending is loaded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +41,10 @@ CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, event TEXT NOT NULL, subject TEXT NOT NULL,
   payload BLOB NOT NULL, done INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, url TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS generations_pending ON generations (state) WHERE state IN ('Queued', 'In Progress');
+CREATE INDEX IF NOT EXISTS generations_created ON generations (created);
 """
+_PENDING = "SELECT * FROM generations WHERE state IN ('Queued', 'In Progress')"
 _INSERT_GENERATION = "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _UPDATE_GENERATION = (
     "UPDATE generations SET state=?, state_message=?, response=?, dispatched_at=?, finished_at=? WHERE id=?"
@@ -101,7 +108,7 @@ class Store:
         snapshot = Snapshot()
         if self._conn is None:
             return snapshot
-        for row in self._conn.execute("SELECT * FROM generations"):
+        for row in self._conn.execute(_PENDING):
             generation = _generation(row)
             snapshot.generations[generation.id] = generation
         for gid, tenant, kind, members, created, webhook_id, notified in self._conn.execute("SELECT * FROM groups"):
@@ -113,6 +120,33 @@ class Store:
             snapshot.outbox.append(Delivery(did, webhook_id, event, subject, _json.loads(payload)))
         snapshot.webhooks = dict(self._conn.execute("SELECT id, url FROM webhooks"))
         return snapshot
+
+    def read(self, generation_id: str) -> Generation | None:
+        """One stored generation, or None; what is queued is committed first."""
+        if self._conn is None:
+            return None
+        self._flush()
+        row = self._conn.execute("SELECT * FROM generations WHERE id = ?", (generation_id,)).fetchone()
+        return _generation(row) if row is not None else None
+
+    def counts(self, tenant: str | None = None) -> Counter[str]:
+        """Stored generations by state: all, or one tenant's."""
+        if self._conn is None:
+            return Counter()
+        self._flush()
+        where, params = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        rows = self._conn.execute(f"SELECT state, COUNT(*) FROM generations {where} GROUP BY state", params)
+        return Counter(dict(rows))
+
+    def prune(self, created_before: float) -> int:
+        """Delete finished generations created before this time (their retention is over); how many went."""
+        if self._conn is None:
+            return 0
+        self._flush()
+        done = self._conn.execute(
+            "DELETE FROM generations WHERE created < ? AND state NOT IN ('Queued', 'In Progress')", (created_before,)
+        )
+        return done.rowcount
 
     def close(self) -> None:
         """Commit what is queued, then close."""

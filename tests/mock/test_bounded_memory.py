@@ -1,0 +1,77 @@
+"""A soak-sized mock: finished generations live in SQLite, a bounded cache of them in the process, and the
+expiry window removes old rows, so neither the process nor the file grows without end."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from slowcheck.mock.app import engine_of
+from slowcheck.mock.stats import WINDOW, Stats
+from tests.mock.conftest import CHAT, fast, running, terminal, until
+
+pytestmark = pytest.mark.anyio
+
+
+async def submit_and_finish(client, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    ids = [(await client.post("/v1/slow/chat/completions", json=CHAT | {"n": 1 + i % 3})).json()["id"]
+           for i in range(count)]  # fmt: skip
+    for generation_id in ids:
+        await until(client, generation_id, terminal)
+    return ids
+
+
+async def test_a_cache_of_n_holds_at_most_n_finished_records_and_the_rest_read_back_identically(
+    tmp_path: Path,
+) -> None:
+    async with running(fast(db=str(tmp_path / "m.sqlite3"), cache_size=5)) as client:
+        engine = engine_of(client.app)  # type: ignore[attr-defined]
+        ids = await submit_and_finish(client, 20)
+        seen = {i: (await client.get(f"/v1/generation/{i}")).json() for i in ids}
+        assert len(engine.finished) <= 5, "the cache is bounded"
+        assert not engine.pending, "nothing left pending"
+        evicted = [i for i in ids if i not in engine.finished]
+        assert len(evicted) >= 15
+        for generation_id in evicted:
+            assert (await client.get(f"/v1/generation/{generation_id}")).json() == seen[generation_id]
+        assert len(engine.finished) <= 5, "reading back does not grow it"
+        stats = (await client.get("/_mock/stats")).json()
+    assert stats["generations"] == {"Success": 20}, "counts come from the store, not the cache"
+
+
+async def test_without_a_store_every_record_stays_in_memory() -> None:
+    async with running(fast(db=":memory:", cache_size=2)) as client:
+        ids = await submit_and_finish(client, 6)
+        answers = [(await client.get(f"/v1/generation/{i}")).status_code for i in ids]
+    assert answers == [200] * 6, "nothing to read back from: nothing is evicted"
+
+
+async def test_the_expiry_window_removes_finished_rows(tmp_path: Path) -> None:
+    async with running(fast(db=str(tmp_path / "m.sqlite3"), expiry=1.0)) as client:
+        engine = engine_of(client.app)  # type: ignore[attr-defined]
+        (old,) = await submit_and_finish(client, 1)
+        assert (await client.get(f"/v1/generation/{old}")).status_code == 200
+        for _ in range(200):  # the scheduler prunes at least once a second; 10 s is a failure
+            if not engine.store.counts():
+                break
+            await asyncio.sleep(0.05)
+        gone = await client.get(f"/v1/generation/{old}")
+        (fresh,) = await submit_and_finish(client, 1)
+        kept = await client.get(f"/v1/generation/{fresh}")
+    assert gone.status_code == 404, "past its window, a finished generation is gone"
+    assert kept.status_code == 200
+
+
+def test_per_generation_poll_counts_and_body_hashes_are_kept_for_a_window() -> None:
+    stats = Stats()
+    for n in range(WINDOW + 10):
+        stats.polled("key_a", f"g{n}")
+        stats.submitted("key_a", f"h{n}")
+    assert len(stats.polls_by_generation) == WINDOW
+    assert "g0" not in stats.polls_by_generation
+    assert stats.polls_by_generation[f"g{WINDOW + 9}"] == 1
+    assert len(stats.body_hashes["key_a"]) == WINDOW
+    stats.submitted("key_a", f"h{WINDOW + 9}")
+    assert stats.by_key["key_a"]["duplicate_bodies"] == 1, "a recent duplicate is still seen"
