@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from slowcheck.mock.command import banner
 from slowcheck.mock.server import mock_in_background
 from tests.mock.conftest import CHAT, fast
 
@@ -112,3 +113,12 @@ def test_webhooks_point_at_loopback_unless_a_host_is_allowed(
     else:
         refused(answer, 400, "webhook_host_not_allowed")
         assert "--allow-webhook-host" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"), [("127.0.0.1", None, False), ("0.0.0.0", None, True), ("0.0.0.0", TOKEN, False)]
+)
+def test_the_banner_says_when_the_admin_endpoints_are_off(host: str, token: str | None, warned: bool) -> None:
+    lines = banner(fast(host=host, admin_token=token), "http://x:1", 0)
+    assert lines[0].startswith("slowcheck mock listening on http://x:1")
+    assert any("/_mock is off" in line and "--admin-token" in line for line in lines) is warned
