@@ -75,3 +75,28 @@ def test_per_generation_poll_counts_and_body_hashes_are_kept_for_a_window() -> N
     assert len(stats.body_hashes["key_a"]) == WINDOW
     stats.submitted("key_a", f"h{WINDOW + 9}")
     assert stats.by_key["key_a"]["duplicate_bodies"] == 1, "a recent duplicate is still seen"
+
+
+async def test_a_finished_group_and_an_old_idempotency_key_are_read_back(tmp_path: Path) -> None:
+    async with running(fast(db=str(tmp_path / "m.sqlite3"), cache_size=2)) as client:
+        engine = engine_of(client.app)  # type: ignore[attr-defined]
+        keyed = {"Idempotency-Key": "order-17"}
+        first = (await client.post("/v1/slow/chat/completions", json=CHAT, headers=keyed)).json()["id"]
+        requests = [CHAT | {"metadata": {"custom_id": f"g-{i}"}} for i in range(3)]
+        group_id = (await client.post("/v1/slow/group/chat/completions", json={"requests": requests})).json()["groupId"]
+        listing: dict = {}  # type: ignore[type-arg]
+        for _ in range(200):  # until every member is terminal (10 s at the most)
+            answer = await client.get(f"/v1/slow/group/{group_id}/generations")
+            listing = answer.json() if answer.status_code == 200 else {}
+            if listing and all(terminal(g) for g in listing["generations"]):
+                break
+            await asyncio.sleep(0.05)
+        await submit_and_finish(client, 4)  # push the group's members and the keyed one out of the cache
+        assert group_id not in engine.groups, "a notified group leaves memory"
+        assert len(engine.finished) <= 2
+        again = await client.get(f"/v1/slow/group/{group_id}/generations")
+        engine._idempotency.clear()  # as after a restart, or once the key is evicted
+        replay = await client.post("/v1/slow/chat/completions", json=CHAT, headers=keyed)
+    assert again.json() == listing, "the group's listing reads back from the store, identical"
+    assert replay.json()["id"] == first
+    assert replay.headers["idempotent-replayed"] == "true"

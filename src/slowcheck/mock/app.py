@@ -193,7 +193,7 @@ class MockApp:
                 param="Idempotency-Key",
                 code="invalid_idempotency_key",
             )
-        seen = self.engine.idempotency.get((tenant, key))
+        seen = self.engine.idempotent(tenant, key)
         if seen is None:
             return (tenant, key, body_hash)
         if seen.body_hash != body_hash:
@@ -259,7 +259,7 @@ class MockApp:
     async def group_generations(self, request: Request) -> Response:
         tenant, headers = self.admit(request, self.poll_limit, "polls")
         group_id = request.path_params["group_id"]
-        group = self.engine.groups.get(group_id)
+        group = self.engine.group(group_id)
         if group is None or group.tenant != tenant:
             raise ApiError(404, f"No group found with id {excerpt(group_id)}.", param="groupId", code="not_found")
         self.engine.stats.count(tenant, "group_polls")

@@ -16,6 +16,7 @@ import random
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from slowcheck.mock import generator
 from slowcheck.mock.records import Generation, Group, Idempotent, Kind
@@ -41,7 +42,9 @@ class Engine:
         self.finished: OrderedDict[str, Generation] = OrderedDict()
         """Recently used finished generations, least recent first; the rest are in the store."""
         self.groups: dict[str, Group] = {}
-        self.idempotency: dict[tuple[str, str], Idempotent] = {}
+        """Groups not yet notified; notified ones are read back from the store (kept here without one)."""
+        self._idempotency: OrderedDict[tuple[str, str], Idempotent] = OrderedDict()
+        """Recently used Idempotency-Keys; the rest are read back from the store."""
         self.webhooks: Webhooks | None = None
         self.upstream = (
             Upstream(settings.upstream, api_key=settings.upstream_api_key, timeout=settings.upstream_timeout)
@@ -64,7 +67,7 @@ class Engine:
 
     async def start(self) -> None:
         snapshot = self.store.load()
-        self.pending, self.groups, self.idempotency = snapshot.generations, snapshot.groups, snapshot.idempotency
+        self.pending, self.groups = snapshot.generations, snapshot.groups
         self.webhooks = Webhooks(self.settings, self.store, self.stats, snapshot.webhooks)
         now = time.time()
         self.pending = dict(sorted(self.pending.items(), key=lambda item: item[1].created))
@@ -122,11 +125,31 @@ class Engine:
         if group is not None:
             self.groups[group.id] = group
         if idempotency is not None:
-            self.idempotency[(idempotency.tenant, idempotency.key)] = idempotency
+            self._idempotency[(idempotency.tenant, idempotency.key)] = idempotency
+            self._bound(self._idempotency)
         # Wake the scheduler only when this changes its plan: a submission per request otherwise costs
         # a whole scheduling pass.
         if self._free > 0 and min(g.eligible_at for g in generations) < self._next_wakeup:
             self._wake.set()
+
+    def group(self, group_id: str) -> Group | None:
+        """A group by id: pending here, else read back from the store."""
+        return self.groups.get(group_id) or self.store.read_group(group_id)
+
+    def idempotent(self, tenant: str, key: str) -> Idempotent | None:
+        """What an Idempotency-Key of this tenant was first used for, if it was."""
+        found = self._idempotency.get((tenant, key))
+        if found is None:
+            found = self.store.read_idempotency(tenant, key)
+            if found is not None:
+                self._idempotency[(tenant, key)] = found
+                self._bound(self._idempotency)
+        return found
+
+    def _bound(self, cache: OrderedDict[Any, Any]) -> None:
+        if self.store.durable:
+            while len(cache) > self.settings.cache_size:
+                cache.popitem(last=False)
 
     def generation(self, generation_id: str) -> Generation | None:
         """A generation by id: pending, recently used, or read back from the store (and then cached)."""
@@ -176,9 +199,7 @@ class Engine:
         in-memory store has nothing to read back from: it keeps every one."""
         self.finished[generation.id] = generation
         self.finished.move_to_end(generation.id)
-        if self.store.durable:
-            while len(self.finished) > self.settings.cache_size:
-                self.finished.popitem(last=False)
+        self._bound(self.finished)
 
     async def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
@@ -277,12 +298,16 @@ class Engine:
             self._maybe_finish_group(self.groups[generation.group_id])
 
     def _maybe_finish_group(self, group: Group) -> None:
+        if group.notified or any(m in self.pending for m in group.member_ids):
+            return  # decided without reading finished members back from the store
         found = [self.generation(m) for m in group.member_ids]
         members = [m for m in found if m is not None]
-        if group.notified or not all(m.terminal for m in members):
+        if not all(m.terminal for m in members):
             return
         group.notified = True
         self.store.group_notified(group.id)
+        if self.store.durable:
+            self.groups.pop(group.id, None)
         assert self.webhooks is not None
         self.webhooks.group_finished(group, members)
 

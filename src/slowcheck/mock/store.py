@@ -74,11 +74,10 @@ class Delivery:
 
 @dataclass(slots=True)
 class Snapshot:
-    """Everything the store held when the mock started."""
+    """What the mock needs in memory when it starts: pending generations and groups, the outbox, webhooks."""
 
     generations: dict[str, Generation] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
-    idempotency: dict[tuple[str, str], Idempotent] = field(default_factory=dict)
     outbox: list[Delivery] = field(default_factory=list)
     webhooks: dict[str, str] = field(default_factory=dict)
 
@@ -111,11 +110,9 @@ class Store:
         for row in self._conn.execute(_PENDING):
             generation = _generation(row)
             snapshot.generations[generation.id] = generation
-        for gid, tenant, kind, members, created, webhook_id, notified in self._conn.execute("SELECT * FROM groups"):
-            snapshot.groups[gid] = Group(gid, tenant, kind, _json.loads(members), created, webhook_id, bool(notified))
-        for row in self._conn.execute("SELECT * FROM idempotency"):
-            record = Idempotent(*row)
-            snapshot.idempotency[(record.tenant, record.key)] = record
+        for row in self._conn.execute("SELECT * FROM groups WHERE notified = 0"):
+            group = _group(row)
+            snapshot.groups[group.id] = group
         for did, webhook_id, event, subject, payload, _ in self._conn.execute("SELECT * FROM outbox WHERE done = 0"):
             snapshot.outbox.append(Delivery(did, webhook_id, event, subject, _json.loads(payload)))
         snapshot.webhooks = dict(self._conn.execute("SELECT id, url FROM webhooks"))
@@ -128,6 +125,22 @@ class Store:
         self._flush()
         row = self._conn.execute("SELECT * FROM generations WHERE id = ?", (generation_id,)).fetchone()
         return _generation(row) if row is not None else None
+
+    def read_group(self, group_id: str) -> Group | None:
+        """One stored group, or None; what is queued is committed first."""
+        if self._conn is None:
+            return None
+        self._flush()
+        row = self._conn.execute("SELECT * FROM groups WHERE id = ?", (group_id,)).fetchone()
+        return _group(row) if row is not None else None
+
+    def read_idempotency(self, tenant: str, key: str) -> Idempotent | None:
+        """An Idempotency-Key's record, or None; what is queued is committed first."""
+        if self._conn is None:
+            return None
+        self._flush()
+        row = self._conn.execute("SELECT * FROM idempotency WHERE tenant = ? AND key = ?", (tenant, key)).fetchone()
+        return Idempotent(*row) if row is not None else None
 
     def counts(self, tenant: str | None = None) -> Counter[str]:
         """Stored generations by state: all, or one tenant's."""
@@ -146,6 +159,7 @@ class Store:
         done = self._conn.execute(
             "DELETE FROM generations WHERE created < ? AND state NOT IN ('Queued', 'In Progress')", (created_before,)
         )
+        self._conn.execute("DELETE FROM groups WHERE created < ? AND notified = 1", (created_before,))
         return done.rowcount
 
     def close(self) -> None:
@@ -278,6 +292,11 @@ def _row(g: Generation) -> tuple[Any, ...]:
 def _group_row(group: Group) -> tuple[Any, ...]:
     members = _json.dumps(group.member_ids)
     return (group.id, group.tenant, group.kind, members, group.created, group.webhook_id, int(group.notified))
+
+
+def _group(row: tuple[Any, ...]) -> Group:
+    gid, tenant, kind, members, created, webhook_id, notified = row
+    return Group(gid, tenant, kind, _json.loads(members), created, webhook_id, bool(notified))
 
 
 def _generation(row: tuple[Any, ...]) -> Generation:
