@@ -119,28 +119,27 @@ class Store:
         return snapshot
 
     def read(self, generation_id: str) -> Generation | None:
-        """One stored generation, or None; what is queued is committed first."""
-        if self._conn is None:
-            return None
-        self._flush()
-        row = self._conn.execute("SELECT * FROM generations WHERE id = ?", (generation_id,)).fetchone()
+        """One stored generation, or None."""
+        row = self._one("SELECT * FROM generations WHERE id = ?", (generation_id,))
         return _generation(row) if row is not None else None
 
     def read_group(self, group_id: str) -> Group | None:
-        """One stored group, or None; what is queued is committed first."""
-        if self._conn is None:
-            return None
-        self._flush()
-        row = self._conn.execute("SELECT * FROM groups WHERE id = ?", (group_id,)).fetchone()
+        """One stored group, or None."""
+        row = self._one("SELECT * FROM groups WHERE id = ?", (group_id,))
         return _group(row) if row is not None else None
 
     def read_idempotency(self, tenant: str, key: str) -> Idempotent | None:
-        """An Idempotency-Key's record, or None; what is queued is committed first."""
+        """An Idempotency-Key's record, or None."""
+        row = self._one("SELECT * FROM idempotency WHERE tenant = ? AND key = ?", (tenant, key))
+        return Idempotent(*row) if row is not None else None
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One row, after committing what is queued (so a read sees every write); None without a store."""
         if self._conn is None:
             return None
         self._flush()
-        row = self._conn.execute("SELECT * FROM idempotency WHERE tenant = ? AND key = ?", (tenant, key)).fetchone()
-        return Idempotent(*row) if row is not None else None
+        row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
+        return row
 
     def counts(self, tenant: str | None = None) -> Counter[str]:
         """Stored generations by state: all, or one tenant's."""
