@@ -23,8 +23,9 @@ from slowcheck import _json, api
 from slowcheck.errors import SchemaError
 from slowcheck.mock.engine import Engine
 from slowcheck.mock.errors import ApiError, excerpt, with_request_id
+from slowcheck.mock.ids import new_id
 from slowcheck.mock.ratelimit import Limiter
-from slowcheck.mock.records import Group, Idempotent, Kind, new_id
+from slowcheck.mock.records import Group, Idempotent, Kind
 from slowcheck.mock.settings import MockSettings
 from slowcheck.mock.store import Store
 from slowcheck.schemas import schema_set
@@ -115,10 +116,9 @@ class MockApp:
             )
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
-        too_large = ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
         if declared.isdigit() and int(declared) > limit:
             await _drain(request.stream())
-            raise too_large
+            raise _too_large(limit)
         if declared.isdigit():
             raw = await request.body()
         else:  # chunked: count as it arrives
@@ -128,7 +128,7 @@ class MockApp:
                 size += len(chunk)
                 if size > limit:
                     await _drain(stream)
-                    raise too_large
+                    raise _too_large(limit)
                 chunks.append(chunk)
             raw = b"".join(chunks)
         try:
@@ -406,7 +406,13 @@ class _Incoming:
                 return
 
     async def body(self) -> bytes:
-        return b"".join([chunk async for chunk in self.stream()])
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        first: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            return first  # the usual case: the whole body in one message
+        return first + b"".join([chunk async for chunk in self.stream()])
 
 
 class FastPath:
@@ -479,6 +485,10 @@ async def _drain(stream: AsyncIterator[bytes]) -> None:
         await asyncio.wait_for(read(), _DRAIN_SECONDS)
     except (asyncio.TimeoutError, ClientDisconnect):
         return
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"The body is larger than {limit} bytes.", code="request_too_large")
 
 
 def _aliased(prefix: str) -> Callable[[str], str]:

@@ -52,6 +52,8 @@ class Engine:
             else None
         )
         self._rng = random.Random(settings.seed)
+        # Drawn from on every submission; the settings do not change once the mock runs.
+        self._queue_span, self._run_span = settings.queue_span, settings.run_span
         self._queue: list[tuple[float, int, str]] = []
         self._waiting: dict[str, float] = {}
         """Queued generations and when they expire, in submission order (so in order of expiry)."""
@@ -97,17 +99,17 @@ class Engine:
 
     def new_generation(self, generation_id: str, tenant: str, kind: Kind, request: JSONObject) -> Generation:
         now = time.time()
-        faults = self.settings.faults
+        rng = self._rng
         return Generation(
-            id=generation_id,
-            tenant=tenant,
-            kind=kind,
-            request=request,
-            created=now,
-            eligible_at=now + self.settings.queue_span.draw(self._rng),
-            run_time=self.settings.run_span.draw(self._rng),
-            fail=self._rng.random() < self.settings.failure_ratio,
-            stuck=self._rng.random() < faults.stuck_ratio,
+            generation_id,
+            tenant,
+            kind,
+            request,
+            now,
+            now + self._queue_span.draw(rng),
+            self._run_span.draw(rng),
+            fail=rng.random() < self.settings.failure_ratio,
+            stuck=rng.random() < self.settings.faults.stuck_ratio,
         )
 
     async def submit(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-
 from starlette.responses import Response
 
 from slowcheck import _json
+from slowcheck.mock.ids import request_id
 
 __all__ = ["ApiError", "excerpt", "with_request_id"]
 
@@ -51,7 +50,7 @@ def excerpt(value: object, limit: int = 60) -> str:
 
 def with_request_id(headers: dict[str, str] | None) -> dict[str, str]:
     """Every answer carries an ``x-request-id``; set here, where every answer is built, not in a middleware."""
-    out = {"x-request-id": f"req_{secrets.token_hex(12)}"}
+    out = {"x-request-id": request_id()}
     if headers:
         out.update(headers)
     return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -10,7 +9,7 @@ from typing import NamedTuple
 from slowcheck.api import TERMINAL, Kind, State
 from slowcheck.types import JSONObject
 
-__all__ = ["Generation", "Group", "Idempotent", "Kind", "State", "iso", "new_id"]
+__all__ = ["Generation", "Group", "Idempotent", "Kind", "State", "iso"]
 
 
 class Idempotent(NamedTuple):
@@ -23,14 +22,6 @@ class Idempotent(NamedTuple):
     key: str
     body_hash: str
     generation_id: str
-
-
-def new_id() -> str:
-    """A 21-character nanoid-style id, as the documented examples look (``N2mZQjrvh-k_m8nMMN7Jn``).
-
-    base64url of 16 random bytes is 22 characters of exactly that alphabet; 21 of them keep 126 bits.
-    """
-    return secrets.token_urlsafe(16)[:21]
 
 
 def iso(epoch: float) -> str:

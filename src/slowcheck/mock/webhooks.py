@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 
 from slowcheck import _json
-from slowcheck.mock.records import Generation, Group, iso, new_id
+from slowcheck.mock.ids import new_id
+from slowcheck.mock.records import Generation, Group, iso
 from slowcheck.mock.settings import MockSettings
 from slowcheck.mock.stats import Stats
 from slowcheck.mock.store import Delivery, Store
