@@ -4,10 +4,12 @@ expiry window removes old rows, so neither the process nor the file grows withou
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
 
+from slowcheck.mock import ids
 from slowcheck.mock.app import engine_of
 from slowcheck.mock.stats import WINDOW, Stats
 from tests.mock.conftest import CHAT, fast, running, terminal, until
@@ -48,20 +50,42 @@ async def test_without_a_store_every_record_stays_in_memory() -> None:
     assert answers == [200] * 6, "nothing to read back from: nothing is evicted"
 
 
-async def test_the_expiry_window_removes_finished_rows(tmp_path: Path) -> None:
+async def test_the_expiry_window_removes_finished_rows_and_their_idempotency_keys(tmp_path: Path) -> None:
+    keyed = {"Idempotency-Key": "nightly-1"}
     async with running(fast(db=str(tmp_path / "m.sqlite3"), expiry=1.0)) as client:
         engine = engine_of(client.app)  # type: ignore[attr-defined]
-        (old,) = await submit_and_finish(client, 1)
-        assert (await client.get(f"/v1/generation/{old}")).status_code == 200
+        old = (await client.post("/v1/slow/chat/completions", json=CHAT, headers=keyed)).json()["id"]
+        await until(client, old, terminal)
+        tenant = next(iter(engine.stats.by_key))
+        assert engine.store.read_idempotency(tenant, "nightly-1") is not None
         for _ in range(200):  # the scheduler prunes at least once a second; 10 s is a failure
             if not engine.store.counts():
                 break
             await asyncio.sleep(0.05)
         gone = await client.get(f"/v1/generation/{old}")
+        stored_key = engine.store.read_idempotency(tenant, "nightly-1")
+        engine._idempotency.clear()  # as after a restart, or once the key is evicted
+        retried = await client.post("/v1/slow/chat/completions", json=CHAT, headers=keyed)
         (fresh,) = await submit_and_finish(client, 1)
         kept = await client.get(f"/v1/generation/{fresh}")
     assert gone.status_code == 404, "past its window, a finished generation is gone"
+    assert stored_key is None, "its Idempotency-Key went with it"
+    assert retried.status_code == 200
+    assert retried.json()["id"] != old, "retried after, the key makes a new one"
+    assert "idempotent-replayed" not in retried.headers
     assert kept.status_code == 200
+
+
+def test_ids_sort_as_their_times_in_the_documented_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[tuple[int, str]] = []
+    for ms in (1_700_000_000_000, 1_700_000_000_001, 1_764_000_000_000, 1_764_000_060_000, 2_000_000_000_000):
+        monkeypatch.setattr(ids.time, "time_ns", lambda ms=ms: ms * 1_000_000)
+        made += [(ms, ids.new_id()) for _ in range(50)]
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{20}", i) for _, i in made), "21 URL-safe characters, a letter first"
+    assert len({i for _, i in made}) == len(made)
+    assert [ms for ms, _ in sorted(made, key=lambda pair: pair[1])] == sorted(ms for ms, _ in made)
+    floor = ids.id_floor(1_764_000_000.000)
+    assert {ms for ms, i in made if i < floor} == {1_700_000_000_000, 1_700_000_000_001}
 
 
 def test_per_generation_poll_counts_and_body_hashes_are_kept_for_a_window() -> None:

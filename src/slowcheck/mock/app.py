@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from slowcheck import _json, api
 from slowcheck.errors import SchemaError
 from slowcheck.mock.engine import Engine
-from slowcheck.mock.errors import ApiError, excerpt, with_request_id
+from slowcheck.mock.errors import ApiError, JsonAnswer, excerpt
 from slowcheck.mock.ids import new_id
 from slowcheck.mock.ratelimit import Limiter
 from slowcheck.mock.records import Group, Idempotent, Kind
@@ -502,7 +502,7 @@ def engine_of(app: Starlette) -> Engine:
 
 
 def _json_response(content: Any, *, headers: dict[str, str] | None = None) -> Response:
-    return Response(_json.dumps(content), headers=with_request_id(headers), media_type="application/json")
+    return JsonAnswer(_json.dumps(content), headers=headers)
 
 
 def _param(error: SchemaError, prefix: str) -> str | None:

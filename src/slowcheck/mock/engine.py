@@ -55,8 +55,9 @@ class Engine:
         # Drawn from on every submission; the settings do not change once the mock runs.
         self._queue_span, self._run_span = settings.queue_span, settings.run_span
         self._queue: list[tuple[float, int, str]] = []
-        self._waiting: dict[str, float] = {}
-        """Queued generations and when they expire, in submission order (so in order of expiry)."""
+        self._waiting: OrderedDict[str, float] = OrderedDict()
+        """Queued generations and when they expire, in submission order (so in order of expiry). Ordered, as
+        the stats' windows are: the oldest is read on every scheduling pass, and most leave from the front."""
         self._next_prune = 0.0
         self._sequence = 0
         self._free = settings.workers
