@@ -52,11 +52,41 @@ def test_validate_reads_json_lines_and_standard_input(
     lines.write_text('{"model":"m","prompt":"a"}\n\n{"model":"m"}\n')
     code, out, _ = run(capsys, "schemas", "validate", "completion-request", str(lines))
     assert code == 1
-    assert f"{lines}:1: valid" in out
+    assert f"{lines}:1:" not in out, "a valid line is counted, not listed"
     assert f"{lines}:3: invalid" in out
+    assert out.strip().endswith("1 valid, 1 invalid")
     monkeypatch.setattr(sys, "stdin", io.StringIO((PAYLOADS / "overview-ack.json").read_text()))
     code, out, _ = run(capsys, "schemas", "validate", "submit-ack", "-")
     assert (code, out.strip()) == (0, "<stdin>: valid submit-ack")
+
+
+def test_validate_a_batch_input_file_by_line_with_repeated_custom_ids(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "schemas", "validate", "batch-request-line", str(PAYLOADS / "docs-batch-input.jsonl"))
+    assert (code, out.strip()) == (0, "3 valid, 0 invalid")
+    lines = tmp_path / "input.jsonl"
+    chat = '{"custom_id":"%s","method": "POST", "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}}'
+    lines.write_text("\n".join([chat % "a", chat % "b", "{not json", chat % "a", '{"custom_id": "c"}']) + "\n")
+    code, out, _ = run(capsys, "schemas", "validate", "batch-request-line", str(lines))
+    assert code == 1
+    assert f"{lines}:3: invalid batch-request-line\n  not JSON: " in out
+    assert f"{lines}:4: invalid batch-request-line\n  $.custom_id: 'a' is already used at {lines}:1" in out
+    assert f"{lines}:5: invalid batch-request-line\n  $: 'method' is a required property" in out
+    assert out.strip().endswith("2 valid, 3 invalid")
+    code, out, _ = run(capsys, "schemas", "validate", "batch-request-line", str(lines), str(lines))
+    assert out.strip().endswith("4 valid, 6 invalid"), "custom_ids are unique within each input file"
+
+
+def test_validate_lists_fifty_invalid_lines_and_counts_the_rest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lines = tmp_path / "many.jsonl"
+    lines.write_text('{"model": "m"}\n' * 120)
+    code, out, _ = run(capsys, "schemas", "validate", "completion-request", str(lines))
+    assert code == 1
+    assert out.count(": invalid completion-request") == 50
+    assert out.strip().endswith("... and 70 more invalid\n0 valid, 120 invalid")
 
 
 @pytest.mark.parametrize(

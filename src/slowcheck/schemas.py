@@ -41,6 +41,13 @@ KINDS: tuple[str, ...] = (
     "group-ack",
     "group-listing",
     "model-list",
+    "embedding-request",
+    "embedding-list",
+    "batch-request-line",
+    "batch-output-line",
+    "batch",
+    "batch-list",
+    "file",
 )
 _SUFFIX = ".schema.json"
 _MAX_ERRORS = 10
