@@ -14,6 +14,7 @@ from slowcheck.errors import ConfigError
 __all__ = [
     "BASE_URL_ENV",
     "CHAT",
+    "EMBEDDINGS",
     "DEFAULT_MODEL",
     "DEFAULT_RECEIVER_PORT",
     "GROUP",
@@ -35,8 +36,8 @@ __all__ = [
     "require_key",
 ]
 
-Kind = Literal["chat", "text"]
-"""The two kinds of request: chat completions and text completions."""
+Kind = Literal["chat", "text", "embedding"]
+"""The kinds of request: chat completions, text completions and (asynchronous) embeddings."""
 
 State = Literal["Queued", "In Progress", "Success", "Failed"]
 STATES: tuple[State, ...] = ("Queued", "In Progress", "Success", "Failed")
@@ -48,6 +49,9 @@ SLOW_PREFIXES = ("/v1/slow", "/v1/async")
 CHAT = "/v1/slow/chat/completions"
 TEXT = "/v1/slow/completions"
 SUBMIT: dict[Kind, str] = {"chat": CHAT, "text": TEXT}
+"""The completion endpoints, which the contract suite and the load scenarios exercise."""
+EMBEDDINGS = "/v1/slow/embeddings"
+"""Asynchronous embeddings: the same ack and generation lifecycle, and an ``async-embedding.completed`` webhook."""
 GROUP: dict[Kind, str] = {"chat": "/v1/slow/group/chat/completions", "text": "/v1/slow/group/completions"}
 MODELS = "/v1/models"
 

@@ -13,14 +13,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from slowcheck import _json, api
 from slowcheck.errors import SchemaError
+from slowcheck.mock.batches import Batches
 from slowcheck.mock.engine import Engine
 from slowcheck.mock.errors import ApiError, JsonAnswer, excerpt
 from slowcheck.mock.ids import new_id
@@ -41,7 +43,13 @@ DEFAULT_MODELS = (
     "meta-llama/llama-3.2-1b-instruct/fp-8",
     "inference-net/load-test",
 )
-_REQUEST_KIND: dict[Kind, str] = {"chat": "chat-completion-request", "text": "completion-request"}
+_REQUEST_KIND: dict[Kind, str] = {
+    "chat": "chat-completion-request",
+    "text": "completion-request",
+    "embedding": "embedding-request",
+}
+_SUBMIT: dict[Kind, str] = {**api.SUBMIT, "embedding": api.EMBEDDINGS}
+"""Every single-request endpoint the mock serves: the completions, and embeddings."""
 _STREAM_REFUSED = (
     "stream=true is not supported on the asynchronous API: the answer is an id to poll, not a stream. "
     "OpenAI SDKs given stream=True read an empty stream and lose the id; send stream=false or omit it."
@@ -55,6 +63,7 @@ class MockApp:
     def __init__(self, settings: MockSettings) -> None:
         self.settings = settings
         self.engine = Engine(settings, Store(settings.db, fsync=settings.fsync))
+        self.batches = Batches(settings, self.engine)
         self.schemas = schema_set()
         self.submit_limit = Limiter(settings.submit_rate, settings.submit_burst)
         self.poll_limit = Limiter(settings.poll_rate, settings.poll_burst)
@@ -267,6 +276,62 @@ class MockApp:
         generations = [g.to_json() for g in found if g is not None]
         return _json_response({"generations": generations}, headers=headers)
 
+    # -- files and batches ------------------------------------------------------------------------
+
+    async def upload_file(self, request: Request) -> Response:
+        tenant, headers = self.admit(request, self.submit_limit, "submissions")
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
+            raise ApiError(400, "Upload a file as multipart/form-data (fields 'file' and 'purpose').",
+                           code="invalid_content_type")  # fmt: skip
+        try:
+            async with request.form(max_files=1, max_fields=8) as form:
+                upload, purpose = form.get("file"), form.get("purpose")
+                if not isinstance(upload, UploadFile):
+                    raise ApiError(400, "The form has no 'file' part.", param="file", code="invalid_value")
+                if not isinstance(purpose, str):
+                    raise ApiError(400, "The form has no 'purpose' field.", param="purpose", code="invalid_value")
+                filename = upload.filename or "upload.jsonl"
+                stored = await self.batches.upload(tenant, filename, purpose, _chunks(upload))
+        except HTTPException as exc:  # Starlette's refusal of a malformed form
+            raise ApiError(400, f"The form cannot be read: {exc.detail}", code="invalid_form") from None
+        return _json_response(stored.to_json(), headers=headers)
+
+    async def file(self, request: Request) -> Response:
+        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        stored = self.batches.file(tenant, request.path_params["id"])
+        if request.method == "DELETE":
+            await self.batches.delete(tenant, stored.id)
+            return _json_response({"id": stored.id, "object": "file", "deleted": True}, headers=headers)
+        return _json_response(stored.to_json(), headers=headers)
+
+    async def file_content(self, request: Request) -> Response:
+        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        stored = self.batches.file(tenant, request.path_params["id"])
+        return FileResponse(self.batches.path(stored), media_type="application/octet-stream", headers=headers)
+
+    async def create_batch(self, request: Request) -> Response:
+        tenant, headers = self.admit(request, self.submit_limit, "submissions")
+        body, _ = await self.body(request)
+        batch = await self.batches.create(tenant, body)
+        return _json_response(batch.to_json(), headers=headers)
+
+    async def batch(self, request: Request) -> Response:
+        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        return _json_response(self.batches.get(tenant, request.path_params["id"]).to_json(), headers=headers)
+
+    async def cancel_batch(self, request: Request) -> Response:
+        tenant, headers = self.admit(request, self.submit_limit, "submissions")
+        batch = await self.batches.cancel(tenant, request.path_params["id"])
+        return _json_response(batch.to_json(), headers=headers)
+
+    async def batches_list(self, request: Request) -> Response:
+        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        limit_text = request.query_params.get("limit", "20")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+            raise ApiError(400, f"limit must be 1 to 100, not {excerpt(limit_text)}.", param="limit")
+        listing = self.batches.listing(tenant, request.query_params.get("after"), int(limit_text))
+        return _json_response(listing, headers=headers)
+
     # -- the rest ---------------------------------------------------------------------------------
 
     async def models(self, request: Request) -> Response:
@@ -355,10 +420,17 @@ def create_app(settings: MockSettings) -> Starlette:
 
     routes = []
     for alias in map(_aliased, api.SLOW_PREFIXES):
-        routes += [Route(alias(path), submit(kind), methods=["POST"]) for kind, path in api.SUBMIT.items()]
+        routes += [Route(alias(path), submit(kind), methods=["POST"]) for kind, path in _SUBMIT.items()]
         routes += [Route(alias(path), submit(kind, group=True), methods=["POST"]) for kind, path in api.GROUP.items()]
         routes.append(Route(alias(api.group_generations("{group_id}")), mock.group_generations, methods=["GET"]))
     routes += [
+        Route("/v1/files", mock.upload_file, methods=["POST"]),
+        Route("/v1/files/{id}", mock.file, methods=["GET", "DELETE"]),
+        Route("/v1/files/{id}/content", mock.file_content, methods=["GET"]),
+        Route("/v1/batches", mock.create_batch, methods=["POST"]),
+        Route("/v1/batches", mock.batches_list, methods=["GET"]),
+        Route("/v1/batches/{id}", mock.batch, methods=["GET"]),
+        Route("/v1/batches/{id}/cancel", mock.cancel_batch, methods=["POST"]),
         Route(api.generation("{id}"), mock.generation, methods=["GET"]),
         Route(api.MODELS, mock.models, methods=["GET"]),
         Route("/health", mock.health, methods=["GET"]),
@@ -371,9 +443,11 @@ def create_app(settings: MockSettings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await mock.engine.start()
+        await mock.batches.start(*mock.engine.batch_records)
         try:
             yield
         finally:
+            await mock.batches.stop()
             await mock.engine.stop()
 
     app = Starlette(
@@ -425,7 +499,7 @@ class FastPath:
         self.state = app.state
         self.router = app.router
         self._submit: dict[str, Kind] = {
-            _aliased(prefix)(path): kind for prefix in api.SLOW_PREFIXES for kind, path in api.SUBMIT.items()
+            _aliased(prefix)(path): kind for prefix in api.SLOW_PREFIXES for kind, path in _SUBMIT.items()
         }
         self._mock = mock
 
@@ -485,6 +559,11 @@ async def _drain(stream: AsyncIterator[bytes]) -> None:
         await asyncio.wait_for(read(), _DRAIN_SECONDS)
     except (asyncio.TimeoutError, ClientDisconnect):
         return
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1024 * 1024):
+        yield chunk
 
 
 def _too_large(limit: int) -> ApiError:

@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slowcheck.mock import generator
@@ -65,12 +65,17 @@ class Engine:
         self._next_wakeup = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self.batch_records: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        self.listeners: list[Callable[[Generation], None]] = []
+        """Told of every generation that reaches a terminal state (the Batch API counts its lines so)."""
 
     # -- life cycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         snapshot = self.store.load()
         self.pending, self.groups = snapshot.generations, snapshot.groups
+        self.batch_records = (snapshot.files, snapshot.batches)
+        """The Batch API's records, for slowcheck.mock.batches to take up once the engine runs."""
         self.webhooks = Webhooks(self.settings, self.store, self.stats, snapshot.webhooks)
         now = time.time()
         self.pending = dict(sorted(self.pending.items(), key=lambda item: item[1].created))
@@ -119,9 +124,10 @@ class Engine:
         *,
         group: Group | None = None,
         idempotency: Idempotent | None = None,
+        batch_lines: Sequence[tuple[str, int, str, str]] = (),
     ) -> None:
         """Store, then schedule. Returns once the store has committed them: only then may they be acked."""
-        await self.store.add(generations, group=group, idempotency=idempotency)
+        await self.store.add(generations, group=group, idempotency=idempotency, batch_lines=batch_lines)
         for generation in generations:
             self.pending[generation.id] = generation
             self._enqueue(generation)
@@ -299,6 +305,16 @@ class Engine:
         self.webhooks.generation_finished(generation)
         if generation.group_id is not None and generation.group_id in self.groups:
             self._maybe_finish_group(self.groups[generation.group_id])
+        for listener in self.listeners:
+            listener(generation)
+
+    def withdraw(self, generation_id: str, reason: str) -> bool:
+        """Fail a generation that is still Queued (a cancelled or expired batch's line); False once it runs."""
+        generation = self.pending.get(generation_id)
+        if generation is None or generation.state != "Queued":
+            return False
+        self._finish(generation, time.time(), failure=reason)
+        return True
 
     def _maybe_finish_group(self, group: Group) -> None:
         if group.notified or any(m in self.pending for m in group.member_ids):

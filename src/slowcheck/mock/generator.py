@@ -2,21 +2,26 @@
 
 Seeded by the request body, the generator honours ``n``, ``max_tokens`` / ``max_completion_tokens``,
 ``stop``, tools and ``response_format``, and counts tokens with one tokenizer for prompt and completion,
-so ``usage`` adds up and ``finish_reason`` tells the truth.
+so ``usage`` adds up and ``finish_reason`` tells the truth. Embeddings are unit vectors seeded by each input,
+so the same text always embeds the same way, with ``dimensions`` honoured and ``encoding_format`` base64 as
+OpenAI encodes it (little-endian float32).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import math
 import random
 import re
+import struct
 from typing import Any
 
 from slowcheck import _json
 from slowcheck.mock.records import Generation
 from slowcheck.types import JSONObject
 
-__all__ = ["complete", "count_tokens"]
+__all__ = ["complete", "count_tokens", "embed"]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _WORDS = (
@@ -34,7 +39,9 @@ def count_tokens(text: str) -> int:
 
 
 def complete(generation: Generation) -> JSONObject:
-    """The completion object for a generation that succeeds."""
+    """The answer of a generation that succeeds: a completion object, or an embedding list."""
+    if generation.kind == "embedding":
+        return embed(generation.request)
     request = generation.request
     rng = random.Random(hashlib.sha256(_json.dumps(request)).digest())
     n = _whole(request.get("n")) or 1
@@ -209,3 +216,26 @@ def _message_text(message: JSONObject) -> str:
             str(part.get("text") or part.get("refusal") or "") for part in content if isinstance(part, dict)
         )
     return ""
+
+
+_DEFAULT_DIMENSIONS = 32
+"""Small on purpose: real models answer 1,024 or more, which only makes stored records bigger."""
+
+
+def embed(request: JSONObject) -> JSONObject:
+    """An embedding list for an embedding request: one unit vector per input, seeded by that input."""
+    raw = request["input"]
+    inputs: list[Any] = [raw] if isinstance(raw, str) or (raw and isinstance(raw[0], int)) else list(raw)
+    dimensions = _whole(request.get("dimensions")) or _DEFAULT_DIMENSIONS
+    as_base64 = request.get("encoding_format") == "base64"
+    data = []
+    for index, item in enumerate(inputs):
+        rng = random.Random(hashlib.sha256(_json.dumps(item)).digest())
+        vector = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        unit = [round(v / norm, 6) for v in vector]
+        encoded: Any = base64.b64encode(struct.pack(f"<{dimensions}f", *unit)).decode() if as_base64 else unit
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(len(item) if isinstance(item, list) else count_tokens(str(item)) for item in inputs)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return {"object": "list", "data": data, "model": request["model"], "usage": usage}

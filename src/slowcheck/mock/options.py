@@ -120,6 +120,18 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         "simulated workers: generations In Progress at once",
     ),
     (
+        ("--batch-window",),
+        "batch_window",
+        {"type": _positive(float), "metavar": "SECONDS"},
+        "seconds before a batch expires (default: 24 h, scaled by --time-scale)",
+    ),
+    (
+        ("--max-batch-lines",),
+        "max_batch_lines",
+        {"type": _positive(int), "metavar": "N"},
+        "requests one batch may hold (default: 1,000,000); more fails its validation",
+    ),
+    (
         ("--cache-size",),
         "cache_size",
         {"type": _positive(int), "metavar": "N"},

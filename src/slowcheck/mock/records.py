@@ -63,10 +63,13 @@ class Generation:
         return value if isinstance(value, str) else None
 
     def ack(self) -> JSONObject:
+        created = int(self.created * 1000)
+        if self.kind == "embedding":  # as the completions' acks are: the answer's shape, with nothing in it
+            return {"id": self.id, "object": "list", "created": created, "model": self.request["model"], "data": []}
         return {
             "id": self.id,
             "object": "chat.completion" if self.kind == "chat" else "text_completion",
-            "created": int(self.created * 1000),
+            "created": created,
             "model": self.request["model"],
             "choices": [],
         }

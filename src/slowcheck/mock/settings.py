@@ -23,6 +23,8 @@ HOUR = 3600.0
 # The documented window: "Requests complete within 24-72 hours" and "expire after 72 hours".
 REAL_COMPLETION = (24 * HOUR, 72 * HOUR)
 REAL_EXPIRY = 72 * HOUR
+BATCH_WINDOW = 24 * HOUR
+"""The only completion_window a batch may ask for (\"24h\")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,12 @@ class MockSettings:
     times unless given explicitly, and scales expiry and webhook retry delays."""
     expiry: float | None = None
     """Seconds a generation may wait in the queue before it fails as expired (default 72 h, scaled)."""
+    batch_window: float | None = None
+    """Seconds a batch may run before it expires (default its completion_window, 24 h, scaled)."""
+    max_batch_lines: int = 1_000_000
+    """Requests one batch may hold (inference.net documents 1,000,000; OpenAI 50,000)."""
+    max_file_bytes: int = 200 * 1024 * 1024
+    """Largest upload to /v1/files (OpenAI: 200 MB for a batch input)."""
     cache_size: int = 10_000
     """Finished generations kept in memory (the most recently used); the rest are read from the store when
     asked for. Without a store (``:memory:``) every generation stays in memory."""
@@ -179,6 +187,10 @@ class MockSettings:
         if self.time_scale is None:
             return Span(0.5, 2.0)
         return Span(share * REAL_COMPLETION[0] / self.scale, share * REAL_COMPLETION[1] / self.scale)
+
+    @property
+    def batch_window_seconds(self) -> float:
+        return self.batch_window if self.batch_window is not None else BATCH_WINDOW / self.scale
 
     @property
     def expiry_seconds(self) -> float:

@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, event TEXT NOT NULL, subject TEXT NOT NULL,
   payload BLOB NOT NULL, done INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, url TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_lines (
+  batch_id TEXT NOT NULL, line INTEGER NOT NULL, custom_id TEXT NOT NULL, generation_id TEXT NOT NULL,
+  PRIMARY KEY (batch_id, line));
 CREATE INDEX IF NOT EXISTS generations_pending ON generations (state) WHERE state IN ('Queued', 'In Progress');
 DROP INDEX IF EXISTS generations_created;
 CREATE INDEX IF NOT EXISTS idempotency_target ON idempotency (target);
@@ -61,8 +66,14 @@ _DELIVERY_DONE = "UPDATE outbox SET done = 1 WHERE id = ?"
 _GROUP_NOTIFIED = "UPDATE groups SET notified = 1 WHERE id = ?"
 _SET_WEBHOOK = "INSERT OR REPLACE INTO webhooks VALUES (?, ?)"
 _DELETE_WEBHOOK = "DELETE FROM webhooks WHERE id = ?"
-_ORDER = [_INSERT_GENERATION, _INSERT_GROUP, _INSERT_IDEMPOTENCY, _INSERT_DELIVERY, _UPDATE_GENERATION,
-          _GROUP_NOTIFIED, _DELIVERY_DONE, _SET_WEBHOOK, _DELETE_WEBHOOK]  # fmt: skip
+_PUT_FILE = "INSERT OR REPLACE INTO files VALUES (?, ?, ?)"
+_DELETE_FILE = "DELETE FROM files WHERE id = ?"
+_PUT_BATCH = "INSERT OR REPLACE INTO batches VALUES (?, ?, ?)"
+_INSERT_BATCH_LINE = "INSERT INTO batch_lines VALUES (?, ?, ?, ?)"
+_ORDER = [_INSERT_GENERATION, _INSERT_GROUP, _INSERT_IDEMPOTENCY, _INSERT_DELIVERY, _PUT_FILE, _INSERT_BATCH_LINE,
+          _UPDATE_GENERATION, _GROUP_NOTIFIED, _DELIVERY_DONE, _SET_WEBHOOK, _DELETE_WEBHOOK, _DELETE_FILE,
+          _PUT_BATCH]  # fmt: skip
+"""Within one commit: rows inserted before they are updated; a batch's record after the lines it counts."""
 
 
 @dataclass(slots=True)
@@ -85,6 +96,9 @@ class Snapshot:
     groups: dict[str, Group] = field(default_factory=dict)
     outbox: list[Delivery] = field(default_factory=list)
     webhooks: dict[str, str] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    """The Batch API's records, as slowcheck.mock.batches writes them (with their private fields)."""
 
 
 class Store:
@@ -125,7 +139,34 @@ class Store:
         for did, webhook_id, event, subject, payload, _ in self._conn.execute("SELECT * FROM outbox WHERE done = 0"):
             snapshot.outbox.append(Delivery(did, webhook_id, event, subject, _json.loads(payload)))
         snapshot.webhooks = dict(self._conn.execute("SELECT id, url FROM webhooks"))
+        snapshot.files = [_json.loads(record) for (record,) in self._conn.execute("SELECT record FROM files")]
+        snapshot.batches = [_json.loads(record) for (record,) in self._conn.execute("SELECT record FROM batches")]
         return snapshot
+
+    def batch_lines(self, batch_id: str) -> list[tuple[int, str, str]]:
+        """A batch's dispatched lines (line number, custom_id, generation id), in the order they finished."""
+        if self._conn is None:
+            return []
+        self._flush()
+        rows = self._conn.execute(
+            "SELECT l.line, l.custom_id, l.generation_id FROM batch_lines l LEFT JOIN generations g "
+            "ON g.id = l.generation_id WHERE l.batch_id = ? ORDER BY g.finished_at, l.line",
+            (batch_id,),
+        )
+        return [(line, custom_id, generation_id) for line, custom_id, generation_id in rows]
+
+    def put_file(self, record: dict[str, Any]) -> None:
+        self._put(_PUT_FILE, (record["id"], record["tenant"], _json.dumps(record)))
+
+    def delete_file(self, file_id: str) -> None:
+        self._put(_DELETE_FILE, (file_id,))
+
+    def put_batch(self, record: dict[str, Any]) -> None:
+        self._put(_PUT_BATCH, (record["id"], record["tenant"], _json.dumps(record)))
+
+    async def committed(self) -> None:
+        """Returns once everything queued so far is committed (at once without a store)."""
+        await self.add(())
 
     def read(self, generation_id: str) -> Generation | None:
         """One stored generation, or None."""
@@ -190,11 +231,13 @@ class Store:
         *,
         group: Group | None = None,
         idempotency: Idempotent | None = None,
+        batch_lines: Iterable[tuple[str, int, str, str]] = (),
     ) -> None:
-        """Store new generations (and their group or idempotency key); returns once committed."""
+        """Store new generations (and their group, idempotency key or batch lines); returns once committed."""
         if not self.durable:
             return
         ops: list[tuple[str, tuple[Any, ...]]] = [(_INSERT_GENERATION, _row(g)) for g in generations]
+        ops += [(_INSERT_BATCH_LINE, line) for line in batch_lines]
         if group is not None:
             ops.append((_INSERT_GROUP, _group_row(group)))
         if idempotency is not None:

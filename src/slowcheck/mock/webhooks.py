@@ -55,17 +55,19 @@ class Webhooks:
 
     def generation_finished(self, generation: Generation) -> None:
         webhook_id = generation.webhook_id
-        # Documented: webhooks fire for chat completions only; group members report through their group.
-        if webhook_id is None or generation.kind != "chat" or generation.group_id is not None:
+        # Documented: webhooks fire for chat completions and embeddings (async-embedding.completed), not for
+        # text completions; group members report through their group.
+        if webhook_id is None or generation.kind == "text" or generation.group_id is not None:
             return
+        event = "async-embedding.completed" if generation.kind == "embedding" else "generation.completed"
         payload = {
-            "event": "generation.completed",
+            "event": event,
             "timestamp": iso(time.time()),
             "webhook_id": webhook_id,
             "generation_id": generation.id,
             "data": generation.to_json(),
         }
-        self._enqueue(webhook_id, "generation.completed", generation.id, payload)
+        self._enqueue(webhook_id, event, generation.id, payload)
 
     def group_finished(self, group: Group, members: list[Generation]) -> None:
         if group.webhook_id is None:
