@@ -15,6 +15,7 @@ from pathlib import Path
 from slowcheck.contract import (
     access,
     ack,
+    batches,
     fuzz,
     groups,
     lifecycle,
@@ -34,7 +35,8 @@ from slowcheck.errors import ConfigError, SlowcheckError
 __all__ = ["ORDER", "Suite", "select"]
 
 ORDER = tuple(
-    m.__name__ for m in (ack, access, validation, robust, fuzz, groups, lifecycle, stateful, webhooks, limits, media)
+    m.__name__
+    for m in (ack, access, validation, robust, fuzz, groups, lifecycle, stateful, webhooks, batches, limits, media)
 )
 """The catalogue's modules in the order their rules run; within a module, the order they are written in."""
 
