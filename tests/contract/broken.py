@@ -35,6 +35,23 @@ class Answer:
         return changed if isinstance(changed, Answer) else cls(*changed)
 
 
+class JsonLines(list[Any]):
+    """A JSON Lines answer (a batch's result file), parsed line by line; written back the same way."""
+
+    @classmethod
+    def parse(cls, raw: bytes) -> JsonLines | None:
+        try:
+            return cls(json.loads(line) for line in raw.splitlines() if line.strip()) if raw.strip() else None
+        except ValueError:
+            return None
+
+
+def _encode(body: Any) -> bytes:
+    if isinstance(body, JsonLines):
+        return b"".join(json.dumps(line).encode() + b"\n" for line in body)
+    return json.dumps(body).encode()
+
+
 # Returns (status, body), (status, body, seconds) or an Answer to answer instead, or None to leave it alone.
 Mutation = Callable[[Exchange], "Answer | tuple[int, Any] | tuple[int, Any, float] | None"]
 
@@ -77,7 +94,7 @@ class Broken:
         try:
             answer: Any = json.loads(b"".join(body))
         except ValueError:
-            answer = None
+            answer = JsonLines.parse(b"".join(body))
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         exchange = Exchange(scope["method"], scope["path"], headers, request, start["status"], answer)
         changed = None
@@ -87,7 +104,7 @@ class Broken:
             except Exception as exc:  # a breakage that breaks itself: the self-test fails on it, not the rule
                 self.crashes.append(f"{type(exc).__name__}: {exc} on {scope['method']} {scope['path']}")
         answer_as = Answer(start["status"], None) if changed is None else Answer.of(changed)
-        payload = b"".join(body) if changed is None else json.dumps(answer_as.body).encode()
+        payload = b"".join(body) if changed is None else _encode(answer_as.body)
         if answer_as.delay:
             await asyncio.sleep(answer_as.delay)
         kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]

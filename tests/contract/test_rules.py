@@ -21,6 +21,7 @@ from slowcheck.api import DEFAULT_MODEL
 from slowcheck.background import serve_in_background
 from slowcheck.cli import main
 from slowcheck.contract.access import _UNKNOWN_ID
+from slowcheck.contract.batches import BATCHES, FILES
 from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import RULES, NotRun, Outcome, Result, Rule
@@ -32,7 +33,7 @@ from slowcheck.mock import Faults, MockSettings, Span, create_app
 from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.records import Generation
 from slowcheck.mock.webhooks import Webhooks
-from tests.contract.broken import Answer, Broken, Exchange, Mutation
+from tests.contract.broken import Answer, Broken, Exchange, JsonLines, Mutation
 
 KEYS = ["sk-contract-one-1111", "sk-contract-two-2222"]
 
@@ -61,7 +62,8 @@ def serve() -> Iterator[Any]:
         served = Broken(app, mutate) if mutate else app
         stack.append(serve_in_background(served))
         url = stack[-1].__enter__()
-        target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], completion_timeout=3, **options)
+        target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], batch_base_url=url + "/v1",
+                        completion_timeout=3, **options)  # fmt: skip
         if isinstance(served, Broken):
             BROKEN[target] = served
         targets.append(target)
@@ -558,6 +560,86 @@ BREAKAGES: list[Any] = [
         id="ACK-ID-FORMAT",
     ),
 ]
+
+
+def _batch_read(e: Exchange, status: str) -> bool:
+    return e.method == "GET" and e.path.startswith("/v1/batches/") and e.body.get("status") == status
+
+
+def _first_line(lines: JsonLines, **changed: Any) -> JsonLines:
+    first = copy.deepcopy(lines[0])
+    first["response"]["body"] |= changed
+    return JsonLines([first, *lines[1:]])
+
+
+_STAMPS_OF_COMPLETED = {"in_progress_at": 1, "finalizing_at": 2, "completed_at": 3, "errors": None}
+BATCH_BREAKAGES: list[Any] = [
+    pytest.param(
+        "BATCH-FILE",
+        lambda e: (
+            (200, e.body | {"bytes": e.body["bytes"] + 1}) if (e.method, e.path) == ("POST", "/v1/files") else None
+        ),
+        None,
+        id="BATCH-FILE",
+    ),
+    pytest.param(
+        "BATCH-CREATE",
+        lambda e: (200, e.body | {"metadata": None}) if (e.method, e.path) == ("POST", BATCHES) else None,
+        None,
+        id="BATCH-CREATE",
+    ),
+    pytest.param(
+        "BATCH-STATUS-ORDER",
+        lambda e: (
+            (200, {k: v for k, v in e.body.items() if k != "finalizing_at"}) if _batch_read(e, "completed") else None
+        ),
+        None,
+        id="BATCH-STATUS-ORDER",
+    ),  # fmt: skip
+    pytest.param(
+        "BATCH-COUNTS",
+        lambda e: (
+            (200, e.body | {"request_counts": e.body["request_counts"] | {"completed": 4}})
+            if _batch_read(e, "completed")
+            else None
+        ),
+        None,
+        id="BATCH-COUNTS",
+    ),  # fmt: skip
+    pytest.param(
+        "BATCH-EACH-ONCE",
+        lambda e: (200, JsonLines([*e.body, e.body[0]])) if isinstance(e.body, JsonLines) else None,
+        None,
+        id="BATCH-EACH-ONCE",
+    ),
+    pytest.param(
+        "BATCH-OUTPUT-LINES",
+        lambda e: (200, _first_line(e.body, object="text_completion")) if isinstance(e.body, JsonLines) else None,
+        None,
+        id="BATCH-OUTPUT-LINES",
+    ),
+    pytest.param(
+        "BATCH-BAD-FILE",
+        lambda e: (200, e.body | {"status": "completed"} | _STAMPS_OF_COMPLETED) if _batch_read(e, "failed") else None,
+        None,
+        id="BATCH-BAD-FILE",
+    ),
+    pytest.param(
+        "BATCH-CANCEL",
+        lambda e: (200, e.body | {"status": "in_progress"}) if e.path.endswith("/cancel") else None,
+        None,
+        id="BATCH-CANCEL",
+    ),
+    pytest.param(
+        "BATCH-LIST",
+        lambda e: (
+            (200, e.body | {"data": e.body["data"] * 2}) if (e.method, e.path) == ("GET", "/v1/batches") else None
+        ),
+        None,
+        id="BATCH-LIST",
+    ),
+]
+BREAKAGES += BATCH_BREAKAGES
 
 
 def _robust_breakage(rule_id: str) -> Mutation:

@@ -60,8 +60,16 @@ class Watched:
         return last if last is not None and last.get("status") in _TERMINAL else None
 
 
-def _skipped(target: Target) -> bool:
-    return target.completion_timeout <= 0
+def _skipped(target: Target) -> str | None:
+    if target.batch_root is None:
+        return "no --batch-base-url (inference.net serves batches from https://batch.inference.net/v1)"
+    if target.completion_timeout <= 0:
+        return "--completion-timeout 0: no batch is made"
+    return None
+
+
+def _url(target: Target, path: str) -> str:
+    return f"{target.batch_root}{path}"
 
 
 share("batch", "a batch of 3 (upload, create, its output and error files)", floor=lambda target: 4,
@@ -92,7 +100,7 @@ def upload(target: Target, content: bytes, name: str = "slowcheck.jsonl") -> Exc
     )
     exchange.body = f"<multipart: {name}, {len(content)} bytes, purpose=batch>"
     if exchange.status == 404:
-        raise NotRun(f"the target has no files API (404 on POST {FILES}): is --base-url the batch host?")
+        raise NotRun(f"the target has no files API (404 on POST {FILES}): is --batch-base-url the batch host?")
     if exchange.status != 200 or not isinstance(exchange.json, dict) or not isinstance(exchange.json.get("id"), str):
         raise Violation(f"uploading a batch file answered {exchange.status} without a file id", **exchange.summary())
     return exchange
@@ -100,7 +108,7 @@ def upload(target: Target, content: bytes, name: str = "slowcheck.jsonl") -> Exc
 
 def create(target: Target, file_id: str, **extra: Any) -> Exchange:
     body = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h"} | extra
-    exchange = target.request("POST", BATCHES, json=body)
+    exchange = target.request("POST", _url(target, BATCHES), json=body)
     if exchange.status != 200 or not isinstance(exchange.json, dict) or not isinstance(exchange.json.get("id"), str):
         raise Violation(f"creating a batch answered {exchange.status} without a batch id", **exchange.summary())
     return exchange
@@ -124,7 +132,7 @@ def watch(target: Target, batch: Watched, *, pool: str | None, polls: int | None
     deadline = batch.since + target.completion_timeout
 
     def read(_: str) -> tuple[bool, float | None]:
-        exchange = target.request("GET", f"{BATCHES}/{batch.id}")
+        exchange = target.request("GET", _url(target, f"{BATCHES}/{batch.id}"))
         if exchange.status != 200 or not isinstance(exchange.json, dict):
             raise Violation(f"reading the batch answered {exchange.status}", **exchange.summary())
         batch.reads.append(exchange.json)
@@ -160,7 +168,7 @@ def content(target: Target, file_id: Any) -> list[Any]:
     """A result file's lines, parsed (a line that is not JSON is kept as its text)."""
     if not isinstance(file_id, str):
         return []
-    exchange = target.request("GET", f"{FILES}/{file_id}/content", judged_here=True)
+    exchange = target.request("GET", _url(target, f"{FILES}/{file_id}/content"), judged_here=True)
     if exchange.status != 200:
         raise Violation(f"reading the batch's file {file_id} answered {exchange.status}", **exchange.summary())
     parsed: list[Any] = []
@@ -180,7 +188,7 @@ def content(target: Target, file_id: Any) -> list[Any]:
     source="documented",
     cost=1,
     uses=("batch",),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_file(target: Target) -> None:
     batch = made(target)
@@ -191,7 +199,7 @@ def batch_file(target: Target) -> None:
     if uploaded.json["purpose"] != "batch" or uploaded.json["bytes"] != size:
         raise Violation(f"the file says purpose {uploaded.json['purpose']!r} and {uploaded.json['bytes']} bytes; "
                         f"batch and {size} were uploaded", **uploaded.summary())  # fmt: skip
-    again = target.request("GET", f"{FILES}/{uploaded.json['id']}")
+    again = target.request("GET", _url(target, f"{FILES}/{uploaded.json['id']}"))
     if again.status != 200 or not isinstance(again.json, dict) or again.json.get("id") != uploaded.json["id"]:
         raise Violation(f"GET {FILES}/{{id}} of the uploaded file answered {again.status}", **again.summary())
 
@@ -202,7 +210,7 @@ def batch_file(target: Target) -> None:
     "Creating a batch answers a batch object echoing input_file_id, endpoint, completion_window and metadata.",
     source="documented",
     uses=("batch",),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_create(target: Target) -> None:
     batch = made(target)
@@ -221,7 +229,7 @@ def batch_create(target: Target) -> None:
     "A batch's status only moves forward to a terminal one, each read carrying the timestamps of its status.",
     source="documented",
     uses=("batch", "batch-polls"),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_status_order(target: Target) -> None:
     batch = made(target)
@@ -253,7 +261,7 @@ def _judge_reads(target: Target, batch: Watched) -> None:
     "request_counts never count more than total, and a completed batch counts every line once.",
     source="documented",
     uses=("batch", "batch-polls"),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_counts(target: Target) -> None:
     batch = made(target)
@@ -281,7 +289,7 @@ def batch_counts(target: Target) -> None:
     "Every custom_id of the input is answered exactly once across the output and error files.",
     source="documented",
     uses=("batch", "batch-polls"),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_each_once(target: Target) -> None:
     batch = finished(target)
@@ -303,7 +311,7 @@ def batch_each_once(target: Target) -> None:
     "Output and error lines validate, and a 2xx line's body is what the endpoint answers (a chat.completion).",
     source="documented",
     uses=("batch", "batch-polls"),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_output_lines(target: Target) -> None:
     batch = finished(target)
@@ -323,15 +331,15 @@ def batch_output_lines(target: Target) -> None:
     source="documented",
     cost=2 + _SIDE_POLLS,
     uses=("batch",),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_bad_file(target: Target) -> None:
     tag = uuid.uuid4().hex[:10]
     custom_ids, good = lines(target, tag, 2)
     repeated = good + good.splitlines(keepends=True)[0]  # line 3 repeats line 1's custom_id
     uploaded = upload(target, repeated, "slowcheck-repeated.jsonl")
-    answer = target.request("POST", BATCHES, json={"input_file_id": uploaded.json["id"], "endpoint": ENDPOINT,
-                                                   "completion_window": "24h"})  # fmt: skip
+    body = {"input_file_id": uploaded.json["id"], "endpoint": ENDPOINT, "completion_window": "24h"}
+    answer = target.request("POST", _url(target, BATCHES), json=body)
     if 400 <= answer.status < 500:
         target.expect_error(answer, "a batch of a file with a repeated custom_id")
         return
@@ -356,14 +364,14 @@ def batch_bad_file(target: Target) -> None:
     source="documented",
     cost=3 + _SIDE_POLLS,
     uses=("batch",),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_cancel(target: Target) -> None:
     tag = uuid.uuid4().hex[:10]
     custom_ids, content_ = lines(target, tag, _LINES)
     uploaded = upload(target, content_, "slowcheck-cancelled.jsonl")
     created = create(target, uploaded.json["id"])
-    answer = target.request("POST", f"{BATCHES}/{created.json['id']}/cancel")
+    answer = target.request("POST", _url(target, f"{BATCHES}/{created.json['id']}/cancel"))
     if 400 <= answer.status < 500:
         raise NotRun(f"the cancel answered {answer.status}: the batch may have ended before it arrived")
     if answer.status != 200 or not isinstance(answer.json, dict):
@@ -386,7 +394,7 @@ def batch_cancel(target: Target) -> None:
     source="documented",
     cost=3,
     uses=("batch",),
-    skip=lambda target: "--completion-timeout 0: no batch is made" if _skipped(target) else None,
+    skip=_skipped,
 )
 def batch_list(target: Target) -> None:
     mine = made(target).id
@@ -394,7 +402,7 @@ def batch_list(target: Target) -> None:
     after: str | None = None
     for _ in range(3):
         query = "?limit=1" + (f"&after={after}" if after else "")
-        page = target.request("GET", BATCHES + query)
+        page = target.request("GET", _url(target, BATCHES + query))
         errors = target.schemas.errors("batch-list", page.json)
         if page.status != 200 or errors:
             raise Violation(f"a page of the listing answered {page.status}: {errors[0] if errors else ''}",

@@ -60,6 +60,12 @@ FLAGS = (
     Flag("--model", "the model every probe asks for", default=api.DEFAULT_MODEL, metavar="MODEL"),
     Flag("--second-api-key", "a key of another account, for the isolation rule", metavar="KEY"),
     Flag(
+        "--batch-base-url",
+        "the Batch API's root (inference.net: https://batch.inference.net/v1); the batch rules run with it, or "
+        "against the embedded mock",
+        metavar="URL",
+    ),
+    Flag(
         "--completion-timeout",
         "seconds after submission that rules wait for generations; 0 submits the lifecycle probes and writes "
         "a ledger to --resume later",

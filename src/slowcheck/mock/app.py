@@ -317,7 +317,11 @@ class MockApp:
 
     async def batch(self, request: Request) -> Response:
         tenant, headers = self.admit(request, self.poll_limit, "polls")
-        return _json_response(self.batches.get(tenant, request.path_params["id"]).to_json(), headers=headers)
+        batch = self.batches.get(tenant, request.path_params["id"])
+        hint = self.batches.next_change_in(batch) if self.settings.poll_after_hint else None
+        if hint is not None:  # the mock's own hint, as on generations: real APIs send none
+            headers["openai-poll-after-ms"] = str(max(1, math.ceil(hint * 1000)))
+        return _json_response(batch.to_json(), headers=headers)
 
     async def cancel_batch(self, request: Request) -> Response:
         tenant, headers = self.admit(request, self.submit_limit, "submissions")

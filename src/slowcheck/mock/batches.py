@@ -238,6 +238,14 @@ class Batches:
             raise ApiError(404, f"No batch found with id {excerpt(batch_id)}.", param="batch_id", code="not_found")
         return found
 
+    def next_change_in(self, batch: Batch) -> float | None:
+        """Seconds until this batch's next expected change (a poll-after hint), None once it is terminal."""
+        if batch.status in _TERMINAL:
+            return None
+        soonest = [self.engine.next_change_in(g) for g in map(self.engine.pending.get, batch.in_flight) if g]
+        known = [s for s in soonest if s is not None]
+        return min([*known, max(0.0, batch.deadline - time.time())]) if known else 0.02
+
     def listing(self, tenant: str, after: str | None, limit: int) -> JSONObject:
         """Newest first, ``limit`` of them after the batch ``after``."""
         own = sorted((b for b in self.batches.values() if b.tenant == tenant), key=lambda b: b.id, reverse=True)
