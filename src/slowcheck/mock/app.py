@@ -324,7 +324,8 @@ class MockApp:
         return _json_response(batch.to_json(), headers=headers)
 
     async def cancel_batch(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.submit_limit, "submissions")
+        # A control call, not new work: limited as reads are, not as submissions.
+        tenant, headers = self.admit(request, self.poll_limit, "polls")
         batch = await self.batches.cancel(tenant, request.path_params["id"])
         return _json_response(batch.to_json(), headers=headers)
 
