@@ -310,6 +310,7 @@ class Batches:
 
     async def _validate(self, batch: Batch) -> None:
         """Read the whole input file once: every line a request this batch may run, each custom_id once."""
+        await asyncio.sleep(self.settings.batch_validating)
         errors: list[JSONObject] = []
         seen: set[str] = set()
         count = 0

@@ -104,6 +104,9 @@ class MockSettings:
     """Seconds a generation may wait in the queue before it fails as expired (default 72 h, scaled)."""
     batch_window: float | None = None
     """Seconds a batch may run before it expires (default its completion_window, 24 h, scaled)."""
+    batch_validating: float = 0.05
+    """Seconds a batch spends validating before its lines run (real APIs take seconds): a client that cancels
+    at once meets a batch that has not started, as it would for real."""
     max_batch_lines: int = 1_000_000
     """Requests one batch may hold (inference.net documents 1,000,000; OpenAI 50,000)."""
     max_file_bytes: int = 200 * 1024 * 1024
