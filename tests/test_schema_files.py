@@ -66,6 +66,15 @@ def test_schemathesis_loads_every_operation_of_the_openapi_document() -> None:
         ("POST", "/v1/slow/group/completions"),
         ("GET", "/v1/slow/group/{groupId}/generations"),
         ("GET", "/v1/models"),
+        ("POST", "/v1/slow/embeddings"),
+        ("POST", "/v1/files"),
+        ("GET", "/v1/files/{id}"),
+        ("DELETE", "/v1/files/{id}"),
+        ("GET", "/v1/files/{id}/content"),
+        ("POST", "/v1/batches"),
+        ("GET", "/v1/batches"),
+        ("GET", "/v1/batches/{id}"),
+        ("POST", "/v1/batches/{id}/cancel"),
     }
     assert loaded.raw_schema["openapi"] == "3.1.0"
     assert set(loaded.raw_schema["webhooks"]) == {"generation.completed", "slow-group.completed", "webhook.test"}

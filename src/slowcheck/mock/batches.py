@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from slowcheck import _json
 from slowcheck.api import Kind
+from slowcheck.mock import generator
 from slowcheck.mock.errors import ApiError, excerpt
 from slowcheck.mock.ids import new_id, request_id
 from slowcheck.mock.records import Generation
@@ -488,6 +489,8 @@ def _line_problem(line: bytes, endpoint: str, seen: set[str], schemas: Any) -> t
     body = item["body"]
     if url is None and not any(key in body and kind == ENDPOINTS[endpoint] for key, kind in _KIND_KEYS):
         return "mismatched_body", f"The line's body is not a request for the batch's endpoint {endpoint}."
+    if ENDPOINTS[endpoint] == "embedding" and generator.numbers(body) > generator.MAX_NUMBERS:
+        return "too_large", f"The mock answers at most {generator.MAX_NUMBERS:,} numbers a request."
     if item["custom_id"] in seen:
         return "duplicate_custom_id", f"custom_id {excerpt(item['custom_id'])} is used by an earlier line."
     seen.add(item["custom_id"])
