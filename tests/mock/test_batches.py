@@ -255,3 +255,23 @@ async def test_upload_needs_multipart_and_a_key() -> None:
     assert as_json.status_code == 400
     assert as_json.json()["error"]["code"] == "invalid_content_type"
     assert anonymous.status_code == 401
+
+
+async def test_past_the_retention_window_a_batch_its_lines_and_its_files_are_gone(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.sqlite3")
+    async with running(fast(db=db, expiry=1.0)) as client:
+        stored = await upload(client, b"".join(chat_line(n) for n in range(3)))
+        final = (await until_done(client, (await create(client, stored["id"]))["id"]))[-1]
+        output_path = Path(db + "-files") / final["output_file_id"]
+        assert output_path.exists()
+        deadline = time.monotonic() + 10  # pruned about once a second
+        while (await client.get(f"/v1/batches/{final['id']}")).status_code == 200:
+            assert time.monotonic() < deadline, "the batch outlived its window"
+            await asyncio.sleep(0.05)
+        answers = [(await client.get(f"/v1/files/{i}")).status_code for i in (stored["id"], final["output_file_id"])]
+        store = client.app.state.mock.engine.store  # type: ignore[attr-defined]
+        rows = store.batch_lines(final["id"])
+        others = store._conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
+    assert answers == [404, 404]
+    assert not output_path.exists(), "the result file left the disk"
+    assert (rows, others) == ([], 0), "its line rows and its record left the store"

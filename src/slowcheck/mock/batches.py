@@ -129,6 +129,7 @@ class Batches:
             self.folder.mkdir(parents=True, exist_ok=True)
         else:
             self.folder = self._temporary = Path(tempfile.mkdtemp(prefix="slowcheck-mock-files-"))
+        self._spawn(self._prune_periodically())
         for record in files:
             self.files[record["id"]] = StoredFile(**record)
         for record in batches:
@@ -272,9 +273,33 @@ class Batches:
     # -- running a batch --------------------------------------------------------------------------
 
     def _run(self, batch: Batch) -> None:
-        task = asyncio.get_running_loop().create_task(self._drive(batch))
+        self._spawn(self._drive(batch))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _prune_periodically(self) -> None:
+        window = self.settings.expiry_seconds
+        while True:
+            await asyncio.sleep(max(1.0, min(window / 10, 600.0)))
+            self.prune(time.time() - window)
+
+    def prune(self, created_before: float) -> int:
+        """Forget what is older than the retention window, as generations are: finished batches (their records,
+        line rows and result files) and files no unfinished batch reads. How many batches went."""
+        gone = [b for b in self.batches.values() if b.status in _TERMINAL and b.public["created_at"] < created_before]
+        for batch in gone:
+            del self.batches[batch.id]
+            self._lines_in_memory.pop(batch.id, None)
+            self.store.delete_batch(batch.id)
+        reading = {b.public["input_file_id"] for b in self.batches.values() if b.status not in _TERMINAL}
+        for stored in [f for f in self.files.values() if f.created_at < created_before and f.id not in reading]:
+            del self.files[stored.id]
+            self.store.delete_file(stored.id)
+            self.path(stored).unlink(missing_ok=True)
+        return len(gone)
 
     async def _drive(self, batch: Batch) -> None:
         if batch.status == "validating":

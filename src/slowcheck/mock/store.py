@@ -70,9 +70,11 @@ _PUT_FILE = "INSERT OR REPLACE INTO files VALUES (?, ?, ?)"
 _DELETE_FILE = "DELETE FROM files WHERE id = ?"
 _PUT_BATCH = "INSERT OR REPLACE INTO batches VALUES (?, ?, ?)"
 _INSERT_BATCH_LINE = "INSERT INTO batch_lines VALUES (?, ?, ?, ?)"
+_DELETE_BATCH = "DELETE FROM batches WHERE id = ?"
+_DELETE_BATCH_LINES = "DELETE FROM batch_lines WHERE batch_id = ?"
 _ORDER = [_INSERT_GENERATION, _INSERT_GROUP, _INSERT_IDEMPOTENCY, _INSERT_DELIVERY, _PUT_FILE, _INSERT_BATCH_LINE,
           _UPDATE_GENERATION, _GROUP_NOTIFIED, _DELIVERY_DONE, _SET_WEBHOOK, _DELETE_WEBHOOK, _DELETE_FILE,
-          _PUT_BATCH]  # fmt: skip
+          _PUT_BATCH, _DELETE_BATCH_LINES, _DELETE_BATCH]  # fmt: skip
 """Within one commit: rows inserted before they are updated; a batch's record after the lines it counts."""
 
 
@@ -163,6 +165,11 @@ class Store:
 
     def put_batch(self, record: dict[str, Any]) -> None:
         self._put(_PUT_BATCH, (record["id"], record["tenant"], _json.dumps(record)))
+
+    def delete_batch(self, batch_id: str) -> None:
+        """A batch past its retention: its record and its line rows."""
+        self._put(_DELETE_BATCH, (batch_id,))
+        self._put(_DELETE_BATCH_LINES, (batch_id,))
 
     async def committed(self) -> None:
         """Returns once everything queued so far is committed (at once without a store)."""
