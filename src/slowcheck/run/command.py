@@ -88,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"note: {note}", flush=True)
         results = _contract(suite, clock, report_dir)
         loads = _load(args, target.root, label, key, load_seconds, clock, report_dir)
-        sdk = _sdk(args, target.root, key, clock)
+        sdk = _sdk(args, target.root, key, clock, batch=target.batch_root)
     judged = _judge(results, suite, loads, sdk)
     summary = _summary(label, results, loads, sdk, time.monotonic() - started, args, load_seconds, judged)
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -160,14 +160,14 @@ def _load(
     return summaries
 
 
-def _sdk(args: argparse.Namespace, root: str, key: str, clock: Clock) -> dict[str, Any] | None:
+def _sdk(args: argparse.Namespace, root: str, key: str, clock: Clock, *, batch: str | None) -> dict[str, Any] | None:
     if args.sdk_matrix:
         python, node = list(pins.PYTHON_PINS), list(pins.NODE_PINS) if NodeEnvs.available() else []
     else:
         python, node = ["installed"], []
     print(f"[{clock}] sdk: {', '.join(python + [f'node {v}' for v in node])}", flush=True)
     began = time.monotonic()
-    rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(None), jobs=4)
+    rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(None), jobs=4, batch=batch)
     document = matrix_document(rows, target=root, wall=time.monotonic() - began)
     for line in table(document):
         print(f"           {line}", flush=True)

@@ -27,6 +27,13 @@ CHECKS = (
     Check("get-generation", "the SDK's own get with an absolute URL: state, request, on Success response.id", "api"),
     Check("created-ms", "the ack's created is epoch milliseconds (what a naive date conversion makes of it)", "api"),
     Check("stream-refused", "stream=True on /v1/slow is refused with a 4xx (not an empty stream)", "api"),
+    Check("embeddings", "embeddings.create through /v1/slow: the ack parses, its id reads back the request", "api"),
+    Check(
+        "batch-flow",
+        "files.create, batches.create, batches.retrieve until completed, files.content: each "
+        "custom_id once (the content object shown as the SDK returns it)",
+        "api",
+    ),  # fmt: skip
     Check("retry-429", "after a 429 with Retry-After / retry-after-ms: attempts and wait, measured server-side", "sdk"),
     Check("idempotency", "a POST retried after a lost answer: duplicate enqueue without Idempotency-Key?", "sdk"),
 )

@@ -17,6 +17,7 @@ from slowcheck.sdk import pins
 from slowcheck.sdk.checks import CHECKS
 from slowcheck.sdk.envs import NodeEnvs, cache_dir
 from slowcheck.sdk.matrix import Row, run_matrix
+from slowcheck.target_url import api_root
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "main", "matrix_document", "table"]
 
@@ -32,6 +33,9 @@ _MARKS = {"passed": "ok", "n/a": "n/a", "deviation": "dev"}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser, without="the embedded mock is started and used", model="model for the probes")
+    parser.add_argument("--batch-base-url", metavar="URL",
+                        help="the Batch API's root (inference.net: https://batch.inference.net/v1); without it the "
+                        "batch row is n/a, except against the embedded mock")  # fmt: skip
     parser.add_argument(
         "--python", metavar="V1,V2", help=f"openai versions ({','.join(pins.PYTHON_PINS)}); '' for none"
     )
@@ -61,8 +65,9 @@ def main(args: argparse.Namespace) -> int:
         check_reachable(root, key, args.model)
         print(f"slowcheck sdk-matrix: {len(python)} Python and {len(node)} Node versions against {label}", flush=True)
         started = time.monotonic()
+        batch = endpoint.root if endpoint.embedded else (api_root(args.batch_base_url) if args.batch_base_url else None)
         rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(args.cache_dir),
-                          jobs=args.jobs)  # fmt: skip
+                          jobs=args.jobs, batch=batch)  # fmt: skip
         wall = time.monotonic() - started
     document = matrix_document(rows, target=label, wall=wall)
     write(report_dir, document)

@@ -53,7 +53,15 @@ class Row:
 
 
 def run_matrix(
-    root: str, key: str, *, model: str, python: list[str], node: list[str], cache: Path, jobs: int
+    root: str,
+    key: str,
+    *,
+    model: str,
+    python: list[str],
+    node: list[str],
+    cache: Path,
+    jobs: int,
+    batch: str | None = None,
 ) -> list[Row]:
     rows = [Row("python", v) for v in python] + [Row("node", v) for v in node]
     node_envs = envs.NodeEnvs(cache)
@@ -64,7 +72,7 @@ def run_matrix(
             try:
                 command = _prepare(row, cache, node_envs)
                 run = row.run  # the lab's key for this row: fixed before the probe names its version
-                config = {"root": root, "lab": lab_url, "run": run, "model": model}
+                config = {"root": root, "lab": lab_url, "run": run, "model": model, "batch": batch}
                 outcome = _probe([*command, json.dumps(config)], key)
                 row.version = str(outcome.get("version") or row.version)
                 row.cells = _cells(outcome.get("results", {}), lab, run)

@@ -1,9 +1,9 @@
 // The SDK matrix's Node probe: imports one aliased openai version (argv[2]) and prints one JSON object.
 // Input: argv[3] is JSON (root, lab, run, model); the key comes from SLOWCHECK_API_KEY.
 const alias = process.argv[2];
-const { root: ROOT, lab: LAB, run: RUN, model: MODEL } = JSON.parse(process.argv[3]);
+const { root: ROOT, lab: LAB, run: RUN, model: MODEL, batch: BATCH } = JSON.parse(process.argv[3]);
 const KEY = process.env.SLOWCHECK_API_KEY;
-const { default: OpenAI } = await import(alias);
+const { default: OpenAI, toFile } = await import(alias);
 const pkg = JSON.parse(await (await import('node:fs/promises')).readFile(
   new URL(`./node_modules/${alias}/package.json`, import.meta.url), 'utf8'));
 const MESSAGES = [{ role: 'user', content: 'What is the capital of France?' }];
@@ -93,6 +93,46 @@ await check('stream-refused', async () => {
   let chunks = 0;
   for await (const _ of stream) chunks += 1;
   record('stream-refused', false, `accepted: the SDK iterated ${chunks} chunks and the id was lost`);
+});
+await check('embeddings', async () => {
+  let done;
+  try {
+    done = await client().embeddings.create({ model: MODEL, input: 'What is the capital of France?' });
+  } catch (error) {
+    if (error?.status !== 404) throw error;
+    results.embeddings = { status: 'n/a',
+      detail: '404: the API has no /v1/slow/embeddings (the path is inferred: the docs say async embeddings exist, not where)' };
+    return;
+  }
+  if (!done || typeof done.id !== 'string') {
+    record('embeddings', false, `the ack has no readable id: ${text(done).slice(0, 200)}`);
+    return;
+  }
+  const stored = (await generation(done.id)).request || {};
+  record('embeddings', stored.input === 'What is the capital of France?',
+    `id ${text(done.id)}; the SDK sent encoding_format ${text(stored.encoding_format)}`);
+});
+await check('batch-flow', async () => {
+  if (!BATCH) {
+    results['batch-flow'] = { status: 'n/a', detail: 'no --batch-base-url (the Batch API has its own host)' };
+    return;
+  }
+  const c = new OpenAI({ apiKey: KEY, baseURL: `${BATCH}/v1`, maxRetries: 0, timeout: 20000 });
+  const wanted = [0, 1].map((i) => `${RUN}-${i}`);
+  const body = { model: MODEL, messages: MESSAGES, max_tokens: 8 };
+  const lines = wanted.map((id) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body })).join('\n') + '\n';
+  const uploaded = await c.files.create({ file: await toFile(Buffer.from(lines), 'sdk-matrix.jsonl'), purpose: 'batch' });
+  let batch = await c.batches.create({ input_file_id: uploaded.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  const deadline = Date.now() + 30000;
+  while (!['completed', 'failed', 'expired', 'cancelled'].includes(batch.status) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    batch = await c.batches.retrieve(batch.id);
+  }
+  if (batch.status !== 'completed') { record('batch-flow', false, `the batch was ${batch.status} after 30 s`); return; }
+  const content = await c.files.content(batch.output_file_id);
+  const found = (await content.text()).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l).custom_id).sort();
+  record('batch-flow', text(found) === text(wanted),
+    `files.content returned ${content?.constructor?.name}; custom_ids ${text(found)}`);
 });
 await check('retry-429', async () => {
   const done = await chat(client(`${LAB}/${RUN}/retry-429`, 2));

@@ -20,6 +20,7 @@ from openai import OpenAI
 CONFIG = json.loads(sys.argv[1])
 KEY = os.environ["SLOWCHECK_API_KEY"]
 ROOT, LAB, RUN, MODEL = CONFIG["root"], CONFIG["lab"], CONFIG["run"], CONFIG["model"]
+BATCH = CONFIG.get("batch")  # the Batch API's root (its own host at inference.net), or None
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 RESULTS = {}
 SDK_ERRORS = (TypeError, AttributeError, RuntimeError, ImportError, NotImplementedError)
@@ -156,6 +157,57 @@ def _():
         return
     chunks = list(stream)
     record("stream-refused", False, "accepted: the SDK iterated %d chunks and the id was lost" % len(chunks))
+
+
+@check("embeddings")
+def _():
+    question = "What is the capital of France?"
+    try:
+        ack = client().embeddings.create(model=MODEL, input=question)
+    except openai.NotFoundError:
+        RESULTS["embeddings"] = {"status": "n/a", "detail": "404: the API has no /v1/slow/embeddings (the path is "
+                                 "inferred: the docs say async embeddings exist, not where)"}  # fmt: skip
+        return
+    except ValueError as exc:  # newer SDKs refuse an embedding list without data, which an async ack is
+        raw = client().embeddings.with_raw_response.create(model=MODEL, input=question)
+        generation_id = raw.http_response.json().get("id")
+        record("embeddings", False, "the SDK raised %r on the ack; with_raw_response.create(...).http_response"
+               ".json()['id'] reads it (%r)" % (str(exc), generation_id), by="sdk")
+        return
+    generation_id = getattr(ack, "id", None)  # not a field of the SDK's model: an extra it keeps
+    if not generation_id:
+        record("embeddings", False, "the ack parsed as %s without a readable id" % type(ack).__name__)
+        return
+    stored = generation(generation_id).get("request") or {}
+    ok = stored.get("input") == "What is the capital of France?"
+    record("embeddings", ok, "id %r; the SDK sent encoding_format %r" % (generation_id, stored.get("encoding_format")))
+
+
+@check("batch-flow")
+def _():
+    if not BATCH:
+        RESULTS["batch-flow"] = {"status": "n/a", "detail": "no --batch-base-url (the Batch API has its own host)"}
+        return
+    c = OpenAI(api_key=KEY, base_url=BATCH + "/v1", timeout=20, max_retries=0)
+    wanted = ["%s-%d" % (RUN, i) for i in range(2)]
+    body = {"model": MODEL, "messages": MESSAGES, "max_tokens": 8}
+    lines = "".join(
+        json.dumps({"custom_id": i, "method": "POST", "url": "/v1/chat/completions", "body": body}) + "\n"
+        for i in wanted
+    )
+    uploaded = c.files.create(file=("sdk-matrix.jsonl", lines.encode()), purpose="batch")
+    batch = c.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    deadline = time.time() + 30
+    while batch.status not in ("completed", "failed", "expired", "cancelled") and time.time() < deadline:
+        time.sleep(0.2)
+        batch = c.batches.retrieve(batch.id)
+    if batch.status != "completed":
+        record("batch-flow", False, "the batch was %s after 30 s" % batch.status)
+        return
+    content = c.files.content(batch.output_file_id)
+    text = content.text if isinstance(getattr(content, "text", None), str) else content.read().decode()
+    found = sorted(json.loads(line)["custom_id"] for line in text.splitlines() if line.strip())
+    record("batch-flow", found == wanted, "files.content returned %s; custom_ids %s" % (type(content).__name__, found))
 
 
 @check("retry-429")
