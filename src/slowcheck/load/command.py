@@ -20,11 +20,12 @@ from typing import Any
 
 from slowcheck import api
 from slowcheck.contract.preflight import check_reachable
-from slowcheck.embedded import add_target_arguments, target_or_mock
+from slowcheck.embedded import INSTANT, add_target_arguments, target_or_mock
 from slowcheck.errors import ConfigError
-from slowcheck.load import plan, report
+from slowcheck.load import batch as load_batch, plan, report, thresholds as threshold_rules
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
+from slowcheck.target_url import api_root
 
 __all__ = [
     "DESCRIPTION",
@@ -51,7 +52,7 @@ _MOCK_LIMIT = 100.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenario", choices=sorted(SCENARIOS), help="submit, rate-limit or poll")
+    parser.add_argument("scenario", choices=sorted([*SCENARIOS, "batch"]), help="submit, rate-limit, poll or batch")
     add_target_arguments(parser, without="the embedded mock is started and loaded", model="model named in submissions")
     parser.add_argument("--duration", type=float, metavar="SECONDS",
                         help=f"seconds of offered load (default: {_per_scenario(1)})")  # fmt: skip
@@ -94,6 +95,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--receiver-port", type=int, default=api.DEFAULT_RECEIVER_PORT, metavar="PORT",
                         help="with --webhook-id (default: %(default)s)")  # fmt: skip
     parser.add_argument(
+        "--input",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="batch: the input file to upload (default: --lines generated from the request schema)",
+    )
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=load_batch.DEFAULT_LINES,
+        metavar="N",
+        help="batch: lines to generate without --input (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-base-url",
+        metavar="URL",
+        help="batch: the Batch API's root (inference.net: https://batch.inference.net/v1)",
+    )
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="batch: how long to wait for the batch to end (default: %(default)g)")  # fmt: skip
+    parser.add_argument(
         "--mock-limit",
         type=float,
         metavar="PER_S",
@@ -107,6 +128,8 @@ def _per_scenario(index: int) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.scenario == "batch":
+        return _batch(args)
     options = _checked(args)
     report_dir: Path = args.report_dir or new_report_dir(args.scenario)
     limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
@@ -115,6 +138,37 @@ def main(args: argparse.Namespace) -> int:
         check_reachable(root, key, args.model)
         print(f"slowcheck load: {args.scenario} against {label} for {options['duration']:g} s", flush=True)
         summary = run_scenario(args, root, label, key, report_dir)
+    for line in describe(summary):
+        print(line)
+    print(f"report: {report_dir / 'index.html'}")
+    return 1 if any(not t["passed"] for t in summary["thresholds"]) else 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    if args.input is None and args.lines < 1:
+        raise ConfigError(f"--lines: expected 1 or more, got {args.lines}")
+    if args.timeout <= 0 or args.poll_interval <= 0:
+        raise ConfigError("--timeout and --poll-interval must be positive")
+    for expr in args.threshold:  # checked before anything is uploaded
+        threshold_rules.parse(expr, load_batch.skeleton())
+    report_dir: Path = args.report_dir or new_report_dir("batch")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    # The embedded mock runs lines as fast as it can: the run measures the pipeline, not simulated time.
+    with target_or_mock(args.base_url, args.api_key, model=args.model, timing=INSTANT) as endpoint:
+        batch_root = endpoint.root if endpoint.embedded else (api_root(args.batch_base_url) if args.batch_base_url
+                                                               else None)  # fmt: skip
+        if batch_root is None:
+            raise ConfigError("load batch: give --batch-base-url (inference.net: https://batch.inference.net/v1)")
+        check_reachable(endpoint.root, endpoint.key, args.model)
+        source = args.input
+        if source is None:
+            source = report_dir / "input.jsonl"
+            load_batch.generated_file(source, args.lines, args.model)
+        print(f"slowcheck load: batch of {source} against {endpoint.label}", flush=True)
+        summary = load_batch.run(batch_root, endpoint.label, endpoint.key, input_file=source,
+                                 poll_interval=args.poll_interval, timeout=args.timeout, thresholds=args.threshold,
+                                 report_dir=report_dir)  # fmt: skip
+        redact_folder(report_dir, [endpoint.key], announce="slowcheck load")
     for line in describe(summary):
         print(line)
     print(f"report: {report_dir / 'index.html'}")
@@ -156,6 +210,8 @@ def scenario_file(name: str) -> Path:
 
 def describe(summary: dict[str, Any]) -> list[str]:
     """The terminal summary: one line per part the scenario measured, then the thresholds."""
+    if summary["scenario"] == "batch":
+        return _describe_batch(summary)
     submit = summary["submit"]
     latency = submit["latency_ms"]
     lines = [
@@ -278,3 +334,29 @@ def _last_line(folder: Path) -> str:
     log = folder / "locust.log"
     lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     return lines[-1].strip() if lines else "locust printed nothing"
+
+
+def _describe_batch(summary: dict[str, Any]) -> list[str]:
+    b = summary["batch"]
+    up = b["upload"]
+    answered = b["answered"]
+    lines = [
+        f"  upload: {b['lines']:,} lines, {b['bytes'] / 1e6:.1f} MB in {up['seconds']:.2f} s "
+        f"({up['lines_per_s']:,.0f} lines/s, {up['mb_per_s']:.1f} MB/s)",
+        f"  batch {b['id']}: {b['status']}; create to in_progress {_seconds(b['to_in_progress_s'])}, to completed "
+        f"{_seconds(b['to_completed_s'])}; {_figure(b['completed_per_s'])} lines completed/s",
+        f"  results: {answered['output_lines']} output and {answered['error_lines']} error lines; "
+        f"{answered['missing']} custom_ids missing, {answered['repeated']} answered twice",
+    ]
+    for threshold in summary["thresholds"]:
+        verdict = "holds" if threshold["passed"] else "BREACHED"
+        lines.append(f"  threshold {threshold['expr']}: {threshold['value']} ({verdict})")
+    return lines
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"

@@ -12,8 +12,9 @@ __all__ = ["render"]
 
 def render(summary: dict[str, Any]) -> str:
     breached = [t for t in summary["thresholds"] if not t["passed"]]
+    template = "load_batch.html.j2" if summary["scenario"] == "batch" else "load.html.j2"
     return (
         environment()
-        .get_template("load.html.j2")
+        .get_template(template)
         .render(summary=summary, load=summary, figures=figures(summary), breached=breached)
     )

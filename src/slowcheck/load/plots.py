@@ -30,6 +30,9 @@ plt.rcParams.update(
 def figures(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """``(caption, svg)`` for every figure the summary has data for."""
     drawn: list[tuple[str, str]] = []
+    batch = summary.get("batch") or {}
+    if batch.get("timeline"):
+        drawn.append(("Lines completed since the batch was created", _svg(_batch_progress(batch))))
     timeline = summary.get("timeline") or []
     if timeline:
         drawn.append(("Throughput over time (per second of planned arrival)", _svg(_throughput(timeline))))
@@ -41,6 +44,17 @@ def figures(summary: dict[str, Any]) -> list[tuple[str, str]]:
     if poll:
         drawn.append(("Polling strategies: cost and latency", _svg(_strategies(poll))))
     return drawn
+
+
+def _batch_progress(batch: dict[str, Any]) -> Figure:
+    figure, axes = plt.subplots(figsize=(6, 3))
+    points = batch["timeline"]
+    axes.step([p["t"] for p in points], [p["completed"] for p in points], where="post", color=_COLOURS["ok"],
+              label="completed")  # fmt: skip
+    axes.axhline(batch["lines"], color=_COLOURS["offered"], linestyle="--", label="lines")
+    axes.set(xlabel="seconds since create", ylabel="lines")
+    _legend(axes, 2)
+    return figure
 
 
 def _throughput(timeline: list[dict[str, Any]]) -> Figure:

@@ -171,8 +171,13 @@ def _():
     except ValueError as exc:  # newer SDKs refuse an embedding list without data, which an async ack is
         raw = client().embeddings.with_raw_response.create(model=MODEL, input=question)
         generation_id = raw.http_response.json().get("id")
-        record("embeddings", False, "the SDK raised %r on the ack; with_raw_response.create(...).http_response"
-               ".json()['id'] reads it (%r)" % (str(exc), generation_id), by="sdk")
+        record(
+            "embeddings",
+            False,
+            "the SDK raised %r on the ack; with_raw_response.create(...).http_response"
+            ".json()['id'] reads it (%r)" % (str(exc), generation_id),
+            by="sdk",
+        )
         return
     generation_id = getattr(ack, "id", None)  # not a field of the SDK's model: an extra it keeps
     if not generation_id:
