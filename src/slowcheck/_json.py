@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MAX_DEPTH", "JSONDecodeError", "TooDeep", "dumps", "loads", "too_deep"]
+__all__ = ["MAX_DEPTH", "JSONDecodeError", "TooDeep", "dumps", "loads", "loads_own", "too_deep"]
 
 JSONDecodeError = ValueError
 
@@ -78,6 +78,16 @@ def loads(data: bytes | str) -> Any:
     except orjson.JSONDecodeError as exc:
         # orjson is strict where the standard library is lax (lone surrogates): its refusal stands.
         raise ValueError(str(exc)) from None
+
+
+def loads_own(data: bytes | str) -> Any:
+    """Parse JSON this program wrote itself (a stored record, a validated line): no checks for hostile input,
+    which cost a record read back from the store a quarter of its time. Integers beyond 64 bits still parse
+    exactly."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _unicode_only(document: Any) -> None:
