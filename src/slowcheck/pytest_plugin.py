@@ -44,6 +44,7 @@ def contract_suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
         rules, base_url, ledger, resume = resolve(options, new_report_dir("pytest"))
         with target_from(options, base_url=base_url) as (target, _, _):
             target.ledger, target.resume = ledger, resume
+            target.resume_batch = getattr(options, "resume_batch", None)
             suite = Suite(target, rules, lenient=options.lenient, strict=options.strict)
             for line in suite.plan.lines():
                 if reporter is not None:

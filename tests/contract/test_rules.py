@@ -22,7 +22,7 @@ from slowcheck.api import DEFAULT_MODEL
 from slowcheck.background import serve_in_background
 from slowcheck.cli import main
 from slowcheck.contract.access import _UNKNOWN_ID
-from slowcheck.contract.batches import BATCHES
+from slowcheck.contract.batches import BATCHES, FIRST_PHASE
 from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import RULES, NotRun, Outcome, Result, Rule
@@ -968,7 +968,8 @@ def test_completion_timeout_0_writes_a_ledger_that_resume_checks_later(
 ) -> None:
     target = serve(None, settings(queue_time=Span(0.2, 0.2)))
     common = ["contract", "--base-url", target.root + "/v1", "--api-key", KEYS[0]]
-    assert main([*common, "--completion-timeout", "0", "--report-dir", str(tmp_path / "first")]) == 0
+    batch_url = ["--batch-base-url", target.root + "/v1"]  # phase two finds it in the ledger
+    assert main([*common, *batch_url, "--completion-timeout", "0", "--report-dir", str(tmp_path / "first")]) == 0
     first = capsys.readouterr().out
     ledger = tmp_path / "first" / "ledger.json"
     assert "check them later with --resume" in first
@@ -977,17 +978,23 @@ def test_completion_timeout_0_writes_a_ledger_that_resume_checks_later(
         for r in json.loads((tmp_path / "first" / "results.json").read_text())["rules"]
         if r["outcome"] == "skipped"
     }
+    batch_later = {r.id for r in RULES.values() if r.group == "batch"} - FIRST_PHASE
     waiting = {r.id for r in RULES.values() if r.group in ("lifecycle", "webhooks") or r.id == "GEN-IDEMPOTENT-GET"}
-    assert waiting <= deferred, "no rule that waits for generations may hold without having waited"
+    assert waiting | batch_later <= deferred, "no rule that waits for generations may hold without having waited"
+    assert "the batch was created, not awaited; its id is in" in first
     assert KEYS[0] not in ledger.read_text()
-    probes = json.loads(ledger.read_text())["probes"]
-    assert len(probes) == 5
-    assert all(len(p["ack"]["id"]) == 21 for p in probes)
+    written = json.loads(ledger.read_text())
+    assert len(written["probes"]) == 5
+    assert all(len(p["ack"]["id"]) == 21 for p in written["probes"])
+    assert len(written["batch"]["custom_ids"]) == 3
+    assert written["batch"]["created"]["status"] == "validating"
 
     assert main([*common, "--resume", str(ledger), "--report-dir", str(tmp_path / "later")]) == 0
     later = json.loads((tmp_path / "later" / "results.json").read_text())
     lifecycle_rules = [r for r in RULES.values() if r.check.__module__ == "slowcheck.contract.lifecycle"]
-    assert later["counts"] == {"held": len(lifecycle_rules), "violated": 0, "deviation": 0, "skipped": 0, "not run": 0}
+    held = len(lifecycle_rules) + len(batch_later)
+    assert later["counts"] == {"held": held, "violated": 0, "deviation": 0, "skipped": 0, "not run": 0}
+    assert {r["id"] for r in later["rules"]} >= batch_later, "the ledger's batch is read back and judged"
     with pytest.raises(ConfigError, match="the ledger is for"):
         contract_main(_contract_args("--resume", str(ledger), "--base-url", "http://127.0.0.1:9/v1", "--api-key", "k"))
 

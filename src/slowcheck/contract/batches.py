@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from slowcheck.contract.budget import share
+from slowcheck.contract.lifecycle import write_ledger
 from slowcheck.contract.polling import sweep, sweeps_within
 from slowcheck.contract.rules import NotRun, Violation, rule
 from slowcheck.contract.target import Exchange, Target
@@ -60,12 +61,29 @@ class Watched:
         return last if last is not None and last.get("status") in _TERMINAL else None
 
 
+FIRST_PHASE = frozenset({"BATCH-FILE", "BATCH-CREATE", "BATCH-LIST"})
+"""Rules judged when the batch is made; with ``--resume`` the others read the batch the ledger names."""
+
+
 def _skipped(target: Target) -> str | None:
     if target.batch_root is None:
         return "no --batch-base-url (inference.net serves batches from https://batch.inference.net/v1)"
-    if target.completion_timeout <= 0:
-        return "--completion-timeout 0: no batch is made"
     return None
+
+
+def _not_awaited(target: Target) -> str | None:
+    """Why a rule that needs the suite's batch ended is skipped: no batch API, or a first phase."""
+    if target.completion_timeout <= 0 and target.resume_batch is None:
+        where = f"; its id is in {target.ledger}: check it later with --resume" if target.ledger else ""
+        return f"--completion-timeout 0: the batch was created, not awaited{where}"
+    return _skipped(target)
+
+
+def _settling(target: Target) -> str | None:
+    """Why a rule that makes a batch of its own and waits for it to settle is skipped."""
+    if target.completion_timeout <= 0:
+        return "--completion-timeout 0: this rule waits for a batch of its own to settle"
+    return _skipped(target)
 
 
 def _url(target: Target, path: str) -> str:
@@ -118,13 +136,29 @@ def made(target: Target) -> Watched:
     """The suite's batch, uploaded and created once."""
 
     def make() -> Watched:
+        if target.resume_batch is not None:
+            return _from_ledger(target.resume_batch)
         tag = uuid.uuid4().hex[:10]
         custom_ids, content = lines(target, tag, _LINES)
         uploaded = upload(target, content)
         created = create(target, uploaded.json["id"], metadata={"slowcheck": tag})
+        target.cache["ledger-batch"] = {"root": target.batch_root, "custom_ids": custom_ids, "size": len(content),
+                                        "file": uploaded.json, "created": created.json}  # fmt: skip
+        if target.ledger is not None:
+            write_ledger(target.ledger, target)
         return Watched(custom_ids, len(content), uploaded, created, reads=[created.json])
 
     return target.once("batch", make)
+
+
+def _from_ledger(entry: dict[str, Any]) -> Watched:
+    """The batch an earlier run made, as the ledger kept it; its wait runs from now."""
+
+    def answered(path: str, document: dict[str, Any]) -> Exchange:
+        return Exchange("POST", path, "<from the ledger>", 200, {}, json.dumps(document), 0.0, document)
+
+    created = answered(BATCHES, entry["created"])
+    return Watched(entry["custom_ids"], entry["size"], answered(FILES, entry["file"]), created, reads=[])
 
 
 def watch(target: Target, batch: Watched, *, pool: str | None, polls: int | None = None) -> str:
@@ -229,7 +263,7 @@ def batch_create(target: Target) -> None:
     "A batch's status only moves forward to a terminal one, each read carrying the timestamps of its status.",
     source="documented",
     uses=("batch", "batch-polls"),
-    skip=_skipped,
+    skip=_not_awaited,
 )
 def batch_status_order(target: Target) -> None:
     batch = made(target)
@@ -261,7 +295,7 @@ def _judge_reads(target: Target, batch: Watched) -> None:
     "request_counts never count more than total, and a completed batch counts every line once.",
     source="documented",
     uses=("batch", "batch-polls"),
-    skip=_skipped,
+    skip=_not_awaited,
 )
 def batch_counts(target: Target) -> None:
     batch = made(target)
@@ -289,7 +323,7 @@ def batch_counts(target: Target) -> None:
     "Every custom_id of the input is answered exactly once across the output and error files.",
     source="documented",
     uses=("batch", "batch-polls"),
-    skip=_skipped,
+    skip=_not_awaited,
 )
 def batch_each_once(target: Target) -> None:
     batch = finished(target)
@@ -311,7 +345,7 @@ def batch_each_once(target: Target) -> None:
     "Output and error lines validate, and a 2xx line's body is what the endpoint answers (a chat.completion).",
     source="documented",
     uses=("batch", "batch-polls"),
-    skip=_skipped,
+    skip=_not_awaited,
 )
 def batch_output_lines(target: Target) -> None:
     batch = finished(target)
@@ -331,7 +365,7 @@ def batch_output_lines(target: Target) -> None:
     source="documented",
     cost=2 + _SIDE_POLLS,
     uses=("batch",),
-    skip=_skipped,
+    skip=_settling,
 )
 def batch_bad_file(target: Target) -> None:
     tag = uuid.uuid4().hex[:10]
@@ -364,7 +398,7 @@ def batch_bad_file(target: Target) -> None:
     source="documented",
     cost=3 + _SIDE_POLLS,
     uses=("batch",),
-    skip=_skipped,
+    skip=_settling,
 )
 def batch_cancel(target: Target) -> None:
     tag = uuid.uuid4().hex[:10]

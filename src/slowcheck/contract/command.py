@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from slowcheck import api
-from slowcheck.contract import lifecycle
+from slowcheck.contract import batches, lifecycle
 from slowcheck.contract.lifecycle import read_ledger
 from slowcheck.contract.options import DEFAULT_COMPLETION_TIMEOUT, REMOTE_BUDGET, add_flags
 from slowcheck.contract.receiver import Receiver
@@ -63,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
     rules, base_url, ledger, resume = resolve(args, report_dir)
     with target_from(args, base_url=base_url) as (target, label, keys):
         target.ledger, target.resume = ledger, resume
+        target.resume_batch = getattr(args, "resume_batch", None)
         suite = Suite(target, rules, lenient=args.lenient, strict=args.strict)
         print(f"slowcheck contract: {len(rules)} rules against {label}", flush=True)
         print_plan(suite, base_url)
@@ -95,11 +96,15 @@ def resolve(
     base_url = api.base_url(args.base_url)
     resume = None
     if args.resume is not None:
-        ledger_target, resume = read_ledger(args.resume)
+        ledger_target, resume, batch = read_ledger(args.resume)
         if base_url and normalise(base_url)[0] != ledger_target:
             raise ConfigError(f"--resume: the ledger is for {ledger_target}, not {base_url}")
         base_url = base_url or ledger_target + "/v1"
-        rules = [r for r in rules if r.check.__module__ == lifecycle.__name__]
+        resumed = {lifecycle.__name__} | ({batches.__name__} if batch is not None else set())
+        rules = [r for r in rules if r.check.__module__ in resumed and r.id not in batches.FIRST_PHASE]
+        if batch is not None:
+            args.resume_batch = batch
+            args.batch_base_url = args.batch_base_url or batch["root"] + "/v1"
     ledger = args.ledger or (report_dir / "ledger.json" if args.completion_timeout <= 0 and resume is None else None)
     return rules, base_url, ledger, resume
 

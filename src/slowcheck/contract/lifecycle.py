@@ -58,8 +58,9 @@ def submitted_probes(target: Target) -> list[Probe]:
         if target.resume is not None:
             return [Probe(**entry) for entry in target.resume]
         found = submit_all(target, _bodies(target), "a lifecycle probe")
+        target.cache["ledger-probes"] = found
         if target.ledger is not None:
-            write_ledger(target.ledger, target, found)
+            write_ledger(target.ledger, target)
         return found
 
     return target.once("probes-submitted", make)
@@ -107,18 +108,27 @@ def _bodies(target: Target) -> list[tuple[api.Kind, dict[str, Any]]]:
     ]
 
 
-def write_ledger(path: Path, target: Target, found: list[Probe]) -> None:
-    """What a later ``--resume`` needs: the target, and per probe its body, ack and submission time. No keys."""
+def write_ledger(path: Path, target: Target) -> None:
+    """What a later ``--resume`` needs: the target, per probe its body, ack and submission time, and the batch
+    the batch rules made (``target.cache["ledger-batch"]``). No keys. Written whole by whichever adds to it."""
+    found: list[Probe] = target.cache.get("ledger-probes", [])
     entries = [{"kind": p.kind, "body": p.body, "submitted_ms": p.submitted_ms, "ack": p.ack} for p in found]
+    document: dict[str, Any] = {"target": target.root, "probes": entries}
+    if "ledger-batch" in target.cache:
+        document["batch"] = target.cache["ledger-batch"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"target": target.root, "probes": entries}, indent=2, ensure_ascii=False) + "\n")
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_ledger(path: Path) -> tuple[str, list[dict[str, Any]]]:
+def read_ledger(path: Path) -> tuple[str, list[dict[str, Any]], dict[str, Any] | None]:
+    """The target, the probes and the batch (or None) of a ledger."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         probes = [{k: entry[k] for k in ("kind", "body", "submitted_ms", "ack")} for entry in document["probes"]]
-        return str(document["target"]), probes
+        batch = document.get("batch")
+        if batch is not None and not {"root", "custom_ids", "size", "file", "created"} <= set(batch):
+            raise KeyError("batch")
+        return str(document["target"]), probes, batch
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot read the ledger {path}: {exc}") from None
 

@@ -106,6 +106,8 @@ class Target:
         """Polls the plan granted to each pool of waiting subjects (None: no cap)."""
         self.ledger, self.resume = ledger, resume
         """Where to write the lifecycle probes; probes loaded from an earlier run's ledger."""
+        self.resume_batch: dict[str, Any] | None = None
+        """The batch an earlier run's ledger holds, for the batch rules to read instead of making one."""
         self.second_key_refused: str | None = None
         """Why the preflight found --second-api-key unusable (the isolation rule is then skipped)."""
         self.sent = 0

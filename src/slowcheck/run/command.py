@@ -78,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
     clock = Clock(started)
     with target_from(args, base_url=base_url) as (target, label, keys):
         target.ledger, target.resume = ledger, resume
+        target.resume_batch = getattr(args, "resume_batch", None)
         key = keys[0]
         suite = Suite(target, rules, lenient=args.lenient, strict=args.strict)
         print(f"slowcheck run against {label}; report in {report_dir}", flush=True)
