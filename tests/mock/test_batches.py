@@ -275,3 +275,17 @@ async def test_past_the_retention_window_a_batch_its_lines_and_its_files_are_gon
     assert answers == [404, 404]
     assert not output_path.exists(), "the result file left the disk"
     assert (rows, others) == ([], 0), "its line rows and its record left the store"
+
+
+async def test_line_level_refusals_complete_the_batch_with_only_an_error_file() -> None:
+    from slowcheck.mock import Faults
+
+    async with running(fast(faults=Faults(batch_line_error_ratio=1.0))) as client:
+        stored = await upload(client, b"".join(chat_line(n) for n in range(4)))
+        final = (await until_done(client, (await create(client, stored["id"]))["id"]))[-1]
+        errors = await lines_of(client, final["error_file_id"])
+    assert (final["status"], final["output_file_id"]) == ("completed", None), "no output file, as OpenAI does"
+    assert final["request_counts"] == {"total": 4, "completed": 0, "failed": 4}
+    assert sorted(e["custom_id"] for e in errors) == [f"q-{n}" for n in range(4)]
+    assert {e["response"]["status_code"] for e in errors} == {400}
+    assert all(schema_set().errors("batch-output-line", e) == [] for e in errors)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import shutil
 import tempfile
 import time
@@ -41,6 +42,7 @@ ENDPOINTS: dict[str, Kind] = {"/v1/chat/completions": "chat", "/v1/completions":
 """What a batch may run, and the kind of generation each line becomes."""
 _KIND_KEYS: tuple[tuple[str, Kind], ...] = (("messages", "chat"), ("prompt", "text"), ("input", "embedding"))
 """Without ``url`` (inference.net's newer format), a line's kind is read from its body's shape."""
+REFUSED = "Invalid request (fault injected by the mock: a line-level 400)"
 CANCELLED = "Cancelled: the batch was cancelled before this request ran"
 EXPIRED = "Expired: the batch's completion window ended before this request ran"
 _ERRORS_KEPT = 100
@@ -118,6 +120,7 @@ class Batches:
         self._lines_in_memory: dict[str, list[tuple[int, str, str]]] = {}
         """Without a store, the line rows the store would hold."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._rng = random.Random(settings.seed + 3)
         self._temporary: Path | None = None
         self.folder = Path(settings.db + "-files") if self.store.durable else Path()
         engine.listeners.append(self._line_finished)
@@ -324,6 +327,7 @@ class Batches:
             while batch.in_flight:  # what already runs finishes; it is kept
                 batch.woken.clear()
                 await batch.woken.wait()
+            await asyncio.sleep(self.settings.faults.batch_cancel_delay)
             await self._finish(batch, "cancelled")
         elif batch.status == "finalizing":
             await self._finish(batch, "completed")
@@ -400,6 +404,10 @@ class Batches:
             self._lines_in_memory.setdefault(batch.id, []).extend(row[1:] for row in rows)
         self._save(batch)  # in the same commit as the lines: the read position never runs ahead of them
         await self.engine.submit(generations, batch_lines=rows)
+        ratio = self.settings.faults.batch_line_error_ratio
+        for generation in generations:
+            if ratio and self._rng.random() < ratio:
+                self.engine.withdraw(generation.id, REFUSED)
 
     def _line_finished(self, generation: Generation) -> None:
         batch = self.batches.get(generation.group_id or "")
@@ -429,6 +437,10 @@ class Batches:
                 output.line(custom_id, {"status_code": 200, "request_id": request_id(), "body": response})
             elif state not in ("Success", "Failed") or message == unfinished:
                 errors.line(custom_id, None, {"code": code, "message": unfinished})
+            elif message == REFUSED:
+                body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                  "code": "invalid_request"}}  # fmt: skip
+                errors.line(custom_id, {"status_code": 400, "request_id": request_id(), "body": body})
             else:
                 body = {"error": {"message": message, "type": "server_error", "param": None,
                                   "code": "generation_failed"}}  # fmt: skip

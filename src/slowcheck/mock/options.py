@@ -215,6 +215,18 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
     (("--config",), "", {"type": Path, "metavar": "FILE"}, "TOML file with any of these settings (flags win)"),
 ]
 _FAULT_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "--batch-line-error-ratio",
+        "batch_line_error_ratio",
+        {"type": _ratio, "metavar": "RATIO"},
+        "share of batch lines refused one by one (a line-level 400 in the error file)",
+    ),
+    (
+        "--batch-cancel-delay",
+        "batch_cancel_delay",
+        {"type": _positive(float), "metavar": "SECONDS"},
+        "extra seconds a cancelled batch stays cancelling",
+    ),
     ("--ack-latency", "ack_latency", {"type": _positive(float), "metavar": "SECONDS"}, "extra seconds before each ack"),
     (
         "--error-ratio",

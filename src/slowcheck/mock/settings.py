@@ -72,6 +72,10 @@ class Faults:
     """Share of webhook deliveries sent twice."""
     webhook_delay: float = 0.0
     """Extra seconds before each webhook delivery."""
+    batch_line_error_ratio: float = 0.0
+    """Share of batch lines refused one by one (a 400 in the error file) while the batch completes."""
+    batch_cancel_delay: float = 0.0
+    """Extra seconds a cancelled batch stays cancelling (OpenAI: up to 10 minutes)."""
 
 
 @dataclass(slots=True)
