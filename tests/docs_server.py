@@ -286,3 +286,178 @@ def _completion(generation: _Generation) -> dict[str, Any]:
         "usage": {"prompt_tokens": prompt, "completion_tokens": used, "total_tokens": prompt + used},
         "system_fingerprint": "",
     }
+
+
+@dataclass
+class _Batch:
+    key: str
+    id: str
+    input_file_id: str
+    endpoint: str
+    metadata: dict[str, str] | None
+    created: float
+    lines: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+    cancelled_at: float | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def create_batch_app(habits: Habits) -> Starlette:
+    """The Batch API as its own host (``batch.inference.net``), from the OpenAI batch guide and inference.net's
+    batch pages only: ids without a ``batch_`` prefix, statuses that follow the clock (validating a quarter of
+    the completion delay, then in progress, finalizing briefly), output lines in an order of their own, no poll
+    hint, content served as ``application/octet-stream``. A repeated ``custom_id`` fails the batch."""
+    files: dict[str, tuple[str, str, bytes, int]] = {}  # id -> key, purpose, content, created
+    batches: dict[str, _Batch] = {}
+    delay = habits.completion_delay
+
+    def new_id() -> str:
+        return "".join(secrets.choice(_ALPHABET) for _ in range(21))
+
+    def key_of(request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        key = header.removeprefix("Bearer ").strip()
+        return key if header.startswith("Bearer ") and key in habits.keys else None
+
+    def file_object(file_id: str) -> dict[str, Any]:
+        _, purpose, content, created = files[file_id]
+        return {"id": file_id, "object": "file", "bytes": len(content), "created_at": created,
+                "filename": f"{file_id}.jsonl", "purpose": purpose}  # fmt: skip
+
+    def write(batch: _Batch, lines: list[dict[str, Any]]) -> str | None:
+        if not lines:
+            return None
+        file_id = "file-" + new_id()
+        content = "".join(json.dumps(line) + "\n" for line in reversed(lines)).encode()  # order not promised
+        files[file_id] = (batch.key, "batch_output", content, int(time.time()))
+        return file_id
+
+    def batch_object(batch: _Batch) -> dict[str, Any]:
+        now, start = time.time(), batch.created
+        out: dict[str, Any] = {
+            "id": batch.id, "object": "batch", "endpoint": batch.endpoint, "errors": None,
+            "input_file_id": batch.input_file_id, "completion_window": "24h", "status": "validating",
+            "output_file_id": None, "error_file_id": None, "created_at": int(start),
+            "expires_at": int(start) + 86400, "metadata": batch.metadata,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+        }  # fmt: skip
+        if now - start < delay / 4 and batch.cancelled_at is None:
+            return out
+        if batch.problems:
+            return out | {"status": "failed", "failed_at": int(start + delay / 4), "errors": {"object": "list",
+                          "data": batch.problems}}  # fmt: skip
+        total = len(batch.lines)
+        if batch.cancelled_at is not None:
+            out |= {"status": "cancelling", "cancelling_at": int(batch.cancelled_at), "in_progress_at": int(start)}
+            if now - batch.cancelled_at < delay / 4:
+                return out
+            if "error" not in batch.files:
+                cancelled = [
+                    {
+                        "id": new_id(),
+                        "custom_id": line["custom_id"],
+                        "response": None,
+                        "error": {"code": "batch_cancelled", "message": "Cancelled."},
+                    }
+                    for line in batch.lines
+                ]
+                batch.files["error"] = write(batch, cancelled) or ""  # fmt: skip
+            return out | {"status": "cancelled", "cancelled_at": int(batch.cancelled_at + delay / 4),
+                          "error_file_id": batch.files["error"],
+                          "request_counts": {"total": total, "completed": 0, "failed": 0}}  # fmt: skip
+        done = min(total, int(total * (now - start - delay / 4) / (delay * 3 / 4)))
+        out |= {"status": "in_progress", "in_progress_at": int(start + delay / 4),
+                "request_counts": {"total": total, "completed": done, "failed": 0}}  # fmt: skip
+        if now - start < delay:
+            return out
+        if "output" not in batch.files:
+            results = [{"id": "batch_req_" + new_id(), "custom_id": line["custom_id"], "response": {"status_code": 200,
+                        "request_id": new_id(), "body": _completion(_Generation(batch.key, "chat", line["body"], 0))},
+                        "error": None} for line in batch.lines]  # fmt: skip
+            batch.files["output"] = write(batch, results) or ""
+        return out | {"status": "completed", "finalizing_at": int(start + delay), "completed_at": int(start + delay),
+                      "output_file_id": batch.files["output"],
+                      "request_counts": {"total": total, "completed": total, "failed": 0}}  # fmt: skip
+
+    async def upload(request: Request) -> Response:
+        key = key_of(request)
+        if key is None:
+            return _error(401, "Invalid API key.", code="invalid_api_key")
+        async with request.form() as form:
+            upload, purpose = form.get("file"), form.get("purpose")
+            if purpose != "batch" or isinstance(upload, str) or upload is None:
+                return _error(400, "Expected a file and purpose=batch.", "purpose")
+            content = await upload.read()
+        file_id = "file-" + new_id()
+        files[file_id] = (key, "batch", content, int(time.time()))
+        return JSONResponse(file_object(file_id))
+
+    def own_file(request: Request) -> str | None:
+        file_id = request.path_params["id"]
+        return file_id if file_id in files and files[file_id][0] == key_of(request) else None
+
+    async def get_file(request: Request) -> Response:
+        file_id = own_file(request)
+        return JSONResponse(file_object(file_id)) if file_id else _error(404, "No such file.")
+
+    async def file_content(request: Request) -> Response:
+        file_id = own_file(request)
+        if file_id is None:
+            return _error(404, "No such file.")
+        return Response(files[file_id][2], media_type="application/octet-stream")
+
+    async def batches_root(request: Request) -> Response:
+        key = key_of(request)
+        if key is None:
+            return _error(401, "Invalid API key.", code="invalid_api_key")
+        if request.method == "GET":
+            own = sorted((b for b in batches.values() if b.key == key), key=lambda b: b.created, reverse=True)
+            after = request.query_params.get("after")
+            if after is not None:
+                ids = [b.id for b in own]
+                own = own[ids.index(after) + 1 :] if after in ids else []
+            limit = int(request.query_params.get("limit", "20"))
+            page = [batch_object(b) for b in own[:limit]]
+            first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
+            listing = {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": len(own) > limit}
+            return JSONResponse(listing)
+        body = json.loads(await request.body())
+        file_id = body.get("input_file_id")
+        if file_id not in files or files[file_id][0] != key or body.get("completion_window") != "24h":
+            return _error(400, "input_file_id must be your uploaded file and completion_window 24h.")
+        lines, problems, seen = [], [], set()
+        for number, text in enumerate(files[file_id][2].decode().splitlines(), 1):
+            line = json.loads(text)
+            if line["custom_id"] in seen:
+                problems.append({"code": "duplicate_custom_id", "message": "Duplicate custom_id.", "line": number})
+            seen.add(line["custom_id"])
+            lines.append(line)
+        batch = _Batch(key, new_id(), file_id, body["endpoint"], body.get("metadata"), time.time(), lines, problems)
+        batches[batch.id] = batch
+        return JSONResponse(batch_object(batch))
+
+    async def get_batch(request: Request) -> Response:
+        batch = batches.get(request.path_params["id"])
+        if batch is None or batch.key != key_of(request):
+            return _error(404, "No such batch.")
+        return JSONResponse(batch_object(batch))
+
+    async def cancel(request: Request) -> Response:
+        batch = batches.get(request.path_params["id"])
+        if batch is None or batch.key != key_of(request):
+            return _error(404, "No such batch.")
+        if batch_object(batch)["status"] in ("completed", "failed", "expired", "cancelled"):
+            return _error(400, "The batch has ended.")
+        batch.cancelled_at = batch.cancelled_at or time.time()
+        return JSONResponse(batch_object(batch))
+
+    return Starlette(
+        routes=[
+            Route("/v1/files", upload, methods=["POST"]),
+            Route("/v1/files/{id}", get_file, methods=["GET"]),
+            Route("/v1/files/{id}/content", file_content, methods=["GET"]),
+            Route("/v1/batches", batches_root, methods=["GET", "POST"]),
+            Route("/v1/batches/{id}", get_batch, methods=["GET"]),
+            Route("/v1/batches/{id}/cancel", cancel, methods=["POST"]),
+        ]
+    )

@@ -18,7 +18,7 @@ from slowcheck.contract.preflight import requests_needed
 from slowcheck.contract.rules import RULES
 from slowcheck.contract.runner import select
 from slowcheck.contract.target import Target
-from tests.docs_server import MODELS, Habits, create_app
+from tests.docs_server import MODELS, Habits, create_app, create_batch_app
 
 KEY, OTHER = Habits().keys
 
@@ -79,6 +79,19 @@ def test_a_docs_shaped_api_passes_with_its_deviations_listed_within_200_requests
     assert "verdict: PASS" in out
     assert app.state.sent["requests"] <= 200
     assert out.index("plan:") < out.index("held")
+
+
+def test_a_docs_shaped_batch_host_passes_every_batch_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Batch API on its own host, built from the OpenAI guide and inference.net's batch pages only."""
+    habits = Habits(completion_delay=1.0)
+    with serve_in_background(create_app(habits)) as url, serve_in_background(create_batch_app(habits)) as batch:
+        code, results = contract(url + "/v1", tmp_path, "--batch-base-url", batch + "/v1", "--completion-timeout",
+                                 "20", "--max-requests", "200")  # fmt: skip
+    out = capsys.readouterr().out
+    found = outcomes(results)
+    batch_rules = {r.id for r in RULES.values() if r.group == "batch"}
+    assert {i: found[i] for i in batch_rules} == dict.fromkeys(batch_rules, "held"), out
+    assert code == 0, out
 
 
 def test_generations_slower_than_the_timeout_make_the_run_inconclusive(

@@ -113,9 +113,8 @@ def lines(target: Target, tag: str, count: int) -> tuple[list[str], bytes]:
 def upload(target: Target, content: bytes, name: str = "slowcheck.jsonl") -> Exchange:
     """``POST /v1/files`` as the SDKs send it: multipart, the file and ``purpose=batch``."""
     form = httpx.Request("POST", "http://x", files={"file": (name, content)}, data={"purpose": "batch"})
-    exchange = target.request(
-        "POST", FILES, content=form.read(), headers={"Content-Type": form.headers["content-type"]}
-    )
+    multipart = {"Content-Type": form.headers["content-type"]}
+    exchange = target.request("POST", _url(target, FILES), content=form.read(), headers=multipart)
     exchange.body = f"<multipart: {name}, {len(content)} bytes, purpose=batch>"
     if exchange.status == 404:
         raise NotRun(f"the target has no files API (404 on POST {FILES}): is --batch-base-url the batch host?")
