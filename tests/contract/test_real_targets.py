@@ -86,7 +86,7 @@ def test_a_docs_shaped_batch_host_passes_every_batch_rule(tmp_path: Path, capsys
     habits = Habits(completion_delay=1.0)
     with serve_in_background(create_app(habits)) as url, serve_in_background(create_batch_app(habits)) as batch:
         code, results = contract(url + "/v1", tmp_path, "--batch-base-url", batch + "/v1", "--completion-timeout",
-                                 "20", "--max-requests", "200")  # fmt: skip
+                                 "20", "--max-requests", "200", "--second-api-key", habits.keys[1])  # fmt: skip
     out = capsys.readouterr().out
     found = outcomes(results)
     batch_rules = {r.id for r in RULES.values() if r.group == "batch"}

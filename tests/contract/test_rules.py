@@ -642,6 +642,14 @@ BATCH_BREAKAGES: list[Any] = [
         id="BATCH-LIST",
     ),
 ]
+BATCH_BREAKAGES.append(
+    pytest.param(
+        "BATCH-ISOLATION",
+        lambda e: (200, {"id": "batch_x", "object": "batch"}) if e.status == 404 and "/v1/batches/" in e.path else None,
+        None,
+        id="BATCH-ISOLATION",
+    )
+)
 BREAKAGES += BATCH_BREAKAGES
 
 

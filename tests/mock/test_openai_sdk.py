@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
@@ -60,3 +63,38 @@ def test_sdk_text_completions(client: openai.OpenAI) -> None:
     ack = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=5)
     assert ack.object == "text_completion"
     assert ack.choices == []
+
+
+def test_a_batch_as_the_openai_docs_show_it(base_url: str, tmp_path: Path) -> None:
+    """Upload, create, poll, download: the SDK's own calls, its own types, against the mock's Batch API."""
+    requests = tmp_path / "batchinput.jsonl"
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "What is 2+2?"}], "max_tokens": 8}
+    requests.write_text("".join(
+        json.dumps({"custom_id": f"request-{i}", "method": "POST", "url": "/v1/chat/completions", "body": body})
+        + "\n" for i in range(1, 4)
+    ))  # fmt: skip
+    with openai.OpenAI(base_url=f"{base_url}/v1", api_key=KEY, max_retries=0) as client:
+        with requests.open("rb") as handle:
+            batch_input_file = client.files.create(file=handle, purpose="batch")
+        batch = client.batches.create(
+            input_file_id=batch_input_file.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata={"description": "nightly eval job"},
+        )
+        deadline = time.monotonic() + 20
+        while batch.status not in ("completed", "failed", "expired", "cancelled"):
+            assert time.monotonic() < deadline, batch.status
+            time.sleep(0.05)
+            batch = client.batches.retrieve(batch.id)
+        assert batch.output_file_id is not None
+        file_response = client.files.content(batch.output_file_id)
+        listed = client.batches.list(limit=10)
+    results = [json.loads(line) for line in file_response.text.splitlines()]
+    assert batch.status == "completed"
+    assert batch.request_counts is not None
+    assert (batch.request_counts.total, batch.request_counts.completed) == (3, 3)
+    assert batch.metadata == {"description": "nightly eval job"}
+    assert sorted(r["custom_id"] for r in results) == ["request-1", "request-2", "request-3"]
+    assert all(r["response"]["body"]["choices"][0]["message"]["content"] for r in results)
+    assert batch.id in [b.id for b in listed.data]

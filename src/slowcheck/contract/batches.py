@@ -8,6 +8,7 @@ fail its validation; a third batch is cancelled as soon as it exists.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -20,7 +21,7 @@ import httpx
 from slowcheck.contract.budget import share
 from slowcheck.contract.lifecycle import write_ledger
 from slowcheck.contract.polling import sweep, sweeps_within
-from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.rules import NotRun, Violation, rule, worst_of
 from slowcheck.contract.target import Exchange, Target
 from slowcheck.hints import hint_seconds
 
@@ -61,7 +62,7 @@ class Watched:
         return last if last is not None and last.get("status") in _TERMINAL else None
 
 
-FIRST_PHASE = frozenset({"BATCH-FILE", "BATCH-CREATE", "BATCH-LIST"})
+FIRST_PHASE = frozenset({"BATCH-FILE", "BATCH-CREATE", "BATCH-LIST", "BATCH-ISOLATION"})
 """Rules judged when the batch is made; with ``--resume`` the others read the batch the ledger names."""
 
 
@@ -452,3 +453,35 @@ def batch_list(target: Target) -> None:
         after = page.json.get("last_id") or ids[-1]
     if mine not in listed and len(listed) < 3:
         raise Violation(f"the listing ended after {len(listed)} batches without {mine}, made during this run")
+
+
+def _isolation_skipped(target: Target) -> str | None:
+    if target.second_api_key is None:
+        return "needs --second-api-key (a key of another account)"
+    if target.second_key_refused:
+        return target.second_key_refused
+    return _skipped(target)
+
+
+@rule(
+    "BATCH-ISOLATION",
+    "batch",
+    "Another account's key can read neither the batch nor its input file (404, not 403 or 200).",
+    source="inferred",
+    cost=2,
+    uses=("batch",),
+    deviation="403 (not readable, but its existence shows)",
+    skip=_isolation_skipped,
+)
+def batch_isolation(target: Target) -> None:
+    batch = made(target)
+    reads = [
+        (target.request("GET", _url(target, f"{BATCHES}/{batch.id}"), key=target.second_api_key), "the batch"),
+        (target.request("GET", _url(target, f"{FILES}/{batch.upload.json['id']}"), key=target.second_api_key),
+         "its input file"),
+    ]  # fmt: skip
+    for exchange, what in reads:
+        if exchange.status // 100 == 2:
+            raise Violation(f"--second-api-key read {what} of the first key", **exchange.summary())
+    worst_of([functools.partial(target.expect_error, e, f"another account's read of {w}", status=404, lax=True)
+              for e, w in reads])  # fmt: skip
