@@ -1090,3 +1090,21 @@ def test_text_plain_answers_fail_the_run_with_the_header_in_the_example(
     assert "read them as text and hand the caller a string" in rules["RESP-CONTENT-TYPE"]["message"]
     others = {i: r["outcome"] for i, r in rules.items() if i != "RESP-CONTENT-TYPE"}
     assert set(others.values()) <= {"held", "skipped"}, others
+
+
+@pytest.mark.parametrize(
+    ("faults", "expected"),
+    [
+        pytest.param(Faults(batch_line_error_ratio=0.5), {}, id="line-level-400s-are-legitimate"),
+        pytest.param(Faults(batch_cancel_delay=30.0), {"BATCH-CANCEL": Outcome.NOT_RUN}, id="slow-cancelling"),
+    ],
+)
+def test_batch_faults_are_judged_as_a_client_should_see_them(
+    serve: Any, faults: Faults, expected: dict[str, Outcome]
+) -> None:
+    """Lines refused one by one are answered in the error file (the batch rules hold); a cancel that takes
+    longer than the rule's reads is not run, never held or violated."""
+    target = serve(None, settings(faults=faults))
+    batch_rules = [r for r in RULES.values() if r.group == "batch"]
+    found = {r.rule.id: r.outcome for r in Suite(target, batch_rules).run()}
+    assert found == {r.id: Outcome.HELD for r in batch_rules} | expected
