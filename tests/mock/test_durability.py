@@ -119,7 +119,7 @@ async def test_api_keys_reach_no_stored_byte(tmp_path: Path) -> None:
         ack = (await client.post("/v1/slow/chat/completions", json=CHAT, headers={"Idempotency-Key": "i-1"})).json()
         await until(client, ack["id"], terminal)
         stats = (await client.get("/_mock/stats")).text
-    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())  # the batch files' folder too
     assert ack["id"].encode() in stored, "the generation was stored"
     assert KEY.encode() not in stored
     assert KEY not in stats
