@@ -64,7 +64,7 @@ def serve() -> Iterator[Any]:
         stack.append(serve_in_background(served))
         url = stack[-1].__enter__()
         target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], batch_base_url=url + "/v1",
-                        completion_timeout=3, **options)  # fmt: skip
+                        embedding_model=api.EMBEDDING_MODEL, completion_timeout=3, **options)  # fmt: skip
         if isinstance(served, Broken):
             BROKEN[target] = served
         targets.append(target)
@@ -651,6 +651,24 @@ BATCH_BREAKAGES.append(
     )
 )
 BREAKAGES += BATCH_BREAKAGES
+BREAKAGES += [
+    pytest.param(
+        "EMBED-ACK",
+        lambda e: (200, e.body | {"object": "embedding"}) if e.path == api.EMBEDDINGS and e.status == 200 else None,
+        None,
+        id="EMBED-ACK",
+    ),
+    pytest.param(
+        "EMBED-RESULT",
+        lambda e: (
+            (200, e.body | {"response": e.body["response"] | {"data": e.body["response"]["data"][:1]}})
+            if e.path.startswith("/v1/generation/") and "input" in e.body.get("request", {}) and e.body["response"]
+            else None
+        ),
+        None,
+        id="EMBED-RESULT",
+    ),
+]
 
 
 def _robust_breakage(rule_id: str) -> Mutation:

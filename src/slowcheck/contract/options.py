@@ -60,6 +60,12 @@ FLAGS = (
     Flag("--model", "the model every probe asks for", default=api.DEFAULT_MODEL, metavar="MODEL"),
     Flag("--second-api-key", "a key of another account, for the isolation rule", metavar="KEY"),
     Flag(
+        "--embedding-model",
+        "an embedding model the key may use: runs the embedding rules (the embedded mock serves "
+        f"{api.EMBEDDING_MODEL})",
+        metavar="MODEL",
+    ),
+    Flag(
         "--batch-base-url",
         "the Batch API's root (inference.net: https://batch.inference.net/v1); the batch rules run with it, or "
         "against the embedded mock",

@@ -16,6 +16,7 @@ from slowcheck.contract import (
     access,
     ack,
     batches,
+    embeddings,
     fuzz,
     groups,
     lifecycle,
@@ -36,7 +37,21 @@ __all__ = ["ORDER", "Suite", "select"]
 
 ORDER = tuple(
     m.__name__
-    for m in (ack, access, validation, robust, fuzz, groups, lifecycle, stateful, webhooks, batches, limits, media)
+    for m in (
+        ack,
+        access,
+        validation,
+        robust,
+        fuzz,
+        groups,
+        lifecycle,
+        stateful,
+        webhooks,
+        embeddings,
+        batches,
+        limits,
+        media,
+    )  # fmt: skip
 )
 """The catalogue's modules in the order their rules run; within a module, the order they are written in."""
 

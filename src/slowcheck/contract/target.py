@@ -76,6 +76,7 @@ class Target:
         *,
         second_api_key: str | None = None,
         batch_base_url: str | None = None,
+        embedding_model: str | None = None,
         model: str = api.DEFAULT_MODEL,
         completion_timeout: float = 60.0,
         max_requests: int | None = None,
@@ -92,6 +93,7 @@ class Target:
     ) -> None:
         self.root = root = api_root(base_url)
         self.batch_root = api_root(batch_base_url) if batch_base_url else None
+        self.embedding_model = embedding_model
         """Where the Batch API is served (inference.net: its own host); None leaves the batch rules out."""
         self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
         self.completion_timeout, self.max_requests = completion_timeout, max_requests

@@ -43,6 +43,7 @@ DEFAULT_MODELS = (
     "meta-llama/llama-3.2-3b-instruct/fp-16",
     "meta-llama/llama-3.2-1b-instruct/fp-8",
     "inference-net/load-test",
+    "qwen/qwen3-embedding-4b",
 )
 _REQUEST_KIND: dict[Kind, str] = {
     "chat": "chat-completion-request",

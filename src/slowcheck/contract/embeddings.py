@@ -1,0 +1,105 @@
+"""Rules about asynchronous embeddings: the same ack and lifecycle as a completion, an embedding list as the
+answer. The path (``/v1/slow/embeddings``) is inferred: the docs say async embeddings exist (and name their
+``async-embedding.completed`` webhook), not where. So the rules run only with ``--embedding-model`` (an
+embedding model the account may use), or against the embedded mock.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from slowcheck import api
+from slowcheck.contract.budget import share
+from slowcheck.contract.polling import sweeps_within
+from slowcheck.contract.probes import Probe, await_all
+from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.target import Target
+
+_INPUTS = ["What is the capital of France?", "Paris"]
+
+
+def _skipped(target: Target) -> str | None:
+    if target.embedding_model is None:
+        return "no --embedding-model (the async embeddings path is inferred, and needs an embedding model)"
+    if target.completion_timeout <= 0:
+        return "--completion-timeout 0: the embedding is not awaited"
+    return None
+
+
+share("embedding", "an embedding of 2 inputs", floor=lambda target: 1,
+      prepare=lambda target: None if _skipped(target) else submitted(target))  # fmt: skip
+share(
+    "embedding-polls",
+    "polls of the embedding",
+    floor=lambda target: 2,
+    full=lambda target: sweeps_within(max(target.completion_timeout, 5.0)),
+    grant=lambda target, n: target.reserves.__setitem__("embedding", n),
+)
+
+
+def submitted(target: Target) -> tuple[Probe, Any]:
+    """The suite's embedding, submitted once: the probe, and the ack's exchange."""
+
+    def submit() -> tuple[Probe, Any]:
+        metadata = {"custom_id": f"slowcheck-{uuid.uuid4().hex[:10]}"}
+        body = {"model": target.embedding_model, "input": _INPUTS, "metadata": metadata}
+        sent = time.time() * 1000
+        exchange = target.request("POST", api.EMBEDDINGS, json=body)
+        if exchange.status == 404:
+            raise NotRun(f"the target answers 404 on POST {api.EMBEDDINGS} (the path is inferred, not documented)")
+        ack = exchange.json
+        if exchange.status != 200 or not isinstance(ack, dict) or not isinstance(ack.get("id"), str):
+            raise Violation(f"an embedding was not acknowledged with an id ({exchange.status})", **exchange.summary())
+        return Probe("embedding", body, sent, ack), exchange
+
+    return target.once("embedding", submit)
+
+
+def finished(target: Target) -> Probe:
+    probe, _ = submitted(target)
+    target.once("embedding-awaited", lambda: await_all(target, [probe], pool="embedding"))
+    if probe.final is None:
+        raise NotRun(f"the embedding had not ended within --completion-timeout {target.completion_timeout:g} s")
+    return probe
+
+
+@rule(
+    "EMBED-ACK",
+    "embeddings",
+    "An asynchronous embedding is acknowledged at once with an id and no data, as the completions are.",
+    source="inferred",
+    uses=("embedding",),
+    skip=_skipped,
+)
+def embed_ack(target: Target) -> None:
+    _, exchange = submitted(target)
+    errors = target.schemas.errors("submit-ack", exchange.json)
+    if errors:
+        raise Violation(f"the embedding's ack is not valid: {errors[0]}", **exchange.summary())
+
+
+@rule(
+    "EMBED-RESULT",
+    "embeddings",
+    "The embedding's record echoes its request and ends in an embedding list: one vector per input, in order.",
+    source="documented",
+    uses=("embedding", "embedding-polls"),
+    skip=_skipped,
+)
+def embed_result(target: Target) -> None:
+    probe = finished(target)
+    record = probe.final
+    assert record is not None
+    errors = target.schemas.errors("generation", record)
+    if errors:
+        raise Violation(f"the embedding's record is not valid: {errors[0]}", response=record)
+    if record["request"] != probe.body:
+        raise Violation("the record's request is not the body sent", request=probe.body, response=record)
+    if record["state"] != "Success":
+        raise NotRun(f"the embedding ended {record['state']}: {record.get('stateMessage')}")
+    data = record["response"].get("data") or []
+    if [item.get("index") for item in data] != list(range(len(_INPUTS))):
+        raise Violation(f"{len(data)} embeddings (indexes {[d.get('index') for d in data]}) for {len(_INPUTS)} "
+                        "inputs", response=record)  # fmt: skip
