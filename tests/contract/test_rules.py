@@ -24,6 +24,7 @@ from slowcheck.cli import main
 from slowcheck.contract.access import _UNKNOWN_ID
 from slowcheck.contract.batches import BATCHES, FIRST_PHASE
 from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
+from slowcheck.contract.embeddings import INPUTS as EMBEDDED_INPUTS
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import RULES, NotRun, Outcome, Result, Rule
 from slowcheck.contract.runner import Suite, select
@@ -119,6 +120,8 @@ def _written_by_suite(request: Any) -> bool:
     if not isinstance(request, dict):
         return False
     if request.get("messages") == [PLAIN[0]] or request.get("prompt") == PLAIN[1]:
+        return True
+    if request.get("input") == EMBEDDED_INPUTS:  # the embedding rules' own body
         return True
     return request.get("model") == DEFAULT_MODEL and request.get("max_tokens") == 8  # a bad body without messages
 
@@ -710,6 +713,7 @@ OVERLAPS: dict[str, dict[str, str]] = {
             "LIFE-JSON-OUTPUT",
             "GEN-IDEMPOTENT-GET",
             "LIFE-GENERATED",
+            "EMBED-RESULT",
         ),
         _STUCK,
     )

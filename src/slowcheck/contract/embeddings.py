@@ -17,7 +17,7 @@ from slowcheck.contract.probes import Probe, await_all
 from slowcheck.contract.rules import NotRun, Violation, rule
 from slowcheck.contract.target import Target
 
-_INPUTS = ["What is the capital of France?", "Paris"]
+INPUTS = ["What is the capital of France?", "Paris"]
 
 
 def _skipped(target: Target) -> str | None:
@@ -44,7 +44,7 @@ def submitted(target: Target) -> tuple[Probe, Any]:
 
     def submit() -> tuple[Probe, Any]:
         metadata = {"custom_id": f"slowcheck-{uuid.uuid4().hex[:10]}"}
-        body = {"model": target.embedding_model, "input": _INPUTS, "metadata": metadata}
+        body = {"model": target.embedding_model, "input": INPUTS, "metadata": metadata}
         sent = time.time() * 1000
         exchange = target.request("POST", api.EMBEDDINGS, json=body)
         if exchange.status == 404:
@@ -100,6 +100,6 @@ def embed_result(target: Target) -> None:
     if record["state"] != "Success":
         raise NotRun(f"the embedding ended {record['state']}: {record.get('stateMessage')}")
     data = record["response"].get("data") or []
-    if [item.get("index") for item in data] != list(range(len(_INPUTS))):
-        raise Violation(f"{len(data)} embeddings (indexes {[d.get('index') for d in data]}) for {len(_INPUTS)} "
+    if [item.get("index") for item in data] != list(range(len(INPUTS))):
+        raise Violation(f"{len(data)} embeddings (indexes {[d.get('index') for d in data]}) for {len(INPUTS)} "
                         "inputs", response=record)  # fmt: skip
