@@ -138,12 +138,14 @@ def is_generated(request: Any) -> bool:
 
 
 def is_record(e: Exchange, state: str | None = None) -> bool:
-    """A record of one of the suite's own probes (not of a generated body: LIFE-GENERATED has its breakage)."""
+    """A record of one of the suite's own lifecycle probes (not of a generated body: LIFE-GENERATED has its
+    breakage; nor of the embedding: EMBED-RESULT has its own)."""
     return (
         e.path.startswith("/v1/generation/")
         and e.status == 200
         and (state is None or e.body["state"] == state)
         and not is_generated(e.body["request"])
+        and "input" not in e.body["request"]
     )
 
 

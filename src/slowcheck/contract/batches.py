@@ -174,7 +174,8 @@ def watch(target: Target, batch: Watched, *, pool: str | None, polls: int | None
 
     if batch.final is not None:
         return "finished"
-    reserve = target.reserve(pool) if pool is not None else polls
+    # As the pools' reserves: a cap only when the run has a budget (else the server's hints set the pace).
+    reserve = target.reserve(pool) if pool is not None else (polls if target.max_requests is not None else None)
     ending, _ = sweep([batch.id], read, deadline=deadline, reserve=reserve)
     return ending
 
@@ -383,7 +384,7 @@ def batch_bad_file(target: Target) -> None:
     watch(target, batch, pool=None, polls=_SIDE_POLLS)
     final = batch.final
     if final is None:
-        raise NotRun(f"the batch of a bad file was still {batch.reads[-1].get('status')} after {_SIDE_POLLS} reads")
+        raise NotRun(f"the batch of a bad file was still {batch.reads[-1].get('status')} when its reads ended")
     data = (final.get("errors") or {}).get("data") or []
     if final["status"] != "failed":
         raise Violation(f"a file repeating a custom_id ended {final['status']}, not failed", response=final)
@@ -416,7 +417,7 @@ def batch_cancel(target: Target) -> None:
     watch(target, batch, pool=None, polls=_SIDE_POLLS)
     final = batch.final
     if final is None:
-        raise NotRun(f"the cancelled batch was still {batch.reads[-1].get('status')} after {_SIDE_POLLS} reads")
+        raise NotRun(f"the cancelled batch was still {batch.reads[-1].get('status')} when its reads ended")
     if final["status"] != "cancelled" or final.get("cancelled_at") is None:
         raise Violation(f"a cancelled batch ended {final['status']}", response=final)
 
