@@ -270,7 +270,7 @@ async def test_past_the_retention_window_a_batch_its_lines_and_its_files_are_gon
             await asyncio.sleep(0.05)
         answers = [(await client.get(f"/v1/files/{i}")).status_code for i in (stored["id"], final["output_file_id"])]
         store = client.app.state.mock.engine.store  # type: ignore[attr-defined]
-        rows = store.batch_lines(final["id"])
+        rows = list(store.batch_results(final["id"]))
         others = store._conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
     assert answers == [404, 404]
     assert not output_path.exists(), "the result file left the disk"

@@ -163,7 +163,7 @@ def _figures(
         "failed": counts.get("failed"),
         "completed_per_s": _rate(reads),
         "answered": results or {"output_lines": None, "error_lines": None, "missing": None, "repeated": None},
-        "errors": (results or {}).get("missing", 0) + (results or {}).get("repeated", 0) if results else None,
+        "errors": results["missing"] + results["repeated"] if results else None,
         "timeline": [
             {
                 "t": round(t, 3),

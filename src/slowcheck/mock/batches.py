@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slowcheck import _json
 from slowcheck.api import Kind
@@ -175,10 +175,7 @@ class Batches:
         return stored
 
     def file(self, tenant: str, file_id: str) -> StoredFile:
-        found = self.files.get(file_id)
-        if found is None or found.tenant != tenant:
-            raise ApiError(404, f"No file found with id {excerpt(file_id)}.", param="file_id", code="not_found")
-        return found
+        return _owned(self.files.get(file_id), tenant, "file", file_id)
 
     def path(self, stored: StoredFile) -> Path:
         return self.folder / stored.id
@@ -238,10 +235,7 @@ class Batches:
         return batch
 
     def get(self, tenant: str, batch_id: str) -> Batch:
-        found = self.batches.get(batch_id)
-        if found is None or found.tenant != tenant:
-            raise ApiError(404, f"No batch found with id {excerpt(batch_id)}.", param="batch_id", code="not_found")
-        return found
+        return _owned(self.batches.get(batch_id), tenant, "batch", batch_id)
 
     def next_change_in(self, batch: Batch) -> float | None:
         """Seconds until this batch's next expected change (a poll-after hint), None once it is terminal."""
@@ -333,7 +327,7 @@ class Batches:
             await self._finish(batch, "completed")
 
     def _read_all(self, batch: Batch) -> bool:
-        return batch.next_offset >= self.path(self.files_of(batch)).stat().st_size
+        return batch.next_offset >= self.files_of(batch).bytes  # an input file never changes: no stat per wake
 
     def files_of(self, batch: Batch) -> StoredFile:
         return self.files[batch.public["input_file_id"]]
@@ -507,6 +501,16 @@ class _Writer:
         self.batches.files[stored.id] = stored
         self.batches.store.put_file(stored.record())
         return stored.id
+
+
+_Owned = TypeVar("_Owned", StoredFile, Batch)
+
+
+def _owned(found: _Owned | None, tenant: str, what: str, given: str) -> _Owned:
+    """A tenant's file or batch; another tenant's is as unknown as a missing one (404)."""
+    if found is None or found.tenant != tenant:
+        raise ApiError(404, f"No {what} found with id {excerpt(given)}.", param=f"{what}_id", code="not_found")
+    return found
 
 
 def _kind(item: JSONObject, endpoint: str) -> Kind:

@@ -145,18 +145,6 @@ class Store:
         snapshot.batches = [_json.loads_own(record) for (record,) in self._conn.execute("SELECT record FROM batches")]
         return snapshot
 
-    def batch_lines(self, batch_id: str) -> list[tuple[int, str, str]]:
-        """A batch's dispatched lines (line number, custom_id, generation id), in the order they finished."""
-        if self._conn is None:
-            return []
-        self._flush()
-        rows = self._conn.execute(
-            "SELECT l.line, l.custom_id, l.generation_id FROM batch_lines l LEFT JOIN generations g "
-            "ON g.id = l.generation_id WHERE l.batch_id = ? ORDER BY g.finished_at, l.line",
-            (batch_id,),
-        )
-        return [(line, custom_id, generation_id) for line, custom_id, generation_id in rows]
-
     def batch_results(self, batch_id: str) -> Iterator[tuple[str, str | None, str | None, Any]]:
         """A batch's dispatched lines as (custom_id, state, state message, response), in the order they finished:
         one query, rows streamed, no record rebuilt (a batch of a million lines is read back at its end)."""
