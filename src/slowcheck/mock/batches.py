@@ -287,12 +287,16 @@ class Batches:
         """Forget what is older than the retention window, as generations are: finished batches (their records,
         line rows and result files) and files no unfinished batch reads. How many batches went."""
         gone = [b for b in self.batches.values() if b.status in _TERMINAL and b.public["created_at"] < created_before]
+        results: set[str] = set()
         for batch in gone:
             del self.batches[batch.id]
             self._lines_in_memory.pop(batch.id, None)
             self.store.delete_batch(batch.id)
+            results |= {batch.public[k] for k in ("output_file_id", "error_file_id") if batch.public[k]}
         reading = {b.public["input_file_id"] for b in self.batches.values() if b.status not in _TERMINAL}
-        for stored in [f for f in self.files.values() if f.created_at < created_before and f.id not in reading]:
+        # A batch's result files go with it, even when written a second after the window's edge.
+        old = [f for f in self.files.values() if (f.created_at < created_before or f.id in results)]
+        for stored in [f for f in old if f.id not in reading]:
             del self.files[stored.id]
             self.store.delete_file(stored.id)
             self.path(stored).unlink(missing_ok=True)
