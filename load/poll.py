@@ -19,7 +19,6 @@ After the last submission it waits up to ``--drain`` seconds for the outstanding
 
 from __future__ import annotations
 
-import itertools
 import time
 
 from slowcheck.load import harness, plan, workload
@@ -44,10 +43,8 @@ class Poller(harness.SlowUser):
         names = [n for n in names if n != "webhook" or hook_id]
         plain = workload.bodies(self.options.model)[:4]
         hooked = workload.bodies(self.options.model, {"webhook_id": hook_id})[:4] if hook_id else plain
-        turn = itertools.count()
 
-        def fire(at: float) -> None:
-            index = next(turn)
+        def fire(index: int, at: float) -> None:
             name = names[index % len(names)]
             requests = hooked if name == "webhook" else plain
             offer = self.submit("chat", requests[index // len(names) % len(requests)][1], at)
@@ -56,7 +53,7 @@ class Poller(harness.SlowUser):
 
         if names:
             self.samples.started = time.time()  # the plan starts now, after the webhook registration
-            self.offer(plan.arrivals(stages, share=self.share, of=self.of), self.samples.started, fire)
+            self.offer(enumerate(plan.arrivals(stages, share=self.share, of=self.of)), self.samples.started, fire)
         deadline = time.time() + self.options.drain
         for tracker in trackers.values():
             tracker.idle.wait(timeout=max(0.0, deadline - time.time()))
@@ -71,17 +68,9 @@ class Poller(harness.SlowUser):
         tracker = trackers.pop("webhook", None)
         if tracker is None:
             return None, None
-        port = self.options.receiver_port if self.options.webhook_id else 0
-        receiver = harness.Receiver(port, tracker.deliver)
-        hook_id = str(self.options.webhook_id) or f"slowcheck-load-{id(self):x}"
-        if not self.options.webhook_id:
-            answer = self.client.post(
-                "/_mock/webhooks", json={"id": hook_id, "url": receiver.url}, headers=self.auth, name="register webhook"
-            )
-            if answer.status_code != 200:
-                tracker.samples.not_run = "no --webhook-id, and the target has no /_mock/webhooks to register one"
-                tracker.close()
-                receiver.stop()
-                return None, None
+        receiver, hook_id = self.hook(tracker)
+        if hook_id is None:
+            tracker.samples.not_run = "no --webhook-id, and the target has no /_mock/webhooks to register one"
+            return None, None
         trackers["webhook"] = tracker
         return receiver, hook_id

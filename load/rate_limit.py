@@ -15,7 +15,6 @@ It runs in one user (one clock); a per-minute limit needs ``--step-seconds 60``.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from typing import Any
@@ -60,13 +59,12 @@ class Prober(harness.SlowUser):
         start = time.time()
         seconds = self.options.step_seconds
         requests = workload.bodies(self.options.model)
-        turn = itertools.count()
 
-        def fire(at: float) -> None:
-            kind, body = requests[next(turn) % len(requests)]
+        def fire(index: int, at: float) -> None:
+            kind, body = requests[index % len(requests)]
             self.submit(kind, body, at)
 
-        self.offer(plan.arrivals([plan.Stage(rate, seconds)]), start, fire)
+        self.offer(enumerate(plan.arrivals([plan.Stage(rate, seconds)])), start, fire)
         rows = self.samples.submits[first:]
         ok = sum(1 for *_, status in rows if 200 <= status < 300)
         limited = sum(1 for *_, status in rows if status == 429)

@@ -10,7 +10,6 @@ planned arrival. Every ``--validate-every``-th ack is checked against ``schemas/
 
 from __future__ import annotations
 
-import itertools
 import time
 
 from slowcheck.load import harness, plan, workload
@@ -22,12 +21,11 @@ class Submitter(harness.SlowUser):
     def run_once(self) -> None:
         stages = plan.parse_stages(self.options.rate, self.options.duration)
         requests = workload.bodies(self.options.model)
-        turn = itertools.count()
         self.samples.started = time.time()
 
-        def fire(at: float) -> None:
-            kind, body = requests[next(turn) % len(requests)]
+        def fire(index: int, at: float) -> None:
+            kind, body = requests[index % len(requests)]
             self.submit(kind, body, at)
 
-        self.offer(plan.arrivals(stages, share=self.share, of=self.of), self.samples.started, fire)
+        self.offer(enumerate(plan.arrivals(stages, share=self.share, of=self.of)), self.samples.started, fire)
         self.samples.ended = time.time()

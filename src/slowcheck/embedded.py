@@ -75,13 +75,15 @@ def target_or_mock(
     durable: bool = True,
     submit_rate: float = 0.0,
     webhooks: Mapping[str, str] | None = None,
+    capacity: float | None = None,
 ) -> Iterator[Endpoint]:
     """The target named by ``base_url`` (else ``SLOWCHECK_BASE_URL``) and its key, else the embedded mock.
 
     The embedded mock runs in a thread with ``keys`` fresh keys, serves ``model`` beside its own models (so the
     unknown-model rule has something to hold against), and is durable (SQLite in a temporary folder) unless
     told otherwise. ``submit_rate`` is its per-key submission limit (0: none); ``webhooks`` maps webhook ids to
-    URLs it delivers to.
+    URLs it delivers to; ``capacity`` makes it a capacity model (tokens/s decoded by its workers together, run
+    times following each generation's tokens, no drawn queue time).
     """
     given = api.base_url(base_url)
     if given:
@@ -102,8 +104,9 @@ def target_or_mock(
             db=db,
             api_keys=list(fresh),
             models=[*DEFAULT_MODELS, model],
-            queue_time=Span(*timing.queued),
+            queue_time=Span(*timing.queued) if capacity is None else None,
             run_time=Span(*timing.running),
+            capacity=capacity,
             submit_rate=submit_rate,
             webhooks=dict(webhooks or {}),
             webhook_retry_delays=[0.1, 0.2],

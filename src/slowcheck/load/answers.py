@@ -10,7 +10,7 @@ from slowcheck import _json, api
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples
 from slowcheck.schemas import schema_set
 
-__all__ = ["load_json", "should_validate", "submission"]
+__all__ = ["ack_created", "load_json", "should_validate", "submission"]
 
 
 def should_validate(ordinal: int, every: int) -> bool:
@@ -25,6 +25,15 @@ def load_json(content: bytes | None) -> Any:
         return _json.loads(content or b"")
     except ValueError:
         return None
+
+
+def ack_created(content: bytes | None) -> float | None:
+    """The ack's ``created`` in epoch seconds (documented in milliseconds; seconds are read as such)."""
+    document = load_json(content)
+    created = document.get("created") if isinstance(document, dict) else None
+    if isinstance(created, bool) or not isinstance(created, int | float) or created <= 0:
+        return None
+    return created / 1000 if created > 1e11 else float(created)
 
 
 def submission(

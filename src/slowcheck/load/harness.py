@@ -31,9 +31,9 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from slowcheck import api
 from slowcheck.errors import SlowcheckError
-from slowcheck.load import answers, plan, report
+from slowcheck.load import answers, jobs, plan, report
 from slowcheck.load.policies import Policy
-from slowcheck.load.pollbook import Outstanding, PollBook
+from slowcheck.load.pollbook import Completed, Outstanding, PollBook
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
 from slowcheck.load.thresholds import Threshold
 from slowcheck.report import new_report_dir
@@ -79,6 +79,8 @@ def install(scenario: str) -> None:
         group.add_argument("--webhook-id", default="", help="poll: a webhook id whose URL reaches the receiver")
         group.add_argument("--receiver-port", type=int, default=0, help="poll: the webhook receiver's port")
         group.add_argument("--target-label", default="", help="the target as reports name it")
+        if scenario == "jobs":
+            _job_options(parser)
 
     def _collect(environment: Environment, **_: Any) -> None:
         runner = environment.runner
@@ -91,6 +93,29 @@ def install(scenario: str) -> None:
 
     events.init_command_line_parser.add_listener(_options)  # type: ignore[no-untyped-call]
     events.init.add_listener(_collect)  # type: ignore[no-untyped-call]
+
+
+def _job_options(parser: LocustArgumentParser) -> None:
+    group = parser.add_argument_group("jobs", "the jobs scenario's workload, tracking and figures")
+    group.add_argument("--arrival", default="constant", help="constant, poisson or gamma")
+    group.add_argument("--burstiness", type=float, default=1.0, help="gamma's shape: 1 is Poisson, less is burstier")
+    group.add_argument("--jobs", type=int, default=0, help="at most this many jobs (0: as the rate and duration say)")
+    group.add_argument("--trace", default="", help="replay the arrival times of this JSON Lines file")
+    group.add_argument("--seed", type=int, default=0, help="seed of random arrivals")
+    group.add_argument("--input", default="", help="request bodies (or Batch API lines) to send, cycled")
+    group.add_argument("--prompt-tokens", default="64", help="MEAN[:STDDEV] of generated prompts")
+    group.add_argument("--output-tokens", default="64", help="MEAN[:STDDEV] of generated max_tokens")
+    group.add_argument("--mix", default="chat", help="kinds with weights: chat=8,text=1,embedding=1")
+    group.add_argument("--embedding-model", default=api.EMBEDDING_MODEL, help="model of embedding jobs")
+    group.add_argument("--canaries", type=float, default=0.02, help="share of chat and text jobs that are canaries")
+    group.add_argument("--slo", action="append", default=[], help="e.g. e2e_s<=600 (repeatable)")
+    group.add_argument("--slice", type=float, default=10.0, help="seconds per slice of the throughput figures")
+    group.add_argument("--warmup", type=float, default=0.0, help="seconds of arrivals left out of headline figures")
+    group.add_argument("--cooldown", type=float, default=0.0, help="the last seconds of arrivals left out")
+    group.add_argument("--track", default="auto", help="auto, hinted, backoff, fixed or webhook")
+    group.add_argument("--pollers", type=int, default=64, help="polls in flight per process")
+    group.add_argument("--run-id", default="", help="six hex digits in every custom_id (resume keeps them)")
+    group.add_argument("--resume", action="store_true", help="continue the run whose journal is in --report-dir")
 
 
 @dataclass
@@ -136,6 +161,10 @@ class Collector:
             environment.process_exit_code = 2
             return
         settings = _settings(options, self.expected)
+        extra = None
+        if options.scenario == "jobs":
+            extra = jobs_figures(directory, options, self.samples)
+            settings |= _job_settings(options)
         summary = report.write(
             directory,
             self.samples,
@@ -143,6 +172,7 @@ class Collector:
             target=options.target_label or environment.host or "",
             settings=settings | {"users_reported": self.reported},
             thresholds=thresholds,
+            extra=extra,
         )
         breached = [t for t in summary["thresholds"] if not t["passed"]]
         environment.process_exit_code = 1 if breached else 0
@@ -152,6 +182,31 @@ class Collector:
 def strategies(options: Any) -> list[str]:
     """The strategies a run compares: those of --strategies in the poll scenario, none in the others."""
     return plan.parse_strategies(options.strategies) if options.scenario == "poll" else []
+
+
+def jobs_figures(directory: Path, options: Any, samples: Samples) -> dict[str, Any]:
+    """The ``jobs`` and ``submit`` keys of a jobs run, read from its journal, and what tracking cost."""
+    slos = [jobs.parse_slo(expr) for expr in options.slo]
+    figures = jobs.summarize(
+        directory, slos, warmup=options.warmup, cooldown=options.cooldown, slice_seconds=options.slice
+    )
+    tracked = samples.strategies.get("jobs") or StrategySamples()
+    terminal = figures["jobs"]["accepted"] - figures["jobs"]["open"]
+    figures["jobs"]["tracking"] = {
+        "polls": tracked.polls,
+        "polls_per_job": round(tracked.polls / terminal, 3) if terminal else None,
+        "wasted_polls": tracked.wasted,
+        "rate_limited": tracked.rate_limited,
+        "errors": tracked.errors,
+        "webhooks": tracked.webhooks,
+    }
+    return figures | {"poll": {}}
+
+
+def _job_settings(options: Any) -> dict[str, Any]:
+    names = ("arrival", "burstiness", "jobs", "trace", "seed", "input", "prompt_tokens", "output_tokens", "mix",
+             "canaries", "slo", "slice", "warmup", "cooldown", "track", "run_id", "resume")  # fmt: skip
+    return {name: getattr(options, name) for name in names}
 
 
 def _settings(options: Any, users: int) -> dict[str, Any]:
@@ -179,6 +234,8 @@ class Offer:
     generation_id: str | None
     headers: dict[str, str]
     sent_at: float
+    content: bytes | None = None
+    """The answer's body, as it came."""
 
 
 class SlowUser(FastHttpUser):
@@ -228,28 +285,41 @@ class SlowUser(FastHttpUser):
 
     # -- submissions
 
-    def offer(self, offsets: Iterable[float], start: float, fire: Callable[[float], None]) -> None:
-        """Fire at each planned time, never waiting for answers (open model); then let the last ones land.
+    def offer(
+        self,
+        arrivals: Iterable[tuple[int, float]],
+        start: float,
+        fire: Callable[[int, float], None],
+        dropped: Callable[[int, float], None] | None = None,
+    ) -> None:
+        """Fire each ``(index, offset)`` arrival at its time, never waiting for answers (open model); then let the
+        last ones land.
 
         Like k6's arrival-rate executors: ``--max-inflight`` senders take the next planned arrival when they
-        are free and wait for its time. An arrival nobody was free to send on time is dropped and counted; a
-        sender that was free but woke late (timer jitter, a busy machine) still sends, and its latency shows it.
+        are free and wait for its time. An arrival nobody was free to send on time is dropped and counted (and
+        told to ``dropped``); a sender that was free but woke late (timer jitter, a busy machine) still sends,
+        and its latency shows it.
         """
-        schedule = iter(offsets)
+        schedule = iter(arrivals)
         samples = self.samples
 
         def sender() -> None:
-            for offset in schedule:  # shared: each arrival goes to exactly one sender
+            for index, offset in schedule:  # shared: each arrival goes to exactly one sender
                 at = start + offset
                 delay = at - time.time()
                 if delay > _TIMER_RESOLUTION:
                     gevent.sleep(delay)
                 elif delay < -_LATE:
                     samples.dropped += 1
+                    if dropped is not None:
+                        dropped(index, at)
                     continue
                 self.inflight += 1
                 try:
-                    fire(min(at, time.time()))
+                    fire(index, min(at, time.time()))
+                except Exception as exc:  # a sender that died would silently take its share of the plan with it
+                    samples.errors[f"harness error: {type(exc).__name__}: {exc}"] += 1
+                    log.exception("slowcheck: arrival %d failed in the harness", index)
                 finally:
                     self.inflight -= 1
 
@@ -259,7 +329,7 @@ class SlowUser(FastHttpUser):
     def submit(self, kind: api.Kind, body: bytes, at: float) -> Offer:
         sent_at = time.time()
         with self.client.post(
-            api.SUBMIT[kind],
+            api.SUBMIT.get(kind, api.EMBEDDINGS),
             data=body,  # type: ignore[arg-type]  # bytes, encoded once; geventhttpclient sends them as they are
             headers=self.auth,
             name=f"submit {kind}",
@@ -287,7 +357,24 @@ class SlowUser(FastHttpUser):
                 response.success()
             else:
                 response.failure(failure)
-        return Offer(status, generation_id, headers, sent_at)
+        return Offer(status, generation_id, headers, sent_at, response.content)
+
+    def hook(self, tracker: Tracker) -> tuple[Receiver | None, str | None]:
+        """A webhook receiver handing events to ``tracker``, and the id the target sends to it with: the
+        ``--webhook-id`` given, or one registered through the mock's ``/_mock/webhooks``. ``(None, None)``, the
+        tracker closed, when neither is possible."""
+        options = self.options
+        receiver = Receiver(options.receiver_port if options.webhook_id else 0, tracker.deliver)
+        hook_id = str(options.webhook_id) or f"slowcheck-load-{id(self):x}"
+        if not options.webhook_id:
+            answer = self.client.post(
+                "/_mock/webhooks", json={"id": hook_id, "url": receiver.url}, headers=self.auth, name="register webhook"
+            )
+            if answer.status_code != 200:
+                tracker.close()
+                receiver.stop()
+                return None, None
+        return receiver, hook_id
 
 
 def _share(environment: Environment) -> tuple[int, int]:
@@ -320,9 +407,16 @@ class Tracker:
     """A pool of pollers for one strategy over its :class:`PollBook`: each due poll is dispatched to one of at
     most ``pollers`` greenlets, and the book says what the answer meant and when to poll next."""
 
-    def __init__(self, user: SlowUser, policy: Policy, samples: StrategySamples, pollers: int = 64) -> None:
+    def __init__(
+        self,
+        user: SlowUser,
+        policy: Policy,
+        samples: StrategySamples,
+        pollers: int = 64,
+        completed: Completed | None = None,
+    ) -> None:
         self.user, self.policy = user, policy
-        self.book = PollBook(policy, samples)
+        self.book = PollBook(policy, samples, completed)
         self.samples = samples
         self.wakeup = gevent.event.Event()
         self.idle = gevent.event.Event()
@@ -330,9 +424,9 @@ class Tracker:
         self.pool = gevent.pool.Pool(pollers)
         self.loop = gevent.spawn(self._dispatch)
 
-    def add(self, generation_id: str, submitted_at: float) -> None:
+    def add(self, generation_id: str, submitted_at: float, job: int = -1) -> None:
         self.idle.clear()
-        self.book.add(generation_id, submitted_at, time.time())
+        self.book.add(generation_id, submitted_at, time.time(), job)
         self._changed()
 
     def deliver(self, generation_id: str, data: dict[str, Any], seen: float) -> None:
@@ -382,6 +476,9 @@ class Tracker:
         self._changed()
 
 
+_COMPLETED_EVENTS = frozenset({"generation.completed", "async-embedding.completed"})
+
+
 class Receiver:
     """The harness's webhook receiver on 127.0.0.1: hands each ``generation.completed`` event to ``deliver``.
 
@@ -405,7 +502,7 @@ class Receiver:
         if environ["REQUEST_METHOD"] == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
             event = answers.load_json(environ["wsgi.input"].read(size))
-            if isinstance(event, dict) and event.get("event") == "generation.completed":
+            if isinstance(event, dict) and event.get("event") in _COMPLETED_EVENTS:
                 generation_id, data = event.get("generation_id"), event.get("data")
                 if isinstance(generation_id, str):
                     self.deliver(generation_id, data if isinstance(data, dict) else {}, seen)

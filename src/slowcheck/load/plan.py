@@ -26,7 +26,12 @@ __all__ = [
     "parse_strategies",
 ]
 
-DEFAULTS: dict[str, tuple[str, float]] = {"submit": ("50", 30.0), "poll": ("8", 30.0), "rate-limit": ("10", 120.0)}
+DEFAULTS: dict[str, tuple[str, float]] = {
+    "submit": ("50", 30.0),
+    "poll": ("8", 30.0),
+    "rate-limit": ("10", 120.0),
+    "jobs": ("10", 30.0),
+}
 """Per scenario: the default ``--rate`` and ``--duration`` (seconds)."""
 STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
 """The poll scenario's strategies, in report order."""

@@ -10,6 +10,9 @@ import matplotlib
 matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from slowcheck.load.jobs import parse_slo
 
 __all__ = ["figures"]
 
@@ -33,6 +36,13 @@ def figures(summary: dict[str, Any]) -> list[tuple[str, str]]:
     batch = summary.get("batch") or {}
     if batch.get("timeline"):
         drawn.append(("Lines completed since the batch was created", _svg(_batch_progress(batch))))
+    jobs = summary.get("jobs") or {}
+    if jobs.get("timeline"):
+        drawn.append(("Sampled jobs: queue, run and notice, from the first arrival", _svg(_phases(jobs["timeline"]))))
+    if jobs.get("slices"):
+        drawn.append(("Completions and output tokens per second, per slice", _svg(_slices(jobs["slices"]))))
+    if jobs.get("cdf"):
+        drawn.append(("End-to-end time of the measured jobs (CDF)", _svg(_cdf(jobs["cdf"], jobs["goodput"]["slo"]))))
     timeline = summary.get("timeline") or []
     if timeline:
         drawn.append(("Throughput over time (per second of planned arrival)", _svg(_throughput(timeline))))
@@ -44,6 +54,52 @@ def figures(summary: dict[str, Any]) -> list[tuple[str, str]]:
     if poll:
         drawn.append(("Polling strategies: cost and latency", _svg(_strategies(poll))))
     return drawn
+
+
+def _phases(timeline: list[dict[str, Any]]) -> Figure:
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    for row, job in enumerate(timeline):
+        created, dispatched, finished, seen = (job[k] for k in ("created", "dispatched", "finished", "seen"))
+        axes.barh(row, dispatched - created, left=created, height=1.0, color=_COLOURS["offered"], linewidth=0)
+        axes.barh(row, finished - dispatched, left=dispatched, height=1.0, color=_COLOURS["ok"], linewidth=0)
+        axes.barh(row, max(0.0, seen - finished), left=finished, height=1.0, color=_COLOURS["limited"], linewidth=0)
+    axes.set(xlabel="seconds", ylabel="jobs (sampled, by arrival)")
+    axes.set_yticks([])
+    handles = [Rectangle((0, 0), 1, 1, color=_COLOURS[c]) for c in ("offered", "ok", "limited")]
+    axes.legend(handles, ["queue", "run", "notice"], loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False,
+                ncols=3, borderaxespad=0.2)  # fmt: skip
+    return figure
+
+
+def _slices(slices: list[dict[str, Any]]) -> Figure:
+    figure, jobs_axes = plt.subplots(figsize=(6, 3))
+    t = [s["t"] for s in slices]
+    width = (t[1] - t[0]) if len(t) > 1 else 1.0
+    jobs_axes.bar(t, [s["jobs_per_s"] for s in slices], width=width * 0.9, align="edge", color=_COLOURS["ok"],
+                  label="jobs / s")  # fmt: skip
+    jobs_axes.set(xlabel="seconds (slice start)", ylabel="jobs completed / s")
+    tokens_axes = jobs_axes.twinx()
+    tokens_axes.plot([x + width / 2 for x in t], [s["output_tokens_per_s"] for s in slices], color=_COLOURS["p50"],
+                     marker="o", linestyle="--", label="output tokens / s")  # fmt: skip
+    tokens_axes.set(ylabel="output tokens / s")
+    tokens_axes.set_ylim(bottom=0)
+    tokens_axes.grid(False)
+    handles = [*jobs_axes.containers[:1], *tokens_axes.get_lines()]
+    jobs_axes.legend(handles, ["jobs / s", "output tokens / s"], loc="lower left", bbox_to_anchor=(0, 1.0),
+                     frameon=False, ncols=2, borderaxespad=0.2)  # fmt: skip
+    return figure
+
+
+def _cdf(cdf: list[list[float]], slos: list[str]) -> Figure:
+    figure, axes = plt.subplots(figsize=(6, 3))
+    axes.plot([p[0] for p in cdf], [100 * p[1] for p in cdf], color=_COLOURS["ok"], label="e2e")
+    for slo in map(parse_slo, slos):
+        if slo.metric == "e2e":
+            axes.axvline(slo.bound, color=_COLOURS["errors"], linestyle="--", label=f"SLO {slo.expr}")
+    axes.set(xlabel="seconds, created to finishedAt", ylabel="% of jobs")
+    axes.set_ylim(0, 100)
+    _legend(axes, 2)
+    return figure
 
 
 def _batch_progress(batch: dict[str, Any]) -> Figure:

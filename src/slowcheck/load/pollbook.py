@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ from slowcheck.load.policies import Policy
 from slowcheck.load.samples import StrategySamples
 from slowcheck.timestamps import epoch_seconds
 
-__all__ = ["Outstanding", "PollBook", "Reading"]
+__all__ = ["Completed", "Outstanding", "PollBook", "Reading"]
 
 Reading = Literal["terminal", "waiting", "limited", "mislabelled", "error"]
 """What one poll's answer meant: the generation is done; not yet (200 not terminal, or the documented 404
@@ -30,13 +30,21 @@ class Outstanding:
     generation_id: str
     submitted_at: float
     polls: int = 0
+    job: int = -1
+    """The jobs scenario's index of the arrival (-1 elsewhere)."""
+
+
+Completed = Callable[[Outstanding, float, dict[str, Any]], None]
+"""Told of each generation once, with when it was seen terminal and its record (the jobs scenario's sink)."""
 
 
 class PollBook:
     """Submitters only :meth:`add` ids and never wait for a poll, so slow generations do not throttle them."""
 
-    def __init__(self, policy: Policy, samples: StrategySamples) -> None:
+    def __init__(self, policy: Policy, samples: StrategySamples, completed: Completed | None = None) -> None:
         self.policy, self.samples = policy, samples
+        self.completed = completed
+        """Where completions go instead of ``samples.completions`` (which would hold every one in memory)."""
         self.outstanding: dict[str, Outstanding] = {}
         self.early: dict[str, tuple[float, dict[str, Any]]] = {}
         """Webhooks that arrived before their ack: generation id -> (seen at, record)."""
@@ -47,9 +55,9 @@ class PollBook:
     def idle(self) -> bool:
         return not self.outstanding
 
-    def add(self, generation_id: str, submitted_at: float, now: float) -> None:
+    def add(self, generation_id: str, submitted_at: float, now: float, job: int = -1) -> None:
         """Wait for a new generation: its first poll is due after the policy's first delay."""
-        self.outstanding[generation_id] = Outstanding(generation_id, submitted_at)
+        self.outstanding[generation_id] = Outstanding(generation_id, submitted_at, job=job)
         if generation_id in self.early:  # the webhook beat the ack
             seen, record = self.early.pop(generation_id)
             self.complete(generation_id, seen, record)
@@ -69,6 +77,9 @@ class PollBook:
         item = self.outstanding.pop(generation_id, None)
         if item is None:
             return False
+        if self.completed is not None:
+            self.completed(item, seen, record)
+            return True
         finished = epoch_seconds(record.get("finishedAt"))
         self.samples.completions.append(
             [generation_id, item.submitted_at, seen, finished, item.polls, str(record.get("state"))]

@@ -7,22 +7,31 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slowcheck.load import thresholds as threshold_rules
+from slowcheck.load import jobs, thresholds as threshold_rules
 from slowcheck.load.samples import Samples, StrategySamples
 from slowcheck.load.summary import build
 from slowcheck.load.thresholds import Threshold
 
-__all__ = ["skeleton", "thresholds", "write"]
+__all__ = ["MISMATCH_THRESHOLD", "skeleton", "thresholds", "write"]
 
 
 def skeleton(scenario: str, strategies: list[str]) -> dict[str, Any]:
     """A summary of nothing, with every key a run of this scenario will have: thresholds are checked on it."""
     samples = Samples(strategies={name: StrategySamples() for name in strategies})
-    return build(samples, scenario=scenario, target="", settings={})
+    summary = build(samples, scenario=scenario, target="", settings={})
+    if scenario == "jobs":
+        summary["jobs"] = jobs.skeleton()
+    return summary
+
+
+MISMATCH_THRESHOLD = "jobs.correctness.mismatched==0"
+"""A jobs run breaches on any answer that is not its job's, unless a threshold of the user's names the figure."""
 
 
 def thresholds(exprs: list[str], scenario: str, strategies: list[str]) -> list[Threshold]:
     shape = skeleton(scenario, strategies)
+    if scenario == "jobs" and not any(e.strip().startswith("jobs.correctness.mismatched") for e in exprs):
+        exprs = [*exprs, MISMATCH_THRESHOLD]
     return [threshold_rules.parse(expr, shape) for expr in exprs]
 
 
@@ -34,8 +43,10 @@ def write(
     target: str,
     settings: dict[str, Any],
     thresholds: list[Threshold],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    summary = build(samples, scenario=scenario, target=target, settings=settings)
+    """``extra``: keys computed elsewhere (the jobs scenario's, from its journal), over those of the samples."""
+    summary = build(samples, scenario=scenario, target=target, settings=settings) | (extra or {})
     summary["thresholds"] = threshold_rules.evaluate(thresholds, summary)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

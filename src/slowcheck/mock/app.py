@@ -392,7 +392,19 @@ class MockApp:
         if generation is None or tenant is not None and generation.tenant != tenant:
             raise ApiError(404, f"No generation found with id {excerpt(generation_id)}.", param="id", code="not_found")
         polls = self.engine.stats.polls_by_generation.get(generation_id, 0)
-        return _json_response({"id": generation_id, "state": generation.state, "polls": polls})
+        usage = (generation.response or {}).get("usage") or {}
+        return _json_response(
+            {
+                "id": generation_id,
+                "state": generation.state,
+                "polls": polls,
+                # Epoch seconds, unrounded: the truth a load run's figures are compared with.
+                "created": generation.created,
+                "dispatched_at": generation.dispatched_at,
+                "finished_at": generation.finished_at,
+                "completion_tokens": usage.get("completion_tokens"),
+            }
+        )
 
     async def webhooks(self, request: Request) -> Response:
         # The registry is the mock's, as the dashboard's is the account's: a key may change it only where no

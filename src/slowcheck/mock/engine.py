@@ -106,7 +106,7 @@ class Engine:
     def new_generation(self, generation_id: str, tenant: str, kind: Kind, request: JSONObject) -> Generation:
         now = time.time()
         rng = self._rng
-        return Generation(
+        generation = Generation(
             generation_id,
             tenant,
             kind,
@@ -117,6 +117,11 @@ class Engine:
             fail=rng.random() < self.settings.failure_ratio,
             stuck=rng.random() < self.settings.faults.stuck_ratio,
         )
+        capacity = self.settings.capacity
+        if capacity is not None:
+            # Each worker decodes at its share of the capacity; decided now, so it is stored with the rest.
+            generation.run_time = generator.work_tokens(generation) * self.settings.workers / capacity
+        return generation
 
     async def submit(
         self,
@@ -191,7 +196,9 @@ class Engine:
         if generation.stuck and generation.state == "In Progress":
             return None
         if generation.state == "Queued":
-            return max(0.0, generation.eligible_at - now)
+            # Past its queue time it waits for a free worker: when one frees is not known, so nothing is promised
+            # (a hint of 0 would have every client poll in a loop).
+            return generation.eligible_at - now if generation.eligible_at > now else None
         if generation.state == "In Progress" and generation.dispatched_at is not None:
             return max(0.0, generation.dispatched_at + generation.run_time - now)
         return None
@@ -295,9 +302,12 @@ class Engine:
         if failure is None:
             generation.state, generation.state_message = "Success", "Generation successful"
             generation.response = response
+            if self.settings.faults.swap_ratio and self._rng.random() < self.settings.faults.swap_ratio:
+                self._swap(generation)
         else:
             generation.state, generation.state_message, generation.response = "Failed", failure, None
         self.store.update(generation)
+        self.stats.finished(generation)
         self.pending.pop(generation.id, None)
         self._waiting.pop(generation.id, None)
         self._remember(generation)
@@ -307,6 +317,14 @@ class Engine:
             self._maybe_finish_group(self.groups[generation.group_id])
         for listener in self.listeners:
             listener(generation)
+
+    def _swap(self, generation: Generation) -> None:
+        """The swap fault: this generation's response and the last successful one's of its kind change places."""
+        for other in reversed(self.finished.values()):
+            if other.state == "Success" and other.kind == generation.kind and other.response is not None:
+                generation.response, other.response = other.response, generation.response
+                self.store.update(other)
+                return
 
     def withdraw(self, generation_id: str, reason: str) -> bool:
         """Fail a generation that is still Queued (a cancelled or expired batch's line); False once it runs."""

@@ -21,7 +21,7 @@ from slowcheck import _json
 from slowcheck.mock.records import Generation
 from slowcheck.types import JSONObject
 
-__all__ = ["MAX_NUMBERS", "complete", "count_tokens", "embed", "numbers"]
+__all__ = ["CANARY", "MAX_NUMBERS", "complete", "count_tokens", "embed", "numbers", "work_tokens"]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _WORDS = (
@@ -31,6 +31,9 @@ _WORDS = (
 ).split()
 # Chat templates add a few tokens per message; a fixed count keeps the arithmetic checkable.
 _PER_MESSAGE = 4
+CANARY = re.compile(r"Reply with exactly: ([^\n]+)")
+"""An instruction the generator obeys, as a model at temperature 0 would: load runs mix such canaries into the
+traffic and check each answer is its own request's."""
 _DEFAULT_TEXT_MAX = 16  # OpenAI's default max_tokens for legacy completions
 
 
@@ -64,6 +67,23 @@ def complete(generation: Generation) -> JSONObject:
     return response
 
 
+def work_tokens(generation: Generation) -> int:
+    """The tokens a worker spends on a generation (its completion, or an embedding's input), at least one."""
+    usage = complete(generation).get("usage") or {}
+    return max(1, int(usage.get("prompt_tokens" if generation.kind == "embedding" else "completion_tokens") or 0))
+
+
+def _instruction(request: JSONObject, kind: str) -> str | None:
+    """The text a canary asks for: in the last user message, or the prompt."""
+    if kind == "chat":
+        users = [m for m in request.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+        text = _message_text(users[-1]) if users else ""
+    else:
+        text = _prompt_text(request.get("prompt"))
+    match = CANARY.search(text)
+    return match.group(1).strip() if match else None
+
+
 def _limit(request: JSONObject, kind: str) -> int:
     for key in ("max_completion_tokens", "max_tokens"):
         limit = _whole(request.get(key))
@@ -85,11 +105,13 @@ def _choice(generation: Generation, rng: random.Random, index: int) -> tuple[JSO
     if kind == "chat" and _wants_tool(request, rng):
         return _tool_choice(request, rng, index), 0
     natural = [rng.choice(_WORDS) for _ in range(rng.randint(3, 48))]
-    text = (
-        _json.dumps(_instance(_format_schema(request), rng, natural)).decode()
-        if _json_format(request)
-        else " ".join(natural)
-    )
+    asked = _instruction(request, kind)
+    if asked is not None:
+        text = asked
+    elif _json_format(request):
+        text = _json.dumps(_instance(_format_schema(request), rng, natural)).decode()
+    else:
+        text = " ".join(natural)
     text, finish, matched = _apply_stop(text, request.get("stop"))
     tokens = _TOKEN.findall(text)
     if len(tokens) > limit:

@@ -120,6 +120,13 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         "simulated workers: generations In Progress at once",
     ),
     (
+        ("--capacity",),
+        "capacity",
+        {"type": _positive(float), "metavar": "TOKENS_PER_S"},
+        "tokens per second the workers decode together: run time follows each generation's tokens and the queue "
+        "grows when the offered load exceeds it (default: drawn run times)",
+    ),
+    (
         ("--batch-window",),
         "batch_window",
         {"type": _positive(float), "metavar": "SECONDS"},
@@ -239,6 +246,12 @@ _FAULT_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
         "not_found_until_dispatched",
         {"action": "store_true"},
         "answer 404 for Queued generations",
+    ),
+    (
+        "--swap-ratio",
+        "swap_ratio",
+        {"type": _ratio, "metavar": "RATIO"},
+        "share of responses exchanged with the previous generation's (cross-wired answers)",
     ),
     ("--stuck-ratio", "stuck_ratio", {"type": _ratio, "metavar": "RATIO"}, "share of generations that never finish"),
     (

@@ -76,6 +76,9 @@ class Faults:
     """Share of batch lines refused one by one (a 400 in the error file) while the batch completes."""
     batch_cancel_delay: float = 0.0
     """Extra seconds a cancelled batch stays cancelling (OpenAI: up to 10 minutes)."""
+    swap_ratio: float = 0.0
+    """Share of successful generations whose response is exchanged with the previous one's (cross-wired
+    answers: each record then carries another request's response)."""
 
 
 @dataclass(slots=True)
@@ -120,6 +123,10 @@ class MockSettings:
     asked for. Without a store (``:memory:``) every generation stays in memory."""
     workers: int = 16
     """Simulated workers: at most this many generations are In Progress at once."""
+    capacity: float | None = None
+    """Tokens per second the workers decode together: a generation's run time is then its tokens (completion,
+    or input for an embedding) x workers / capacity, and it waits for a worker, not a drawn queue time, so the
+    queue grows when the offered token load exceeds the capacity, as on a real cluster."""
     failure_ratio: float = 0.0
     seed: int = 0
     """Seeds the simulation (timing, failures); results are seeded by the request itself."""
@@ -159,6 +166,8 @@ class MockSettings:
             raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.capacity is not None and not self.capacity > 0:
+            raise ConfigError(f"capacity must be positive, got {self.capacity}")
         if self.time_scale is not None and self.time_scale <= 0:
             raise ConfigError(f"time_scale must be positive, got {self.time_scale}")
         if self.webhook_attempts < 1:
@@ -181,6 +190,8 @@ class MockSettings:
 
     @property
     def queue_span(self) -> Span:
+        if self.capacity is not None and self.queue_time is None:
+            return Span(0.0, 0.0)  # the queue is the workers' own
         return self._span(self.queue_time, share=0.9)
 
     @property

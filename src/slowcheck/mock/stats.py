@@ -43,6 +43,19 @@ class Stats:
         if len(seen) > WINDOW:
             seen.popitem(last=False)
 
+    def finished(self, generation: Any) -> None:
+        """The truth a load run's figures are compared with: per key, sums over the generations that ran."""
+        counter = self.by_key[generation.tenant]
+        counter["finished"] += 1
+        if generation.dispatched_at is None or generation.finished_at is None:
+            return
+        counter["ran"] += 1
+        counter["queue_s_sum"] += generation.dispatched_at - generation.created
+        counter["run_s_sum"] += generation.finished_at - generation.dispatched_at
+        counter["e2e_s_sum"] += generation.finished_at - generation.created
+        usage = (generation.response or {}).get("usage") or {}
+        counter["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+
     def polled(self, tenant: str, generation_id: str) -> None:
         self.count(tenant, "polls")
         polls = self.polls_by_generation

@@ -1,0 +1,133 @@
+"""Jobs to the end: when are they done, at what rate, within which SLOs, and is every answer its own?
+
+Arrivals follow the plan (``--rate`` stages, ``--arrival poisson|gamma``, ``--rate inf --jobs N``, or a
+``--trace``), each job's body comes from the workload (generated, or ``--input``), and every acknowledged job
+is tracked to a terminal state: by webhook when one reaches the harness, else by the server's poll hints.
+Every answer and every terminal record goes to the journal as it comes (no rows held in memory), and the
+figures are read from it at the end: accept, queue, run, e2e and notice latencies, throughput and goodput,
+canaries and echo checks, dispatch accuracy. ``--resume`` continues a stopped run from its journal.
+
+    slowcheck load jobs --rate 20 --duration 60 --slo e2e_s<=30
+    SLOWCHECK_API_KEY=... locust -f load/jobs.py --headless -u 1 --host http://127.0.0.1:8080 --rate 20
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from slowcheck import _json
+from slowcheck.load import answers, arrivals, harness, jobs, journal, mix
+from slowcheck.load.policies import POLICIES
+from slowcheck.load.pollbook import Outstanding
+from slowcheck.load.samples import StrategySamples
+
+harness.install("jobs")
+
+
+class Jobs(harness.SlowUser):
+    def run_once(self) -> None:
+        options = self.options
+        folder = Path(options.report_dir)
+        plan = arrivals.parse(
+            options.rate, options.duration, process=options.arrival, burstiness=options.burstiness,
+            jobs=options.jobs or None, trace=Path(options.trace) if options.trace else None, seed=options.seed,
+        )  # fmt: skip
+        previous = _Previous.read(folder, self.share, self.of) if options.resume else _Previous()
+        self.book = journal.Journal(folder, self.share, resume=options.resume)
+        self.samples.strategies["jobs"] = tracked = StrategySamples()
+        hinted = harness.Tracker(self, POLICIES["hinted"](1.0), tracked, options.pollers, self.completed)
+        name = options.track if options.track != "auto" else ("webhook" if options.webhook_id else "hinted")
+        self.trackers = {"hinted": hinted}
+        metadata: dict[str, str] = {}
+        receiver = None
+        if name == "webhook":
+            hooked = harness.Tracker(self, POLICIES["webhook"](1.0), tracked, options.pollers, self.completed)
+            receiver, hook_id = self.hook(hooked)
+            if hook_id:
+                self.trackers["webhook"], metadata = hooked, {"webhook_id": hook_id}
+        elif name != "hinted":
+            self.trackers["hinted"] = harness.Tracker(
+                self, POLICIES[name](1.0), tracked, options.pollers, self.completed
+            )
+        self.mix = mix.Mix(
+            run=options.run_id, model=options.model, embedding_model=options.embedding_model,
+            kinds=mix.parse_mix(options.mix), prompt=mix.parse_length(options.prompt_tokens, "--prompt-tokens"),
+            output=mix.parse_length(options.output_tokens, "--output-tokens"), canaries=options.canaries,
+            inputs=mix.read_bodies(Path(options.input)) if options.input else (), metadata=metadata,
+        )  # fmt: skip
+        for index, (generation_id, sent) in previous.open.items():
+            self._tracker(self.mix.job(index)).add(generation_id, sent, index)
+        remaining = ((i, at) for i, at in plan.offsets(share=self.share, of=self.of) if i not in previous.seen)
+        schedule = _starting_now(remaining) if options.resume else remaining
+        self.samples.started = time.time()
+        self.offer(schedule, self.samples.started, self.fire, self.dropped)
+        deadline = time.time() + options.drain
+        for tracker in self.trackers.values():
+            tracker.idle.wait(timeout=max(0.0, deadline - time.time()))
+        for tracker in self.trackers.values():
+            tracker.close()
+        if receiver is not None:
+            receiver.stop()
+        self.book.close()
+        self.samples.ended = time.time()
+
+    def _tracker(self, job: mix.Job) -> harness.Tracker:
+        # Text completions send no webhook (inference.net's docs): they are polled even when hooks are on.
+        hooked = self.trackers.get("webhook")
+        return hooked if hooked is not None and job.kind != "text" else self.trackers["hinted"]
+
+    def fire(self, index: int, at: float) -> None:
+        job = self.mix.job(index)
+        offer = self.submit(job.kind, _json.dumps(job.body), at)
+        acked = time.time()
+        self.samples.submits.pop()  # the journal has it: a long run must not hold a row per submission
+        created = answers.ack_created(offer.content) if offer.generation_id else None
+        self.book.write(
+            ["sent", index, at, offer.sent_at, acked, offer.status, offer.generation_id, created, job.kind,
+             1 if job.nonce else 0]
+        )  # fmt: skip
+        if offer.generation_id:
+            self._tracker(job).add(offer.generation_id, offer.sent_at, index)
+
+    def dropped(self, index: int, at: float) -> None:
+        self.book.write(["drop", index, at])
+
+    def completed(self, item: Outstanding, seen: float, record: dict[str, Any]) -> None:
+        self.book.write(jobs.done_row(self.mix.job(item.job), item.generation_id, record, seen, item.polls))
+
+
+class _Previous:
+    """What a stopped run's journal says about this process's share: arrivals already handled, jobs still open."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.open: dict[int, tuple[str, float]] = {}
+
+    @classmethod
+    def read(cls, folder: Path, share: int, of: int) -> _Previous:
+        found = cls()
+        done: set[int] = set()
+        for row in journal.rows(folder):
+            index = row[1]
+            if index % of != share:
+                continue
+            if row[0] in ("sent", "drop"):
+                found.seen.add(index)
+                if row[0] == "sent" and row[6]:
+                    found.open[index] = (row[6], row[3])
+            elif row[0] == "done":
+                done.add(index)  # rows of one job may sit in two files (a resume with other processes)
+        for index in done:
+            found.open.pop(index, None)
+        return found
+
+
+def _starting_now(schedule: Iterator[tuple[int, float]]) -> Iterator[tuple[int, float]]:
+    """A resumed plan: what was left of it, shifted so its next arrival is due now."""
+    shift: float | None = None
+    for index, offset in schedule:
+        shift = offset if shift is None else shift
+        yield index, offset - shift
