@@ -237,9 +237,10 @@ def _batch(args: argparse.Namespace) -> int:
 _REMEMBERED = (
     "rate", "duration", "model", "max_inflight", "validate_every", "webhook_id", "receiver_port", "input", "arrival",
     "burstiness", "jobs", "trace", "seed", "mix", "prompt_tokens", "output_tokens", "embedding_model", "canaries",
-    "slo", "slice", "warmup", "cooldown", "track", "run_id", "threshold", "poll_interval", "drain",
+    "slo", "slice", "warmup", "cooldown", "track", "run_id", "threshold", "poll_interval",
 )  # fmt: skip
-"""The options a jobs run writes to ``run.json``, for ``--resume`` to run the rest of it the same way."""
+"""The options a jobs run writes to ``run.json``, for ``--resume`` to run the rest of it the same way (``--drain``
+is the resumed run's own: how long to wait this time)."""
 
 
 def _remember(args: argparse.Namespace, folder: Path) -> None:

@@ -335,6 +335,7 @@ def _figures(tally: _Tally, window: Window, slos: Sequence[Slo], *, slice_second
         "mean_s": {m: _round(total / count) if count else None for m, (total, count) in tally.all_means.items()},
         "throughput": {
             "jobs_per_s": _round(jobs_per_s),
+            "output_tokens": tally.tokens,
             "output_tokens_per_s": _round(jobs_per_s * tally.tokens / tally.measured_success) if jobs_per_s else None,
         },
         "goodput": {

@@ -84,7 +84,7 @@ def _slices(slices: list[dict[str, Any]]) -> Figure:
     tokens_axes.set(ylabel="output tokens / s")
     tokens_axes.set_ylim(bottom=0)
     tokens_axes.grid(False)
-    handles = [*jobs_axes.containers[:1], *tokens_axes.get_lines()]
+    handles: list[Any] = [*jobs_axes.containers[:1], *tokens_axes.get_lines()]
     jobs_axes.legend(handles, ["jobs / s", "output tokens / s"], loc="lower left", bbox_to_anchor=(0, 1.0),
                      frameon=False, ncols=2, borderaxespad=0.2)  # fmt: skip
     return figure

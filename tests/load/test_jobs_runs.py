@@ -1,0 +1,103 @@
+"""Jobs runs (locust in its own process) against the mock, checked against the mock's own truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from slowcheck.mock import Faults
+from tests.load.conftest import AUTH, KEY, mock, slowcheck
+
+pytestmark = pytest.mark.slow
+
+
+def _done_ids(folder: Path) -> list[str]:
+    rows = [json.loads(line) for p in sorted(folder.glob("journal-*.jsonl")) for line in p.read_text().splitlines()]
+    return [row[2] for row in rows if row[0] == "done"]
+
+
+def test_against_a_capacity_model_the_figures_match_the_mocks_truth(report_dir: Path) -> None:
+    # 4 workers decoding 400 tokens/s together; the mock's answers average about 25 tokens, so about 16 jobs/s are
+    # served and 30/s offered: the queue grows, as on an overloaded cluster.
+    with mock(capacity=400.0, workers=4, queue_time=None) as target:
+        run = slowcheck(
+            report_dir, "load", "jobs", "--base-url", target.url, "--api-key", KEY, "--rate", "30",
+            "--duration", "4", "--slo", "e2e_s<=2", "--mix", "chat=3,text=1", "--drain", "60",
+        )  # fmt: skip
+        truth = target.stats()["totals"]
+        records = [
+            httpx.get(f"{target.url}/_mock/stats/generations/{i}", headers=AUTH, timeout=10).json()
+            for i in _done_ids(report_dir)
+        ]
+    assert run.code == 0, run.err + run.out
+    found = run.summary["jobs"]
+    assert found["accepted"] == found["completed"] == truth["finished"] == truth["ran"] == 120
+    assert found["open"] == found["failed"] == 0
+    for name in ("queue", "run", "e2e"):
+        assert found["mean_s"][name] == pytest.approx(truth[f"{name}_s_sum"] / truth["ran"], rel=0.05), name
+    assert found["mean_s"]["queue"] > 0.5, "the offered load exceeds the capacity: jobs wait for a worker"
+    assert found["throughput"]["output_tokens"] == truth["completion_tokens"]
+    within = sum(1 for r in records if r["finished_at"] - r["created"] <= 2.0)
+    assert found["goodput"]["share"] == pytest.approx(within / 120, rel=0.05)
+    # Served at the capacity: tokens per second within 10 % of the 400 the workers decode.
+    assert found["throughput"]["output_tokens_per_s"] == pytest.approx(400, rel=0.1)
+    assert found["correctness"]["mismatched"] == 0 and found["canaries"]["sent"] >= 1
+    assert found["canaries"]["correct"] == found["canaries"]["sent"]
+    assert found["dispatch"]["dropped"] == 0 and found["dispatch"]["lag_ms"]["p99"] < 1000
+    page = (report_dir / "index.html").read_text()
+    assert page.count("<svg") >= 3 and "Not their job" in page
+    assert "jobs: 120 accepted, 120 completed" in run.out
+
+
+def test_swapped_responses_are_caught_by_the_canaries_and_the_echo_checks(report_dir: Path) -> None:
+    with mock(faults=Faults(swap_ratio=0.5)) as target:
+        run = slowcheck(
+            report_dir, "load", "jobs", "--base-url", target.url, "--api-key", KEY, "--rate", "20",
+            "--duration", "2", "--canaries", "1", "--drain", "60",
+        )  # fmt: skip
+    assert run.code == 1, run.err + run.out
+    found = run.summary["jobs"]
+    assert found["completed"] == 40
+    assert found["correctness"]["mismatched"] >= 5
+    assert found["correctness"]["problems"]["response_id"] >= 5
+    assert found["canaries"]["mismatched"] >= 5
+    assert found["correctness"]["examples"][0]["problems"] == ["response_id"]
+    assert "threshold jobs.correctness.mismatched==0: BREACHED" in run.out
+
+
+def test_a_stopped_run_resumes_from_its_journal(report_dir: Path) -> None:
+    with mock() as target:
+        first = slowcheck(
+            report_dir, "load", "jobs", "--base-url", target.url, "--api-key", KEY, "--rate", "10",
+            "--duration", "1", "--drain", "0",
+        )  # fmt: skip
+        opened = first.summary["jobs"]["open"]
+        again = slowcheck(report_dir, "load", "jobs", "--resume", str(report_dir), "--api-key", KEY, "--drain", "60")
+        stats = target.stats()["totals"]
+    assert first.code == 0 and again.code == 0, again.err + again.out
+    assert opened > 0, "the first run stopped before its jobs ended"
+    found = again.summary["jobs"]
+    assert found["accepted"] == found["completed"] == stats["submissions"] == 10, "nothing sent twice"
+    assert found["open"] == 0
+    assert json.loads((report_dir / "run.json").read_text())["options"]["rate"] == "10"
+    for path in report_dir.iterdir():
+        assert KEY not in path.read_text(encoding="utf-8", errors="replace"), f"the key leaked into {path.name}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--slo", "e2e<5"], "--slo"),
+        (["--rate", "inf"], "--jobs"),
+        (["--mix", "chat=x"], "--mix"),
+        (["--resume", "/nonexistent/slowcheck"], "--resume"),
+    ],
+)
+def test_bad_job_options_are_one_line_errors(report_dir: Path, argv: list[str], message: str) -> None:
+    run = slowcheck(report_dir, "load", "jobs", "--base-url", "http://127.0.0.1:9/v1", "--api-key", KEY, *argv)
+    assert run.code == 2
+    assert message in run.err and "Traceback" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
