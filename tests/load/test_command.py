@@ -26,6 +26,14 @@ from tests.load.conftest import KEY
         (["poll", "--poll-interval", "0"], "--poll-interval: expected seconds > 0"),
         (["submit", "--base-url", "ftp://x"], "--base-url must be an http(s) URL"),
         (["submit", "--base-url", "http://127.0.0.1:9/v1"], "cannot reach http://127.0.0.1:9"),
+        (["jobs", "--slo", "e2e<5"], "--slo: expected METRIC_s<=SECONDS"),
+        (["jobs", "--rate", "inf"], "--rate inf sends everything at once: say how much with --jobs N"),
+        (["jobs", "--mix", "chat=x"], "--mix: expected chat, text, embedding"),
+        (["jobs", "--canaries", "2"], "--canaries: expected a share"),
+        (["jobs", "--arrival", "poisson", "--burstiness", "0.5"], "--burstiness shapes gamma arrivals"),
+        (["jobs", "--resume", "/nonexistent/slowcheck"], "--resume /nonexistent/slowcheck: no readable run.json"),
+        (["jobs", "--input", "/nonexistent/in.jsonl"], "--input /nonexistent/in.jsonl: No such file"),
+        (["submit", "--resume", "/tmp"], "--resume continues a jobs run"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(

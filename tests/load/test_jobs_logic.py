@@ -21,7 +21,8 @@ def test_constant_arrivals_are_the_rate_times_the_duration() -> None:
     plan = arrivals.parse("20@2,50", 4)
     offsets = [offset for _, offset in plan.offsets()]
     assert len(offsets) == plan.count() == 40 + 100
-    assert offsets[:2] == [0.0, 0.05] and offsets[40] == 2.0
+    assert offsets[:2] == [0.0, 0.05]
+    assert offsets[40] == 2.0
 
 
 @pytest.mark.parametrize("process", ["constant", "poisson", "gamma"])
@@ -218,8 +219,10 @@ def test_the_figures_of_a_known_journal(tmp_path: Path) -> None:
     assert found["goodput"]["jobs_per_s"] == pytest.approx(0.25)
     assert found["canaries"]["sent"] == 1
     assert found["dispatch"] == {"lag_ms": {"p50": 1.0, "p99": pytest.approx(1.0, abs=0.01)}, "dropped": 1}
-    assert figures["submit"]["count"] == 12 and figures["submit"]["rate_limited"] == 1
-    assert found["cdf"][0][1] == 0.0 and found["cdf"][-1] == [10.0, 1.0]
+    assert figures["submit"]["count"] == 12
+    assert figures["submit"]["rate_limited"] == 1
+    assert found["cdf"][0][1] == 0.0
+    assert found["cdf"][-1] == [10.0, 1.0]
     assert len(found["timeline"]) == 10
     measured = jobs.summarize(tmp_path, warmup=3.0, cooldown=2.0)["jobs"]
     assert measured["measured"]["accepted"] == 7, "planned offsets 3..10 (of 0..12), minus the refused 10"
@@ -239,7 +242,8 @@ def test_mismatches_are_counted_with_examples(tmp_path: Path) -> None:
     assert found["correctness"]["examples"] == [
         {"id": "G0", "index": 0, "problems": ["response_id"], "canary": "mismatched"}
     ]
-    assert found["canaries"]["mismatched"] == 1 and found["failed"] == 1
+    assert found["canaries"]["mismatched"] == 1
+    assert found["failed"] == 1
 
 
 def test_done_rows_name_expired_generations() -> None:
@@ -247,7 +251,9 @@ def test_done_rows_name_expired_generations() -> None:
     record = {"id": "G", "state": "Failed", "stateMessage": "Expired: not processed within 72 hours",
               "request": job.body, "response": None, "dispatchedAt": None, "finishedAt": iso(2.0)}  # fmt: skip
     row = jobs.done_row(job, "G", record, 3.0, 4)
-    assert row[4] == "Expired" and row[6] == 2.0 and row[8] == 4
+    assert row[4] == "Expired"
+    assert row[6] == 2.0
+    assert row[8] == 4
 
 
 def test_the_journal_starts_fresh_unless_resumed(tmp_path: Path) -> None:

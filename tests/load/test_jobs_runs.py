@@ -44,11 +44,14 @@ def test_against_a_capacity_model_the_figures_match_the_mocks_truth(report_dir: 
     assert found["goodput"]["share"] == pytest.approx(within / 120, rel=0.05)
     # Served at the capacity: tokens per second within 10 % of the 400 the workers decode.
     assert found["throughput"]["output_tokens_per_s"] == pytest.approx(400, rel=0.1)
-    assert found["correctness"]["mismatched"] == 0 and found["canaries"]["sent"] >= 1
+    assert found["correctness"]["mismatched"] == 0
+    assert found["canaries"]["sent"] >= 1
     assert found["canaries"]["correct"] == found["canaries"]["sent"]
-    assert found["dispatch"]["dropped"] == 0 and found["dispatch"]["lag_ms"]["p99"] < 1000
+    assert found["dispatch"]["dropped"] == 0
+    assert found["dispatch"]["lag_ms"]["p99"] < 1000
     page = (report_dir / "index.html").read_text()
-    assert page.count("<svg") >= 3 and "Not their job" in page
+    assert page.count("<svg") >= 3
+    assert "Not their job" in page
     assert "jobs: 120 accepted, 120 completed" in run.out
 
 
@@ -77,7 +80,8 @@ def test_a_stopped_run_resumes_from_its_journal(report_dir: Path) -> None:
         opened = first.summary["jobs"]["open"]
         again = slowcheck(report_dir, "load", "jobs", "--resume", str(report_dir), "--api-key", KEY, "--drain", "60")
         stats = target.stats()["totals"]
-    assert first.code == 0 and again.code == 0, again.err + again.out
+    assert first.code == 0, first.err + first.out
+    assert again.code == 0, again.err + again.out
     assert opened > 0, "the first run stopped before its jobs ended"
     found = again.summary["jobs"]
     assert found["accepted"] == found["completed"] == stats["submissions"] == 10, "nothing sent twice"
@@ -85,19 +89,3 @@ def test_a_stopped_run_resumes_from_its_journal(report_dir: Path) -> None:
     assert json.loads((report_dir / "run.json").read_text())["options"]["rate"] == "10"
     for path in report_dir.iterdir():
         assert KEY not in path.read_text(encoding="utf-8", errors="replace"), f"the key leaked into {path.name}"
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--slo", "e2e<5"], "--slo"),
-        (["--rate", "inf"], "--jobs"),
-        (["--mix", "chat=x"], "--mix"),
-        (["--resume", "/nonexistent/slowcheck"], "--resume"),
-    ],
-)
-def test_bad_job_options_are_one_line_errors(report_dir: Path, argv: list[str], message: str) -> None:
-    run = slowcheck(report_dir, "load", "jobs", "--base-url", "http://127.0.0.1:9/v1", "--api-key", KEY, *argv)
-    assert run.code == 2
-    assert message in run.err and "Traceback" not in run.err
-    assert len(run.err.strip().splitlines()) == 1
