@@ -43,7 +43,7 @@ def test_the_run_passes_and_writes_every_part(run: tuple[int, str, str, Path]) -
     assert code == 0, out[-3000:] + err[-3000:]
     for name in ("index.html", "summary.json", "results.json", "junit.xml", "sdk-matrix.json"):
         assert (folder / name).is_file(), name
-    for scenario in ("submit", "poll"):
+    for scenario in ("submit", "poll", "jobs"):
         assert (folder / f"load-{scenario}" / "locust_stats.csv").is_file()
     assert (folder.parent / "latest").resolve() == folder.resolve(), "reports/latest follows the newest run"
     total = len(RULES)
@@ -54,6 +54,9 @@ def test_the_run_passes_and_writes_every_part(run: tuple[int, str, str, Path]) -
     assert summary["contract"]["counts"]["violated"] == 0
     assert summary["load"]["submit"]["thresholds"] == [{"expr": "submit.errors==0", "value": 0, "passed": True}]
     assert summary["load"]["poll"]["poll"]["webhook"]["not_run"] is None
+    jobs = summary["load"]["jobs"]["jobs"]
+    assert jobs["accepted"] == jobs["completed"] == 20, "10 jobs a second for 2 s, every one followed to its end"
+    assert jobs["correctness"] == {"checked": 20, "mismatched": 0, "problems": {}, "examples": []}
     assert [row["requested"] for row in summary["sdk"]["rows"]] == ["installed"]
 
 

@@ -187,9 +187,6 @@ def main(args: argparse.Namespace) -> int:
     options = _checked(args)
     report_dir: Path = args.report_dir or new_report_dir(args.scenario)
     limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
-    if args.scenario == "jobs" and args.resume is None:
-        journal.clear(report_dir)
-        _remember(args, report_dir)
     with target_or_mock(
         args.base_url, args.api_key, model=args.model, submit_rate=limit, capacity=args.mock_capacity
     ) as endpoint:
@@ -287,6 +284,9 @@ def run_scenario(args: argparse.Namespace, root: str, label: str, key: str, repo
     """One scenario in locust's own process; its summary (the files are in ``report_dir``, keys redacted)."""
     options = _checked(args)
     report_dir.mkdir(parents=True, exist_ok=True)
+    if args.scenario == "jobs" and args.resume is None:
+        journal.clear(report_dir)
+        _remember(args, report_dir)
     code = _run_locust(scenario_file(args.scenario), root, label, key, args, options, report_dir)
     redact_folder(report_dir, [key], announce="slowcheck load")
     summary_path = report_dir / "summary.json"

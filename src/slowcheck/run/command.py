@@ -37,7 +37,7 @@ __all__ = ["DESCRIPTION", "HELP", "add_arguments", "main"]
 
 HELP = "the main job: contract suite, a short load phase and the SDK check, then one HTML report"
 DESCRIPTION = (
-    "Against the embedded mock by default (or --base-url): the contract rules, a short submit and poll load phase, "
+    "Against the embedded mock by default (or --base-url): the contract rules, short submit, poll and jobs load phases, "
     "and the SDK check, with progress; writes reports/<timestamp>/ (index.html, summary.json, junit.xml, "
     "results.json, the load CSVs) and points reports/latest at it. Exit 0: all good; 1: something checked is "
     "wrong; 2: usage error, bad configuration or target unreachable; 3: inconclusive (something that should have "
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--load-seconds",
         type=float,
         metavar="SECONDS",
-        help="length of the submit and poll load phases together; 0 skips them; a target that is not this "
+        help="length of the submit, poll and jobs load phases together; 0 skips them; a target that is not this "
         f"machine is loaded only when this is given (default: {_LOCAL_LOAD_SECONDS:g} on this machine, else 0)",
     )
     parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
@@ -143,13 +143,16 @@ def _load(
         why = "--load-seconds 0" if asked else "pass --load-seconds to load a target that is not this machine"
         print(f"[{clock}] load: skipped ({why})")
         return {}
-    submit_seconds = max(2.0, seconds / 3)
+    # A third each: acks under an open model, polling strategies compared, and jobs followed to their end.
+    share = max(2.0, seconds / 3)
     plan = {
         "submit": load_command.namespace(
-            "submit", duration=submit_seconds, model=args.model, threshold=args.threshold or _DEFAULT_THRESHOLDS
+            "submit", duration=share, model=args.model, threshold=args.threshold or _DEFAULT_THRESHOLDS
         ),
-        "poll": load_command.namespace(
-            "poll", duration=max(2.0, seconds - submit_seconds), model=args.model, drain=30.0
+        "poll": load_command.namespace("poll", duration=share, model=args.model, drain=30.0),
+        "jobs": load_command.namespace(
+            "jobs", duration=share, model=args.model, drain=30.0, rate="10", mix="chat=3,text=1,embedding=1",
+            canaries=0.1,
         ),  # fmt: skip
     }
     summaries = {}
