@@ -206,6 +206,7 @@ def test_the_figures_of_a_known_journal(tmp_path: Path) -> None:
     figures = jobs.summarize(tmp_path, [jobs.parse_slo("e2e_s<=5.5")], warmup=0.0, cooldown=0.0)
     found = figures["jobs"]
     assert (found["accepted"], found["completed"], found["failed"], found["open"]) == (11, 10, 0, 1)
+    assert found["shares"] == {"completed": round(10 / 11, 4), "failed": 0.0, "expired": 0.0, "open": round(1 / 11, 4)}
     assert found["latency_s"]["queue"]["p50"] == pytest.approx(4.5)
     assert found["latency_s"]["run"]["p99"] == pytest.approx(1.0)
     assert found["latency_s"]["notice"]["p50"] == pytest.approx(0.5)

@@ -25,7 +25,7 @@ def test_against_a_capacity_model_the_figures_match_the_mocks_truth(report_dir: 
     with mock(capacity=400.0, workers=4, queue_time=None) as target:
         run = slowcheck(
             report_dir, "load", "jobs", "--base-url", target.url, "--api-key", KEY, "--rate", "30",
-            "--duration", "4", "--slo", "e2e_s<=2", "--mix", "chat=3,text=1", "--drain", "60",
+            "--duration", "4", "--slo", "e2e_s<=2", "--mix", "chat=3,text=1", "--drain", "60", "--track", "webhook",
         )  # fmt: skip
         truth = target.stats()["totals"]
         records = [
@@ -36,6 +36,10 @@ def test_against_a_capacity_model_the_figures_match_the_mocks_truth(report_dir: 
     found = run.summary["jobs"]
     assert found["accepted"] == found["completed"] == truth["finished"] == truth["ran"] == 120
     assert found["open"] == found["failed"] == 0
+    assert found["shares"]["completed"] == 1.0
+    # Chat jobs are followed by webhook, text jobs (which send none) by polls.
+    assert 60 <= found["tracking"]["webhooks"] < 120
+    assert 0 < found["tracking"]["polls"]
     for name in ("queue", "run", "e2e"):
         assert found["mean_s"][name] == pytest.approx(truth[f"{name}_s_sum"] / truth["ran"], rel=0.05), name
     assert found["mean_s"]["queue"] > 0.5, "the offered load exceeds the capacity: jobs wait for a worker"

@@ -325,6 +325,15 @@ def _figures(tally: _Tally, window: Window, slos: Sequence[Slo], *, slice_second
         "failed": states.get("Failed", 0),
         "expired": states.get("Expired", 0),
         "open": max(0, tally.accepted - terminal),
+        "shares": {
+            name: _round(count / tally.accepted, 4) if tally.accepted else None
+            for name, count in (
+                ("completed", states.get("Success", 0)),
+                ("failed", states.get("Failed", 0)),
+                ("expired", states.get("Expired", 0)),
+                ("open", max(0, tally.accepted - terminal)),
+            )
+        },
         "measured": {
             "accepted": tally.measured_accepted,
             "completed": tally.measured_success,

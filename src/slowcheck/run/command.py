@@ -37,8 +37,8 @@ __all__ = ["DESCRIPTION", "HELP", "add_arguments", "main"]
 
 HELP = "the main job: contract suite, a short load phase and the SDK check, then one HTML report"
 DESCRIPTION = (
-    "Against the embedded mock by default (or --base-url): the contract rules, short submit, poll and jobs load phases, "
-    "and the SDK check, with progress; writes reports/<timestamp>/ (index.html, summary.json, junit.xml, "
+    "Against the embedded mock by default (or --base-url): the contract rules, short submit, poll and jobs load "
+    "phases, and the SDK check, with progress; writes reports/<timestamp>/ (index.html, summary.json, junit.xml, "
     "results.json, the load CSVs) and points reports/latest at it. Exit 0: all good; 1: something checked is "
     "wrong; 2: usage error, bad configuration or target unreachable; 3: inconclusive (something that should have "
     "run did not)."
