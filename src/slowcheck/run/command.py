@@ -151,7 +151,12 @@ def _load(
         ),
         "poll": load_command.namespace("poll", duration=share, model=args.model, drain=30.0),
         "jobs": load_command.namespace(
-            "jobs", duration=share, model=args.model, drain=30.0, rate="10", mix="chat=3,text=1,embedding=1",
+            "jobs",
+            duration=share,
+            model=args.model,
+            drain=30.0,
+            rate="10",
+            mix="chat=3,text=1,embedding=1",
             canaries=0.1,
         ),  # fmt: skip
     }
