@@ -38,20 +38,18 @@ class Jobs(harness.SlowUser):
         previous = _Previous.read(folder, self.share, self.of) if options.resume else _Previous()
         self.book = journal.Journal(folder, self.share, resume=options.resume)
         self.samples.strategies["jobs"] = tracked = StrategySamples()
-        hinted = harness.Tracker(self, POLICIES["hinted"](1.0), tracked, options.pollers, self.completed)
-        name = options.track if options.track != "auto" else ("webhook" if options.webhook_id else "hinted")
-        self.trackers = {"hinted": hinted}
+        interval = options.poll_interval
+        # auto: webhooks when a --webhook-id reaches the receiver, else the server's hints and backoff without them.
+        name = options.track if options.track != "auto" else ("webhook" if options.webhook_id else "adaptive")
+        polled = POLICIES["adaptive" if name == "webhook" else name](interval)
+        self.trackers = {"polled": harness.Tracker(self, polled, tracked, options.pollers, self.completed)}
         metadata: dict[str, str] = {}
         receiver = None
         if name == "webhook":
-            hooked = harness.Tracker(self, POLICIES["webhook"](1.0), tracked, options.pollers, self.completed)
+            hooked = harness.Tracker(self, POLICIES["webhook"](interval), tracked, options.pollers, self.completed)
             receiver, hook_id = self.hook(hooked)
             if hook_id:
                 self.trackers["webhook"], metadata = hooked, {"webhook_id": hook_id}
-        elif name != "hinted":
-            self.trackers["hinted"] = harness.Tracker(
-                self, POLICIES[name](1.0), tracked, options.pollers, self.completed
-            )
         self.mix = mix.Mix(
             run=options.run_id, model=options.model, embedding_model=options.embedding_model,
             kinds=mix.parse_mix(options.mix), prompt=mix.parse_length(options.prompt_tokens, "--prompt-tokens"),
@@ -77,7 +75,7 @@ class Jobs(harness.SlowUser):
     def _tracker(self, job: mix.Job) -> harness.Tracker:
         # Text completions send no webhook (inference.net's docs): they are polled even when hooks are on.
         hooked = self.trackers.get("webhook")
-        return hooked if hooked is not None and job.kind != "text" else self.trackers["hinted"]
+        return hooked if hooked is not None and job.kind != "text" else self.trackers["polled"]
 
     def fire(self, index: int, at: float) -> None:
         job = self.mix.job(index)

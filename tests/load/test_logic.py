@@ -12,7 +12,7 @@ import pytest
 
 from slowcheck import _json, api
 from slowcheck.load import answers
-from slowcheck.load.policies import POLICIES, Backoff, Hinted, Policy, Webhook
+from slowcheck.load.policies import POLICIES, Adaptive, Backoff, Hinted, Policy, Webhook
 from slowcheck.load.pollbook import PollBook
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
 from slowcheck.load.workload import bodies
@@ -29,7 +29,7 @@ DONE = {"id": "g1", "state": "Success", "finishedAt": "2025-06-15T10:00:05.000Z"
 
 
 def test_the_strategies_are_named_as_the_reports_name_them() -> None:
-    assert list(POLICIES) == ["fixed", "backoff", "hinted", "webhook"]
+    assert list(POLICIES) == ["fixed", "backoff", "hinted", "adaptive", "webhook"]
 
 
 def test_fixed_polls_every_interval_whatever_the_answer() -> None:
@@ -60,6 +60,15 @@ def test_backoff_doubles_from_a_quarter_to_eight_intervals_with_jitter() -> None
 )
 def test_hinted_follows_the_server_else_the_interval(headers: dict[str, str], expected: float) -> None:
     assert Hinted(1.0).next(1, headers) == pytest.approx(expected)
+
+
+def test_adaptive_follows_a_hint_and_backs_off_without_one() -> None:
+    policy = Adaptive(4.0, random.Random(3))
+    assert policy.first() == 1.0
+    assert policy.next(9, {"openai-poll-after-ms": "200"}) == pytest.approx(0.205)
+    silent = [policy.next(attempt, {}) for attempt in range(1, 12)]
+    assert silent[0] <= 2.0
+    assert 16.0 <= silent[-1] <= 32.0, "a real API sends no hints: the wait grows to eight intervals"
 
 
 def test_webhook_polls_only_as_a_safety_net() -> None:

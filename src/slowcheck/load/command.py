@@ -165,9 +165,10 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
                       help="first seconds of arrivals left out of headline figures (default: %(default)g)")  # fmt: skip
     group.add_argument("--cooldown", type=float, default=0.0, metavar="SECONDS",
                       help="last seconds of arrivals left out of headline figures (default: %(default)g)")  # fmt: skip
-    group.add_argument("--track", choices=("auto", "hinted", "backoff", "fixed", "webhook"), default="auto",
-                      help="how jobs are followed: auto is webhook with --webhook-id, else hinted polls "
-                      "(default: %(default)s)")  # fmt: skip
+    group.add_argument("--track", choices=("auto", "adaptive", "hinted", "backoff", "fixed", "webhook"),
+                       default="auto", help="how jobs are followed: auto is webhook with --webhook-id, else "
+                       "adaptive (the server's hints; without them backoff from --poll-interval/4 to 8x) "
+                       "(default: %(default)s)")  # fmt: skip
     group.add_argument("--resume", type=Path, metavar="DIR",
                       help="continue a stopped jobs run from the journal in its report folder")  # fmt: skip
     group.add_argument("--mock-capacity", type=float, metavar="TOKENS_PER_S",

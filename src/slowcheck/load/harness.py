@@ -112,7 +112,7 @@ def _job_options(parser: LocustArgumentParser) -> None:
     group.add_argument("--slice", type=float, default=10.0, help="seconds per slice of the throughput figures")
     group.add_argument("--warmup", type=float, default=0.0, help="seconds of arrivals left out of headline figures")
     group.add_argument("--cooldown", type=float, default=0.0, help="the last seconds of arrivals left out")
-    group.add_argument("--track", default="auto", help="auto, hinted, backoff, fixed or webhook")
+    group.add_argument("--track", default="auto", help="auto, adaptive, hinted, backoff, fixed or webhook")
     group.add_argument("--pollers", type=int, default=64, help="polls in flight per process")
     group.add_argument("--run-id", default="", help="six hex digits in every custom_id (resume keeps them)")
     group.add_argument("--resume", action="store_true", help="continue the run whose journal is in --report-dir")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from slowcheck.hints import hint_seconds
 
-__all__ = ["POLICIES", "Backoff", "Hinted", "Policy", "Webhook"]
+__all__ = ["POLICIES", "Adaptive", "Backoff", "Hinted", "Policy", "Webhook"]
 
 
 class Policy:
@@ -55,6 +55,17 @@ class Hinted(Policy):
         return self.interval if hint is None else hint + 0.005  # a hair past the hint: the change has happened
 
 
+class Adaptive(Backoff):
+    """As the server says when it says; backoff when it says nothing (a real API sends no hints, and a job of
+    hours must not be polled every interval). The jobs scenario's default."""
+
+    name = "adaptive"
+
+    def next(self, attempt: int, headers: Mapping[str, str]) -> float:
+        hint = hint_seconds(headers)
+        return super().next(attempt, headers) if hint is None else hint + 0.005
+
+
 class Webhook(Policy):
     """Waits for the generation.completed webhook; polls only as a safety net, every ten intervals."""
 
@@ -67,4 +78,4 @@ class Webhook(Policy):
         return self.interval * 10
 
 
-POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Policy, Backoff, Hinted, Webhook)}
+POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Policy, Backoff, Hinted, Adaptive, Webhook)}
