@@ -18,6 +18,7 @@ from slowcheck.contract import command as contract_command
 from slowcheck.errors import SlowcheckError
 from slowcheck.load import command as load_command
 from slowcheck.mock import command as mock_command
+from slowcheck.proxy import command as proxy_command
 from slowcheck.report import command as report_command
 from slowcheck.run import command as run_command
 from slowcheck.sdk import command as sdk_command
@@ -32,6 +33,7 @@ COMMANDS: dict[str, ModuleType] = {
     "contract": contract_command,
     "load": load_command,
     "sdk-matrix": sdk_command,
+    "proxy": proxy_command,
     "report": report_command,
     "schemas": schemas_command,
 }

@@ -57,12 +57,19 @@ CHECKS: dict[str, Check] = {
     c.id: c
     for c in (
         Check("CLIENT-REQUEST-SCHEMA", "client", "A submission's body is JSON its request schema accepts."),
-        Check("CLIENT-NO-STREAM", "client", "No stream: true on the asynchronous endpoints (they never stream).",
-              "inferred"),  # fmt: skip
+        Check(
+            "CLIENT-NO-STREAM",
+            "client",
+            "No stream: true on the asynchronous endpoints (they never stream).",
+            "inferred",
+        ),  # fmt: skip
         Check("CLIENT-POLL-HINT", "client", "No poll sooner than the server's openai-poll-after-ms or Retry-After."),
         Check("CLIENT-POLL-AFTER-TERMINAL", "client", "No poll of a generation already seen Success or Failed."),
-        Check("CLIENT-RETRY-4XX", "client", "A refused request (4xx other than 408, 409, 429) is not sent again "
-              "unchanged."),  # fmt: skip
+        Check(
+            "CLIENT-RETRY-4XX",
+            "client",
+            "A refused request (4xx other than 408, 409, 429) is not sent again unchanged.",
+        ),  # fmt: skip
         Check("API-ANSWERED", "api", "Every request gets an HTTP answer: no reset, early close, garbage or silence."),
         Check("API-CONTENT-TYPE", "api", "Every answer with a body declares JSON."),
         Check("API-ERROR-ENVELOPE", "api", "A 4xx or 5xx answer carries the OpenAI error envelope."),
@@ -475,4 +482,3 @@ def _show(document: Any, body: bytes) -> Any:
 
 def _nothing(_: Any) -> None:
     """A proxy check has no request of its own: the traffic is its input."""
-

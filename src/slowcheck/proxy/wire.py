@@ -89,8 +89,14 @@ class _Requests:
     def on_message_complete(self) -> None:
         parser = self.parser
         self.done.append(
-            Asked(parser.get_method().decode(), self._url.decode("latin-1"), self._headers, b"".join(self._body),
-                  parser.should_keep_alive(), time.time())  # fmt: skip
+            Asked(
+                parser.get_method().decode(),
+                self._url.decode("latin-1"),
+                self._headers,
+                b"".join(self._body),
+                parser.should_keep_alive(),
+                time.time(),
+            )  # fmt: skip
         )
         self._url, self._headers, self._body = bytearray(), [], []
 
