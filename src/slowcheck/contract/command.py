@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser)
     add_report_dir(parser)
     parser.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
+    parser.add_argument("--from-recording", type=Path, metavar="FILE.jsonl",
+                        help="judge a recording of `slowcheck proxy --record` offline, with the proxy's checks, "
+                        "instead of sending anything (--strict: deviations fail too)")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -60,6 +63,17 @@ def main(args: argparse.Namespace) -> int:
             print(f"{item.id:22} {item.source:10} {item.title}")
         return 0
     report_dir = args.report_dir or new_report_dir()
+    if args.from_recording is not None:
+        from slowcheck.proxy.offline import judge_recording
+
+        judge, judged = judge_recording(
+            args.from_recording, report_dir, fail_on="deviation" if args.strict else "violation"
+        )
+        findings = sum(judge.counts.values())
+        print(f"slowcheck contract: {judge.exchanges} recorded exchanges judged, {findings} findings; "
+              f"report: {report_dir}")  # fmt: skip
+        print(f"verdict: {judged.line()}", flush=True)
+        return judged.exit_code
     rules, base_url, ledger, resume = resolve(args, report_dir)
     with target_from(args, base_url=base_url) as (target, label, keys):
         target.ledger, target.resume = ledger, resume
