@@ -11,6 +11,7 @@ a close as a close, bytes that are not HTTP as those bytes, and silence as silen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import struct
@@ -147,6 +148,8 @@ class Server:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             for writer in list(self._connections):
                 writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -210,6 +213,9 @@ class Upstream:
     async def close(self) -> None:
         for connection in self._idle:
             connection.writer.close()
+        for connection in self._idle:
+            with contextlib.suppress(OSError):
+                await connection.writer.wait_closed()
         self._idle.clear()
 
     async def relay(self, asked: Asked, path: str, client: asyncio.StreamWriter) -> Answer:
