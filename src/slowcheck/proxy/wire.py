@@ -309,7 +309,8 @@ class Upstream:
             except httptools.HttpParserUpgrade:
                 answer.failure = "an upgrade the proxy does not follow"
                 break
-        await client.drain()
+        with contextlib.suppress(ConnectionError):  # the application may have given up first
+            await client.drain()
         answer.ended = time.time()
         if answer.failure is not None and garbage_since is not None:
             client.close()
