@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import openai
-import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slowcheck.background import serve_in_background
@@ -28,7 +27,7 @@ MODEL = "inference-net/load-test"
 
 
 def _settings(**overrides: Any) -> MockSettings:
-    base: dict[str, Any] = {"port": 0, "db": ":memory:", "api_keys": [KEY], "models": [MODEL, "qwen/qwen3-embedding-4b"],
+    base: dict[str, Any] = {"port": 0, "db": ":memory:", "api_keys": [KEY], "models": [MODEL],
                             "queue_time": Span(0.05, 0.1), "run_time": Span(0.05, 0.15)}  # fmt: skip
     return MockSettings(**(base | overrides))
 
@@ -48,16 +47,19 @@ def _wait(client: httpx.Client, generation_id: str) -> dict[str, Any]:
 
 def _application(base: str, *, stream: bool = False) -> list[dict[str, Any]]:
     """What an application built on the SDK does: submit chat and text, poll each to its end; a batch too."""
-    with openai.OpenAI(base_url=f"{base}/v1/slow", api_key=KEY, max_retries=0) as sdk, httpx.Client(
-        base_url=f"{base}/v1", headers={"Authorization": f"Bearer {KEY}"}, timeout=30
-    ) as plain, openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0) as batch_sdk:
+    with (
+        openai.OpenAI(base_url=f"{base}/v1/slow", api_key=KEY, max_retries=0) as sdk,
+        httpx.Client(base_url=f"{base}/v1", headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as plain,
+        openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0) as batch_sdk,
+    ):
         return _work(sdk, plain, batch_sdk, stream=stream)
 
 
 def _work(sdk: openai.OpenAI, plain: httpx.Client, batch_sdk: openai.OpenAI, *, stream: bool) -> list[dict[str, Any]]:
     ids = [
-        sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=16,
-                                    metadata={"custom_id": "a-1"}).id,  # fmt: skip
+        sdk.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=16, metadata={"custom_id": "a-1"}
+        ).id,  # fmt: skip
         sdk.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=8).id,
     ]
     if stream:
@@ -67,11 +69,14 @@ def _work(sdk: openai.OpenAI, plain: httpx.Client, batch_sdk: openai.OpenAI, *, 
     line = {"custom_id": "b-1", "method": "POST", "url": "/v1/chat/completions",
             "body": {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}}  # fmt: skip
     uploaded = batch_sdk.files.create(file=("in.jsonl", json.dumps(line).encode() + b"\n"), purpose="batch")
-    batch = batch_sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = batch_sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
     while batch.status not in ("completed", "failed", "expired", "cancelled"):
         time.sleep(0.1)
         batch = batch_sdk.batches.retrieve(batch.id)
-    assert batch.status == "completed" and batch.output_file_id
+    assert batch.status == "completed"
+    assert batch.output_file_id
     batch_sdk.files.content(batch.output_file_id).read()
     return records
 
@@ -85,9 +90,10 @@ def _proxy(upstream: str, **options: Any) -> Iterator[tuple[Any, list[Finding]]]
 
 def test_the_sdk_through_the_proxy_against_the_mock_gives_no_finding(tmp_path: Path) -> None:
     recording = tmp_path / "traffic.jsonl"
-    with mock_in_background(_settings(db=str(tmp_path / "m.sqlite3"))) as url, _proxy(
-        url + "/v1", record=recording
-    ) as (proxy, found):
+    with (
+        mock_in_background(_settings(db=str(tmp_path / "m.sqlite3"))) as url,
+        _proxy(url + "/v1", record=recording) as (proxy, found),
+    ):
         records = _application(proxy.url)
         judge = proxy.judge
     assert [r["state"] for r in records] == ["Success", "Success"]
@@ -187,7 +193,8 @@ def test_webhooks_are_judged_and_forwarded_to_the_application(tmp_path: Path) ->
         with _proxy(url + "/v1", webhook_forward=app_url + "/hooks", webhook_port=0) as (proxy, _):
             # The API's webhook points at the proxy's second port, as a dashboard's would.
             hook = {"id": "hook1", "url": f"http://127.0.0.1:{proxy.webhook_port}/"}
-            httpx.post(f"{url}/_mock/webhooks", json=hook, headers={"Authorization": f"Bearer {KEY}"}).raise_for_status()
+            registered = httpx.post(f"{url}/_mock/webhooks", json=hook, headers={"Authorization": f"Bearer {KEY}"})
+            assert registered.status_code == 200
             with openai.OpenAI(base_url=f"{proxy.url}/v1/slow", api_key=KEY, max_retries=0) as sdk:
                 ack = sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
                                                   metadata={"webhook_id": "hook1"})  # fmt: skip
