@@ -1,9 +1,9 @@
 """What `slowcheck proxy` adds: latency per exchange and throughput, proxy against direct, in the same run.
 
 A `slowcheck mock` (in memory) and `slowcheck proxy --upstream` in front of it run as their own processes.
-Latency: one keep-alive client sends acks (POST) and polls (GET of a finished generation) alternately to the
-mock and to the proxy, ``--requests`` of each, and the added latency is the difference of the medians and of
-the p99s. Throughput: wrk (``--connections``) against each for ``--seconds``; the ratio is what travels.
+Latency: two keep-alive clients send acks (POST) and polls (GET of a finished generation), taking turns
+request by request, to the mock and to the proxy, ``--requests`` of each; the added latency is the difference
+of the medians and of the p99s. Throughput: wrk (``--connections``) against each for ``--seconds``; the ratio is what travels.
 
     python benchmarks/proxy_latency.py [--requests 2000] [--seconds 5] [--runs 3] [--connections 32]
 """
@@ -26,16 +26,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
 
 
-def latencies(url: str, generation_id: str, requests: int) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {"ack": [], "poll": []}
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client:
+def latencies(urls: dict[str, str], generation_id: str, requests: int) -> dict[str, dict[str, list[float]]]:
+    """Per target and kind, milliseconds per request; the targets take turns request by request, so a busy
+    moment of the machine falls on both."""
+    found: dict[str, dict[str, list[float]]] = {name: {"ack": [], "poll": []} for name in urls}
+    auth = {"Authorization": f"Bearer {KEY}"}
+    clients = {name: httpx.Client(base_url=url, headers=auth) for name, url in urls.items()}
+    try:
         for _ in range(requests):
-            began = time.perf_counter()
-            client.post("/v1/slow/chat/completions", json=BODY)
-            found["ack"].append((time.perf_counter() - began) * 1000)
-            began = time.perf_counter()
-            client.get(f"/v1/generation/{generation_id}")
-            found["poll"].append((time.perf_counter() - began) * 1000)
+            for name, client in clients.items():
+                began = time.perf_counter()
+                client.post("/v1/slow/chat/completions", json=BODY)
+                found[name]["ack"].append((time.perf_counter() - began) * 1000)
+                began = time.perf_counter()
+                client.get(f"/v1/generation/{generation_id}")
+                found[name]["poll"].append((time.perf_counter() - began) * 1000)
+    finally:
+        for client in clients.values():
+            client.close()
     return found
 
 
@@ -60,8 +68,8 @@ def main() -> None:
                              headers={"Authorization": f"Bearer {KEY}"}).json()  # fmt: skip
             post, _ = scripts(folder, ack["id"])
             for run in range(args.runs):
-                plain = latencies(direct, ack["id"], args.requests)
-                through = latencies(proxied, ack["id"], args.requests)
+                measured = latencies({"direct": direct, "proxy": proxied}, ack["id"], args.requests)
+                plain, through = measured["direct"], measured["proxy"]
                 for kind in ("ack", "poll"):
                     median = statistics.median(through[kind]) - statistics.median(plain[kind])
                     p99 = percentile(through[kind], 99) - percentile(plain[kind], 99)
