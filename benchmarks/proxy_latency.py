@@ -3,7 +3,8 @@
 A `slowcheck mock` (in memory) and `slowcheck proxy --upstream` in front of it run as their own processes.
 Latency: two keep-alive clients send acks (POST) and polls (GET of a finished generation), taking turns
 request by request, to the mock and to the proxy, ``--requests`` of each; the added latency is the difference
-of the medians and of the p99s. Throughput: wrk (``--connections``) against each for ``--seconds``; the ratio is what travels.
+of the medians and of the p99s. Throughput: wrk (``--connections``) against each for ``--seconds``; the ratio
+is what travels.
 
     python benchmarks/proxy_latency.py [--requests 2000] [--seconds 5] [--runs 3] [--connections 32]
 """
