@@ -105,6 +105,15 @@ def test_a_refused_request_sent_again_unchanged_is_a_deviation() -> None:
     assert traffic.send("POST", "/v1/slow/chat/completions", 503, BODY, {"detail": "down"}) == ["API-ERROR-ENVELOPE"]
 
 
+def test_polling_on_after_the_documented_404_is_no_finding() -> None:
+    traffic = Traffic()
+    traffic.submit()
+    envelope = {"error": {"message": "not yet", "type": "invalid_request_error", "param": "id", "code": "not_found"}}
+    assert traffic.send("GET", "/v1/generation/G1", 404, None, envelope) == []
+    assert traffic.send("GET", "/v1/generation/G1", 404, None, envelope) == []
+    assert traffic.poll("Success") == []
+
+
 def test_a_webhook_that_differs_from_the_record_is_found() -> None:
     traffic = Traffic()
     traffic.submit()

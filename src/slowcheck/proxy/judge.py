@@ -258,7 +258,11 @@ class Judge:
             self._find("API-ERROR-ENVELOPE", f"HTTP {exchange.status} without the OpenAI error envelope")
 
     def _refused(self, exchange: Exchange, client: _Client) -> None:
-        if exchange.status in (408, 409, 429) or exchange.status >= 500:
+        # A read asked again is no waste: a generation's 404 before it is visible is documented, and polling on
+        # is right. Only a refused write (a body the API already said no to) fails the same way twice.
+        if exchange.method in ("GET", "HEAD", "OPTIONS") or exchange.status in (408, 409, 429):
+            return
+        if exchange.status >= 500:
             return
         self._checked("CLIENT-RETRY-4XX")
         key = (exchange.method, exchange.path, exchange.request_body)
