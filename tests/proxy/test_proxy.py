@@ -205,3 +205,27 @@ def test_webhooks_are_judged_and_forwarded_to_the_application(tmp_path: Path) ->
     assert received[0]["generation_id"] == ack.id
     assert outcomes["HOOK-PAYLOAD"] is Outcome.HELD
     assert outcomes["HOOK-RECORD"] is Outcome.HELD
+
+
+def test_no_false_alarm_against_a_docs_shaped_api() -> None:
+    """A server written from the public docs only (no hints, no record id, its own ids and habits): traffic an
+    SDK application sends through the proxy to it yields no finding on either side."""
+    from tests.docs_server import Habits, create_app
+
+    habits = Habits(completion_delay=0.4)
+    key = habits.keys[0]
+    with serve_in_background(create_app(habits), name="docs-shaped API") as url, _proxy(url + "/v1") as (proxy, found):
+        with openai.OpenAI(base_url=f"{proxy.url}/v1/slow", api_key=key, max_retries=0) as sdk, httpx.Client(
+            base_url=f"{proxy.url}/v1", headers={"Authorization": f"Bearer {key}"}
+        ) as plain:
+            ids = [
+                sdk.chat.completions.create(model="inference-net/load-test", max_tokens=8,
+                                            messages=[{"role": "user", "content": "hi"}]).id,  # fmt: skip
+                sdk.completions.create(model="inference-net/load-test", prompt="Once", max_tokens=4).id,
+            ]
+            states = [_wait(plain, generation_id)["state"] for generation_id in ids]
+        judge = proxy.judge
+    assert states == ["Success", "Success"]
+    assert found == [], [f.message for f in found]
+    held = {r.rule.id for r in judge.results() if r.outcome is Outcome.HELD}
+    assert {"API-ACK", "API-RECORD", "API-STATE-FORWARD", "API-REQUEST-ECHO", "API-RESPONSE-ID"} <= held
