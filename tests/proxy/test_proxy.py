@@ -215,12 +215,14 @@ def test_no_false_alarm_against_a_docs_shaped_api() -> None:
     habits = Habits(completion_delay=0.4)
     key = habits.keys[0]
     with serve_in_background(create_app(habits), name="docs-shaped API") as url, _proxy(url + "/v1") as (proxy, found):
-        with openai.OpenAI(base_url=f"{proxy.url}/v1/slow", api_key=key, max_retries=0) as sdk, httpx.Client(
-            base_url=f"{proxy.url}/v1", headers={"Authorization": f"Bearer {key}"}
-        ) as plain:
+        with (
+            openai.OpenAI(base_url=f"{proxy.url}/v1/slow", api_key=key, max_retries=0) as sdk,
+            httpx.Client(base_url=f"{proxy.url}/v1", headers={"Authorization": f"Bearer {key}"}) as plain,
+        ):
             ids = [
-                sdk.chat.completions.create(model="inference-net/load-test", max_tokens=8,
-                                            messages=[{"role": "user", "content": "hi"}]).id,  # fmt: skip
+                sdk.chat.completions.create(
+                    model="inference-net/load-test", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+                ).id,  # fmt: skip
                 sdk.completions.create(model="inference-net/load-test", prompt="Once", max_tokens=4).id,
             ]
             states = [_wait(plain, generation_id)["state"] for generation_id in ids]
