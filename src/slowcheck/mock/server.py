@@ -7,8 +7,10 @@ import contextlib
 import gc
 import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from slowcheck.background import serve_in_background
 from slowcheck.errors import ConfigError
@@ -25,6 +27,43 @@ async def _freeze_periodically(every: float = 5.0) -> None:
         gc.freeze()
 
 
+class _Coalesced:
+    """A transport whose writes within one turn of the event loop leave as one: an answer's head and body go out
+    in one send() rather than two. Under load those two syscalls were a quarter of the mock's time."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop = transport, loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol over a :class:`_Coalesced` transport."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[arg-type]
+
+
 def serve(settings: MockSettings, on_ready: Callable[[str, int], None] | None = None) -> None:
     """Run until interrupted; ``on_ready(url, restored)`` is called once the socket listens."""
     app = create_app(settings)
@@ -36,6 +75,7 @@ def serve(settings: MockSettings, on_ready: Callable[[str, int], None] | None = 
         access_log=False,
         lifespan="on",
         server_header=False,
+        http=_Protocol,
     )
     server = uvicorn.Server(config)
 
