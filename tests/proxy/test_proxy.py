@@ -18,7 +18,7 @@ from slowcheck.background import serve_in_background
 from slowcheck.contract.rules import Outcome
 from slowcheck.mock import MockSettings, Span, create_app
 from slowcheck.mock.server import mock_in_background
-from slowcheck.proxy.exchange import read
+from slowcheck.proxy.exchange import Exchange, read
 from slowcheck.proxy.judge import Finding, Judge
 from slowcheck.proxy.server import ProxySettings, running
 
@@ -191,6 +191,17 @@ def test_webhooks_are_judged_and_forwarded_to_the_application(tmp_path: Path) ->
 
     with serve_in_background(receiver, name="application receiver") as app_url, mock_in_background(_settings()) as url:
         with _proxy(url + "/v1", webhook_forward=app_url + "/hooks", webhook_port=0) as (proxy, _):
+            # The delivery is judged once the application's answer went back to the API: after the receiver saw it.
+            judged = threading.Event()
+            judge = proxy.judge.judge
+
+            def judging(exchange: Exchange) -> list[Finding]:
+                found = judge(exchange)
+                if exchange.kind == "webhook":
+                    judged.set()
+                return found
+
+            proxy.judge.judge = judging  # type: ignore[method-assign]
             # The API's webhook points at the proxy's second port, as a dashboard's would.
             hook = {"id": "hook1", "url": f"http://127.0.0.1:{proxy.webhook_port}/"}
             registered = httpx.post(f"{url}/_mock/webhooks", json=hook, headers={"Authorization": f"Bearer {KEY}"})
@@ -201,6 +212,7 @@ def test_webhooks_are_judged_and_forwarded_to_the_application(tmp_path: Path) ->
             assert arrived.wait(30), "the webhook reached the application through the proxy"
             with httpx.Client(base_url=f"{proxy.url}/v1", headers={"Authorization": f"Bearer {KEY}"}) as plain:
                 _wait(plain, ack.id)
+            assert judged.wait(30), "the proxy judged the delivery"
             outcomes = {r.rule.id: r.outcome for r in proxy.judge.results()}
     assert received[0]["generation_id"] == ack.id
     assert outcomes["HOOK-PAYLOAD"] is Outcome.HELD
