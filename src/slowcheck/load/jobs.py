@@ -29,6 +29,7 @@ from typing import Any
 from slowcheck.errors import ConfigError
 from slowcheck.load import journal
 from slowcheck.load.mix import Job, nonces_in
+from slowcheck.load.summary import ranked
 from slowcheck.timestamps import epoch_seconds
 
 __all__ = ["METRICS", "QUANTILES", "Slo", "Window", "done_row", "judge", "parse_slo", "skeleton", "summarize"]
@@ -177,9 +178,9 @@ def _submit(tally: _Tally) -> dict[str, Any]:
         "unfinished": 0,
         "throughput_per_s": _round(ok / span) if span > 0 and math.isfinite(span) else 0.0,
         "latency_ms": {
-            "p50": _round(_ms(_rank(accept, 50))),
-            "p95": _round(_ms(_rank(accept, 95))),
-            "p99": _round(_ms(_rank(accept, 99))),
+            "p50": _round(_ms(ranked(accept, 50))),
+            "p95": _round(_ms(ranked(accept, 95))),
+            "p99": _round(_ms(ranked(accept, 99))),
             "max": _round(_ms(accept[-1] if accept else None)),
         },
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
@@ -196,9 +197,7 @@ class _Tally:
 
     def __init__(self) -> None:
         self.planned = array("d")
-        self.sent_at = array("d")
         self.created = array("d")
-        self.canary = array("b")
         self.latency: dict[str, array[float]] = {m: array("d") for m in METRICS}
         self.all_means: dict[str, list[float]] = {m: [0.0, 0.0] for m in ("queue", "run", "e2e")}
         self.lag_ms = array("d")
@@ -233,9 +232,7 @@ class _Tally:
         _, index, planned, sent, acked, status, generation_id, created, _kind, *rest = row
         canary = bool(rest[0]) if rest else False
         _put(self.planned, index, planned)
-        _put(self.sent_at, index, sent)
         _put(self.created, index, created if created is not None else sent)
-        _put(self.canary, index, 1 if canary else 0, fill=0)
         self.statuses[int(status)] += 1
         self.lag_ms.append(max(0.0, (sent - planned) * 1000))
         self.first_sent, self.last_ack = min(self.first_sent, sent), max(self.last_ack, acked)
@@ -304,9 +301,9 @@ def _times(created: float, dispatched: float | None, finished: float | None, see
     return times
 
 
-def _put(values: array[Any], index: int, value: float, *, fill: float = math.nan) -> None:
+def _put(values: array[Any], index: int, value: float) -> None:
     if index >= len(values):
-        values.extend([fill] * (index + 1 - len(values)))
+        values.extend([math.nan] * (index + 1 - len(values)))
     values[index] = value
 
 
@@ -375,16 +372,7 @@ def _figures(tally: _Tally, window: Window, slos: Sequence[Slo], *, slice_second
 
 
 def _quantiles(ordered: Sequence[float]) -> dict[str, float | None]:
-    return {name: _round(_rank(ordered, q)) for name, q in QUANTILES}
-
-
-def _rank(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return {name: _round(ranked(ordered, q)) for name, q in QUANTILES}
 
 
 def _slices(tally: _Tally, window: Window, seconds: float) -> list[dict[str, Any]]:
@@ -415,7 +403,7 @@ def _cdf(ordered: Sequence[float]) -> list[list[float]]:
     if not ordered:
         return []
     steps = min(_CDF_POINTS, len(ordered))
-    return [[_round(_rank(ordered, 100 * i / steps) or 0.0) or 0.0, round(i / steps, 4)] for i in range(steps + 1)]
+    return [[_round(ranked(ordered, 100 * i / steps) or 0.0) or 0.0, round(i / steps, 4)] for i in range(steps + 1)]
 
 
 def _timeline(tally: _Tally, window: Window) -> list[dict[str, float | None]]:

@@ -15,7 +15,7 @@ from typing import Any
 from slowcheck import __version__
 from slowcheck.load.samples import Samples, StrategySamples
 
-__all__ = ["SUSTAINABLE_RATIO", "build", "percentile"]
+__all__ = ["SUSTAINABLE_RATIO", "build", "percentile", "ranked"]
 
 SUSTAINABLE_RATIO = 0.01
 """A step is sustainable while fewer than 1 % of its submissions are answered 429."""
@@ -25,9 +25,13 @@ _TIMELINE_POINTS = 300
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-th percentile (0..100) with linear interpolation between ranks; ``None`` for no values."""
-    if not values:
+    return ranked(sorted(values), q)
+
+
+def ranked(ordered: Sequence[float], q: float) -> float | None:
+    """:func:`percentile` of values already sorted (several percentiles of one large set sort it once)."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     rank = (len(ordered) - 1) * q / 100
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)

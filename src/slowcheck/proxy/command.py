@@ -69,11 +69,8 @@ def main(args: argparse.Namespace) -> int:
         _run(_serve(proxy, args.duration, label))
     duration = time.time() - proxy.started
     judged = report.write(report_dir, proxy.judge, target=label, duration=duration, fail_on=args.fail_on)
-    figures = proxy.judge.figures()
-    sides = Counter({side: 0 for side in ("client", "api")})
-    for check, count in proxy.judge.counts.items():
-        sides["client" if check.startswith("CLIENT") else "api"] += count
-    print(f"{figures['exchanges']} exchanges; {sides['client']} client-side and {sides['api']} API-side findings; "
+    sides = proxy.judge.by_side()
+    print(f"{proxy.judge.exchanges} exchanges; {sides['client']} client-side and {sides['api']} API-side findings; "
           f"report: {report_dir}")  # fmt: skip
     if args.record is not None:
         print(f"recording: {args.record}")

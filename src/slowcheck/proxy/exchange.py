@@ -170,7 +170,7 @@ def read(path: Path) -> tuple[dict[str, Any], Iterator[Exchange]]:
                 try:
                     yield Exchange.from_json(_json.loads(line))
                 except (ValueError, KeyError, TypeError):
-                    if handle.peek(1) if hasattr(handle, "peek") else False:
+                    if handle.peek(1):  # more follows: a broken line inside the file, not a torn last one
                         raise ConfigError(f"--from-recording {path}:{number}: not an exchange") from None
                     return  # a torn last line: the proxy was stopped mid-write
 

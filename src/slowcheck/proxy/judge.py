@@ -182,6 +182,10 @@ class Judge:
                 results.append(Result(rule, Outcome.SKIPPED, "no traffic it applies to passed the proxy"))
         return results
 
+    def by_side(self) -> dict[str, int]:
+        """Findings counted per side: ``client`` and ``api``."""
+        return {side: sum(n for c, n in self.counts.items() if CHECKS[c].side == side) for side in ("client", "api")}
+
     def figures(self) -> dict[str, Any]:
         """Per client (key fingerprint): polls, completions seen, polls per completion, early and late polls."""
         return {

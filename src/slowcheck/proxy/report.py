@@ -84,9 +84,4 @@ def _page(summary: dict[str, Any], results: list[Any]) -> str:
         }  # fmt: skip
         for r in results
     ]
-    return environment().get_template("proxy.html.j2").render(summary=summary, rows=rows, example=_example)
-
-
-def _example(value: Any) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return text if len(text) < 4000 else text[:4000] + "\n…"
+    return environment().get_template("proxy.html.j2").render(summary=summary, rows=rows)

@@ -27,14 +27,6 @@ def write_page(path: Path, summary: dict[str, Any], *, results_path: Path) -> No
         for name, load in summary["load"].items()
     ]
     page = (
-        environment()
-        .get_template("run.html.j2")
-        .render(summary=summary, rules=rules, loads=loads, sdk=summary["sdk"], example=_example)
+        environment().get_template("run.html.j2").render(summary=summary, rules=rules, loads=loads, sdk=summary["sdk"])
     )
     path.write_text(page, encoding="utf-8")
-
-
-def _example(value: Any) -> str:
-    """A failing request or response, readable and bounded."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return text if len(text) < 4000 else text[:4000] + "\n…"

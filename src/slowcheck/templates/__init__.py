@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 import jinja2
@@ -20,7 +21,14 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["figure"] = _figure
+    env.globals["example"] = _example
     return env
+
+
+def _example(value: Any) -> str:
+    """A failing request or response, readable and bounded."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return text if len(text) < 4000 else text[:4000] + "\n…"
 
 
 def _figure(value: Any, unit: str = "") -> str:
