@@ -274,13 +274,13 @@ class Upstream:
         answers = _Answers(head_only)
         answer = answers.answer
         received = 0
-        garbage_since: float | None = None
+        garbage = False
         while not answer.complete:
-            wait = self.timeout if garbage_since is None else _GARBAGE_GRACE
+            wait = _GARBAGE_GRACE if garbage else self.timeout
             try:
                 data = await asyncio.wait_for(connection.reader.read(_CHUNK), wait)
             except asyncio.TimeoutError:
-                if garbage_since is None:
+                if not garbage:
                     answer.failure = f"no answer within {self.timeout:g} s"
                     _abort(client)
                 else:
@@ -292,27 +292,27 @@ class Upstream:
                     _abort(client)
                 break
             if not data:
-                if garbage_since is None:
+                if not garbage:
                     answer.failure = "closed before the answer ended" if received else "closed without answering"
                 if received or not connection.reused:
                     client.close()
                 break
             received += len(data)
             client.write(data)
-            if garbage_since is not None:
+            if garbage:
                 continue
             try:
                 answers.parser.feed_data(data)
             except httptools.HttpParserError as exc:
                 answer.failure = f"not HTTP: {exc}"
-                garbage_since = time.time()
+                garbage = True
             except httptools.HttpParserUpgrade:
                 answer.failure = "an upgrade the proxy does not follow"
                 break
         with contextlib.suppress(ConnectionError):  # the application may have given up first
             await client.drain()
         answer.ended = time.time()
-        if answer.failure is not None and garbage_since is not None:
+        if garbage:
             client.close()
         return answer, received
 
