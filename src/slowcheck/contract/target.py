@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from slowcheck import _json, api
+from slowcheck import _json, api, network
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation
 from slowcheck.errors import SlowcheckError
@@ -90,6 +90,7 @@ class Target:
         resume: list[dict[str, Any]] | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.root = root = api_root(base_url)
         self.batch_root = api_root(batch_base_url) if batch_base_url else None
@@ -126,7 +127,10 @@ class Target:
         self.cache: dict[str, Any] = {}
         self._once: dict[str, tuple[Any, BaseException | None]] = {}
         self.timeout = timeout
-        self.client = httpx.Client(base_url=root, timeout=timeout, transport=transport, trust_env=False)
+        # How to reach the target (CA bundle, client certificate, proxies from the environment, a gateway's
+        # headers): ``slowcheck.network`` builds these from the flags every command shares.
+        options: dict[str, Any] = {"trust_env": False, **(client_options or {})}
+        self.client = httpx.Client(base_url=root, timeout=timeout, transport=transport, **options)
 
     def close(self) -> None:
         self.client.close()
@@ -236,7 +240,7 @@ class Target:
         except httpx.TimeoutException:
             raise TargetUnreachable(f"{self.root} did not answer {method} {path} within {self.timeout:g} s") from None
         except httpx.TransportError as exc:
-            raise TargetUnreachable(f"cannot reach {self.root}: {type(exc).__name__}: {exc}") from None
+            raise TargetUnreachable(f"cannot reach {self.root}: {network.failure(exc)}") from None
         exchange = Exchange(
             method,
             path,
