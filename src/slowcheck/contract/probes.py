@@ -18,7 +18,11 @@ from slowcheck.contract.rules import Violation
 from slowcheck.contract.target import Target
 from slowcheck.hints import hint_seconds
 
-__all__ = ["Probe", "await_all", "submit_all"]
+__all__ = ["RESUBMITS", "Probe", "await_all", "await_resubmitting", "submit_all"]
+
+RESUBMITS = 3
+"""Times a probe that ended ``Failed`` (documented: a generation may fail) is submitted again, so that the
+rules needing a Success can be judged; four failures of one body in a row make those rules not run."""
 
 
 @dataclass(slots=True)
@@ -34,6 +38,10 @@ class Probe:
     @property
     def id(self) -> str:
         return str(self.ack["id"])
+
+    @property
+    def failed(self) -> bool:
+        return self.final is not None and self.final.get("state") == "Failed"
 
     @property
     def final(self) -> dict[str, Any] | None:
@@ -77,3 +85,22 @@ def await_all(target: Target, watched: Iterable[Probe], *, pool: str, since_ms: 
         [p for p in watched if p.final is None], read, deadline=monotonic_deadline, reserve=target.reserve(pool)
     )
     return ending
+
+
+def await_resubmitting(
+    target: Target, watched: list[Probe], *, pool: str, what: str, since_ms: float | None = None
+) -> tuple[list[Probe], str]:
+    """:func:`await_all`, then each probe that ended ``Failed`` submitted again (up to ``RESUBMITS`` times) and
+    awaited from its own submission. Returns every attempt (a Failed record is still judged for its shape, its
+    states and its timestamps) and why the last wait stopped."""
+    attempts = list(watched)
+    ending = await_all(target, watched, pool=pool, since_ms=since_ms)
+    latest = watched
+    for _ in range(RESUBMITS):
+        failed = [p for p in latest if p.failed]
+        if not failed or ending == "reserve":
+            break
+        latest = submit_all(target, [(p.kind, p.body) for p in failed], f"{what} submitted again after Failed")
+        attempts += latest
+        ending = await_all(target, latest, pool=pool, since_ms=min(p.submitted_ms for p in latest))
+    return attempts, ending

@@ -54,6 +54,7 @@ def write_results(path: Path, results: list[Result], *, target: str, duration: f
                 "message": r.message,
                 "request": r.request,
                 "response": r.response,
+                "findings": r.findings,
                 "seconds": round(r.seconds, 3),
             }
             for r in results
@@ -84,7 +85,9 @@ def write_junit(path: Path, results: list[Result], *, duration: float) -> None:
         )
         if result.outcome is Outcome.VIOLATED:
             failure = ET.SubElement(case, "failure", message=result.message)
-            failure.text = json.dumps({"request": result.request, "response": result.response}, default=str)[:20000]
+            listed = "".join(f"{f['outcome']}: {f['message']}\n" for f in result.findings)
+            example = json.dumps({"request": result.request, "response": result.response}, default=str)[:20000]
+            failure.text = listed + example
         elif result.outcome is Outcome.NOT_RUN:
             ET.SubElement(case, "error", message=f"not run: {result.message}")
         elif result.outcome is Outcome.SKIPPED:
@@ -92,5 +95,6 @@ def write_junit(path: Path, results: list[Result], *, duration: float) -> None:
         elif result.outcome is Outcome.DEVIATION:
             properties = ET.SubElement(case, "properties")
             ET.SubElement(properties, "property", name="deviation", value=result.message)
-            ET.SubElement(case, "system-out").text = f"deviation: {result.message}"
+            listed = [f["message"] for f in result.findings] or [result.message]
+            ET.SubElement(case, "system-out").text = "".join(f"deviation: {m}\n" for m in listed)
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

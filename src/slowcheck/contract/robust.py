@@ -35,7 +35,8 @@ def _cases(rule_id: Rule, target: Target) -> list[Hostile]:
 def _send(target: Target, case: Hostile) -> None:
     headers = {CASE_HEADER: case.id} | case.headers
     try:
-        exchange = target.request(case.method, case.path, content=case.body, headers=headers, judged_here=True)
+        exchange = target.request(case.method, case.path, content=case.body, headers=headers, judged_here=True,
+                                  judges_failure=True)  # fmt: skip
     except TargetUnreachable as exc:
         raise Violation(f"{case.what}: no answer ({exc})", request={"case": case.id}) from None
     if exchange.status >= 500:

@@ -26,6 +26,12 @@ class Violation(AssertionError):
     def __init__(self, message: str, *, request: Any = None, response: Any = None) -> None:
         super().__init__(message)
         self.message, self.request, self.response = message, request, response
+        self.also: list[Violation] = []
+        """The rule's other findings, after this one (the worst first): a report lists every one."""
+
+    def finding(self) -> dict[str, Any]:
+        outcome = "deviation" if isinstance(self, Deviation) else "violated"
+        return {"outcome": outcome, "message": self.message, "request": self.request, "response": self.response}
 
 
 class Deviation(Violation):
@@ -33,15 +39,19 @@ class Deviation(Violation):
 
 
 def worst_of(checks: Iterable[Callable[[], None]]) -> None:
-    """Run every check: the first violation is raised at once; deviations only once none is found."""
-    deviation: Deviation | None = None
+    """Run every check and raise the worst finding (a violation before a deviation, else the first), carrying
+    every other one in ``also``, so that one finding never hides the next."""
+    found: list[Violation] = []
     for check in checks:
         try:
             check()
-        except Deviation as found:
-            deviation = deviation or found
-    if deviation is not None:
-        raise deviation
+        except Violation as finding:
+            found.extend([finding, *finding.also])
+            finding.also = []
+    if found:
+        found.sort(key=lambda f: isinstance(f, Deviation))  # stable: violations first, each group in order
+        worst, worst.also = found[0], found[1:]
+        raise worst
 
 
 class NotRun(Exception):
@@ -94,6 +104,9 @@ class Result:
     crash: str | None = None
     """Set when the check raised something other than a verdict (the answer broke the check's assumptions):
     still a violation against a real target, but a defect in the self-tests, which tell the two apart."""
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    """Every finding of a violated or deviating rule (outcome, message, request, response), the first being
+    the one ``message`` names."""
 
 
 RULES: dict[str, Rule] = {}

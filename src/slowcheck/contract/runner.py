@@ -141,4 +141,9 @@ class Suite:
         message = found.message
         if outcome is Outcome.DEVIATION and self.strict:
             outcome, message = Outcome.VIOLATED, f"(a deviation; --strict) {message}"
-        return Result(item, outcome, message, found.request, found.response)
+        findings = [found.finding(), *(more.finding() for more in found.also)]
+        if outcome is Outcome.DEVIATION:  # --lenient: the rule's violations read as deviations too
+            findings = [f | {"outcome": "deviation"} for f in findings]
+        if found.also:
+            message += f" (and {len(found.also)} more)"
+        return Result(item, outcome, message, found.request, found.response, findings=findings)

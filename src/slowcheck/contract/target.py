@@ -19,8 +19,10 @@ from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation
 from slowcheck.errors import SlowcheckError
 from slowcheck.hints import hint_seconds
+from slowcheck.pacing import Pacer
 from slowcheck.schemas import SchemaSet, schema_set
 from slowcheck.target_url import api_root
+from slowcheck.transient import Noise, RetryPolicy, is_transient_answer
 
 __all__ = ["DEFAULT_WEBHOOK_GRACE", "DEFAULT_WEBHOOK_WAIT", "Exchange", "Target", "TargetUnreachable"]
 
@@ -35,7 +37,12 @@ _PATIENCE_429 = 60.0
 
 
 class TargetUnreachable(SlowcheckError):
-    """The target did not answer at all (connection refused, DNS, timeout)."""
+    """The target did not answer at all (connection refused, DNS, TLS, timeout)."""
+
+    def __init__(self, message: str, *, kind: str = "unreachable") -> None:
+        super().__init__(message)
+        self.kind = kind
+        """The failure's name (``ReadTimeout``, ``ConnectError``...), as the noise ledger counts it."""
 
 
 @dataclass(slots=True)
@@ -91,6 +98,8 @@ class Target:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         client_options: Mapping[str, Any] | None = None,
+        rate_limit: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.root = root = api_root(base_url)
         self.batch_root = api_root(batch_base_url) if batch_base_url else None
@@ -123,6 +132,13 @@ class Target:
         """Every 429 met while the suite ran: honoured, retried (not counted in ``sent``, since the target did
         no work for it), and judged by RATE-429-SHAPE."""
         self._count = threading.Lock()
+        self.reached = False
+        """True once the target answered anything: from then on a reset or a timeout is noise, retried."""
+        self.noise = Noise()
+        """Every transient failure met (``slowcheck.transient``), retried by ``retry``, listed in the report."""
+        self.retry = retry or RetryPolicy()
+        self.pacer = Pacer(rate_limit)
+        """Spaces requests by ``--rate-limit`` (requests a minute), or by what the first 429 taught."""
         self.schemas: SchemaSet = schema_set()
         self.cache: dict[str, Any] = {}
         self._once: dict[str, tuple[Any, BaseException | None]] = {}
@@ -186,29 +202,84 @@ class Target:
         headers: Mapping[str, str | None] | None = None,
         retry_429: bool = True,
         judged_here: bool = False,
+        judges_failure: bool = False,
     ) -> Exchange:
-        """Send one request within the budget. A 429 is recorded, honoured (its Retry-After) and retried for up
-        to a minute: concurrent senders each wait out their own hint, a little stretched so they do not return
-        in step."""
-        waited = 0.0
+        """Send one request within the budget, paced by ``self.pacer``, and return the answer to judge.
+
+        Noise (``slowcheck.transient``: a gateway's 5xx, a 5xx without the envelope, a reset or a timeout once the
+        target has answered) is retried by ``self.retry`` and counted in ``self.noise``. A 5xx that comes back on
+        every try reaches the caller when the API said it in its own envelope, or when the caller judges that
+        very answer (``judges_failure``: hostile input, where a 5xx or no answer is the finding); otherwise the
+        answer never came through and the rule is NotRun. An answer ``judged_here`` is left out of the media
+        ledger that RESP-CONTENT-TYPE judges (a proxy may refuse hostile input in its own words).
+
+        A 429 is recorded, honoured (its Retry-After), teaches the pacer and is retried for up to a minute:
+        concurrent senders each wait out their own hint, a little stretched so they do not return in step."""
+        waited_429 = waited = 0.0
+        noisy = 0  # attempts that met noise
         for attempt in itertools.count():
-            exchange = self._send(method, path, json=json, content=content, key=key, headers=headers,
-                                  judged_here=judged_here)  # fmt: skip
-            if exchange.status != 429 or not retry_429:
-                return exchange
-            with self._count:  # refused, not served (nor billed): the budget counts the retry instead
-                self.sent -= 1
-            self.rate_limited.append(exchange)
-            hint = hint_seconds(exchange.headers)
-            wait = min(2.0**attempt, 30.0) if hint is None else hint * random.uniform(1.0, 1.25)
-            if waited + wait > _PATIENCE_429:
+            self.pacer.wait()
+            exchange: Exchange | None = None
+            try:
+                answer = self._send(method, path, json=json, content=content, key=key, headers=headers)
+            except TargetUnreachable as exc:
+                if not self.reached:
+                    raise  # never answered at all: a wrong URL, a closed port, an untrusted certificate
+                what, failure = exc.kind, exc
+            else:
+                if answer.status == 429 and retry_429:
+                    waited_429 += self._rate_limited(answer, attempt, waited_429, method, path)
+                    continue
+                self.pacer.accepted()
+                if answer.status < 500:
+                    return self._answered(answer, judged_here, noisy)
+                exchange, what = answer, str(answer.status)
+                if is_transient_answer(answer.status, answer.json):
+                    with self._count:  # a gateway's refusal: the API did no work, the budget counts the retry
+                        self.sent -= 1
+            self.noise.met(what, method, path)
+            pause = self.retry.wait(noisy, exchange.headers if exchange is not None else None)
+            if noisy + 1 >= self.retry.tries or waited + pause > self.retry.patience:
+                self.noise.settled(cleared=False)
+                if exchange is not None and (judges_failure or not is_transient_answer(exchange.status, exchange.json)):
+                    return self._answered(exchange, judged_here, 0)
+                if exchange is None and judges_failure:
+                    raise failure
                 raise NotRun(
-                    f"the target kept answering 429 to {method} {path} for {waited:.0f} s ({attempt + 1} attempts, "
-                    f"the last asking for {wait:.3g} s more): rerun later or with a higher rate limit"
+                    f"{method} {path} met a transient failure ({what}) on all {noisy + 1} tries: the answer "
+                    "never came through; rerun when the target is steadier"
                 )
-            time.sleep(wait)
-            waited += wait
+            time.sleep(pause)
+            waited += pause
+            noisy += 1
         raise AssertionError("unreachable")
+
+    def _rate_limited(self, exchange: Exchange, attempt: int, waited: float, method: str, path: str) -> float:
+        """A 429: refunded (refused, not served nor billed), kept for RATE-429-SHAPE, waited out; returns the wait."""
+        with self._count:
+            self.sent -= 1
+        self.rate_limited.append(exchange)
+        hint = hint_seconds(exchange.headers)
+        self.pacer.limited(hint)
+        wait = min(2.0**attempt, 30.0) if hint is None else hint * random.uniform(1.0, 1.25)
+        if waited + wait > _PATIENCE_429:
+            raise NotRun(
+                f"the target kept answering 429 to {method} {path} for {waited:.0f} s ({attempt + 1} attempts, "
+                f"the last asking for {wait:.3g} s more): rerun later, or with --rate-limit below the account's"
+            )
+        time.sleep(wait)
+        return wait
+
+    def _answered(self, exchange: Exchange, judged_here: bool, noisy: int) -> Exchange:
+        """The answer a rule judges: counted for RESP-CONTENT-TYPE unless judged where it was asked."""
+        if noisy:
+            self.noise.settled(cleared=True)
+        if exchange.text and not judged_here:
+            with self._count:
+                self.answered += 1
+                if exchange.mislabelled:
+                    self.mislabelled.append(exchange)
+        return exchange
 
     def _send(
         self,
@@ -219,11 +290,8 @@ class Target:
         content: bytes | None,
         key: Any,
         headers: Mapping[str, str | None] | None,
-        judged_here: bool = False,
     ) -> Exchange:
-        """One request. ``headers`` go over ``Content-Type: application/json`` (None removes one); an answer
-        ``judged_here`` (hostile input, which a proxy may refuse in its own words) is left out of the media
-        ledger that RESP-CONTENT-TYPE judges."""
+        """One request. ``headers`` go over ``Content-Type: application/json`` (None removes one)."""
         with self._count:  # rules may send from several threads (concurrent submissions)
             if self.max_requests is not None and self.sent >= self.max_requests:
                 raise NotRun(f"the request budget (--max-requests {self.max_requests}) is spent")
@@ -237,10 +305,15 @@ class Target:
         started = time.monotonic()
         try:
             answer = self.client.request(method, path, content=payload, headers=sent_headers)
-        except httpx.TimeoutException:
-            raise TargetUnreachable(f"{self.root} did not answer {method} {path} within {self.timeout:g} s") from None
+        except httpx.TimeoutException as exc:
+            raise TargetUnreachable(
+                f"{self.root} did not answer {method} {path} within {self.timeout:g} s", kind=type(exc).__name__
+            ) from None
         except httpx.TransportError as exc:
-            raise TargetUnreachable(f"cannot reach {self.root}: {network.failure(exc)}") from None
+            raise TargetUnreachable(
+                f"cannot reach {self.root}: {network.failure(exc)}", kind=type(exc).__name__
+            ) from None
+        self.reached = True
         exchange = Exchange(
             method,
             path,
@@ -254,11 +327,6 @@ class Target:
             exchange.json = answer.json()
         except ValueError:
             exchange.json = None
-        if exchange.text and not judged_here:
-            with self._count:
-                self.answered += 1
-                if exchange.mislabelled:
-                    self.mislabelled.append(exchange)
         return exchange
 
     def submit(self, body: Any, *, kind: api.Kind = "chat", **kwargs: Any) -> Exchange:
