@@ -95,6 +95,6 @@ def write_junit(path: Path, results: list[Result], *, duration: float) -> None:
         elif result.outcome is Outcome.DEVIATION:
             properties = ET.SubElement(case, "properties")
             ET.SubElement(properties, "property", name="deviation", value=result.message)
-            listed = [f["message"] for f in result.findings] or [result.message]
-            ET.SubElement(case, "system-out").text = "".join(f"deviation: {m}\n" for m in listed)
+            messages = [f["message"] for f in result.findings] or [result.message]
+            ET.SubElement(case, "system-out").text = "".join(f"deviation: {m}\n" for m in messages)
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
