@@ -43,8 +43,8 @@ class Hostile:
     """Over ``Content-Type: application/json``; None removes a header."""
     accepted: Literal["violation", "deviation", "fine"] = "violation"
     """What an ack (2xx) is: a violation where nothing a client could mean was sent (no JSON object, NaN, an
-    unknown id); a deviation where a lax parser or a missing limit lets it through (lone surrogates, UTF-16, a
-    64 KiB header, a 10 MiB body: the docs set no limit); fine where the body is odd but valid. A 5xx, a reset
+    unknown id); a deviation where a lax parser or a missing limit lets it through (lone surrogates, UTF-16,
+    metadata nested deep, a 64 KiB header, a 10 MiB body: the docs set no limit); fine where the body is odd but valid. A 5xx, a reset
     or a hang is always a violation; a 4xx without the OpenAI envelope a deviation (a proxy in front of the
     API may answer such requests itself)."""
 
@@ -75,7 +75,7 @@ def corpus(model: str = api.DEFAULT_MODEL) -> list[Hostile]:
         Hostile("arrays-100000-deep", "ROBUST-DEPTH", "content nested in 100,000 arrays", "POST", chat,
                 _chat(model, "[" * 100_000 + "]" * 100_000)),
         Hostile("metadata-900-deep", "ROBUST-DEPTH", "metadata nested 900 objects deep", "POST", chat,
-                _with(model, '"metadata": ' + '{"a": ' * 900 + '"x"' + "}" * 900)),
+                _with(model, '"metadata": ' + '{"a": ' * 900 + '"x"' + "}" * 900), accepted="deviation"),
         Hostile("lone-high-surrogate", "ROBUST-UNICODE", 'a lone surrogate escape "\\ud800" in the content',
                 "POST", chat, _chat(model, '"hello \\ud800"'), accepted="deviation"),
         Hostile("lone-low-surrogate", "ROBUST-UNICODE", 'a lone low surrogate "\\udfff" as a metadata key',

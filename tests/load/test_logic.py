@@ -215,10 +215,21 @@ def test_a_429_is_counted_with_its_hint_and_envelope() -> None:
     assert dict(samples.limited) == {"count": 2, "retry_after": 1, "envelope_ok": 1}
 
 
-@pytest.mark.parametrize(("status", "reason"), [(500, "HTTP 500"), (0, "no answer: ConnectionResetError")])
-def test_other_answers_are_errors_by_reason(status: int, reason: str) -> None:
+_ENVELOPE = _json.dumps({"error": {"message": "boom", "type": "server_error", "param": None, "code": None}})
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (500, _ENVELOPE, "HTTP 500"),
+        (500, b"<html>oops</html>", "HTTP 500 (transient: a gateway's answer)"),
+        (503, _ENVELOPE, "HTTP 503 (transient: a gateway's answer)"),
+        (0, None, "no answer: ConnectionResetError"),
+    ],
+)
+def test_other_answers_are_errors_by_reason(status: int, body: bytes | None, reason: str) -> None:
     samples = Samples()
-    assert read(samples, status, None, error="ConnectionResetError") == (None, reason)
+    assert read(samples, status, body, error="ConnectionResetError") == (None, reason)
     assert samples.errors == {reason: 1}
 
 

@@ -56,7 +56,7 @@ def submitted_probes(target: Target) -> list[Probe]:
 
     def make() -> list[Probe]:
         if target.resume is not None:
-            return [Probe(**entry) for entry in target.resume]
+            return [Probe(**probe_fields(entry)) for entry in target.resume if not entry.get("generated")]
         found = submit_all(target, _bodies(target), "a lifecycle probe")
         target.cache["ledger-probes"] = found
         if target.ledger is not None:
@@ -108,11 +108,22 @@ def _bodies(target: Target) -> list[tuple[api.Kind, dict[str, Any]]]:
     ]
 
 
+_FIELDS = ("kind", "body", "submitted_ms", "ack")
+
+
+def probe_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """What a ledger entry holds of its :class:`Probe`."""
+    return {k: entry[k] for k in _FIELDS}
+
+
 def write_ledger(path: Path, target: Target) -> None:
-    """What a later ``--resume`` needs: the target, per probe its body, ack and submission time, and the batch
-    the batch rules made (``target.cache["ledger-batch"]``). No keys. Written whole by whichever adds to it."""
+    """What a later ``--resume`` needs: the target, per probe its body, ack and submission time (LIFE-GENERATED's
+    marked ``generated``), and the batch the batch rules made (``target.cache["ledger-batch"]``). No keys.
+    Written whole by whichever adds to it."""
     found: list[Probe] = target.cache.get("ledger-probes", [])
-    entries = [{"kind": p.kind, "body": p.body, "submitted_ms": p.submitted_ms, "ack": p.ack} for p in found]
+    generated: list[Probe] = target.cache.get("ledger-generated", [])
+    entries = [{k: getattr(p, k) for k in _FIELDS} for p in found]
+    entries += [{k: getattr(p, k) for k in _FIELDS} | {"generated": True} for p in generated]
     document: dict[str, Any] = {"target": target.root, "probes": entries}
     if "ledger-batch" in target.cache:
         document["batch"] = target.cache["ledger-batch"]
@@ -124,7 +135,7 @@ def read_ledger(path: Path) -> tuple[str, list[dict[str, Any]], dict[str, Any] |
     """The target, the probes and the batch (or None) of a ledger."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        probes = [{k: entry[k] for k in ("kind", "body", "submitted_ms", "ack")} for entry in document["probes"]]
+        probes = [probe_fields(e) | ({"generated": True} if e.get("generated") else {}) for e in document["probes"]]
         batch = document.get("batch")
         if batch is not None and not {"root", "custom_ids", "size", "file", "created"} <= set(batch):
             raise KeyError("batch")

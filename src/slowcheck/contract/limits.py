@@ -21,6 +21,8 @@ share(
 def _first_429(target: Target) -> Exchange:
     if target.rate_limited:
         return target.rate_limited[0]
+    if target.pacer.rate is not None:
+        raise Skipped("paced by --rate-limit, and no 429 met: no burst is sent to meet the limit")
     burst = target.reserve("rate")
     burst = _BURST if burst is None else min(burst, _BURST)
     key = target.second_api_key or target.api_key  # spend the second account's budget where there is one
@@ -35,7 +37,7 @@ def _first_429(target: Target) -> Exchange:
     "RATE-429-SHAPE",
     "limits",
     "A 429 carries Retry-After (an integer >= 1) and the OpenAI error envelope.",
-    source="documented",
+    source="inferred",  # the rate-limits page names the limits, not the 429's headers or body
     uses=("rate-burst",),
 )
 def rate_limit_shape(target: Target) -> None:

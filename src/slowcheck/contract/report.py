@@ -33,13 +33,23 @@ def verdict(results: list[Result], plan: Plan | None = None) -> Verdict:
     return from_counts(counts(results), why_not_run=why)
 
 
-def write_results(path: Path, results: list[Result], *, target: str, duration: float, plan: Plan | None = None) -> None:
+def write_results(
+    path: Path,
+    results: list[Result],
+    *,
+    target: str,
+    duration: float,
+    plan: Plan | None = None,
+    conditions: dict[str, Any] | None = None,
+) -> None:
+    """``conditions``: what the run met on the way (transient failures retried, 429s, the pace it kept)."""
     judged = verdict(results, plan)
     document: dict[str, Any] = {
         "target": target,
         "duration_s": round(duration, 3),
         "verdict": judged.status,
         "reasons": list(judged.reasons),
+        "conditions": conditions,
         "counts": counts(results),
         "plan": None
         if plan is None

@@ -13,7 +13,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["RULES", "Deviation", "NotRun", "Outcome", "Result", "Rule", "Skipped", "Violation", "rule", "worst_of"]
+__all__ = [
+    "RULES",
+    "Deviation",
+    "NotRun",
+    "Outcome",
+    "Result",
+    "Rule",
+    "Skipped",
+    "Violation",
+    "raise_all",
+    "rule",
+    "worst_of",
+]
 
 Source = Literal["documented", "inferred"]
 Cost = int | Callable[[Any], int]
@@ -46,11 +58,18 @@ def worst_of(checks: Iterable[Callable[[], None]]) -> None:
         try:
             check()
         except Violation as finding:
-            found.extend([finding, *finding.also])
+            found.append(finding)
+    raise_all(found)
+
+
+def raise_all(found: Iterable[Violation]) -> None:
+    """Raise the worst of ``found`` (violations before deviations, each in order) with the rest in ``also``."""
+    flat = [f for finding in found for f in (finding, *finding.also)]
+    if flat:
+        flat.sort(key=lambda f: isinstance(f, Deviation))  # stable
+        for finding in flat:
             finding.also = []
-    if found:
-        found.sort(key=lambda f: isinstance(f, Deviation))  # stable: violations first, each group in order
-        worst, worst.also = found[0], found[1:]
+        worst, worst.also = flat[0], flat[1:]
         raise worst
 
 

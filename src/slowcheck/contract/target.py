@@ -329,6 +329,28 @@ class Target:
             exchange.json = None
         return exchange
 
+    def conditions(self) -> dict[str, Any]:
+        """What the run met on the way, for the report: noise retried, 429s honoured, the pace kept."""
+        return {
+            "requests": self.sent,
+            "transient": self.noise.summary(),
+            "rate_limited": len(self.rate_limited),
+            "paced_per_minute": None if self.pacer.per_minute is None else round(self.pacer.per_minute, 2),
+            "pace_learned": self.pacer.learned,
+        }
+
+    def spent(self) -> str:
+        """The requests sent, and what the run met on the way, in one line."""
+        parts = [f"{self.sent} requests"]
+        if self.rate_limited:
+            parts.append(f"{len(self.rate_limited)} answered 429 and retried")
+        if self.pacer.learned and self.pacer.per_minute is not None:
+            parts.append(f"paced at {self.pacer.per_minute:.0f}/min from then on")
+        noise = self.noise.line()
+        if noise:
+            parts.append(noise)
+        return "; ".join(parts)
+
     def submit(self, body: Any, *, kind: api.Kind = "chat", **kwargs: Any) -> Exchange:
         return self.request("POST", api.SUBMIT[kind], json=body, **kwargs)
 

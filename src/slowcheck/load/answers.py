@@ -9,6 +9,7 @@ from typing import Any
 from slowcheck import _json, api
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples
 from slowcheck.schemas import schema_set
+from slowcheck.transient import is_transient_answer
 
 __all__ = ["ack_created", "load_json", "should_validate", "submission"]
 
@@ -83,6 +84,8 @@ def submission(
             limited["envelope_ok"] += 1
         return None, "429 rate limited"
     reason = f"HTTP {status}" if status else f"no answer: {error}"
+    if status and is_transient_answer(status, load_json(content)):
+        reason += " (transient: a gateway's answer)"  # noise a client retries; counted apart from the API's own
     samples.errors[reason] += 1
     return None, reason
 
