@@ -15,6 +15,7 @@ __all__ = [
     "BASE_URL_ENV",
     "CHAT",
     "EMBEDDINGS",
+    "EMBEDDINGS_ALIAS",
     "EMBEDDING_MODEL",
     "DEFAULT_MODEL",
     "DEFAULT_RECEIVER_PORT",
@@ -51,10 +52,13 @@ CHAT = "/v1/slow/chat/completions"
 TEXT = "/v1/slow/completions"
 SUBMIT: dict[Kind, str] = {"chat": CHAT, "text": TEXT}
 """The completion endpoints, which the contract suite and the load scenarios exercise."""
-EMBEDDINGS = "/v1/slow/embeddings"
+EMBEDDINGS = "/v1/async/embeddings"
+"""Asynchronous embeddings (documented: "use the /v1/async base URL"): the same ack and generation lifecycle,
+and an ``async-embedding.completed`` webhook."""
+EMBEDDINGS_ALIAS = "/v1/slow/embeddings"
+"""The same under the completions' prefix: inferred, probed by EMBED-ACK, served by the mock."""
 EMBEDDING_MODEL = "qwen/qwen3-embedding-4b"
 """The embedding model of inference.net's documented batch example; the embedded mock serves it."""
-"""Asynchronous embeddings: the same ack and generation lifecycle, and an ``async-embedding.completed`` webhook."""
 GROUP: dict[Kind, str] = {"chat": "/v1/slow/group/chat/completions", "text": "/v1/slow/group/completions"}
 MODELS = "/v1/models"
 

@@ -1,7 +1,7 @@
 """Rules about asynchronous embeddings: the same ack and lifecycle as a completion, an embedding list as the
-answer. The path (``/v1/slow/embeddings``) is inferred: the docs say async embeddings exist (and name their
-``async-embedding.completed`` webhook), not where. So the rules run only with ``--embedding-model`` (an
-embedding model the account may use), or against the embedded mock.
+answer. The embeddings page documents the path (``/v1/async/embeddings``: "use the /v1/async base URL");
+``/v1/slow/embeddings``, the completions' prefix, is probed as an alias. The rules run with
+``--embedding-model`` (an embedding model the account may use), or against the embedded mock.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
 from slowcheck.contract.probes import Probe, await_all
-from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.rules import Deviation, NotRun, Violation, rule
 from slowcheck.contract.target import Target
 
 INPUTS = ["What is the capital of France?", "Paris"]
@@ -48,7 +48,9 @@ def submitted(target: Target) -> tuple[Probe, Any]:
         sent = time.time() * 1000
         exchange = target.request("POST", api.EMBEDDINGS, json=body)
         if exchange.status == 404:
-            raise NotRun(f"the target answers 404 on POST {api.EMBEDDINGS} (the path is inferred, not documented)")
+            raise Violation(
+                f"the target answers 404 on POST {api.EMBEDDINGS}, the documented path", **exchange.summary()
+            )
         ack = exchange.json
         if exchange.status != 200 or not isinstance(ack, dict) or not isinstance(ack.get("id"), str):
             raise Violation(f"an embedding was not acknowledged with an id ({exchange.status})", **exchange.summary())
@@ -68,16 +70,23 @@ def finished(target: Target) -> Probe:
 @rule(
     "EMBED-ACK",
     "embeddings",
-    "An asynchronous embedding is acknowledged at once with an id and no data, as the completions are.",
+    "An asynchronous embedding (POST /v1/async/embeddings) is acknowledged at once with an id and no data, as "
+    "the completions are; the /v1/slow alias, where served, too.",
     source="inferred",
+    cost=1,
     uses=("embedding",),
+    deviation="the /v1/slow/embeddings alias answering other than an ack or 404",
     skip=_skipped,
 )
 def embed_ack(target: Target) -> None:
-    _, exchange = submitted(target)
+    probe, exchange = submitted(target)
     errors = target.schemas.errors("submit-ack", exchange.json)
     if errors:
         raise Violation(f"the embedding's ack is not valid: {errors[0]}", **exchange.summary())
+    alias = target.request("POST", api.EMBEDDINGS_ALIAS, json=probe.body)
+    if alias.status != 404 and (alias.status != 200 or target.schemas.errors("submit-ack", alias.json)):
+        raise Deviation(f"the alias {api.EMBEDDINGS_ALIAS} (inferred) answered {alias.status} without a valid ack",
+                        **alias.summary())  # fmt: skip
 
 
 @rule(
