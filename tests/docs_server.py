@@ -46,10 +46,10 @@ _CHAT_KEYS = frozenset(
 )
 """OpenAI's ``CreateChatCompletionRequest`` keys: what ``strict`` knows."""
 _TEXT_KEYS = frozenset(
-    "model prompt best_of echo frequency_penalty logit_bias logprobs max_tokens n presence_penalty seed stop "
-    "stream stream_options suffix temperature top_p user".split()
+    "model prompt best_of echo frequency_penalty logit_bias logprobs max_tokens metadata n presence_penalty seed "
+    "stop stream stream_options suffix temperature top_p user".split()
 )
-"""OpenAI's ``CreateCompletionRequest`` keys."""
+"""OpenAI's ``CreateCompletionRequest`` keys, and ``metadata``, which inference.net documents on every request."""
 
 
 @dataclass

@@ -279,7 +279,9 @@ def test_strict_still_accepts_what_clients_commonly_send() -> None:
     ]  # fmt: skip
     with client(create_app(Habits(strict=True))) as api:
         chat = api.post(CHAT, json={"model": MODEL, "messages": messages, "temperature": 0.5, "metadata": {"a": "b"}})
-        text = api.post(TEXT, json={"model": MODEL, "prompt": ["one", "two"], "stop": ["\n"], "user": "u"})
+        text = api.post(
+            TEXT, json={"model": MODEL, "prompt": ["one", "two"], "stop": ["\n"], "metadata": {"custom_id": "c"}}
+        )
     assert chat.status_code == 200, chat.text
     assert text.status_code == 200, text.text
 
