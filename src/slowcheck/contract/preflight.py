@@ -14,6 +14,7 @@ from slowcheck import api
 from slowcheck.contract import ack
 from slowcheck.contract.target import Exchange, Target
 from slowcheck.errors import ConfigError
+from slowcheck.network import Network
 
 __all__ = ["Preflight", "check_reachable", "preflight", "requests_needed"]
 
@@ -94,10 +95,12 @@ def _listed(models: list[str]) -> str:
     return shown + (f" and {len(models) - 12} more" if len(models) > 12 else "")
 
 
-def check_reachable(root: str, key: str, model: str) -> None:
+def check_reachable(root: str, key: str, model: str, network: Network | None = None) -> None:
     """The preflight on its own, for commands that run no rules (load, the SDK matrix): the target answers
-    within 10 s, the key is accepted and the model served, each a one-line ConfigError, before anything heavy."""
-    target = Target(root + "/v1", key, model=model, timeout=10.0)
+    within 10 s (reached as ``network`` says), the key is accepted and the model served, each a one-line
+    ConfigError, before anything heavy."""
+    options = (network or Network()).httpx_options()
+    target = Target(root + "/v1", key, model=model, timeout=10.0, client_options=options)
     try:
         preflight(target)
     finally:

@@ -23,6 +23,7 @@ from slowcheck import __version__, _json
 from slowcheck.errors import ConfigError, SlowcheckError
 from slowcheck.hints import hint_seconds
 from slowcheck.load import thresholds as threshold_rules
+from slowcheck.network import Network, failure
 
 __all__ = ["DEFAULT_LINES", "generated_file", "run", "skeleton"]
 
@@ -96,14 +97,17 @@ def run(
     timeout: float,
     thresholds: list[str],
     report_dir: Path,
+    network: Network | None = None,
 ) -> dict[str, Any]:
-    """Upload, create, read until the batch ends (or ``timeout`` s); the summary, written with its page."""
+    """Upload, create, read until the batch ends (or ``timeout`` s); the summary, written with its page. The
+    Batch API is reached as ``network`` says (the environment's trust and proxies when None)."""
     checked = [threshold_rules.parse(expr, skeleton()) for expr in thresholds]
     lines, size, endpoint = _census(input_file)
     if lines == 0:
         raise ConfigError(f"--input {input_file}: no request in it")
     began = time.monotonic()
-    with httpx.Client(base_url=root, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
+    with httpx.Client(base_url=root, timeout=600, **(network or Network()).httpx_options()) as client:
+        client.headers["Authorization"] = f"Bearer {key}"  # beside --header's
         with input_file.open("rb") as stream:  # httpx streams a file part: the file is never held whole
             uploaded = _call(client, "POST", "/v1/files", files={"file": (input_file.name, stream)},
                              data={"purpose": "batch"})  # fmt: skip
@@ -226,7 +230,7 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[s
     try:
         answer = client.request(method, path, **kwargs)
     except httpx.HTTPError as exc:
-        raise SlowcheckError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+        raise SlowcheckError(f"{method} {path}: {failure(exc)}") from None
     return _checked_json(answer, f"{method} {path}")
 
 

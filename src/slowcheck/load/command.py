@@ -33,6 +33,7 @@ from slowcheck.load import (
     report,
     thresholds as threshold_rules,
 )
+from slowcheck.network import CLIENT_CERT_ENV, CLIENT_KEY_ENV, HEADERS_ENV, Network, add_arguments as add_network
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import api_root
@@ -66,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "scenario", choices=sorted([*SCENARIOS, "batch"]), help="submit, rate-limit, poll, jobs or batch"
     )
     add_target_arguments(parser, without="the embedded mock is started and loaded", model="model named in submissions")
+    add_network(parser)
     parser.add_argument("--duration", type=float, metavar="SECONDS",
                         help=f"seconds of offered load (default: {_per_scenario(1)})")  # fmt: skip
     parser.add_argument(
@@ -186,15 +188,16 @@ def main(args: argparse.Namespace) -> int:
     if args.resume is not None:
         args = _resumed(args)
     options = _checked(args)
+    network = Network.from_args(args)
     report_dir: Path = args.report_dir or new_report_dir(args.scenario)
     limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
     with target_or_mock(
         args.base_url, args.api_key, model=args.model, submit_rate=limit, capacity=args.mock_capacity
     ) as endpoint:
         root, label, key = endpoint.root, endpoint.label, endpoint.key
-        check_reachable(root, key, args.model)
+        check_reachable(root, key, args.model, network)
         print(f"slowcheck load: {args.scenario} against {label} for {options['duration']:g} s", flush=True)
-        summary = run_scenario(args, root, label, key, report_dir)
+        summary = run_scenario(args, root, label, key, report_dir, network=network)
     for line in describe(summary):
         print(line)
     print(f"report: {report_dir / 'index.html'}")
@@ -208,6 +211,7 @@ def _batch(args: argparse.Namespace) -> int:
         raise ConfigError("--timeout and --poll-interval must be positive")
     for expr in args.threshold:  # checked before anything is uploaded
         threshold_rules.parse(expr, load_batch.skeleton())
+    network = Network.from_args(args)
     report_dir: Path = args.report_dir or new_report_dir("batch")
     report_dir.mkdir(parents=True, exist_ok=True)
     # The embedded mock runs lines as fast as it can: the run measures the pipeline, not simulated time.
@@ -216,7 +220,7 @@ def _batch(args: argparse.Namespace) -> int:
                                                                else None)  # fmt: skip
         if batch_root is None:
             raise ConfigError("load batch: give --batch-base-url (inference.net: https://batch.inference.net/v1)")
-        check_reachable(endpoint.root, endpoint.key, args.model)
+        check_reachable(endpoint.root, endpoint.key, args.model, network)
         source = args.input
         if source is None:
             source = report_dir / "input.jsonl"
@@ -224,8 +228,8 @@ def _batch(args: argparse.Namespace) -> int:
         print(f"slowcheck load: batch of {source} against {endpoint.label}", flush=True)
         summary = load_batch.run(batch_root, endpoint.label, endpoint.key, input_file=source,
                                  poll_interval=args.poll_interval, timeout=args.timeout, thresholds=args.threshold,
-                                 report_dir=report_dir)  # fmt: skip
-        redact_folder(report_dir, [endpoint.key], announce="slowcheck load")
+                                 report_dir=report_dir, network=network)  # fmt: skip
+        redact_folder(report_dir, [endpoint.key, *network.secrets()], announce="slowcheck load")
     for line in describe(summary):
         print(line)
     print(f"report: {report_dir / 'index.html'}")
@@ -281,15 +285,19 @@ def namespace(scenario: str, **overrides: Any) -> argparse.Namespace:
     return args
 
 
-def run_scenario(args: argparse.Namespace, root: str, label: str, key: str, report_dir: Path) -> dict[str, Any]:
-    """One scenario in locust's own process; its summary (the files are in ``report_dir``, keys redacted)."""
+def run_scenario(
+    args: argparse.Namespace, root: str, label: str, key: str, report_dir: Path, *, network: Network | None = None
+) -> dict[str, Any]:
+    """One scenario in locust's own process, reaching the target as ``network`` says; its summary (the files are
+    in ``report_dir``, keys and header values redacted)."""
+    network = network or Network()
     options = _checked(args)
     report_dir.mkdir(parents=True, exist_ok=True)
     if args.scenario == "jobs" and args.resume is None:
         journal.clear(report_dir)
         _remember(args, report_dir)
-    code = _run_locust(scenario_file(args.scenario), root, label, key, args, options, report_dir)
-    redact_folder(report_dir, [key], announce="slowcheck load")
+    code = _run_locust(scenario_file(args.scenario), root, label, key, args, options, report_dir, network)
+    redact_folder(report_dir, [key, *network.secrets()], announce="slowcheck load")
     summary_path = report_dir / "summary.json"
     if not summary_path.exists():
         raise ConfigError(f"the load run wrote no summary (locust exit {code}): {_last_line(report_dir)}")
@@ -396,7 +404,14 @@ def _check_jobs(args: argparse.Namespace, rate: str, duration: float) -> float:
 
 
 def _run_locust(
-    script: Path, root: str, label: str, key: str, args: argparse.Namespace, options: dict[str, Any], out: Path
+    script: Path,
+    root: str,
+    label: str,
+    key: str,
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    out: Path,
+    network: Network,
 ) -> int:
     users = args.processes
     cap = options["span"] + (args.drain if args.scenario in ("poll", "jobs") else 0) + 30
@@ -422,11 +437,13 @@ def _run_locust(
         command += _job_command(args)
     for expr in args.threshold:
         command += ["--threshold", expr]
-    # The key travels in the environment, under the first name the harness looks for, and only there.
-    env = {k: v for k, v in os.environ.items() if k not in api.KEY_ENV} | {api.KEY_ENV[0]: key, "PYTHONUNBUFFERED": "1"}
+    # The key travels in the environment, under the first name the harness looks for, and only there; so do the
+    # headers and the trust of --header, --ca-bundle and --client-cert (slowcheck.network).
+    own = {*api.KEY_ENV, HEADERS_ENV, CLIENT_CERT_ENV, CLIENT_KEY_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in own} | {api.KEY_ENV[0]: key, "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
-    with (out / "locust.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    with network.environment() as reach, (out / "locust.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env | reach)
         try:
             _progress(process, started, options["duration"], args.scenario)
         finally:

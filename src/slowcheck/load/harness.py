@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from slowcheck.load.policies import Policy
 from slowcheck.load.pollbook import Completed, Outstanding, PollBook
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
 from slowcheck.load.thresholds import Threshold
+from slowcheck.network import Network
 from slowcheck.report import new_report_dir
 
 __all__ = ["Offer", "Receiver", "SlowUser", "Tracker", "install", "strategies"]
@@ -247,6 +250,13 @@ class SlowUser(FastHttpUser):
     connection_timeout = 10.0
 
     def __init__(self, environment: Environment) -> None:
+        # The target is reached as every other client of slowcheck reaches it (``Network.environment`` in the
+        # command's process): its certificate verified against the same trust (locust's default verifies
+        # nothing), the client certificate presented, --header's headers on every request.
+        reach = Network.from_environment(os.environ)
+        self.insecure = False
+        self.ssl_context_factory = _context_factory(reach)
+        self.default_headers = dict(reach.headers)
         super().__init__(environment)
         options = environment.parsed_options
         assert options is not None
@@ -375,6 +385,13 @@ class SlowUser(FastHttpUser):
                 receiver.stop()
                 return None, None
         return receiver, hook_id
+
+
+def _context_factory(reach: Network) -> Callable[..., ssl.SSLContext]:
+    def factory(**_: Any) -> ssl.SSLContext:  # geventhttpclient offers certifi's file: the context has it already
+        return reach.ssl_context()
+
+    return factory
 
 
 def _share(environment: Environment) -> tuple[int, int]:

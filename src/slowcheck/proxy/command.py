@@ -16,9 +16,11 @@ from typing import Any
 
 from slowcheck import api
 from slowcheck.errors import ConfigError
+from slowcheck.network import Network, add_arguments as add_network
 from slowcheck.proxy import report
 from slowcheck.proxy.judge import Finding
 from slowcheck.proxy.server import Proxy, ProxySettings
+from slowcheck.proxy.wire import Upstream
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import api_root
 
@@ -39,6 +41,7 @@ _SHOWN = 3
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstream", metavar="URL",
                         help="the API root, e.g. https://api.inference.net/v1 (default: an embedded mock)")  # fmt: skip
+    add_network(parser)
     parser.add_argument("--host", default="127.0.0.1", help="where the proxy listens (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8788, help="its port (default: %(default)s; 0 picks a free one)")
     parser.add_argument("--record", type=Path, metavar="FILE.jsonl",
@@ -58,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     _check(args)
+    network = Network.from_args(args)
     report_dir: Path = args.report_dir or new_report_dir("proxy")
     with _upstream(args.upstream) as (upstream, label):
         settings = ProxySettings(
@@ -65,6 +69,8 @@ def main(args: argparse.Namespace) -> int:
         )
         printer = _Printer()
         proxy = Proxy(settings, printer)
+        # The upstream reached as --ca-bundle, --client-cert and --header say (connections open on first use).
+        proxy.upstream = Upstream(api_root(upstream), timeout=args.upstream_timeout, network=network)
         printer.started = proxy.started
         _run(_serve(proxy, args.duration, label))
     duration = time.time() - proxy.started

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from slowcheck.network import Network, failure
+
 __all__ = ["Answer", "Asked", "Server", "Upstream"]
 
 _CHUNK = 256 * 1024
@@ -197,9 +199,11 @@ class _Connection:
 
 
 class Upstream:
-    """Connections to one upstream (``http(s)://host[:port][/prefix]``), kept alive and reused."""
+    """Connections to one upstream (``http(s)://host[:port][/prefix]``), kept alive and reused; reached as
+    ``network`` says (its trust and client certificate, and its headers on every request, over any the
+    application sent of the same names)."""
 
-    def __init__(self, url: str, *, timeout: float | None = None) -> None:
+    def __init__(self, url: str, *, timeout: float | None = None, network: Network | None = None) -> None:
         parts = urlsplit(url)
         self.scheme = parts.scheme
         self.host = parts.hostname or "127.0.0.1"
@@ -207,7 +211,10 @@ class Upstream:
         self.prefix = parts.path.rstrip("/")
         self.authority = parts.netloc.encode()
         self.timeout = timeout
-        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        network = network or Network()
+        self._ssl = network.ssl_context() if parts.scheme == "https" else None
+        self._own = {name.lower().encode() for name, _ in network.headers}
+        self._extra = [f"{name}: {value}".encode() for name, value in network.headers]
         self._idle: list[_Connection] = []
 
     async def close(self) -> None:
@@ -226,7 +233,8 @@ class Upstream:
                 connection = await self._acquire()
             except OSError as exc:
                 _abort(client)  # the application learns it as it would have: the connection fails
-                return Answer(failure=f"unreachable: {exc.strerror or exc}", ended=time.time())
+                said = failure(exc) if isinstance(exc, ssl.SSLError) else exc.strerror or exc
+                return Answer(failure=f"unreachable: {said}", ended=time.time())
             connection.writer.write(head + asked.body)
             answer, received = await self._read(connection, client, head_only=asked.method == "HEAD")
             # A kept-alive connection the upstream had closed meanwhile: nothing came back, so nothing was relayed.
@@ -249,9 +257,10 @@ class Upstream:
             elif lowered == b"transfer-encoding":
                 chunked = True  # the body was read whole: it goes on with its length
                 continue
-            elif lowered == b"content-length" and chunked:
+            elif (lowered == b"content-length" and chunked) or lowered in self._own:
                 continue
             lines.append(name + b": " + value)
+        lines += self._extra
         if chunked:
             lines.append(b"Content-Length: " + str(len(asked.body)).encode())
         return b"\r\n".join(lines) + b"\r\n\r\n"

@@ -11,6 +11,7 @@ from typing import Any
 from slowcheck.contract.preflight import check_reachable
 from slowcheck.embedded import add_target_arguments, target_or_mock
 from slowcheck.errors import ConfigError
+from slowcheck.network import Network, add_arguments as add_network
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.sdk import pins
@@ -33,6 +34,7 @@ _MARKS = {"passed": "ok", "n/a": "n/a", "deviation": "dev"}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser, without="the embedded mock is started and used", model="model for the probes")
+    add_network(parser)
     parser.add_argument("--batch-base-url", metavar="URL",
                         help="the Batch API's root (inference.net: https://batch.inference.net/v1); without it the "
                         "batch row is n/a, except against the embedded mock")  # fmt: skip
@@ -54,6 +56,7 @@ def main(args: argparse.Namespace) -> int:
     node = pins.parse(args.node, pins.NODE_PINS, "--node")
     if args.jobs < 1:
         raise ConfigError(f"--jobs: expected 1 or more, got {args.jobs}")
+    network = Network.from_args(args)
     if node and not NodeEnvs.available():
         print("slowcheck sdk-matrix: Node.js or npm is not installed: the Node versions are skipped", flush=True)
         node = []
@@ -62,16 +65,16 @@ def main(args: argparse.Namespace) -> int:
     report_dir: Path = args.report_dir or new_report_dir("sdk-matrix")
     with target_or_mock(args.base_url, args.api_key, model=args.model) as endpoint:
         root, label, key = endpoint.root, endpoint.label, endpoint.key
-        check_reachable(root, key, args.model)
+        check_reachable(root, key, args.model, network)
         print(f"slowcheck sdk-matrix: {len(python)} Python and {len(node)} Node versions against {label}", flush=True)
         started = time.monotonic()
         batch = endpoint.root if endpoint.embedded else (api_root(args.batch_base_url) if args.batch_base_url else None)
         rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(args.cache_dir),
-                          jobs=args.jobs, batch=batch)  # fmt: skip
+                          jobs=args.jobs, batch=batch, network=network)  # fmt: skip
         wall = time.monotonic() - started
     document = matrix_document(rows, target=label, wall=wall)
     write(report_dir, document)
-    redact_folder(report_dir, [key], announce="slowcheck sdk-matrix")
+    redact_folder(report_dir, [key, *network.secrets()], announce="slowcheck sdk-matrix")
     for line in table(document):
         print(line)
     failing = [f"{r['language']} {r['version']}" for r in document["rows"] if r["failed_by_api"]]

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from slowcheck import _json
 from slowcheck.background import serve_in_background
+from slowcheck.network import Network
 
 __all__ = ["ASKED_WAIT_S", "Attempt", "Lab", "running_lab"]
 
@@ -41,15 +42,18 @@ class Attempt:
 
 
 class Lab:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, network: Network | None = None) -> None:
         self.root = root
+        self.network = network or Network()
+        """How the lab reaches the target: its trust, client certificate and --header's headers (added here, so
+        what the probes send the lab needs none of them)."""
         self.attempts: defaultdict[tuple[str, str], list[Attempt]] = defaultdict(list)
         self.client: httpx.AsyncClient | None = None
 
     def app(self) -> Starlette:
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
-            async with httpx.AsyncClient(base_url=self.root, timeout=30, trust_env=False) as client:
+            async with httpx.AsyncClient(base_url=self.root, timeout=30, **self.network.httpx_options()) as client:
                 self.client = client
                 yield
 
@@ -86,7 +90,7 @@ class Lab:
 
 
 @contextlib.contextmanager
-def running_lab(root: str) -> Iterator[tuple[Lab, str]]:
-    lab = Lab(root)
+def running_lab(root: str, network: Network | None = None) -> Iterator[tuple[Lab, str]]:
+    lab = Lab(root, network)
     with serve_in_background(lab.app(), name="retry lab") as url:
         yield lab, url

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slowcheck.errors import SlowcheckError
+from slowcheck.network import Network
 from slowcheck.sdk import envs
 from slowcheck.sdk.checks import CHECKS
 from slowcheck.sdk.lab import ASKED_WAIT_S, Lab, running_lab
@@ -62,18 +63,24 @@ def run_matrix(
     cache: Path,
     jobs: int,
     batch: str | None = None,
+    network: Network | None = None,
 ) -> list[Row]:
+    """Every row's probe against ``root`` (and the lab in front of it), reached as ``network`` says."""
+    network = network or Network()
     rows = [Row("python", v) for v in python] + [Row("node", v) for v in node]
     node_envs = envs.NodeEnvs(cache)
-    with running_lab(root) as (lab, lab_url):
+    secrets = [key, *network.secrets()]
+    with running_lab(root, network) as (lab, lab_url), network.environment() as reach:
 
         def one(row: Row) -> Row:
             started = time.monotonic()
             try:
+                if row.language == "node" and network.client_cert is not None:
+                    raise SlowcheckError("the Node probe presents no client certificate (--client-cert)")
                 command = _prepare(row, cache, node_envs)
                 run = row.run  # the lab's key for this row: fixed before the probe names its version
                 config = {"root": root, "lab": lab_url, "run": run, "model": model, "batch": batch}
-                outcome = _probe([*command, json.dumps(config)], key)
+                outcome = _probe([*command, json.dumps(config)], key, reach, secrets)
                 row.version = str(outcome.get("version") or row.version)
                 row.cells = _cells(outcome.get("results", {}), lab, run)
             except SlowcheckError as exc:
@@ -123,9 +130,10 @@ def _prepare(row: Row, cache: Path, node_envs: envs.NodeEnvs) -> list[str]:
     return [str(python), str(envs.PROBES / "probe_openai.py")]
 
 
-def _probe(command: list[str], key: str) -> dict[str, Any]:
-    # Only what the SDKs need: no proxy settings, no other credentials from this process's environment.
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), "SLOWCHECK_API_KEY": key}
+def _probe(command: list[str], key: str, reach: dict[str, str], secrets: list[str]) -> dict[str, Any]:
+    # Only what the SDKs need: the key, and how to reach the target (``Network.environment``: trust, proxies
+    # with loopback left out, --header's headers, the client certificate); no other credentials of this process.
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), "SLOWCHECK_API_KEY": key} | reach
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=_PROBE_TIMEOUT, env=env, check=False)
     except subprocess.TimeoutExpired:
@@ -133,7 +141,10 @@ def _probe(command: list[str], key: str) -> dict[str, Any]:
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SlowcheckError(f"the probe failed (exit {done.returncode}): {last[:300]}".replace(key, "***"))
+        said = f"the probe failed (exit {done.returncode}): {last[:300]}"
+        for secret in secrets:
+            said = said.replace(secret, "***")
+        raise SlowcheckError(said)
     outcome: dict[str, Any] = json.loads(lines[-1])
     return outcome
 

@@ -1,8 +1,10 @@
 // The SDK matrix's Node probe: imports one aliased openai version (argv[2]) and prints one JSON object.
-// Input: argv[3] is JSON (root, lab, run, model); the key comes from SLOWCHECK_API_KEY.
+// Input: argv[3] is JSON (root, lab, run, model); the key comes from SLOWCHECK_API_KEY; --header's headers from
+// SLOWCHECK_HEADERS (JSON pairs), given as defaultHeaders; a private CA from NODE_EXTRA_CA_CERTS (Node reads it).
 const alias = process.argv[2];
 const { root: ROOT, lab: LAB, run: RUN, model: MODEL, batch: BATCH } = JSON.parse(process.argv[3]);
 const KEY = process.env.SLOWCHECK_API_KEY;
+const HEADERS = Object.fromEntries(JSON.parse(process.env.SLOWCHECK_HEADERS || '[]'));
 const { default: OpenAI, toFile } = await import(alias);
 const pkg = JSON.parse(await (await import('node:fs/promises')).readFile(
   new URL(`./node_modules/${alias}/package.json`, import.meta.url), 'utf8'));
@@ -10,7 +12,7 @@ const MESSAGES = [{ role: 'user', content: 'What is the capital of France?' }];
 const results = {};
 
 const client = (base = ROOT, maxRetries = 0) =>
-  new OpenAI({ apiKey: KEY, baseURL: `${base}/v1/slow`, maxRetries, timeout: 20000 });
+  new OpenAI({ apiKey: KEY, baseURL: `${base}/v1/slow`, maxRetries, timeout: 20000, defaultHeaders: HEADERS });
 const chat = (c, extra = {}) => c.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: 8, ...extra });
 const record = (name, passed, detail, by) => {
   results[name] = { status: passed ? 'passed' : 'failed', detail };
@@ -32,7 +34,7 @@ async function check(name, fn) {
 async function generation(id) {
   const deadline = Date.now() + 15000;
   for (;;) {
-    const answer = await fetch(`${ROOT}/v1/generation/${id}`, { headers: { Authorization: `Bearer ${KEY}` } });
+    const answer = await fetch(`${ROOT}/v1/generation/${id}`, { headers: { ...HEADERS, Authorization: `Bearer ${KEY}` } });
     if (answer.status === 404 && Date.now() < deadline) { await new Promise((r) => setTimeout(r, 200)); continue; }
     if (!answer.ok) throw new Error(`GET /v1/generation answered ${answer.status}`);
     return answer.json();
@@ -117,7 +119,7 @@ await check('batch-flow', async () => {
     results['batch-flow'] = { status: 'n/a', detail: 'no --batch-base-url (the Batch API has its own host)' };
     return;
   }
-  const c = new OpenAI({ apiKey: KEY, baseURL: `${BATCH}/v1`, maxRetries: 0, timeout: 20000 });
+  const c = new OpenAI({ apiKey: KEY, baseURL: `${BATCH}/v1`, maxRetries: 0, timeout: 20000, defaultHeaders: HEADERS });
   const wanted = [0, 1].map((i) => `${RUN}-${i}`);
   const body = { model: MODEL, messages: MESSAGES, max_tokens: 8 };
   const lines = wanted.map((id) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body })).join('\n') + '\n';

@@ -1,7 +1,10 @@
 """The SDK matrix's Python probe: runs in an environment with one ``openai`` version and nothing of slowcheck.
 
 It must run unchanged on openai 1.0.0 to the latest, so it uses only what every version has, plus the
-standard library. Input: one JSON argument (root, lab, run, model); the key in SLOWCHECK_API_KEY.
+standard library. Input: one JSON argument (root, lab, run, model); the key in SLOWCHECK_API_KEY; how the
+target is reached in the environment (slowcheck's ``Network.environment``): SSL_CERT_FILE and the proxies,
+read by the SDK's httpx itself, and --header's headers and --client-cert's files, given to the SDK as a user
+would (``default_headers``, an ``http_client`` of their own).
 Output: one JSON object on stdout, check id -> {"status", "detail", "by"?}.
 """
 
@@ -9,6 +12,7 @@ import datetime
 import inspect
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -24,11 +28,43 @@ BATCH = CONFIG.get("batch")  # the Batch API's root (its own host at inference.n
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 RESULTS = {}
 SDK_ERRORS = (TypeError, AttributeError, RuntimeError, ImportError, NotImplementedError)
+HEADERS = dict(json.loads(os.environ.get("SLOWCHECK_HEADERS") or "[]"))
+
+
+def _tls():
+    """A context presenting --client-cert, trusting what the SDK's httpx would (SSL_CERT_FILE, else certifi)."""
+    if not os.environ.get("SLOWCHECK_CLIENT_CERT"):
+        return None
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if not cafile:
+        try:
+            import certifi
+
+            cafile = certifi.where()
+        except ImportError:
+            pass
+    context = ssl.create_default_context(cafile=cafile)
+    context.load_cert_chain(os.environ["SLOWCHECK_CLIENT_CERT"], os.environ.get("SLOWCHECK_CLIENT_KEY"))
+    return context
+
+
+TLS = _tls()
+
+
+def reach():
+    """The target as a user of this SDK reaches it: --header as default_headers, --client-cert through an
+    http_client of their own (every openai 1.x takes both)."""
+    options = {"default_headers": HEADERS} if HEADERS else {}
+    if TLS is not None:
+        import httpx
+
+        options["http_client"] = httpx.Client(verify=TLS)
+    return options
 
 
 def client(base=ROOT, **options):
     options.setdefault("max_retries", 0)
-    return OpenAI(api_key=KEY, base_url=base + "/v1/slow", timeout=20, **options)
+    return OpenAI(api_key=KEY, base_url=base + "/v1/slow", timeout=20, **dict(reach(), **options))
 
 
 def chat(c, **extra):
@@ -58,13 +94,12 @@ def check(name):
 
 def generation(generation_id):
     """The stored record, straight from the API (not through the SDK): what reached the server."""
-    request = urllib.request.Request(
-        ROOT + "/v1/generation/" + generation_id, headers={"Authorization": "Bearer " + KEY}
-    )
+    headers = dict(HEADERS, Authorization="Bearer " + KEY)
+    request = urllib.request.Request(ROOT + "/v1/generation/" + generation_id, headers=headers)
     deadline = time.time() + 15
     while True:
         try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
+            with urllib.request.urlopen(request, timeout=10, context=TLS) as answer:
                 return json.loads(answer.read())
         except urllib.error.HTTPError as exc:
             if exc.code != 404 or time.time() > deadline:
@@ -193,7 +228,7 @@ def _():
     if not BATCH:
         RESULTS["batch-flow"] = {"status": "n/a", "detail": "no --batch-base-url (the Batch API has its own host)"}
         return
-    c = OpenAI(api_key=KEY, base_url=BATCH + "/v1", timeout=20, max_retries=0)
+    c = OpenAI(api_key=KEY, base_url=BATCH + "/v1", timeout=20, max_retries=0, **reach())
     wanted = ["%s-%d" % (RUN, i) for i in range(2)]
     body = {"model": MODEL, "messages": MESSAGES, "max_tokens": 8}
     lines = "".join(
