@@ -597,8 +597,13 @@ def _too_large(limit: int) -> ApiError:
 
 
 def _aliased(prefix: str) -> Callable[[str], str]:
-    """A documented ``/v1/slow/...`` path under another prefix the mock also serves (``/v1/async``)."""
-    return lambda path: prefix + path.removeprefix(api.SLOW_PREFIXES[0])
+    """An asynchronous path (``/v1/slow/...`` or ``/v1/async/...``) under each prefix the mock serves."""
+
+    def alias(path: str) -> str:
+        known = next(p for p in api.SLOW_PREFIXES if path.startswith(p + "/"))
+        return prefix + path.removeprefix(known)
+
+    return alias
 
 
 def engine_of(app: Starlette) -> Engine:
