@@ -16,14 +16,17 @@ import os
 import re
 import ssl
 import tempfile
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from slowcheck.errors import ConfigError
+from slowcheck.target_url import is_loopback_host
 
 __all__ = [
     "CLIENT_CERT_ENV",
@@ -32,6 +35,7 @@ __all__ = [
     "HEADERS_ENV",
     "Network",
     "add_arguments",
+    "environment_proxy",
     "failure",
 ]
 
@@ -188,6 +192,22 @@ class Network:
             if node:
                 env["NODE_EXTRA_CA_CERTS"] = _joined(Path(folder) / "extra.pem", node)
             yield env
+
+
+def environment_proxy(url: str) -> tuple[str, int] | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``
+    honoured) as ``(host, port)``, for clients that do not read the environment themselves (locust's); None for
+    loopback or when there is none."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    proxies = urllib.request.getproxies_environment()
+    if is_loopback_host(host) or urllib.request.proxy_bypass(host):
+        return None
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    where = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return (where.hostname or "", where.port or 80) if where.hostname else None
 
 
 def failure(exc: BaseException) -> str:

@@ -38,7 +38,7 @@ from slowcheck.load.policies import Policy
 from slowcheck.load.pollbook import Completed, Outstanding, PollBook
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
 from slowcheck.load.thresholds import Threshold
-from slowcheck.network import Network
+from slowcheck.network import Network, environment_proxy
 from slowcheck.report import new_report_dir
 
 __all__ = ["Offer", "Receiver", "SlowUser", "Tracker", "install", "strategies"]
@@ -252,11 +252,15 @@ class SlowUser(FastHttpUser):
     def __init__(self, environment: Environment) -> None:
         # The target is reached as every other client of slowcheck reaches it (``Network.environment`` in the
         # command's process): its certificate verified against the same trust (locust's default verifies
-        # nothing), the client certificate presented, --header's headers on every request.
+        # nothing), the client certificate presented, --header's headers on every request, the environment's
+        # proxy (geventhttpclient reads none itself).
         reach = Network.from_environment(os.environ)
         self.insecure = False
         self.ssl_context_factory = _context_factory(reach)
         self.default_headers = dict(reach.headers)
+        proxy = environment_proxy(environment.host or "")
+        if proxy is not None:
+            self.proxy_host, self.proxy_port = proxy
         super().__init__(environment)
         options = environment.parsed_options
         assert options is not None
