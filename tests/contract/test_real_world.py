@@ -81,7 +81,7 @@ def test_every_probe_failing_makes_the_success_rules_not_run_with_that_reason(tm
 def test_a_two_per_second_limit_is_learned_and_429s_stay_rare(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, results, state = run(tmp_path, completion_delay=0.5, rate_limit=2, rate_window=1.0, rate_kind="sliding")
+    code, results, state = run(tmp_path, completion_delay=2.0, rate_limit=2, rate_window=1.0, rate_kind="sliding")
     out = capsys.readouterr().out
     assert code == 0, out
     assert state.sent["429"] <= 0.05 * state.sent["requests"], state.sent
