@@ -4,13 +4,15 @@ rules' grading of what comes back (no server: httpx's MockTransport answers)."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from slowcheck.contract.rules import Deviation, NotRun, Violation, raise_all, worst_of
+from slowcheck.contract.rules import Deviation, NotRun, Outcome, Violation, raise_all, worst_of
 from slowcheck.contract.target import Target, TargetUnreachable
 from slowcheck.pacing import Pacer
 from slowcheck.transient import Noise, RetryPolicy, is_transient_answer
@@ -206,3 +208,28 @@ def test_every_finding_is_kept_worst_first() -> None:
 def test_the_noise_ledger_says_nothing_when_there_was_none() -> None:
     assert Noise().line() is None
     assert Noise().summary()["count"] == 0
+
+
+def test_every_finding_reaches_results_json_and_junit(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from slowcheck.contract.report import write_junit, write_results
+    from slowcheck.contract.rules import RULES
+    from slowcheck.contract.runner import Suite
+
+    first = Deviation("five stop strings: accepted", request={"stop": list("abcde")}, response={"status": 200})
+    first.also = [Deviation("max_tokens as a string: accepted", request={"max_tokens": "8"}, response=None)]
+    graded = Suite._graded(Suite.__new__(Suite), RULES["REQ-INVALID-4XX"], Outcome.DEVIATION, first)
+    assert graded.message == "five stop strings: accepted (and 1 more)"
+    assert [f["message"] for f in graded.findings] == [
+        "five stop strings: accepted",
+        "max_tokens as a string: accepted",
+    ]
+    write_results(tmp_path / "results.json", [graded], target="t", duration=1.0, conditions={"requests": 3})
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert document["conditions"] == {"requests": 3}
+    assert [f["request"] for f in document["rules"][0]["findings"]] == [{"stop": list("abcde")}, {"max_tokens": "8"}]
+    write_junit(tmp_path / "junit.xml", [graded], duration=1.0)
+    out = ET.parse(tmp_path / "junit.xml").getroot().find("testcase/system-out")
+    assert out is not None
+    assert out.text == "deviation: five stop strings: accepted\ndeviation: max_tokens as a string: accepted\n"

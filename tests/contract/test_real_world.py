@@ -5,7 +5,6 @@ The same target gets the same verdict run after run, and noise never reads as a 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
