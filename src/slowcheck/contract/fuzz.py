@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Flaky
 
 from slowcheck import api
 from slowcheck.contract.budget import share
@@ -111,7 +112,10 @@ def _fuzz(
         except Violation:
             if target.max_requests is not None:
                 raise
-            _shrunk(target, mode_name, path, count, judge, prepare)
+            try:
+                _shrunk(target, mode_name, path, count, judge, prepare)
+            except Flaky:
+                pass  # hypothesis could not see it again: the answer first seen is the finding, as found
             raise
 
 
