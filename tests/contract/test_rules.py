@@ -1016,14 +1016,18 @@ def test_completion_timeout_0_writes_a_ledger_that_resume_checks_later(
     assert "the batch was created, not awaited; its id is in" in first
     assert KEYS[0] not in ledger.read_text()
     written = json.loads(ledger.read_text())
-    assert len(written["probes"]) == 5
+    generated = [p for p in written["probes"] if p.get("generated")]
+    assert len(written["probes"]) - len(generated) == 5
+    assert len(generated) == 4, "LIFE-GENERATED's bodies wait in the ledger too: two chat, two text"
     assert all(len(p["ack"]["id"]) == 21 for p in written["probes"])
     assert len(written["batch"]["custom_ids"]) == 3
     assert written["batch"]["created"]["status"] == "validating"
 
     assert main([*common, "--resume", str(ledger), "--report-dir", str(tmp_path / "later")]) == 0
     later = json.loads((tmp_path / "later" / "results.json").read_text())
-    lifecycle_rules = [r for r in RULES.values() if r.check.__module__ == "slowcheck.contract.lifecycle"]
+    waited = ("slowcheck.contract.lifecycle", "slowcheck.contract.stateful")
+    lifecycle_rules = [r for r in RULES.values() if r.check.__module__ in waited]
+    assert "LIFE-GENERATED" in {r.id for r in lifecycle_rules}
     held = len(lifecycle_rules) + len(batch_later)
     assert later["counts"] == {"held": held, "violated": 0, "deviation": 0, "skipped": 0, "not run": 0}
     assert {r["id"] for r in later["rules"]} >= batch_later, "the ledger's batch is read back and judged"
