@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from slowcheck import api
-from slowcheck.contract import batches, lifecycle
+from slowcheck.contract import batches, lifecycle, stateful
 from slowcheck.contract.lifecycle import read_ledger
 from slowcheck.contract.options import DEFAULT_COMPLETION_TIMEOUT, REMOTE_BUDGET, add_flags
 from slowcheck.contract.receiver import Receiver
@@ -20,6 +20,7 @@ from slowcheck.contract.runner import Suite, select
 from slowcheck.contract.target import DEFAULT_WEBHOOK_WAIT, Target
 from slowcheck.embedded import INSTANT, target_or_mock
 from slowcheck.errors import ConfigError
+from slowcheck.network import Network
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import is_loopback, normalise
@@ -88,14 +89,15 @@ def main(args: argparse.Namespace) -> int:
         results = suite.run(progress=_progress)
         duration = time.monotonic() - started
     report_dir.mkdir(parents=True, exist_ok=True)
-    write_results(report_dir / "results.json", results, target=label, duration=duration, plan=suite.plan)
+    write_results(report_dir / "results.json", results, target=label, duration=duration, plan=suite.plan,
+                  conditions=target.conditions())  # fmt: skip
     write_junit(report_dir / "junit.xml", results, duration=duration)
     redact_folder(report_dir, keys, announce="slowcheck contract")
     tally = counts(results)
     judged = verdict(results, suite.plan)
     print(
         f"{tally['held']} held, {tally['violated']} violated, {tally['deviation']} deviations, "
-        f"{tally['skipped']} skipped, {tally['not run']} not run in {duration:.1f} s ({_spent(target)}); "
+        f"{tally['skipped']} skipped, {tally['not run']} not run in {duration:.1f} s ({target.spent()}); "
         f"report: {report_dir}"
     )
     print(f"verdict: {judged.line()}", flush=True)
@@ -114,18 +116,13 @@ def resolve(
         if base_url and normalise(base_url)[0] != ledger_target:
             raise ConfigError(f"--resume: the ledger is for {ledger_target}, not {base_url}")
         base_url = base_url or ledger_target + "/v1"
-        resumed = {lifecycle.__name__} | ({batches.__name__} if batch is not None else set())
+        resumed = {lifecycle.__name__, stateful.__name__} | ({batches.__name__} if batch is not None else set())
         rules = [r for r in rules if r.check.__module__ in resumed and r.id not in batches.FIRST_PHASE]
         if batch is not None:
             args.resume_batch = batch
             args.batch_base_url = args.batch_base_url or batch["root"] + "/v1"
     ledger = args.ledger or (report_dir / "ledger.json" if args.completion_timeout <= 0 and resume is None else None)
     return rules, base_url, ledger, resume
-
-
-def _spent(target: Target) -> str:
-    waited = f", and {len(target.rate_limited)} answered 429 and retried" if target.rate_limited else ""
-    return f"{target.sent} requests{waited}"
 
 
 def print_plan(suite: Suite, base_url: str | None) -> None:
@@ -135,12 +132,17 @@ def print_plan(suite: Suite, base_url: str | None) -> None:
         print(f"note: {note}", flush=True)
     for line in suite.plan.lines():
         print(line, flush=True)
+    paced = suite.target.pacer.seconds_for(suite.plan.planned)
+    if paced is not None:
+        per_minute = suite.target.pacer.per_minute
+        print(f"  at --rate-limit {per_minute:g}/min these take at least {paced / 60:.1f} min", flush=True)
 
 
 def target_from(
-    options: Any, *, base_url: str | None = None
+    options: Any, *, base_url: str | None = None, network: Network | None = None
 ) -> contextlib.AbstractContextManager[tuple[Target, str, list[str]]]:
-    """:func:`target_for` from parsed options (the CLI's namespace or pytest's)."""
+    """:func:`target_for` from parsed options (the CLI's namespace or pytest's); the network from them too, unless
+    given (checked already)."""
     return target_for(
         base_url or api.base_url(options.base_url),
         options.api_key,
@@ -150,8 +152,10 @@ def target_from(
         model=options.model,
         completion_timeout=options.completion_timeout,
         max_requests=options.max_requests,
+        rate_limit=options.rate_limit,
         webhook_id=options.webhook_id,
         receiver_port=options.receiver_port,
+        network=network or Network.from_args(options),
     )
 
 
@@ -166,14 +170,19 @@ def target_for(
     model: str = api.DEFAULT_MODEL,
     completion_timeout: float = DEFAULT_COMPLETION_TIMEOUT,
     max_requests: int | None = None,
+    rate_limit: float | None = None,
     webhook_id: str | None = None,
     receiver_port: int = api.DEFAULT_RECEIVER_PORT,
+    network: Network | None = None,
 ) -> Iterator[tuple[Target, str, list[str]]]:
-    """The target to check, its label for reports, and the keys to keep out of them.
+    """The target to check, its label for reports, and the secrets to keep out of them (the keys first, then
+    the values of ``--header``).
 
     Without a base URL, the embedded mock (:func:`slowcheck.embedded.target_or_mock`) is started with two fresh
-    keys, so isolation rules run, and a webhook that reaches the suite's own receiver.
+    keys, so isolation rules run, and a webhook that reaches the suite's own receiver. ``network`` says how the
+    target is reached (the environment's trust and proxies when None).
     """
+    network = network or Network()
     embedded = not api.base_url(base_url)
     with contextlib.ExitStack() as stack:
         receiver = None
@@ -206,12 +215,14 @@ def target_for(
             model=model,
             completion_timeout=completion_timeout,
             max_requests=budget,
+            rate_limit=rate_limit,
             webhook_id=webhook_id,
             receiver=receiver,
             webhook_wait=_EMBEDDED_WEBHOOK_WAIT if embedded else DEFAULT_WEBHOOK_WAIT,
+            client_options=network.httpx_options(),
         )
         stack.callback(target.close)
-        yield target, endpoint.label, list(endpoint.keys)
+        yield target, endpoint.label, [*endpoint.keys, *network.secrets()]
 
 
 def _receiver(port: int) -> Receiver:

@@ -1,5 +1,5 @@
 """The flags of a run against a target, declared once for ``slowcheck contract``, ``slowcheck run`` and the
-pytest plugin (a test keeps their help texts equal)."""
+pytest plugin (a test keeps their help texts equal); the network's come from ``slowcheck.network``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slowcheck import api
+from slowcheck import api, network
 
 __all__ = ["DEFAULT_COMPLETION_TIMEOUT", "FLAGS", "REMOTE_BUDGET", "Flag", "add_flags"]
 
@@ -87,6 +87,13 @@ FLAGS = (
         metavar="N",
     ),
     Flag(
+        "--rate-limit",
+        "requests a minute the key may send (inference.net publishes 30 on the free tier, 250 on paid): the run "
+        "spaces its requests by it; without it, the first 429 sets the pace",
+        type=float,
+        metavar="RPM",
+    ),
+    Flag(
         "--lenient",
         "report an inferred rule's violation as a deviation (repeatable)",
         metavar="RULE-ID",
@@ -119,6 +126,8 @@ FLAGS = (
         default=api.DEFAULT_RECEIVER_PORT,
         metavar="PORT",
     ),
+    # How the target is reached (a private CA, mTLS, a gateway's header): declared in slowcheck.network.
+    *(Flag(name, **keywords) for name, keywords in network.FLAGS),
 )
 
 

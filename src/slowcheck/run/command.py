@@ -23,6 +23,7 @@ from slowcheck.contract.rules import Outcome, Result
 from slowcheck.contract.runner import Suite
 from slowcheck.errors import ConfigError
 from slowcheck.load import command as load_command, report as load_report
+from slowcheck.network import Network
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.run.page import write_page
@@ -74,9 +75,10 @@ def main(args: argparse.Namespace) -> int:
         load_seconds = _LOCAL_LOAD_SECONDS if not base_url or is_loopback(base_url) else 0.0
     if load_seconds < 0:
         raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
+    network = Network.from_args(args)
     started = time.monotonic()
     clock = Clock(started)
-    with target_from(args, base_url=base_url) as (target, label, keys):
+    with target_from(args, base_url=base_url, network=network) as (target, label, keys):
         target.ledger, target.resume = ledger, resume
         target.resume_batch = getattr(args, "resume_batch", None)
         key = keys[0]
@@ -88,10 +90,12 @@ def main(args: argparse.Namespace) -> int:
         for note in suite.preflight.notes if suite.preflight else []:
             print(f"note: {note}", flush=True)
         results = _contract(suite, clock, report_dir)
-        loads = _load(args, target.root, label, key, load_seconds, clock, report_dir)
-        sdk = _sdk(args, target.root, key, clock, batch=target.batch_root)
+        loads = _load(args, target.root, label, key, load_seconds, clock, report_dir, network)
+        sdk = _sdk(args, target.root, key, clock, batch=target.batch_root, network=network)
     judged = _judge(results, suite, loads, sdk)
     summary = _summary(label, results, loads, sdk, time.monotonic() - started, args, load_seconds, judged)
+    summary["settings"] |= network.settings()  # header names only: their values are credentials
+    summary["contract"]["conditions"] = target.conditions()
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if sdk is not None:
         (report_dir / "sdk-matrix.json").write_text(json.dumps(sdk, indent=2) + "\n", encoding="utf-8")
@@ -125,18 +129,26 @@ def _contract(suite: Suite, clock: Clock, folder: Path) -> list[Result]:
     began = time.monotonic()
     results = suite.run(progress=progress)
     seconds = time.monotonic() - began
-    write_results(folder / "results.json", results, target=str(suite.target.root), duration=seconds, plan=suite.plan)
+    write_results(folder / "results.json", results, target=str(suite.target.root), duration=seconds, plan=suite.plan,
+                  conditions=suite.target.conditions())  # fmt: skip
     write_junit(folder / "junit.xml", results, duration=seconds)
     tally = counts(results)
     print(
         f"[{clock}] contract: {tally['held']} held, {tally['violated']} violated, {tally['deviation']} deviations, "
-        f"{tally['skipped']} skipped, {tally['not run']} not run ({suite.target.sent} requests)"
+        f"{tally['skipped']} skipped, {tally['not run']} not run ({suite.target.spent()})"
     )
     return results
 
 
 def _load(
-    args: argparse.Namespace, root: str, label: str, key: str, seconds: float, clock: Clock, folder: Path
+    args: argparse.Namespace,
+    root: str,
+    label: str,
+    key: str,
+    seconds: float,
+    clock: Clock,
+    folder: Path,
+    network: Network,
 ) -> dict[str, dict[str, Any]]:
     if seconds <= 0:
         asked = args.load_seconds is not None
@@ -163,20 +175,25 @@ def _load(
     summaries = {}
     for scenario, options in plan.items():
         print(f"[{clock}] load: {scenario} for {options.duration:g} s", flush=True)
-        summaries[scenario] = load_command.run_scenario(options, root, label, key, folder / f"load-{scenario}")
+        summaries[scenario] = load_command.run_scenario(
+            options, root, label, key, folder / f"load-{scenario}", network=network
+        )
         for line in load_command.describe(summaries[scenario]):
             print(f"           {line.strip()}", flush=True)
     return summaries
 
 
-def _sdk(args: argparse.Namespace, root: str, key: str, clock: Clock, *, batch: str | None) -> dict[str, Any] | None:
+def _sdk(
+    args: argparse.Namespace, root: str, key: str, clock: Clock, *, batch: str | None, network: Network
+) -> dict[str, Any] | None:
     if args.sdk_matrix:
         python, node = list(pins.PYTHON_PINS), list(pins.NODE_PINS) if NodeEnvs.available() else []
     else:
         python, node = ["installed"], []
     print(f"[{clock}] sdk: {', '.join(python + [f'node {v}' for v in node])}", flush=True)
     began = time.monotonic()
-    rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(None), jobs=4, batch=batch)
+    rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(None), jobs=4, batch=batch,
+                      network=network)  # fmt: skip
     document = matrix_document(rows, target=root, wall=time.monotonic() - began)
     for line in table(document):
         print(f"           {line}", flush=True)
@@ -220,6 +237,7 @@ def _summary(
             "model": args.model,
             "completion_timeout_s": args.completion_timeout,
             "max_requests": args.max_requests,
+            "rate_limit_per_minute": args.rate_limit,
             "load_seconds": load_seconds,
             "thresholds": args.threshold,
             "lenient": args.lenient,
