@@ -44,9 +44,9 @@ class Hostile:
     accepted: Literal["violation", "deviation", "fine"] = "violation"
     """What an ack (2xx) is: a violation where nothing a client could mean was sent (no JSON object, NaN, an
     unknown id); a deviation where a lax parser or a missing limit lets it through (lone surrogates, UTF-16,
-    metadata nested deep, a 64 KiB header, a 10 MiB body: the docs set no limit); fine where the body is odd but valid. A 5xx, a reset
-    or a hang is always a violation; a 4xx without the OpenAI envelope a deviation (a proxy in front of the
-    API may answer such requests itself)."""
+    metadata nested deep, a 64 KiB header, a 10 MiB body: the docs set no limit); fine where the body is odd
+    but valid. A 5xx, a reset or a hang is always a violation; a 4xx without the OpenAI envelope a deviation (a
+    proxy in front of the API may answer such requests itself)."""
 
 
 _ODD_UNICODE = '"a\\u0000b \\ufeff \\uffff \\u202e\\u2066 \\ud83d\\udc69\\u200d\\ud83d\\udcbb"'
