@@ -15,9 +15,11 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +42,16 @@ CASES: dict[str, dict[str, Any]] = {
     "lax": {"lax": True},
     "strict": {"strict": True},
     "flap": {"flap_every": 3},
+    "ca-env": {},
+    "ca-flag": {},
+    "untrusted": {},
 }
+TLS = {"ca-env": "SSL_CERT_FILE", "ca-flag": "--ca-bundle", "untrusted": "nothing"}
+"""Cases served over TLS with a CA of their own (trustme), and how the suite is told to trust it."""
 """Name -> the habits beside ``completion_delay=1.0``: 3 % transient answers under three seeds, 10 % failed
 generations, 2 requests a second as a sliding window (120 a minute) and as a token bucket (2 tokens, 2 a second),
-a lax and a strict validator, every third read of a finished record In Progress."""
+a lax and a strict validator, every third read of a finished record In Progress; and the quiet API over TLS with
+a CA of its own, trusted through SSL_CERT_FILE, through --ca-bundle, or not at all."""
 UNCONFIGURED = {r.id for r in RULES.values() if r.group in ("webhooks", "embeddings")}
 """Skipped in every case: no --webhook-id, no --embedding-model."""
 
@@ -53,14 +61,17 @@ def run_case(name: str) -> dict[str, Any]:
     key, other = habits.keys
     api, batch = create_app(habits), create_batch_app(habits)
     output = io.StringIO()
-    with tempfile.TemporaryDirectory() as reports, serve_in_background(api, name="docs-shaped API") as url:
-        with serve_in_background(batch, name="docs-shaped batch host") as batch_url:
-            started = time.monotonic()
-            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-                code = slowcheck(["contract", "--base-url", url + "/v1", "--api-key", key, "--second-api-key", other,
-                                  "--batch-base-url", batch_url + "/v1", "--max-requests", "200",
-                                  "--completion-timeout", "20", "--report-dir", reports])  # fmt: skip
-            wall = time.monotonic() - started
+    with contextlib.ExitStack() as stack:
+        reports = stack.enter_context(tempfile.TemporaryDirectory())
+        tls, trust = _tls(name, Path(reports), stack)
+        url = stack.enter_context(serve_in_background(api, name="docs-shaped API", **tls))
+        batch_url = stack.enter_context(serve_in_background(batch, name="docs-shaped batch host", **tls))
+        started = time.monotonic()
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            code = slowcheck(["contract", "--base-url", url + "/v1", "--api-key", key, "--second-api-key", other,
+                              "--batch-base-url", batch_url + "/v1", "--max-requests", "200",
+                              "--completion-timeout", "20", "--report-dir", reports, *trust])  # fmt: skip
+        wall = time.monotonic() - started
         found = Path(reports) / "results.json"
         results = json.loads(found.read_text()) if found.exists() else None
     sent, batch_sent = api.state.sent, batch.state.sent
@@ -80,6 +91,36 @@ def run_case(name: str) -> dict[str, Any]:
         "failed": sent["failed"] + batch_sent["failed"],
         "not_held": "; ".join(f"{outcome}: {', '.join(ids)}" for outcome, ids in sorted(not_held.items())) or "-",
     }
+
+
+def _tls(name: str, folder: Path, stack: contextlib.ExitStack) -> tuple[dict[str, str], list[str]]:
+    """For a TLS case: the servers' certificate files, and the flags that make the suite trust their CA (or the
+    environment variable, set for the case's duration)."""
+    if name not in TLS:
+        return {}, []
+    import trustme  # a test dependency: the dev extra
+
+    ca = trustme.CA()
+    ca_file, cert_file = folder / "ca.pem", folder / "server.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    served = {"ssl_certfile": str(cert_file), "ssl_keyfile": str(cert_file)}
+    if TLS[name] == "SSL_CERT_FILE":
+        stack.enter_context(_environment("SSL_CERT_FILE", str(ca_file)))
+    return served, ["--ca-bundle", str(ca_file)] if TLS[name] == "--ca-bundle" else []
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
 
 
 def main() -> None:
