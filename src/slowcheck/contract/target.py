@@ -32,8 +32,9 @@ DEFAULT_WEBHOOK_WAIT = 60.0
 """Seconds to wait for a webhook after its generation finished."""
 DEFAULT_WEBHOOK_GRACE = 2.0
 """Seconds to listen for a delivery that must not come (a retry after a 4xx, an event for a text completion)."""
-_PATIENCE_429 = 60.0
-"""Seconds one request waits out 429s in all: a longer wait means the account's quota, not a burst."""
+_PATIENCE_429 = 150.0
+"""Seconds one request waits out 429s in all: two of the published one-minute windows (a fixed window's
+Retry-After is up to 60 s, stretched a little); a longer wait means the account's quota, not a burst."""
 
 
 class TargetUnreachable(SlowcheckError):
