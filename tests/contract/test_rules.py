@@ -35,6 +35,7 @@ from slowcheck.mock import Faults, MockSettings, Span, create_app
 from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.records import Generation
 from slowcheck.mock.webhooks import Webhooks
+from slowcheck.transient import RetryPolicy
 from tests.contract.broken import Answer, Broken, Exchange, JsonLines, Mutation
 
 KEYS = ["sk-contract-one-1111", "sk-contract-two-2222"]
@@ -54,6 +55,8 @@ def settings(**overrides: Any) -> MockSettings:
 BROKEN: dict[Target, Broken] = {}
 """The rewriting wrapper in front of each target a test served, to read the breakage's own crashes."""
 SMALL = {"fuzz_examples": 5, "stateful_examples": 1}
+QUICK = {"retry": RetryPolicy(first=0.01, cap=0.05), "reread_spacing": 0.05}
+"""A broken server's 5xx comes back on every try: the tests try again at once (the tries stay four)."""
 """Generated cases for a whole-catalogue run: enough to meet each breakage, few enough for 2 s a run."""
 
 
@@ -65,7 +68,7 @@ def serve() -> Iterator[Any]:
         stack.append(serve_in_background(served))
         url = stack[-1].__enter__()
         target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], batch_base_url=url + "/v1",
-                        embedding_model=api.EMBEDDING_MODEL, completion_timeout=3, **options)  # fmt: skip
+                        embedding_model=api.EMBEDDING_MODEL, completion_timeout=3, **QUICK | options)  # fmt: skip
         if isinstance(served, Broken):
             BROKEN[target] = served
         targets.append(target)
@@ -911,7 +914,7 @@ def serve_hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         url = stack.enter_context(serve_in_background(create_app(mock)))
         target = Target(
             url + "/v1", KEYS[0], second_api_key=KEYS[1], completion_timeout=3, webhook_id=HOOK, receiver=receiver,
-            webhook_wait=2, webhook_grace=0.5, **SMALL,
+            webhook_wait=2, webhook_grace=0.5, **SMALL, **QUICK,
         )  # fmt: skip
         stack.callback(target.close)
         return target

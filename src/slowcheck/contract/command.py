@@ -219,6 +219,7 @@ def target_for(
             webhook_id=webhook_id,
             receiver=receiver,
             webhook_wait=_EMBEDDED_WEBHOOK_WAIT if embedded else DEFAULT_WEBHOOK_WAIT,
+            reread_spacing=0.0 if embedded else 1.0,  # the embedded mock has no replica to lag
             client_options=network.httpx_options(),
         )
         stack.callback(target.close)

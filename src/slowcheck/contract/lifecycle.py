@@ -506,7 +506,7 @@ def idempotent_get(target: Target) -> None:
     reads: dict[str, list[Any]] = {p.id: [p.final] for p in terminal}
     for round_ in range(_REREADS):
         if round_:
-            time.sleep(1.0)  # spaced, so a replica that lags has the time to answer differently
+            time.sleep(target.reread_spacing)  # spaced, so a replica that lags has the time to answer differently
         for probe in terminal:
             exchange = target.generation(probe.id)
             if exchange.status == 200:

@@ -101,6 +101,7 @@ class Target:
         client_options: Mapping[str, Any] | None = None,
         rate_limit: float | None = None,
         retry: RetryPolicy | None = None,
+        reread_spacing: float = 1.0,
     ) -> None:
         self.root = root = api_root(base_url)
         self.batch_root = api_root(batch_base_url) if batch_base_url else None
@@ -139,6 +140,8 @@ class Target:
         """Every transient failure met (``slowcheck.transient``), retried by ``retry``, listed in the report."""
         self.retry = retry or RetryPolicy()
         self.pacer = Pacer(rate_limit)
+        self.reread_spacing = reread_spacing
+        """Seconds between GEN-IDEMPOTENT-GET's reads of a terminal record (a lagging replica needs the time)."""
         """Spaces requests by ``--rate-limit`` (requests a minute), or by what the first 429 taught."""
         self.schemas: SchemaSet = schema_set()
         self.cache: dict[str, Any] = {}
