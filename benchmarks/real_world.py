@@ -39,6 +39,7 @@ CASES: dict[str, dict[str, Any]] = {
     "failed": {"failed": 0.10},
     "sliding": {"rate_limit": 120, "rate_window": 60, "rate_kind": "sliding"},
     "bucket": {"rate_limit": 2, "rate_window": 1, "rate_kind": "bucket"},
+    "free-tier": {"rate_limit": 30, "rate_window": 60, "rate_kind": "fixed"},
     "lax": {"lax": True},
     "strict": {"strict": True},
     "flap": {"flap_every": 3},
@@ -46,12 +47,12 @@ CASES: dict[str, dict[str, Any]] = {
     "ca-flag": {},
     "untrusted": {},
 }
-TLS = {"ca-env": "SSL_CERT_FILE", "ca-flag": "--ca-bundle", "untrusted": "nothing"}
-"""Cases served over TLS with a CA of their own (trustme), and how the suite is told to trust it."""
 """Name -> the habits beside ``completion_delay=1.0``: 3 % transient answers under three seeds, 10 % failed
 generations, 2 requests a second as a sliding window (120 a minute) and as a token bucket (2 tokens, 2 a second),
-a lax and a strict validator, every third read of a finished record In Progress; and the quiet API over TLS with
-a CA of its own, trusted through SSL_CERT_FILE, through --ca-bundle, or not at all."""
+inference.net's free tier (30 a minute, a fixed window), a lax and a strict validator, every third read of a
+finished record In Progress; and the quiet API over TLS with a CA of its own."""
+TLS = {"ca-env": "SSL_CERT_FILE", "ca-flag": "--ca-bundle", "untrusted": "nothing"}
+"""The TLS cases, and how the suite is told to trust their CA (through SSL_CERT_FILE, --ca-bundle, or not)."""
 UNCONFIGURED = {r.id for r in RULES.values() if r.group in ("webhooks", "embeddings")}
 """Skipped in every case: no --webhook-id, no --embedding-model."""
 
