@@ -36,6 +36,8 @@ class Pacer:
         """True once a 429 set or lowered the rate (the user's limit was not enough, or there was none)."""
         self._clock, self._sleep = clock, sleep
         self._next = 0.0
+        self._changed = float("-inf")
+        """When the pace last changed."""
         self._accepted: deque[float] = deque()
         self._lock = threading.Lock()
 
@@ -44,16 +46,16 @@ class Pacer:
         return None if self.rate is None else self.rate * 60
 
     def wait(self) -> float:
-        """Block until this request's turn; returns the seconds waited."""
+        """Block until this request's turn; returns when it went (the clock's time), for :meth:`limited`."""
         with self._lock:
-            if self.rate is None:
-                return 0.0
             now = self._clock()
+            if self.rate is None:
+                return now
             slot = max(now, self._next)
             self._next = slot + 1 / self.rate
         if slot > now:
             self._sleep(slot - now)
-        return max(0.0, slot - now)
+        return slot
 
     def accepted(self) -> None:
         """A request got an answer other than 429: the last minute's count is what a window allowed."""
@@ -63,11 +65,16 @@ class Pacer:
             while self._accepted and self._accepted[0] < now - 60:
                 self._accepted.popleft()
 
-    def limited(self, retry_after: float | None) -> None:
-        """A 429: pace at what the window evidently allows (and slower than before, when already paced)."""
+    def limited(self, retry_after: float | None, *, sent_at: float | None = None) -> None:
+        """A 429 to a request that went at ``sent_at``: pace at what the window evidently allows (and slower than
+        before, when already paced). A 429 to a request sent before the pace last changed teaches nothing more:
+        concurrent requests refused together are one lesson, not eight."""
         now = self._clock()
         window = 60.0 if retry_after is None or retry_after > 1.5 else 1.0
         with self._lock:
+            if sent_at is not None and sent_at <= self._changed:
+                return
+            self._changed = now
             seen = sum(1 for t in self._accepted if t >= now - window)
             allowed = max(seen, 1) / window * _MARGIN
             # Already paced and still refused: what the window allowed, and a quarter slower at least.

@@ -161,7 +161,7 @@ def test_a_given_rate_limit_spaces_requests() -> None:
 def test_the_first_429_of_a_minute_window_teaches_the_pace() -> None:
     clock = Clock()
     pacer = Pacer(clock=lambda: clock.now, sleep=clock.sleep)
-    assert pacer.wait() == 0.0
+    assert pacer.wait() == clock.now, "not paced yet: at once"
     assert pacer.rate is None
     for _ in range(30):  # 30 accepted within 6 s, then the window is full
         pacer.accepted()
@@ -169,7 +169,25 @@ def test_the_first_429_of_a_minute_window_teaches_the_pace() -> None:
     pacer.limited(retry_after=54.0)
     assert pacer.learned
     assert pacer.per_minute == pytest.approx(27.0), "30 a minute, used at 90 %"
-    assert pacer.wait() == pytest.approx(54.0), "and the first request waits out the Retry-After"
+    before = clock.now
+    pacer.wait()
+    assert clock.now - before == pytest.approx(54.0), "and the first request waits out the Retry-After"
+
+
+def test_requests_refused_together_teach_the_pace_once() -> None:
+    clock = Clock()
+    pacer = Pacer(clock=lambda: clock.now, sleep=clock.sleep)
+    for _ in range(30):
+        pacer.accepted()
+        clock.now += 0.2
+    sent = [pacer.wait() for _ in range(8)]  # eight concurrent submissions, all refused
+    for went in sent:
+        pacer.limited(retry_after=50.0, sent_at=went)
+    assert pacer.per_minute == pytest.approx(27.0), "one lesson, not eight cuts of a quarter"
+    went = pacer.wait()
+    pacer.limited(retry_after=50.0, sent_at=went)
+    assert pacer.per_minute is not None
+    assert pacer.per_minute < 27.0, "a request sent at the new pace and refused still slows it"
 
 
 def test_a_per_second_limit_is_learned_as_such_and_a_second_429_slows_further() -> None:
@@ -235,3 +253,37 @@ def test_every_finding_reaches_results_json_and_junit(tmp_path: Path) -> None:
     out = ET.parse(tmp_path / "junit.xml").getroot().find("testcase/system-out")
     assert out is not None
     assert out.text == "deviation: five stop strings: accepted\ndeviation: max_tokens as a string: accepted\n"
+
+
+def test_a_long_retry_after_on_a_503_still_leaves_a_try() -> None:
+    transport, seen = answers(gateway(retry_after="3600"), ok)
+    checked = target(transport)
+    checked.retry = RetryPolicy(tries=4, patience=0.05)
+    assert checked.submit(checked.chat()).status == 200
+    assert len(seen) == 2
+
+
+def test_a_429_without_a_retry_is_no_answer_the_pacer_learns_from() -> None:
+    refused = lambda request: httpx.Response(429, json=ENVELOPE, headers={"retry-after": "1"})  # noqa: E731
+    transport, _ = answers(refused)
+    checked = target(transport)
+    assert checked.submit(checked.chat(), retry_429=False).status == 429
+    assert checked.pacer.rate is None
+    assert checked.rate_limited == [], "the caller judges it; nothing was waited out"
+
+
+def test_a_request_the_budget_ends_after_noise_is_listed_as_not_through() -> None:
+    transport, _ = answers(api_error)
+    checked = target(transport, max_requests=2)
+    with pytest.raises(NotRun, match="budget"):
+        checked.submit(checked.chat())
+    assert checked.noise.line() == "2 transient failure(s) (2 × 500): 1 request(s) never got through"
+
+
+def test_the_batch_hosts_limit_does_not_pace_the_api() -> None:
+    limited = lambda request: httpx.Response(429, json=ENVELOPE, headers={"retry-after": "0"})  # noqa: E731
+    transport, _ = answers(limited, ok)
+    checked = target(transport)
+    checked.request("POST", "http://batch.test/v1/files", content=b"x")
+    assert checked.pacer_for("http://batch.test/v1/files").learned
+    assert not checked.pacer.learned, "the API's own pace is untouched"

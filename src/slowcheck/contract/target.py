@@ -35,6 +35,8 @@ DEFAULT_WEBHOOK_GRACE = 2.0
 _PATIENCE_429 = 150.0
 """Seconds one request waits out 429s in all: two of the published one-minute windows (a fixed window's
 Retry-After is up to 60 s, stretched a little); a longer wait means the account's quota, not a burst."""
+_TRIES_429 = 30
+"""Attempts one request makes through 429s, whatever their Retry-After (a ``0`` would otherwise loop)."""
 
 
 class TargetUnreachable(SlowcheckError):
@@ -139,10 +141,13 @@ class Target:
         self.noise = Noise()
         """Every transient failure met (``slowcheck.transient``), retried by ``retry``, listed in the report."""
         self.retry = retry or RetryPolicy()
+        self.rate_limit = rate_limit
         self.pacer = Pacer(rate_limit)
+        """Spaces the API's requests by ``--rate-limit`` (requests a minute), or by what the first 429 taught."""
+        self._pacers: dict[str, Pacer] = {}
+        """Other hosts' pacers (the batch host), by host name."""
         self.reread_spacing = reread_spacing
         """Seconds between GEN-IDEMPOTENT-GET's reads of a terminal record (a lagging replica needs the time)."""
-        """Spaces requests by ``--rate-limit`` (requests a minute), or by what the first 429 taught."""
         self.schemas: SchemaSet = schema_set()
         self.cache: dict[str, Any] = {}
         self._once: dict[str, tuple[Any, BaseException | None]] = {}
@@ -217,60 +222,86 @@ class Target:
         answer never came through and the rule is NotRun. An answer ``judged_here`` is left out of the media
         ledger that RESP-CONTENT-TYPE judges (a proxy may refuse hostile input in its own words).
 
-        A 429 is recorded, honoured (its Retry-After), teaches the pacer and is retried for up to a minute:
-        concurrent senders each wait out their own hint, a little stretched so they do not return in step."""
+        A 429 is recorded, honoured (its Retry-After), teaches its host's pacer and is retried for up to
+        ``_PATIENCE_429`` seconds: concurrent senders each wait out their own hint, a little stretched so they do
+        not return in step."""
+        pacer = self.pacer_for(path)
         waited_429 = waited = 0.0
         noisy = 0  # attempts that met noise
-        for attempt in itertools.count():
-            self.pacer.wait()
-            exchange: Exchange | None = None
-            try:
-                answer = self._send(method, path, json=json, content=content, key=key, headers=headers)
-            except TargetUnreachable as exc:
-                if not self.reached:
-                    raise  # never answered at all: a wrong URL, a closed port, an untrusted certificate
-                what, failure = exc.kind, exc
-            else:
-                if answer.status == 429 and retry_429:
-                    waited_429 += self._rate_limited(answer, attempt, waited_429, method, path)
-                    continue
-                self.pacer.accepted()
-                if answer.status < 500:
-                    return self._answered(answer, judged_here, noisy)
-                exchange, what = answer, str(answer.status)
-                if is_transient_answer(answer.status, answer.json):
-                    with self._count:  # a gateway's refusal: the API did no work, the budget counts the retry
-                        self.sent -= 1
-            self.noise.met(what, method, path)
-            pause = self.retry.wait(noisy, exchange.headers if exchange is not None else None)
-            if noisy + 1 >= self.retry.tries or waited + pause > self.retry.patience:
+        settled = False
+        try:
+            for attempt in itertools.count():
+                sent_at = pacer.wait()
+                exchange: Exchange | None = None
+                try:
+                    answer = self._send(method, path, json=json, content=content, key=key, headers=headers)
+                except TargetUnreachable as exc:
+                    if not self.reached:
+                        raise  # never answered at all: a wrong URL, a closed port, an untrusted certificate
+                    what, failure = exc.kind, exc
+                else:
+                    if answer.status == 429:
+                        if not retry_429:
+                            return answer  # the caller looks for the limit itself (RATE-429-SHAPE's burst)
+                        waited_429 += self._rate_limited(answer, pacer, sent_at, attempt, waited_429, method, path)
+                        continue
+                    pacer.accepted()
+                    if answer.status < 500:
+                        settled = True
+                        return self._answered(answer, judged_here, noisy)
+                    exchange, what = answer, str(answer.status)
+                    if is_transient_answer(answer.status, answer.json):
+                        with self._count:  # a gateway's refusal: the API did no work, the budget counts the retry
+                            self.sent -= 1
+                self.noise.met(what, method, path)
+                if noisy + 1 >= self.retry.tries or waited >= self.retry.patience:
+                    settled = True
+                    self.noise.settled(cleared=False)
+                    if exchange is not None and (
+                        judges_failure or not is_transient_answer(exchange.status, exchange.json)
+                    ):
+                        return self._answered(exchange, judged_here, 0)
+                    if exchange is None and judges_failure:
+                        raise failure
+                    raise NotRun(
+                        f"{method} {path} met a transient failure ({what}) on all {noisy + 1} tries: the answer "
+                        "never came through; rerun when the target is steadier"
+                    )
+                pause = self.retry.wait(noisy, exchange.headers if exchange is not None else None)
+                pause = min(pause, self.retry.patience - waited)  # a long Retry-After still leaves a try
+                time.sleep(pause)
+                waited += pause
+                noisy += 1
+            raise AssertionError("unreachable")
+        finally:
+            if noisy and not settled:  # the budget or a 429 ended it: the request never got through
                 self.noise.settled(cleared=False)
-                if exchange is not None and (judges_failure or not is_transient_answer(exchange.status, exchange.json)):
-                    return self._answered(exchange, judged_here, 0)
-                if exchange is None and judges_failure:
-                    raise failure
-                raise NotRun(
-                    f"{method} {path} met a transient failure ({what}) on all {noisy + 1} tries: the answer "
-                    "never came through; rerun when the target is steadier"
-                )
-            time.sleep(pause)
-            waited += pause
-            noisy += 1
-        raise AssertionError("unreachable")
 
-    def _rate_limited(self, exchange: Exchange, attempt: int, waited: float, method: str, path: str) -> float:
-        """A 429: refunded (refused, not served nor billed), kept for RATE-429-SHAPE, waited out; returns the wait."""
+    def pacer_for(self, path: str) -> Pacer:
+        """The pacer of the host ``path`` goes to: the API's, or another host's (the batch host keeps its own
+        limits, such as one upload a minute, which must not slow the API's requests)."""
+        host = httpx.URL(path).netloc.decode()
+        if not host:
+            return self.pacer
+        with self._count:
+            return self._pacers.setdefault(host, Pacer(self.rate_limit))
+
+    def _rate_limited(
+        self, exchange: Exchange, pacer: Pacer, sent_at: float, attempt: int, waited: float, method: str, path: str
+    ) -> float:
+        """A 429: refunded (refused, not served nor billed), kept for RATE-429-SHAPE, waited out; returns the wait.
+        The pacer learns from it unless this request gives up (a quota's hour-long Retry-After is not a pace)."""
         with self._count:
             self.sent -= 1
         self.rate_limited.append(exchange)
         hint = hint_seconds(exchange.headers)
-        self.pacer.limited(hint)
-        wait = min(2.0**attempt, 30.0) if hint is None else hint * random.uniform(1.0, 1.25)
-        if waited + wait > _PATIENCE_429:
+        wait = min(2.0 ** min(attempt, 5), 30.0) if hint is None else max(hint, 0.05) * random.uniform(1.0, 1.25)
+        if waited + wait > _PATIENCE_429 or attempt >= _TRIES_429:
             raise NotRun(
                 f"the target kept answering 429 to {method} {path} for {waited:.0f} s ({attempt + 1} attempts, "
                 f"the last asking for {wait:.3g} s more): rerun later, or with --rate-limit below the account's"
             )
+        pacer.limited(hint, sent_at=sent_at)
         time.sleep(wait)
         return wait
 
