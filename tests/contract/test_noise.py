@@ -287,3 +287,26 @@ def test_the_batch_hosts_limit_does_not_pace_the_api() -> None:
     checked.request("POST", "http://batch.test/v1/files", content=b"x")
     assert checked.pacer_for("http://batch.test/v1/files").learned
     assert not checked.pacer.learned, "the API's own pace is untouched"
+
+
+def test_a_target_that_only_answers_503_stops_the_run_with_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    from slowcheck.background import serve_in_background
+    from slowcheck.cli import main
+
+    async def down(request: Any) -> HTMLResponse:
+        return HTMLResponse(HTML, status_code=503)
+
+    app = Starlette(routes=[Route("/{path:path}", down, methods=["GET", "POST"])])
+    with serve_in_background(app) as url:
+        code = main(["contract", "--base-url", url + "/v1", "--api-key", "sk-x", "--report-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert "cannot be checked now: GET /v1/models met a transient failure (503) on all 4 tries" in err
+    assert not (tmp_path / "results.json").exists()

@@ -61,8 +61,9 @@ def _send(target: Target, case: Any) -> Exchange:
     }
     key: Any = None if "Authorization" in headers else target.api_key
     if isinstance(case.body, bytes | bytearray):
-        return target.request(case.method, case.path, content=bytes(case.body), key=key, headers=headers)
-    return target.request(case.method, case.path, json=case.body, key=key, headers=headers)
+        return target.request(case.method, case.path, content=bytes(case.body), key=key, headers=headers,
+                              judges_failure=True)  # fmt: skip
+    return target.request(case.method, case.path, json=case.body, key=key, headers=headers, judges_failure=True)
 
 
 @dataclass(slots=True)

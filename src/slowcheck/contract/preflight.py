@@ -12,7 +12,8 @@ from typing import Any
 
 from slowcheck import api
 from slowcheck.contract import ack
-from slowcheck.contract.target import Exchange, Target
+from slowcheck.contract.rules import NotRun
+from slowcheck.contract.target import Exchange, Target, TargetUnreachable
 from slowcheck.errors import ConfigError
 from slowcheck.network import Network
 
@@ -37,7 +38,15 @@ def requests_needed(target: Target) -> int:
 
 
 def preflight(target: Target) -> Preflight:
-    """Check the key, the model and the base URL; note a refused second key on the target."""
+    """Check the key, the model and the base URL; note a refused second key on the target. A target that only
+    answers noise (a 503 on every try) or 429s is as unreachable as one that does not answer: one line, exit 2."""
+    try:
+        return _preflight(target)
+    except NotRun as exc:
+        raise TargetUnreachable(f"{target.root} cannot be checked now: {exc}") from None
+
+
+def _preflight(target: Target) -> Preflight:
     found = Preflight()
     listing = target.request("GET", api.MODELS)
     _key_accepted(listing, _KEY_FLAG)

@@ -1,5 +1,7 @@
 """Rules about bad submissions: a 4xx with the OpenAI envelope naming the param, never a 5xx.
 
+Each judges the answer to its bad body, so a 5xx that comes back on every try reaches it (``judges_failure``).
+
 Which refusals matter: a 5xx, or a 4xx a client cannot read, breaks every client (a violation). Accepting a
 body OpenAI's spec refuses is a violation only where nothing could be generated from it (no model, no
 messages); accepting an out-of-range value is what OpenAI-compatible backends commonly do (a deviation).
@@ -48,7 +50,7 @@ def _answers(target: Target) -> list[tuple[BadBody, Exchange]]:
         out = []
         for case in BAD_BODIES:
             body = {k: v for k, v in (target.chat() | case.change).items() if v is not None}
-            out.append((case, target.submit(body)))
+            out.append((case, target.submit(body, judges_failure=True)))
         return out
 
     return target.once("bad-bodies", send)
@@ -104,7 +106,7 @@ def param_named(target: Target) -> None:
     deviation="another 4xx with the envelope",
 )
 def malformed(target: Target) -> None:
-    exchange = target.request("POST", api.CHAT, content=b'{"model": "m", "messages": [')
+    exchange = target.request("POST", api.CHAT, content=b'{"model": "m", "messages": [', judges_failure=True)
     target.expect_error(exchange, "malformed JSON", status=400, lax=True)
 
 
@@ -117,7 +119,7 @@ def malformed(target: Target) -> None:
     deviation="refused with the envelope but another 4xx, or a param other than stream",
 )
 def stream_refused(target: Target) -> None:
-    exchange = target.submit(target.chat(stream=True))
+    exchange = target.submit(target.chat(stream=True), judges_failure=True)
     if exchange.status // 100 == 2:
         raise Violation(
             f"stream=true answered {exchange.status}; an SDK streaming this answer reads zero chunks and loses "
@@ -147,7 +149,7 @@ def _same_field(given: str, expected: str) -> bool:
     deviation="accepted (the generation is left to fail later), or refused without naming model",
 )
 def unknown_model(target: Target) -> None:
-    exchange = target.submit(target.chat(model="slowcheck/no-such-model-7c1e"))
+    exchange = target.submit(target.chat(model="slowcheck/no-such-model-7c1e"), judges_failure=True)
     if exchange.status // 100 == 2:
         raise Deviation("an unknown model was accepted", **exchange.summary())
     target.expect_error(exchange, "an unknown model", lax=True)
