@@ -13,7 +13,7 @@ from typing import Any
 from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
-from slowcheck.contract.probes import Probe, await_all
+from slowcheck.contract.probes import Probe, await_resubmitting
 from slowcheck.contract.rules import Deviation, NotRun, Violation, rule
 from slowcheck.contract.target import Target
 
@@ -60,11 +60,15 @@ def submitted(target: Target) -> tuple[Probe, Any]:
 
 
 def finished(target: Target) -> Probe:
+    """The embedding once ended: its Success, or its last attempt (one that ends Failed is submitted again)."""
     probe, _ = submitted(target)
-    target.once("embedding-awaited", lambda: await_all(target, [probe], pool="embedding"))
-    if probe.final is None:
+    attempts, _ = target.once(
+        "embedding-awaited", lambda: await_resubmitting(target, [probe], pool="embedding", what="an embedding")
+    )
+    ended = [p for p in attempts if p.final is not None]
+    if not ended:
         raise NotRun(f"the embedding had not ended within --completion-timeout {target.completion_timeout:g} s")
-    return probe
+    return next((p for p in ended if not p.failed), ended[-1])
 
 
 @rule(

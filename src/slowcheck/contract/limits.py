@@ -19,8 +19,9 @@ share(
 
 
 def _first_429(target: Target) -> Exchange:
-    if target.rate_limited:
-        return target.rate_limited[0]
+    own = [e for e in target.rate_limited if not e.path.startswith(("http://", "https://"))]
+    if own:  # the API's own: another host (the batch host) answers by its own rules
+        return own[0]
     if target.pacer.rate is not None:
         raise Skipped("paced by --rate-limit, and no 429 met: no burst is sent to meet the limit")
     burst = target.reserve("rate")

@@ -14,11 +14,11 @@ from typing import Any
 
 from slowcheck import api
 from slowcheck.contract.polling import sweep
-from slowcheck.contract.rules import Violation
-from slowcheck.contract.target import Target
+from slowcheck.contract.rules import NotRun, Violation
+from slowcheck.contract.target import Exchange, Target
 from slowcheck.hints import hint_seconds
 
-__all__ = ["RESUBMITS", "Probe", "await_all", "await_resubmitting", "submit_all"]
+__all__ = ["RESUBMITS", "Probe", "acked", "await_all", "await_resubmitting", "submit_all"]
 
 RESUBMITS = 3
 """Times a probe that ended ``Failed`` (documented: a generation may fail) is submitted again, so that the
@@ -34,6 +34,8 @@ class Probe:
     submitted_ms: float
     ack: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
+    attempt: int = 0
+    """0 for a body's first submission; 1, 2... for each time it was submitted again after ending Failed."""
 
     @property
     def id(self) -> str:
@@ -54,12 +56,18 @@ def submit_all(target: Target, bodies: Iterable[tuple[api.Kind, dict[str, Any]]]
     found = []
     for kind, body in bodies:
         sent = time.time() * 1000
-        exchange = target.submit(body, kind=kind)
-        ack = exchange.json
-        if exchange.status != 200 or not isinstance(ack, dict) or not isinstance(ack.get("id"), str):
+        exchange = target.request("POST", api.SUBMIT.get(kind, api.EMBEDDINGS), json=body)
+        ack = acked(exchange)
+        if ack is None:
             raise Violation(f"{what} was not acknowledged with an id ({exchange.status})", **exchange.summary())
         found.append(Probe(kind, body, sent, ack))
     return found
+
+
+def acked(exchange: Exchange) -> dict[str, Any] | None:
+    """The ack in a submission's answer: a 200 whose body has a string id; None otherwise."""
+    ack = exchange.json
+    return ack if exchange.status == 200 and isinstance(ack, dict) and isinstance(ack.get("id"), str) else None
 
 
 def await_all(target: Target, watched: Iterable[Probe], *, pool: str, since_ms: float | None = None) -> str:
@@ -68,9 +76,13 @@ def await_all(target: Target, watched: Iterable[Probe], *, pool: str, since_ms: 
 
     Returns why it stopped: ``finished``, ``deadline`` or ``reserve``.
     """
-    watched = list(watched)
+    return _await(target, list(watched), since_ms=since_ms, reserve=target.reserve(pool))[0]
+
+
+def _await(target: Target, watched: list[Probe], *, since_ms: float | None, reserve: int | None) -> tuple[str, int]:
+    """:func:`await_all` within ``reserve`` polls; why it stopped, and the polls it spent."""
     if not watched:
-        return "finished"
+        return "finished", 0
     start = since_ms if since_ms is not None else min(p.submitted_ms for p in watched)
     deadline = start / 1000 + target.completion_timeout
 
@@ -81,26 +93,32 @@ def await_all(target: Target, watched: Iterable[Probe], *, pool: str, since_ms: 
         return probe.final is not None, hint_seconds(exchange.headers)  # a 404 here is "not ready yet"
 
     monotonic_deadline = time.monotonic() + max(0.0, deadline - time.time())
-    ending, _ = sweep(
-        [p for p in watched if p.final is None], read, deadline=monotonic_deadline, reserve=target.reserve(pool)
-    )
-    return ending
+    return sweep([p for p in watched if p.final is None], read, deadline=monotonic_deadline, reserve=reserve)
 
 
 def await_resubmitting(
     target: Target, watched: list[Probe], *, pool: str, what: str, since_ms: float | None = None
 ) -> tuple[list[Probe], str]:
     """:func:`await_all`, then each probe that ended ``Failed`` submitted again (up to ``RESUBMITS`` times) and
-    awaited from its own submission. Returns every attempt (a Failed record is still judged for its shape, its
-    states and its timestamps) and why the last wait stopped."""
+    awaited from its own submission, all within the pool's one reserve of polls. Returns every attempt (a Failed
+    record is still judged for its shape, its states and its timestamps) and why the last wait stopped. A
+    resubmission that cannot be sent (the budget, noise that never clears, a refusal) ends the resubmitting;
+    what was observed stays."""
     attempts = list(watched)
-    ending = await_all(target, watched, pool=pool, since_ms=since_ms)
-    latest = watched
-    for _ in range(RESUBMITS):
+    reserve = target.reserve(pool)
+    ending, spent = _await(target, attempts, since_ms=since_ms, reserve=reserve)
+    latest = attempts
+    for attempt in range(1, RESUBMITS + 1):
+        reserve = None if reserve is None else reserve - spent
         failed = [p for p in latest if p.failed]
-        if not failed or ending == "reserve":
+        if not failed or ending == "reserve" or (reserve is not None and reserve <= 0):
             break
-        latest = submit_all(target, [(p.kind, p.body) for p in failed], f"{what} submitted again after Failed")
+        try:
+            latest = submit_all(target, [(p.kind, p.body) for p in failed], f"{what} submitted again after Failed")
+        except (NotRun, Violation):
+            break
+        for probe in latest:
+            probe.attempt = attempt
         attempts += latest
-        ending = await_all(target, latest, pool=pool, since_ms=min(p.submitted_ms for p in latest))
+        ending, spent = _await(target, latest, since_ms=min(p.submitted_ms for p in latest), reserve=reserve)
     return attempts, ending

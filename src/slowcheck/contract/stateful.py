@@ -21,7 +21,7 @@ from slowcheck import api
 from slowcheck.contract import lifecycle
 from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
-from slowcheck.contract.probes import Probe, await_all
+from slowcheck.contract.probes import Probe, acked, await_all
 from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation, raise_all, rule
 from slowcheck.contract.target import Exchange, Target
 from slowcheck.strategies import client_bodies
@@ -81,8 +81,8 @@ def _submit(target: Target, kind: api.Kind, body: dict[str, Any], findings: list
     """One generated body submitted: its probe, or None with the refusal graded into ``findings``."""
     sent = time.time() * 1000
     exchange = target.submit(body, kind=kind)
-    ack = exchange.json
-    if exchange.status == 200 and isinstance(ack, dict) and isinstance(ack.get("id"), str):
+    ack = acked(exchange)
+    if ack is not None:
         return Probe(kind, body, sent, ack)
     findings.append(_refused(target, exchange))
     return None
@@ -120,6 +120,8 @@ def _machine(target: Target, findings: list[Violation], unfinished: list[NotRun]
             self.probes: dict[str, Probe] = {}
 
         def _submit(self, kind: api.Kind, body: dict[str, Any]) -> str | None:
+            if unfinished:
+                return None  # the budget or the target ran out: no more requests for this rule
             try:
                 probe = _submit(target, kind, body, findings)
             except NotRun as reason:  # the budget, or noise that never cleared: this example stops here
@@ -204,7 +206,8 @@ def generated(target: Target) -> None:
                 suppress_health_check=list(HealthCheck),
             ),
         )
-    raise_all(f for f in findings if not isinstance(f, Deviation))
+    if any(not isinstance(f, Deviation) for f in findings):
+        raise_all(findings)  # the violation first, every deviation after it
     if unfinished:
         raise unfinished[0]
     raise_all(findings)
@@ -228,15 +231,16 @@ def _drawn(kind: api.Kind, model: str, count: int) -> tuple[JSONObject, ...]:
 def _submitted_for_later(target: Target, findings: list[Violation]) -> None:
     """The first phase of a two-phase run: submit generated bodies, keep them in the ledger, judge on --resume."""
     half = _STEPS // 2
-    kept: list[Probe] = []
-    for kind in ("chat", "text"):
-        for body in _drawn(kind, target.model, half):
-            probe = _submit(target, kind, dict(body), findings)
-            if probe is not None:
-                kept.append(probe)
-    target.cache["ledger-generated"] = kept
-    if target.ledger is not None:
-        lifecycle.write_ledger(target.ledger, target)
+    kept: list[Probe] = target.cache.setdefault("ledger-generated", [])
+    try:
+        for kind in ("chat", "text"):
+            for body in _drawn(kind, target.model, half):
+                probe = _submit(target, kind, dict(body), findings)
+                if probe is not None:
+                    kept.append(probe)
+    finally:  # what was submitted is in the ledger, whatever stopped the rest
+        if target.ledger is not None:
+            lifecycle.write_ledger(target.ledger, target)
     raise_all(findings)
     raise Skipped(
         f"--completion-timeout 0: {len(kept)} generated bodies submitted, not awaited; their ids are in "
@@ -247,7 +251,10 @@ def _submitted_for_later(target: Target, findings: list[Violation]) -> None:
 def _resumed(target: Target, findings: list[Violation], unfinished: list[NotRun]) -> None:
     watched = [Probe(**lifecycle.probe_fields(e)) for e in target.resume or [] if e.get("generated")]
     if not watched:
-        raise NotRun("the ledger holds no generated bodies (written by --completion-timeout 0 of this version)")
+        raise Skipped(
+            "the ledger holds no generated bodies (none was acknowledged in the first phase, or an older slowcheck "
+            "wrote it): nothing to judge"
+        )
     await_all(target, watched, pool="generated", since_ms=time.time() * 1000)
     if any(p.final is None for p in watched):
         unfinished.append(NotRun(f"a generated request was not terminal within --completion-timeout "

@@ -73,7 +73,13 @@ class Exchange:
     def summary(self) -> dict[str, Any]:
         response: dict[str, Any] = {"status": self.status, "content_type": self.content_type}
         response["body"] = self.json if self.json is not None else self.text[:2000]
-        return {"request": {"method": self.method, "path": self.path, "body": self.body}, "response": response}
+        body = self.body if not isinstance(self.body, str) or len(self.body) <= 2000 else _cut(self.body)
+        return {"request": {"method": self.method, "path": self.path, "body": body}, "response": response}
+
+
+def _cut(text: str) -> str:
+    """A raw body too long for a report (a 10 MiB hostile case): its start, and how much more there was."""
+    return f"{text[:2000]}... ({len(text) - 2000} more characters)"
 
 
 class Target:
@@ -213,7 +219,7 @@ class Target:
         judged_here: bool = False,
         judges_failure: bool = False,
     ) -> Exchange:
-        """Send one request within the budget, paced by ``self.pacer``, and return the answer to judge.
+        """Send one request within the budget, paced by its host's pacer, and return the answer to judge.
 
         Noise (``slowcheck.transient``: a gateway's 5xx, a 5xx without the envelope, a reset or a timeout once the
         target has answered) is retried by ``self.retry`` and counted in ``self.noise``. A 5xx that comes back on
