@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from slowcheck.schemas import KINDS, SchemaSet, schema_set
-from slowcheck.strategies import bodies, chat_requests, closed, completion_requests
+from slowcheck.strategies import bodies, chat_requests, client_bodies, closed, completion_requests
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
@@ -75,3 +75,30 @@ def test_closed_schema_forbids_undeclared_keys_but_keeps_combined_objects_open(s
     chat_branch = schema["definitions"]["submit-ack.chat"]["allOf"][1]
     assert "additionalProperties" not in chat_branch
     assert closed({"type": "object", "properties": {"a": {}}, "additionalProperties": True})["additionalProperties"]
+
+
+@pytest.mark.parametrize("kind", ["chat-completion-request", "completion-request"])
+@given(data=st.data())
+def test_client_bodies_are_valid_and_send_nothing_deprecated_or_a_backends_own(kind: str, data: st.DataObject) -> None:
+    body = data.draw(client_bodies(kind))
+    document = schema_set().document(kind)
+    unsent = {k for k, v in document["properties"].items() if v.get("deprecated") or v.get("x-extension")}
+    assert unsent >= {"top_k", "guided_json"}, "the schema marks them"
+    assert schema_set().is_valid(kind, body)
+    assert not set(body) & unsent
+    for message in body.get("messages", []):
+        assert message["role"] != "function"
+        assert "function_call" not in message
+    for text in _strings(body):
+        assert not any("\ud800" <= c <= "\udfff" or (ord(c) < 32 and c not in "\n\t") for c in text), repr(text)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
