@@ -717,7 +717,6 @@ OVERLAPS: dict[str, dict[str, str]] = {
             "LIFE-TOOL-CALLS",
             "LIFE-JSON-OUTPUT",
             "GEN-IDEMPOTENT-GET",
-            "LIFE-GENERATED",
             "EMBED-RESULT",
         ),
         _STUCK,
