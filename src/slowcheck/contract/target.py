@@ -234,7 +234,7 @@ class Target:
         pacer = self.pacer_for(path)
         waited_429 = waited = 0.0
         noisy = 0  # attempts that met noise
-        settled = False
+        cleared = False
         try:
             for attempt in itertools.count():
                 sent_at = pacer.wait()
@@ -253,20 +253,17 @@ class Target:
                         continue
                     pacer.accepted()
                     if answer.status < 500:
-                        settled = True
-                        return self._answered(answer, judged_here, noisy)
+                        cleared = True
+                        return self._answered(answer, judged_here)
                     exchange, what = answer, str(answer.status)
-                    if is_transient_answer(answer.status, answer.json):
+                    gateway = is_transient_answer(answer.status, answer.json)
+                    if gateway:
                         with self._count:  # a gateway's refusal: the API did no work, the budget counts the retry
                             self.sent -= 1
                 self.noise.met(what, method, path)
                 if noisy + 1 >= self.retry.tries or waited >= self.retry.patience:
-                    settled = True
-                    self.noise.settled(cleared=False)
-                    if exchange is not None and (
-                        judges_failure or not is_transient_answer(exchange.status, exchange.json)
-                    ):
-                        return self._answered(exchange, judged_here, 0)
+                    if exchange is not None and (judges_failure or not gateway):
+                        return self._answered(exchange, judged_here)
                     if exchange is None and judges_failure:
                         raise failure
                     raise NotRun(
@@ -280,8 +277,8 @@ class Target:
                 noisy += 1
             raise AssertionError("unreachable")
         finally:
-            if noisy and not settled:  # the budget or a 429 ended it: the request never got through
-                self.noise.settled(cleared=False)
+            if noisy:  # one request that met noise is over: through, or given up (tries, budget, 429s)
+                self.noise.settled(cleared=cleared)
 
     def pacer_for(self, path: str) -> Pacer:
         """The pacer of the host ``path`` goes to: the API's, or another host's (the batch host keeps its own
@@ -311,10 +308,8 @@ class Target:
         time.sleep(wait)
         return wait
 
-    def _answered(self, exchange: Exchange, judged_here: bool, noisy: int) -> Exchange:
+    def _answered(self, exchange: Exchange, judged_here: bool) -> Exchange:
         """The answer a rule judges: counted for RESP-CONTENT-TYPE unless judged where it was asked."""
-        if noisy:
-            self.noise.settled(cleared=True)
         if exchange.text and not judged_here:
             with self._count:
                 self.answered += 1
