@@ -289,6 +289,23 @@ class Store:
         else:
             self._put(_SET_WEBHOOK, (webhook_id, url))
 
+    def add_tables(self, script: str) -> None:
+        """Another module's tables (the credit ledger), created if missing; nothing without a store."""
+        if self._conn is not None:
+            self._conn.executescript(script)
+
+    def queue(self, sql: str, params: tuple[Any, ...]) -> None:
+        """A write to another module's table, in the next group commit after this module's own writes: in one
+        transaction with the generations queued in the same turn of the loop."""
+        self._put(sql, params)
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Every row of a query, after committing what is queued; none without a store."""
+        if self._conn is None:
+            return []
+        self._flush()
+        return self._conn.execute(sql, params).fetchall()
+
     def _put(self, sql: str, params: tuple[Any, ...]) -> None:
         if self._conn is not None:
             self._pending.append((sql, params))
@@ -323,7 +340,7 @@ class Store:
             self._conn.execute("BEGIN")
             # One executemany per statement, inserts before updates: an update never precedes the insert
             # of its row, and within a statement the order of arrival is kept.
-            for sql in sorted(by_statement, key=_ORDER.index):
+            for sql in sorted(by_statement, key=_rank):
                 self._conn.executemany(sql, by_statement[sql])
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -331,6 +348,11 @@ class Store:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
         _settle(waiters, error)
+
+
+def _rank(sql: str) -> int:
+    """A statement's place in a commit; other modules' statements (``Store.queue``) come last."""
+    return _ORDER.index(sql) if sql in _ORDER else len(_ORDER)
 
 
 def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
