@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slowcheck.errors import ConfigError
-from slowcheck.load.plan import Ladder, Stage, arrivals, parse_ladder, parse_stages
+from slowcheck.load.plan import Stage, arrivals, parse_pace, parse_stages
 
 
 def test_a_constant_rate_fills_the_duration() -> None:
@@ -53,8 +53,9 @@ def test_bad_rates_are_usage_errors(text: str, says: str) -> None:
         parse_stages(text, 10)
 
 
-def test_the_probe_ladder() -> None:
-    assert parse_ladder("10") == Ladder(10, 2000)
-    assert parse_ladder("5..80") == Ladder(5, 80)
-    with pytest.raises(ConfigError, match="START <= MAX"):
-        parse_ladder("80..5")
+def test_the_probe_pace() -> None:
+    assert parse_pace("50") == 50
+    with pytest.raises(ConfigError, match="one pace"):
+        parse_pace("10..400")
+    with pytest.raises(ConfigError, match="rate > 0"):
+        parse_pace("0")

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from slowcheck.background import serve_in_background
+from tests.docs_server import MODELS, Habits, create_app
 from tests.load.conftest import KEY, REPO, mock, slowcheck
 
 pytestmark = pytest.mark.slow
@@ -82,25 +83,48 @@ def test_polls_per_completion_match_the_mock_for_every_strategy(report_dir: Path
     assert poll["hinted"]["detection_lag_s"]["p50"] < poll["fixed"]["detection_lag_s"]["p50"], "hints pay off"
 
 
-def test_the_probe_finds_a_known_submit_limit(report_dir: Path) -> None:
-    limit = 60.0
-    with mock(submit_rate=limit) as target:
-        run = slowcheck(
-            report_dir, "load", "rate-limit", "--base-url", target.url, "--api-key", KEY,
-            "--rate", "10..400", "--step-seconds", "1.5", "--duration", "60",
-        )  # fmt: skip
+def test_the_probe_reads_the_mocks_submit_limit(report_dir: Path) -> None:
+    """The mock's limit is a bucket of 20 refilled at 20/s, with exact reset headers."""
+    with mock(submit_rate=20.0) as target:
+        run = slowcheck(report_dir, "load", "rate-limit", "--base-url", target.url, "--api-key", KEY, "--duration", "60")
         stats = target.stats()
     assert run.code == 0, run.err + run.out
     summary = run.summary
     limits = summary["rate_limit"]
-    assert limits["sustainable_per_s"] == pytest.approx(limit, rel=0.10)
-    assert limits["first_429_per_s"] > limit
-    assert limits["retry_after_present"] is True
-    assert limits["envelope_ok"] is True
+    assert limits["conclusive"] is True
+    assert limits["sustained_per_s"] == pytest.approx(20, rel=0.10)
+    assert limits["burst"] == pytest.approx(20, rel=0.10)
+    assert limits["declared_limit"] == 20
+    assert limits["retry_after_present"] is True and limits["envelope_ok"] is True
     assert limits["retry_after_clears"] is True
     assert summary["submit"]["ok"] == stats["totals"]["submissions"]
     assert summary["submit"]["rate_limited"] == stats["totals"]["rate_limited_submissions"]
-    assert {s["phase"] for s in summary["steps"]} == {"climb", "settle"}
+    assert "burst 20" in run.out or "burst 19" in run.out or "burst 21" in run.out
+
+
+def test_the_probe_reads_a_window_from_whole_second_retry_afters(report_dir: Path) -> None:
+    """A real gateway's habit: a fixed window (20 every 2 s), Retry-After in whole seconds, no other header."""
+    app = create_app(Habits(rate_limit=20, rate_window=2.0, rate_kind="fixed"))
+    with serve_in_background(app) as url:
+        run = slowcheck(report_dir, "load", "rate-limit", "--base-url", url + "/v1", "--api-key", "sk-docs-one",
+                        "--model", MODELS[0], "--duration", "60")  # fmt: skip
+    assert run.code == 0, run.err + run.out
+    limits = run.summary["rate_limit"]
+    assert limits["sustained_per_s"] == pytest.approx(10, rel=0.10)
+    assert limits["burst"] == pytest.approx(20, rel=0.10)
+    assert limits["window_s"] == pytest.approx(2, rel=0.10)
+
+
+def test_a_probe_cut_short_of_two_windows_is_inconclusive(report_dir: Path) -> None:
+    app = create_app(Habits(rate_limit=20, rate_window=60.0, rate_kind="fixed"))
+    with serve_in_background(app) as url:
+        run = slowcheck(report_dir, "load", "rate-limit", "--base-url", url + "/v1", "--api-key", "sk-docs-one",
+                        "--model", MODELS[0], "--duration", "3")  # fmt: skip
+    assert run.code == 3, run.err + run.out
+    limits = run.summary["rate_limit"]
+    assert limits["conclusive"] is False and limits["sustained_per_s"] is None
+    assert "INCONCLUSIVE" in run.out and "--duration" in run.out
+    assert "Inconclusive" in (report_dir / "index.html").read_text(encoding="utf-8")
 
 
 def _free_port() -> int:

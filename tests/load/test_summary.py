@@ -36,29 +36,16 @@ def test_429_contract_figures_need_every_429_to_comply() -> None:
     limits = build(_samples(), scenario="submit", target="t", settings={})["rate_limit"]
     assert limits["retry_after_present"] is True
     assert limits["envelope_ok"] is False, "one 429 of eight lacked the envelope"
-    assert limits["sustainable_per_s"] is None, "no probe ran"
+    assert limits["sustained_per_s"] is None and limits["conclusive"] is None, "no probe ran"
 
 
-def test_the_sustainable_rate_comes_from_the_settle_phase() -> None:
-    samples = Samples(started=1.0, ended=2.0)
-
-    def step(phase: str, rate: float, limited: int) -> dict[str, object]:
-        return {"phase": phase, "rate": rate, "sent": 100, "ok": 100 - limited, "rate_limited": limited}
-
-    # The climb passed 120/s only thanks to the burst allowance; settling from overload shows 98/s holds.
-    samples.steps = [step("climb", 80, 0), step("climb", 120, 0), step("climb", 180, 30), step("settle", 105, 5)]
-    samples.steps.append(step("settle", 98, 0))
+def test_the_probes_reading_is_the_rate_limit_figure() -> None:
+    samples = _samples()
+    samples.reading = {"conclusive": True, "burst": 250, "sustained_per_s": 4.17, "per_minute": 250.2,
+                       "window_s": 59.9, "kind": "fixed window", "retry_after_clears": True}  # fmt: skip
     limits = build(samples, scenario="rate-limit", target="t", settings={})["rate_limit"]
-    assert limits["sustainable_per_s"] == 98
-    assert limits["first_429_per_s"] == 180
-    assert limits["ceiling_reached"] is False
-
-
-def test_no_429_up_to_the_ceiling_is_said_so() -> None:
-    samples = Samples(started=1.0, ended=2.0)
-    samples.steps = [{"phase": "climb", "rate": r, "sent": 10, "ok": 10, "rate_limited": 0} for r in (10, 15)]
-    limits = build(samples, scenario="rate-limit", target="t", settings={})["rate_limit"]
-    assert (limits["sustainable_per_s"], limits["first_429_per_s"], limits["ceiling_reached"]) == (15, None, True)
+    assert (limits["burst"], limits["sustained_per_s"], limits["kind"]) == (250, 4.17, "fixed window")
+    assert limits["rate_limited_seen"] == 8 and limits["retry_after_clears"] is True
 
 
 def test_strategy_figures() -> None:

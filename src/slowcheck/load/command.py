@@ -58,7 +58,7 @@ DESCRIPTION = (
 )
 
 SCENARIOS = {"submit": "submit.py", "rate-limit": "rate_limit.py", "poll": "poll.py", "jobs": "jobs.py"}
-_MOCK_LIMIT = 100.0
+_MOCK_LIMIT = 10.0
 """The embedded mock's per-key submit limit in the rate-limit scenario: something for the probe to find."""
 
 
@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate",
         metavar="PER_S",
-        help="arrivals per second: 50, or stages 20@10,50 (rate@seconds); rate-limit: START or START..MAX "
+        help="arrivals per second: 50, or stages 20@10,50 (rate@seconds); rate-limit: the probe's pace "
         f"(default: {_per_scenario(0)})",
     )
     parser.add_argument(
@@ -95,9 +95,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drain", type=float, default=60.0, metavar="SECONDS", help="poll: wait for results (default: %(default)g)"
-    )
-    parser.add_argument(
-        "--step-seconds", type=float, default=2.0, metavar="SECONDS", help="rate-limit: step (default: %(default)g)"
     )
     parser.add_argument("--max-inflight", type=int, default=plan.MAX_INFLIGHT, metavar="N",
                         help="submissions in flight per process; an arrival finding none free is dropped and "
@@ -196,12 +193,18 @@ def main(args: argparse.Namespace) -> int:
     ) as endpoint:
         root, label, key = endpoint.root, endpoint.label, endpoint.key
         check_reachable(root, key, args.model, network)
-        print(f"slowcheck load: {args.scenario} against {label} for {options['duration']:g} s", flush=True)
+        span = f"{options['duration']:g} s"
+        if args.scenario == "rate-limit":
+            span = f"up to {span} (it stops once it has watched two windows of the limit)"
+        print(f"slowcheck load: {args.scenario} against {label} for {span}", flush=True)
         summary = run_scenario(args, root, label, key, report_dir, network=network)
     for line in describe(summary):
         print(line)
     print(f"report: {report_dir / 'index.html'}")
-    return 1 if any(not t["passed"] for t in summary["thresholds"]) else 0
+    code = exit_code(summary)
+    if code == 3:
+        print(f"INCONCLUSIVE: {summary['rate_limit']['reason']}")
+    return code
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -328,13 +331,8 @@ def describe(summary: dict[str, Any]) -> list[str]:
     ]
     if summary["scenario"] == "jobs":
         lines += _describe_jobs(summary["jobs"])
-    limits = summary["rate_limit"]
     if summary["scenario"] == "rate-limit":
-        lines.append(
-            f"  rate limit: sustainable {limits['sustainable_per_s']}/s, first 429 at {limits['first_429_per_s']}/s, "
-            f"Retry-After {limits['retry_after_present']}, envelope {limits['envelope_ok']}, "
-            f"recovery {limits['recovery_s']} s"
-        )
+        lines += _describe_limit(summary["rate_limit"])
     for name, strategy in summary["poll"].items():
         if strategy["not_run"]:
             lines.append(f"  poll {name}: not run ({strategy['not_run']})")
@@ -349,6 +347,28 @@ def describe(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _describe_limit(limits: dict[str, Any]) -> list[str]:
+    if not limits["conclusive"]:
+        return [f"  rate limit: inconclusive: {limits['reason']}"]
+    rate = f"{limits['sustained_per_s']}/s"
+    if 50 <= limits["window_s"] <= 70:
+        rate += f" ({limits['per_minute']:.0f} a minute)"
+    declared = f"; the API says {limits['declared_limit']}" if limits["declared_limit"] is not None else ""
+    return [
+        f"  rate limit: {limits['kind']}: burst {limits['burst']}, sustained {rate}, window {limits['window_s']} s"
+        f"{declared} (watched {limits['watched_s']} s)",
+        f"  429s: Retry-After on every one {limits['retry_after_present']}, envelope {limits['envelope_ok']}, "
+        f"waiting as it says clears it {limits['retry_after_clears']}",
+    ]
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """1 when a threshold is breached; 3 when the probe could not read the limit; else 0."""
+    if any(not t["passed"] for t in summary["thresholds"]):
+        return 1
+    return 3 if summary["scenario"] == "rate-limit" and not summary["rate_limit"]["conclusive"] else 0
+
+
 def _checked(args: argparse.Namespace) -> dict[str, Any]:
     """Every option checked before anything starts; the scenario's defaults filled in."""
     defaults = plan.DEFAULTS[args.scenario]
@@ -356,18 +376,17 @@ def _checked(args: argparse.Namespace) -> dict[str, Any]:
     duration = args.duration if args.duration is not None else defaults[1]
     span = duration
     if args.scenario == "rate-limit":
-        plan.parse_ladder(rate)
+        plan.parse_pace(rate)
         if args.processes != 1:
-            raise ConfigError("--processes: the rate-limit probe steps one rate with one clock; use 1")
+            raise ConfigError("--processes: the rate-limit probe reads one limit with one clock; use 1")
     elif args.scenario == "jobs":
         span = _check_jobs(args, rate, duration)
     else:
         plan.parse_stages(rate, duration)
     if args.processes < 1:
         raise ConfigError(f"--processes: expected 1 or more, got {args.processes}")
-    for name, value in (("--poll-interval", args.poll_interval), ("--step-seconds", args.step_seconds)):
-        if not value > 0:
-            raise ConfigError(f"{name}: expected seconds > 0, got {value:g}")
+    if not args.poll_interval > 0:
+        raise ConfigError(f"--poll-interval: expected seconds > 0, got {args.poll_interval:g}")
     if args.max_inflight < 1:
         raise ConfigError(f"--max-inflight: expected 1 or more, got {args.max_inflight}")
     if args.validate_every < 0:
@@ -422,7 +441,7 @@ def _run_locust(
         "--report-dir", str(out), "--target-label", label, "--rate", options["rate"],
         "--duration", str(options["duration"]), "--model", args.model,
         "--poll-interval", str(args.poll_interval), "--strategies", options["strategies"],
-        "--drain", str(args.drain), "--step-seconds", str(args.step_seconds),
+        "--drain", str(args.drain),
         "--max-inflight", str(args.max_inflight), "--validate-every", str(args.validate_every),
     ]  # fmt: skip
     if users > 1:

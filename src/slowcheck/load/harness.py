@@ -65,7 +65,7 @@ def install(scenario: str) -> None:
         group.add_argument(
             "--rate",
             default=rate,
-            help="arrivals per second: 50, or stages 20@10,50 (rate-limit: START or START..MAX)",
+            help="arrivals per second: 50, or stages 20@10,50 (rate-limit: the probe's pace)",
         )
         group.add_argument("--duration", type=float, default=duration, help="seconds of offered load")
         group.add_argument("--report-dir", default="", help="where summary.json and index.html go")
@@ -73,7 +73,6 @@ def install(scenario: str) -> None:
         group.add_argument("--model", default=api.DEFAULT_MODEL, help="model named in every submission")
         group.add_argument("--poll-interval", type=float, default=1.0, help="the fixed strategy's interval (s)")
         group.add_argument("--strategies", default=",".join(plan.STRATEGIES), help="polling strategies to compare")
-        group.add_argument("--step-seconds", type=float, default=2.0, help="rate-limit: length of each step")
         group.add_argument("--drain", type=float, default=60.0, help="poll: seconds to wait for the last results")
         group.add_argument("--max-inflight", type=int, default=plan.MAX_INFLIGHT, help="submissions in flight per user")
         group.add_argument(
@@ -220,7 +219,6 @@ def _settings(options: Any, users: int) -> dict[str, Any]:
         "model": options.model,
         "poll_interval_s": options.poll_interval,
         "strategies": strategies(options),
-        "step_seconds": options.step_seconds,
         "max_inflight": options.max_inflight,
         "validate_every": options.validate_every,
     }

@@ -18,10 +18,9 @@ __all__ = [
     "MAX_INFLIGHT",
     "STRATEGIES",
     "VALIDATE_EVERY",
-    "Ladder",
     "Stage",
     "arrivals",
-    "parse_ladder",
+    "parse_pace",
     "parse_stages",
     "parse_strategies",
 ]
@@ -29,7 +28,7 @@ __all__ = [
 DEFAULTS: dict[str, tuple[str, float]] = {
     "submit": ("50", 30.0),
     "poll": ("8", 30.0),
-    "rate-limit": ("10", 120.0),
+    "rate-limit": ("50", 600.0),
     "jobs": ("10", 30.0),
 }
 """Per scenario: the default ``--rate`` and ``--duration`` (seconds)."""
@@ -74,22 +73,13 @@ def parse_stages(text: str, duration: float) -> list[Stage]:
     return stages
 
 
-@dataclass(frozen=True, slots=True)
-class Ladder:
-    """The rate-limit probe's range: it starts at ``start`` per second and never offers more than ``ceiling``."""
-
-    start: float
-    ceiling: float
-
-
-def parse_ladder(text: str) -> Ladder:
-    """``--rate`` for the rate-limit scenario: ``START`` or ``START..MAX``."""
-    low, sep, high = str(text).partition("..")
-    start = _positive(low, "--rate", text)
-    ceiling = _positive(high, "--rate", text) if sep else start * 200
-    if ceiling < start:
-        raise ConfigError(f"--rate: expected START..MAX with START <= MAX, got {text!r}")
-    return Ladder(start, ceiling)
+def parse_pace(text: str) -> float:
+    """``--rate`` for the rate-limit probe: the one pace it submits at while it takes what the limit gives."""
+    if ".." in str(text):
+        raise ConfigError(
+            f"--rate: the rate-limit probe takes one pace (requests a second, e.g. 50), not a range, got {text!r}"
+        )
+    return _positive(str(text), "--rate", str(text))
 
 
 def parse_strategies(text: str) -> list[str]:

@@ -47,9 +47,9 @@ def figures(summary: dict[str, Any]) -> list[tuple[str, str]]:
     if timeline:
         drawn.append(("Throughput over time (per second of planned arrival)", _svg(_throughput(timeline))))
         drawn.append(("Ack latency over time, from each planned arrival", _svg(_latency(timeline))))
-    steps = summary.get("steps") or []
-    if steps:
-        drawn.append(("Share of 429s against offered rate", _svg(_limits(steps, summary["rate_limit"]))))
+    limits = summary.get("rate_limit") or {}
+    if timeline and limits.get("conclusive") is not None:
+        drawn.append(("Submissions accepted since the start, and the limit read", _svg(_limits(timeline, limits))))
     poll = {k: v for k, v in (summary.get("poll") or {}).items() if v["completions"]}
     if poll:
         drawn.append(("Polling strategies: cost and latency", _svg(_strategies(poll))))
@@ -137,23 +137,23 @@ def _latency(timeline: list[dict[str, Any]]) -> Figure:
     return figure
 
 
-def _limits(steps: list[dict[str, Any]], limits: dict[str, Any]) -> Figure:
+def _limits(timeline: list[dict[str, Any]], limits: dict[str, Any]) -> Figure:
+    """Accepted submissions summed over time: a ramp for a bucket, stairs for a window, under the reading's line."""
     figure, axes = plt.subplots(figsize=(6, 3))
-    for phase, marker in (("climb", "o"), ("settle", "s")):
-        chosen = [s for s in steps if s["phase"] == phase]
-        if chosen:
-            axes.plot(
-                [s["rate"] for s in chosen],
-                [100 * s["rate_limited_ratio"] for s in chosen],
-                marker=marker,
-                linestyle="-" if phase == "climb" else ":",
-                label=phase,
-            )
-    if limits.get("sustainable_per_s") is not None:
-        axes.axvline(limits["sustainable_per_s"], color=_COLOURS["ok"], linestyle="--", label="sustainable")
-    axes.axhline(1.0, color=_COLOURS["offered"], linewidth=0.8)
-    axes.set(xlabel="offered submissions / s", ylabel="% answered 429")
-    _legend(axes, 3)
+    t = [p["t"] for p in timeline]
+    width = t[1] - t[0] if len(t) > 1 else 1.0
+    total, accepted = 0.0, []
+    for point in timeline:
+        total += point["ok_per_s"] * width
+        accepted.append(total)
+    axes.step(t, accepted, where="post", color=_COLOURS["ok"], label="accepted")
+    if limits.get("conclusive"):
+        burst, rate = limits["burst"], limits["sustained_per_s"]
+        axes.plot([0, t[-1]], [burst, burst + rate * t[-1]], color=_COLOURS["offered"], linestyle="--",
+                  label=f"burst {burst} + {rate:g}/s")  # fmt: skip
+    axes.set(xlabel="seconds", ylabel="accepted submissions")
+    axes.set_ylim(bottom=0)
+    _legend(axes, 2)
     return figure
 
 

@@ -57,8 +57,8 @@ class Samples:
     ack_problems: list[str] = field(default_factory=list)
     limited: Counter[str] = field(default_factory=Counter)
     """Over every 429: ``count``, ``retry_after`` (a Retry-After or retry-after-ms header), ``envelope_ok``."""
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    recovery: dict[str, Any] | None = None
+    reading: dict[str, Any] | None = None
+    """The rate-limit probe's :class:`~slowcheck.load.probe.Reading`, as a dict."""
     strategies: dict[str, StrategySamples] = field(default_factory=dict)
 
     def problem(self, text: str) -> None:
@@ -77,8 +77,7 @@ class Samples:
         self.acks_invalid += other.acks_invalid
         self.ack_problems = (self.ack_problems + other.ack_problems)[:_PROBLEMS_KEPT]
         self.limited.update(other.limited)
-        self.steps.extend(other.steps)
-        self.recovery = self.recovery or other.recovery
+        self.reading = self.reading or other.reading
         for name, strategy in other.strategies.items():
             self.strategies.setdefault(name, StrategySamples()).merge(strategy)
 

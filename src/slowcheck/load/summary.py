@@ -1,7 +1,7 @@
 """``summary.json``: the figures of a load run, computed from the merged samples.
 
 The top-level keys are public (tools and ``--threshold`` read them): ``scenario``, ``target``, ``duration_s``,
-``submit``, ``rate_limit``, ``poll``, ``thresholds``. The rest (``timeline``, ``steps``, ``settings``, …)
+``submit``, ``rate_limit``, ``poll``, ``thresholds``. The rest (``timeline``, ``settings``, …)
 feeds the HTML page.
 """
 
@@ -15,10 +15,7 @@ from typing import Any
 from slowcheck import __version__
 from slowcheck.load.samples import Samples, StrategySamples
 
-__all__ = ["SUSTAINABLE_RATIO", "build", "percentile", "ranked"]
-
-SUSTAINABLE_RATIO = 0.01
-"""A step is sustainable while fewer than 1 % of its submissions are answered 429."""
+__all__ = ["build", "percentile", "ranked"]
 
 _TIMELINE_POINTS = 300
 
@@ -53,7 +50,6 @@ def build(samples: Samples, *, scenario: str, target: str, settings: dict[str, A
             "examples": samples.ack_problems,
         },
         "timeline": _timeline(samples),
-        "steps": _steps(samples),
         "settings": settings,
         "slowcheck": __version__,
     }
@@ -81,23 +77,28 @@ def _submit(samples: Samples) -> dict[str, Any]:
 
 
 def _rate_limit(samples: Samples) -> dict[str, Any]:
+    """What the 429s said (any scenario), and the probe's reading of the limit (rate-limit only)."""
     limited = samples.limited
     seen = limited.get("count", 0)
-    steps = samples.steps
-    settle = [s for s in steps if s["phase"] == "settle"]
-    candidates = settle or steps
-    sustainable = [s["rate"] for s in candidates if _ratio(s) < SUSTAINABLE_RATIO]
-    first = next((s["rate"] for s in steps if s["rate_limited"]), None)
-    recovery = samples.recovery or {}
+    reading = samples.reading or {}
     return {
-        "sustainable_per_s": _round(max(sustainable)) if sustainable else None,
-        "first_429_per_s": _round(first) if first is not None else None,
+        "conclusive": reading.get("conclusive"),
+        "reason": reading.get("reason"),
+        "burst": reading.get("burst"),
+        "sustained_per_s": reading.get("sustained_per_s"),
+        "per_minute": reading.get("per_minute"),
+        "window_s": reading.get("window_s"),
+        "kind": reading.get("kind"),
+        "evidence": reading.get("evidence", []),
+        "from_idle": reading.get("from_idle"),
+        "declared_limit": reading.get("declared_limit"),
+        "retry_after_s": reading.get("retry_after_s"),
         "retry_after_present": (limited.get("retry_after", 0) == seen) if seen else None,
         "envelope_ok": (limited.get("envelope_ok", 0) == seen) if seen else None,
-        "recovery_s": _round(recovery["recovery_s"]) if recovery.get("recovery_s") is not None else None,
-        "retry_after_clears": recovery.get("cleared"),
+        "retry_after_clears": reading.get("retry_after_clears"),
         "rate_limited_seen": seen,
-        "ceiling_reached": bool(steps) and first is None,
+        "watched_s": reading.get("watched_s"),
+        "cycles": reading.get("cycles", []),
     }
 
 
@@ -147,15 +148,6 @@ def _timeline(samples: Samples) -> list[dict[str, Any]]:
             }
         )
     return timeline
-
-
-def _steps(samples: Samples) -> list[dict[str, Any]]:
-    return [step | {"rate_limited_ratio": _round(_ratio(step), 4)} for step in samples.steps]
-
-
-def _ratio(step: dict[str, Any]) -> float:
-    sent = step["sent"]
-    return float(step["rate_limited"] / sent) if sent else 0.0
 
 
 def _percentiles(values: Sequence[float], qs: Iterable[int], *, with_max: bool = False) -> dict[str, float | None]:
