@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from slowcheck import api
 from slowcheck.target_url import api_root
@@ -76,6 +77,11 @@ def target_or_mock(
     submit_rate: float = 0.0,
     webhooks: Mapping[str, str] | None = None,
     capacity: float | None = None,
+    tier: str | int | None = None,
+    gateway_rps: float | None = None,
+    batch_upload_per_minute: int | None = None,
+    credit: float | None = None,
+    prices: str | Mapping[str, Any] | None = None,
 ) -> Iterator[Endpoint]:
     """The target named by ``base_url`` (else ``SLOWCHECK_BASE_URL``) and its key, else the embedded mock.
 
@@ -83,7 +89,10 @@ def target_or_mock(
     unknown-model rule has something to hold against), and is durable (SQLite in a temporary folder) unless
     told otherwise. ``submit_rate`` is its per-key submission limit (0: none); ``webhooks`` maps webhook ids to
     URLs it delivers to; ``capacity`` makes it a capacity model (tokens/s decoded by its workers together, run
-    times following each generation's tokens, no drawn queue time).
+    times following each generation's tokens, no drawn queue time). ``tier`` (free, paid or requests a minute),
+    ``gateway_rps``, ``batch_upload_per_minute``, ``credit`` (USD a key) and ``prices`` (a price file or table)
+    are the published limits, as ``slowcheck mock`` takes them (docs/mock.md, "Published limits"); a bad value
+    is a ``ConfigError``.
     """
     given = api.base_url(base_url)
     if given:
@@ -110,6 +119,11 @@ def target_or_mock(
             submit_rate=submit_rate,
             webhooks=dict(webhooks or {}),
             webhook_retry_delays=[0.1, 0.2],
+            tier=tier,
+            gateway_rps=gateway_rps,
+            batch_upload_per_minute=batch_upload_per_minute,
+            credit=credit,
+            prices=prices if prices is None or isinstance(prices, str) else dict(prices),
         )
         url = stack.enter_context(mock_in_background(settings))
         yield Endpoint(url, f"the embedded mock ({url})", fresh, embedded=True)

@@ -24,9 +24,11 @@ from slowcheck import _json, api
 from slowcheck.errors import SchemaError
 from slowcheck.mock import generator
 from slowcheck.mock.batches import Batches
+from slowcheck.mock.credit import Credit
 from slowcheck.mock.engine import Engine
 from slowcheck.mock.errors import ApiError, JsonAnswer, excerpt
 from slowcheck.mock.ids import new_id
+from slowcheck.mock.limits import Limits
 from slowcheck.mock.ratelimit import Limiter
 from slowcheck.mock.records import Group, Idempotent, Kind
 from slowcheck.mock.settings import MockSettings
@@ -67,8 +69,8 @@ class MockApp:
         self.engine = Engine(settings, Store(settings.db, fsync=settings.fsync))
         self.batches = Batches(settings, self.engine)
         self.schemas = schema_set()
-        self.submit_limit = Limiter(settings.submit_rate, settings.submit_burst)
-        self.poll_limit = Limiter(settings.poll_rate, settings.poll_burst)
+        self.limits = Limits(settings, self.engine.stats)
+        self.credit = Credit(settings, self.engine)
         self._keys = set(settings.api_keys)
         self._tenants: dict[str, str] = {}
         self._rng = random.Random(settings.seed + 2)
@@ -89,28 +91,12 @@ class MockApp:
             tenant = self._tenants[key] = "key_" + hashlib.sha256(key.encode()).hexdigest()[:12]
         return tenant
 
-    def limit(self, limiter: Limiter, tenant: str, what: str) -> dict[str, str]:
-        if not limiter.enabled:
-            return {}
-        allowed, wait, remaining = limiter.take(tenant)
-        headers = limiter.headers(remaining, wait)
-        if not allowed:
-            self.engine.stats.count(tenant, f"rate_limited_{what}")
-            headers |= {"Retry-After": str(max(1, math.ceil(wait))), "retry-after-ms": str(math.ceil(wait * 1000))}
-            raise ApiError(
-                429,
-                f"Rate limit reached for {what}: retry after {wait:.3f}s.",
-                type="rate_limit_error",
-                code="rate_limit_exceeded",
-                headers=headers,
-            )
-        return headers
-
-    def admit(self, request: Request, limiter: Limiter, what: str) -> tuple[str, dict[str, str]]:
-        """The steps every API call takes first: who is it, an injected fault, the rate limit."""
+    def admit(self, request: Request, limiter: Limiter, name: str) -> tuple[str, dict[str, str]]:
+        """The steps every API call takes first: who is it, the gateway's limit, an injected fault, its own limit."""
         tenant = self.tenant(request)
+        self.limits.through_gateway(tenant)
         self.injected_error(tenant)
-        return tenant, self.limit(limiter, tenant, what)
+        return tenant, self.limits.check(limiter, tenant, name)
 
     def injected_error(self, tenant: str) -> None:
         if self.settings.faults.error_ratio and self._rng.random() < self.settings.faults.error_ratio:
@@ -180,15 +166,17 @@ class MockApp:
     # -- the async API ----------------------------------------------------------------------------
 
     async def submit(self, request: Request, kind: Kind) -> Response:
-        tenant, headers = self.admit(request, self.submit_limit, "submissions")
+        tenant, headers = self.admit(request, self.limits.submissions, "submissions")
         body, raw = await self.body(request)
         self.validate(kind, body)
+        headers |= self.limits.check(self.limits.generations, tenant, "generations")
         body_hash = hashlib.sha256(raw).hexdigest()
         idempotency = self.idempotency(request, tenant, body_hash)
         if isinstance(idempotency, Response):
             return idempotency
         generation = self.engine.new_generation(new_id(), tenant, kind, body)
         generation.raw = raw
+        self.credit.hold(tenant, [generation])
         record = idempotency and Idempotent(*idempotency, generation_id=generation.id)
         await self.engine.submit([generation], idempotency=record)
         self.engine.stats.submitted(tenant, body_hash)
@@ -226,7 +214,7 @@ class MockApp:
         return _json_response(generation.ack(), headers={"idempotent-replayed": "true"})
 
     async def generation(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        tenant, headers = self.admit(request, self.limits.polls, "polls")
         generation_id = request.path_params["id"]
         generation = self.engine.generation(generation_id)
         if generation is None or generation.tenant != tenant:
@@ -244,7 +232,7 @@ class MockApp:
     # -- groups -----------------------------------------------------------------------------------
 
     async def submit_group(self, request: Request, kind: Kind) -> Response:
-        tenant, headers = self.admit(request, self.submit_limit, "submissions")
+        tenant, headers = self.admit(request, self.limits.submissions, "submissions")
         body, raw = await self.body(request)
         requests = body.get("requests") if isinstance(body, dict) else None
         if not isinstance(requests, list) or not requests:
@@ -258,10 +246,12 @@ class MockApp:
             )
         for index, item in enumerate(requests):
             self.validate(kind, item, prefix=f"requests[{index}].")
+        headers |= self.limits.check(self.limits.generations, tenant, "generations", len(requests))
         group_id = new_id()
         members = [self.engine.new_generation(new_id(), tenant, kind, item) for item in requests]
         for member in members:
             member.group_id = group_id
+        self.credit.hold(tenant, members)
         webhook_ids = [m.webhook_id for m in members if m.webhook_id]
         group = Group(
             group_id, tenant, kind, [m.id for m in members], members[0].created, webhook_ids[0] if webhook_ids else None
@@ -272,7 +262,7 @@ class MockApp:
         return _json_response({"groupId": group_id, "groupSize": len(members)}, headers=headers)
 
     async def group_generations(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        tenant, headers = self.admit(request, self.limits.polls, "polls")
         group_id = request.path_params["group_id"]
         group = self.engine.group(group_id)
         if group is None or group.tenant != tenant:
@@ -285,7 +275,8 @@ class MockApp:
     # -- files and batches ------------------------------------------------------------------------
 
     async def upload_file(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.submit_limit, "submissions")
+        tenant, headers = self.admit(request, self.limits.submissions, "submissions")
+        headers |= self.limits.check(self.limits.uploads, tenant, "uploads")
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
             raise ApiError(400, "Upload a file as multipart/form-data (fields 'file' and 'purpose').",
                            code="invalid_content_type")  # fmt: skip
@@ -303,7 +294,7 @@ class MockApp:
         return _json_response(stored.to_json(), headers=headers)
 
     async def file(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        tenant, headers = self.admit(request, self.limits.polls, "polls")
         stored = self.batches.file(tenant, request.path_params["id"])
         if request.method == "DELETE":
             await self.batches.delete(tenant, stored.id)
@@ -311,7 +302,7 @@ class MockApp:
         return _json_response(stored.to_json(), headers=headers)
 
     async def file_content(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        tenant, headers = self.admit(request, self.limits.polls, "polls")
         stored = self.batches.file(tenant, request.path_params["id"])
         return FileResponse(self.batches.path(stored), media_type="application/octet-stream", headers=headers)
 
@@ -319,13 +310,14 @@ class MockApp:
         return await (self.create_batch(request) if request.method == "POST" else self.batches_list(request))
 
     async def create_batch(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.submit_limit, "submissions")
+        tenant, headers = self.admit(request, self.limits.submissions, "submissions")
+        self.credit.require_some(tenant)
         body, _ = await self.body(request)
         batch = await self.batches.create(tenant, body)
         return _json_response(batch.to_json(), headers=headers)
 
     async def batch(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        tenant, headers = self.admit(request, self.limits.polls, "polls")
         batch = self.batches.get(tenant, request.path_params["id"])
         hint = self.batches.next_change_in(batch) if self.settings.poll_after_hint else None
         if hint is not None:  # the mock's own hint, as on generations: real APIs send none
@@ -334,12 +326,12 @@ class MockApp:
 
     async def cancel_batch(self, request: Request) -> Response:
         # A control call, not new work: limited as reads are, not as submissions.
-        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        tenant, headers = self.admit(request, self.limits.polls, "polls")
         batch = await self.batches.cancel(tenant, request.path_params["id"])
         return _json_response(batch.to_json(), headers=headers)
 
     async def batches_list(self, request: Request) -> Response:
-        tenant, headers = self.admit(request, self.poll_limit, "polls")
+        tenant, headers = self.admit(request, self.limits.polls, "polls")
         limit_text = request.query_params.get("limit", "20")
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
             raise ApiError(400, f"limit must be 1 to 100, not {excerpt(limit_text)}.", param="limit")
@@ -349,7 +341,7 @@ class MockApp:
     # -- the rest ---------------------------------------------------------------------------------
 
     async def models(self, request: Request) -> Response:
-        self.tenant(request)
+        self.limits.through_gateway(self.tenant(request))
         names = self.settings.models or DEFAULT_MODELS
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "slowcheck-mock"} for name in names]
         return _json_response({"object": "list", "data": data})
@@ -381,9 +373,9 @@ class MockApp:
 
     async def stats(self, request: Request) -> Response:
         tenant = self.admin(request)
-        if tenant is None:
-            return _json_response(self.engine.stats.to_json(self.engine.state_counts()))
-        return _json_response(self.engine.stats.for_key(tenant, self.engine.state_counts(tenant)))
+        states = self.engine.state_counts(tenant)
+        answer = self.engine.stats.to_json(states) if tenant is None else self.engine.stats.for_key(tenant, states)
+        return _json_response(answer | self.limits.to_json() | self.credit.to_json(tenant))
 
     async def generation_stats(self, request: Request) -> Response:
         tenant = self.admin(request)

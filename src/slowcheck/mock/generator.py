@@ -21,7 +21,7 @@ from slowcheck import _json
 from slowcheck.mock.records import Generation
 from slowcheck.types import JSONObject
 
-__all__ = ["CANARY", "MAX_NUMBERS", "complete", "count_tokens", "embed", "numbers", "work_tokens"]
+__all__ = ["CANARY", "MAX_NUMBERS", "complete", "count_tokens", "embed", "numbers", "token_bounds", "work_tokens"]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _WORDS = (
@@ -71,6 +71,15 @@ def work_tokens(generation: Generation) -> int:
     """The tokens a worker spends on a generation (its completion, or an embedding's input), at least one."""
     usage = complete(generation).get("usage") or {}
     return max(1, int(usage.get("prompt_tokens" if generation.kind == "embedding" else "completion_tokens") or 0))
+
+
+def token_bounds(generation: Generation) -> tuple[int, int]:
+    """The prompt tokens ``usage`` will report, and the most completion tokens the generator writes (``n`` x
+    the token limit, its defaults included; none for an embedding): what a cost is estimated from."""
+    request = generation.request
+    if generation.kind == "embedding":
+        return _embedding_tokens(_inputs(request)), 0
+    return _prompt_tokens(generation), (_whole(request.get("n")) or 1) * _limit(request, generation.kind)
 
 
 def _instruction(request: JSONObject, kind: str) -> str | None:
@@ -271,6 +280,10 @@ def embed(request: JSONObject) -> JSONObject:
         unit = [v / norm for v in raw_vector]
         encoded: Any = base64.b64encode(struct.pack(f"<{dimensions}f", *unit)).decode() if as_base64 else unit
         data.append({"object": "embedding", "index": index, "embedding": encoded})
-    tokens = sum(len(item) if isinstance(item, list) else count_tokens(str(item)) for item in inputs)
+    tokens = _embedding_tokens(inputs)
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
     return {"object": "list", "data": data, "model": request["model"], "usage": usage}
+
+
+def _embedding_tokens(inputs: list[Any]) -> int:
+    return sum(len(item) if isinstance(item, list) else count_tokens(str(item)) for item in inputs)

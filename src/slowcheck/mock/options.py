@@ -221,6 +221,40 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
     ),
     (("--config",), "", {"type": Path, "metavar": "FILE"}, "TOML file with any of these settings (flags win)"),
 ]
+_LIMIT_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
+    (
+        ("--tier",),
+        "tier",
+        {"metavar": "free|paid|RPM"},
+        "generation requests a minute per key: free 30, paid 250, or a number; every submission counts, a group "
+        "per request (not polls, not batch lines); brings --gateway-rps 100 and --batch-upload-per-minute 1; "
+        "not with --submit-rate",
+    ),
+    (
+        ("--gateway-rps",),
+        "gateway_rps",
+        {"type": _positive(float), "metavar": "N"},
+        "requests a second per key across every endpoint, polls included; 0 turns it off",
+    ),
+    (
+        ("--batch-upload-per-minute",),
+        "batch_upload_per_minute",
+        {"type": _positive(int), "metavar": "N"},
+        "file uploads (POST /v1/files) a minute per key; 0 turns it off",
+    ),
+    (
+        ("--credit",),
+        "credit",
+        {"type": float, "metavar": "USD"},
+        "what each key may spend: a submission estimated beyond what is left gets 402; a success is charged its usage",
+    ),
+    (
+        ("--prices",),
+        "prices",
+        {"metavar": "FILE"},
+        "prices for --credit, TOML or JSON: per model, input and output USD per million tokens, and a default",
+    ),
+]
 _FAULT_OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     (
         "--batch-line-error-ratio",
@@ -283,6 +317,11 @@ _UNSET = {
     "submit_burst": "one second at the rate",
     "poll_burst": "one second at the rate",
     "allow_webhook_hosts": "loopback only",
+    "tier": "none",
+    "gateway_rps": "off, 100 with --tier",
+    "batch_upload_per_minute": "off, 1 with --tier",
+    "credit": "unlimited",
+    "prices": "built-in estimates",
 }
 """What an empty or zero default means, where it is not a value to show."""
 
@@ -312,6 +351,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         shown = default_text(attribute) if attribute else None
         text = f"{help_text} (default: {shown})" if shown is not None else help_text
         parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=text, **keywords)
+    limits = parser.add_argument_group("published limits (inference.net's documented numbers; all off by default)")
+    for flags, attribute, keywords, help_text in _LIMIT_OPTIONS:
+        text = f"{help_text} (default: {default_text(attribute)})"
+        limits.add_argument(*flags, dest=attribute, default=argparse.SUPPRESS, help=text, **keywords)
     faults = parser.add_argument_group("fault injection (all off by default)")
     for flag, attribute, keywords, help_text in _FAULT_OPTIONS:
         faults.add_argument(flag, dest=f"fault_{attribute}", default=argparse.SUPPRESS, help=help_text, **keywords)
@@ -322,7 +365,7 @@ def settings_from(args: argparse.Namespace) -> MockSettings:
     given = vars(args)
     if "config" in given:
         load_config(given["config"], settings)
-    for _, attribute, _, _ in _OPTIONS:
+    for _, attribute, _, _ in [*_OPTIONS, *_LIMIT_OPTIONS]:
         if attribute and attribute in given:
             value = given[attribute]
             setattr(settings, attribute, dict(value) if attribute == "webhooks" else value)

@@ -27,18 +27,18 @@ class Limiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
-    def take(self, key: str, now: float | None = None) -> tuple[bool, float, int]:
-        """Take one token: (allowed, seconds until one is available, tokens remaining)."""
+    def take(self, key: str, now: float | None = None, n: int = 1) -> tuple[bool, float, int]:
+        """Take ``n`` tokens, all or none: (allowed, seconds until there are enough, tokens remaining)."""
         now = time.monotonic() if now is None else now
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if bucket.tokens >= n - 1e-9:  # a client that waited exactly the advertised time is not refused by rounding
+            bucket.tokens -= n
             return True, 0.0, int(bucket.tokens)
-        return False, (1 - bucket.tokens) / self.rate, 0
+        return False, (n - bucket.tokens) / self.rate, max(0, int(bucket.tokens))
 
     def headers(self, remaining: int, wait: float) -> dict[str, str]:
         reset = wait if wait > 0 else (self.burst - remaining) / self.rate

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from slowcheck.errors import ConfigError
+from slowcheck.mock.credit import load_prices
+from slowcheck.mock.limits import Published
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -143,6 +145,19 @@ class MockSettings:
     """Bucket size for submissions (default: one second's worth)."""
     poll_rate: float = 0.0
     poll_burst: int = 0
+    tier: str | int | None = None
+    """inference.net's generation requests a minute per key: "free" (30), "paid" (250) or a number. Counts
+    every submission (a group per request); polls and batch lines do not count. Not with ``submit_rate``."""
+    gateway_rps: float | None = None
+    """Requests a second per key across every endpoint (the gateway's documented 100): off, or 100 with a
+    tier; 0 turns it off."""
+    batch_upload_per_minute: int | None = None
+    """POST /v1/files per key a minute (documented: 1): off, or 1 with a tier; 0 turns it off."""
+    credit: float | None = None
+    """USD every key starts with (None: unlimited); a submission estimated beyond what is left gets 402."""
+    prices: str | dict[str, Any] | None = None
+    """A price file (TOML, or JSON) or table: per model ``input`` and ``output`` USD per million tokens, and a
+    ``default``; laid over the built-in estimates."""
     poll_after_hint: bool = True
     """Pending records carry openai-poll-after-ms: when the next state change is expected."""
     webhooks: dict[str, str] = field(default_factory=dict)
@@ -175,6 +190,7 @@ class MockSettings:
         for name in ("submit_rate", "poll_rate", "max_body_bytes", "webhook_timeout", "upstream_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        self._validate_limits()
         if self.upstream and not self.upstream.startswith(("http://", "https://")):
             raise ConfigError(f"upstream must be an http(s) URL, got {self.upstream!r}")
         for webhook_id, url in self.webhooks.items():
@@ -183,6 +199,22 @@ class MockSettings:
         if self.webhook_secret is not None and not self.webhook_secret.startswith("whsec_"):
             raise ConfigError("webhook_secret must look like whsec_<base64>")
         return self
+
+    def _validate_limits(self) -> None:
+        for name in ("gateway_rps", "batch_upload_per_minute", "credit"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < float("inf"):
+                raise ConfigError(f"{name} must be a number >= 0, got {value}")
+        if self.tier is not None and self.submit_rate:
+            raise ConfigError(
+                "tier and submit_rate (--tier, --submit-rate) both limit submissions: give one "
+                "(a tier counts a minute's generation requests, a group per request; submit_rate a second's calls)"
+            )
+        Published.of(self)  # a bad tier is named here
+        if self.prices is not None and self.credit is None:
+            raise ConfigError("prices (--prices) are used with credit (--credit USD) only: give both, or neither")
+        if self.credit is not None:
+            load_prices(self.prices)  # as is a broken price file
 
     @property
     def scale(self) -> float:
@@ -223,7 +255,8 @@ _FAULTS = {f.name: f for f in dataclasses.fields(Faults)}
 
 
 def load_config(path: Path, settings: MockSettings) -> MockSettings:
-    """Apply a TOML config file (keys as in :class:`MockSettings`, faults in a ``[faults]`` table)."""
+    """Apply a TOML config file (keys as in :class:`MockSettings`, faults in a ``[faults]`` table; a price file
+    named there is found beside it)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -238,6 +271,8 @@ def load_config(path: Path, settings: MockSettings) -> MockSettings:
                 _set(settings.faults, _FAULTS, fault, fault_value, where=f"config {path}: faults.")
         else:
             _set(settings, _SCALARS, key, value, where=f"config {path}: ")
+    if isinstance(settings.prices, str) and "prices" in data:
+        settings.prices = str(path.parent / settings.prices)
     return settings
 
 
@@ -247,7 +282,9 @@ def _set(target: Any, known: dict[str, dataclasses.Field[Any]], key: str, value:
         raise ConfigError(f"{where}unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     if key in ("queue_time", "run_time"):
         value = Span.parse(value, name=key)
-    elif not _fits(known[key].type, value):
+    elif key == "prices" and not isinstance(value, str | dict):
+        raise ConfigError(f"{where}prices must be a file name or a table of models: {value!r}")
+    elif key != "prices" and not _fits(known[key].type, value):
         raise ConfigError(f"{where}{key} has the wrong type: {value!r}")
     setattr(target, key, value)
 
