@@ -19,6 +19,7 @@ __all__ = [
     "EMBEDDING_MODEL",
     "DEFAULT_MODEL",
     "DEFAULT_RECEIVER_PORT",
+    "GATEWAY_RPS",
     "GROUP",
     "KEY_ENV",
     "KEY_HINT",
@@ -28,6 +29,8 @@ __all__ = [
     "SUBMIT",
     "TERMINAL",
     "TEXT",
+    "TIERS",
+    "UPLOADS_PER_MINUTE",
     "Kind",
     "State",
     "api_key",
@@ -36,6 +39,7 @@ __all__ = [
     "group_generations",
     "is_json_media",
     "require_key",
+    "tier_rpm",
 ]
 
 Kind = Literal["chat", "text", "embedding"]
@@ -107,3 +111,23 @@ def require_key(given: str | None) -> str:
     if not key:
         raise ConfigError(f"no API key: pass --api-key or set {' / '.join(KEY_ENV)}")
     return key
+
+
+# The published limits (reference notes 1.7: the rate-limits page).
+TIERS = {"free": 30, "paid": 250}
+"""Generation requests a minute per account tier; custom teams get 500 to 1,000,000."""
+GATEWAY_RPS = 100
+"""The gateway's requests a second per API key or address, across every endpoint (polls included)."""
+UPLOADS_PER_MINUTE = 1
+"""Batch API file uploads a minute."""
+
+
+def tier_rpm(value: str | int | None, *, flag: str = "tier") -> int | None:
+    """Generation requests a minute from a tier's name (``free``, ``paid``) or a whole number; None for none."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    rpm = TIERS.get(text) or (int(text) if text.isdigit() else 0)
+    if rpm < 1:
+        raise ConfigError(f"{flag}: expected free, paid or a number of requests a minute (at least 1), got {value!r}")
+    return rpm

@@ -225,3 +225,27 @@ def test_a_target_answering_garbage_is_counted_not_trusted(report_dir: Path) -> 
     page = (report_dir / "index.html").read_text()
     assert "HTTP 200 without an ack id" in page
     assert "1 of 1 thresholds breached" in page
+
+
+def test_a_jobs_run_over_the_paid_tier_says_it_met_the_generation_limit(report_dir: Path) -> None:
+    with mock(tier="paid") as target:
+        run = slowcheck(report_dir, "load", "jobs", "--base-url", target.url, "--api-key", KEY, "--rate-limit", "paid",
+                        "--rate", "25", "--duration", "16", "--drain", "20")  # fmt: skip
+        stats = target.stats()
+    assert run.code == 0, run.err + run.out
+    assert run.out.index("generation limit is 250") < run.out.index("slowcheck load: jobs against")
+    limits = run.summary["limits"]
+    assert limits["met"] == "generation limit", limits
+    assert limits["counts"]["generation limit"] == run.summary["submit"]["rate_limited"] > 0
+    assert run.summary["submit"]["ok"] == stats["totals"]["submissions"]
+    assert "limit met: the generation limit" in run.out
+
+
+def test_a_plan_the_gateway_cannot_carry_is_told_before_it_starts_and_its_429s_named(report_dir: Path) -> None:
+    with mock(gateway_rps=5) as target:
+        run = slowcheck(report_dir, "load", "poll", "--base-url", target.url, "--api-key", KEY, "--gateway-rps", "5",
+                        "--rate", "10", "--duration", "2", "--drain", "5", "--strategies", "fixed")  # fmt: skip
+    told = run.out.index("the submissions alone meet it")
+    assert told < run.out.index("slowcheck load: poll against"), run.out
+    assert run.summary["limits"]["met"] == "gateway", run.summary["limits"]
+    assert "you measured the gateway, not the API" in run.out

@@ -33,6 +33,7 @@ from slowcheck.load import (
     report,
     thresholds as threshold_rules,
 )
+from slowcheck.load.limits import Budget, plan_notes
 from slowcheck.network import CLIENT_CERT_ENV, CLIENT_KEY_ENV, HEADERS_ENV, Network, add_arguments as add_network
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
@@ -75,6 +76,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PER_S",
         help="arrivals per second: 50, or stages 20@10,50 (rate@seconds); rate-limit: the probe's pace "
         f"(default: {_per_scenario(0)})",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        metavar="RPM",
+        help="the key's generation limit: free (30 a minute), paid (250) or requests a minute; the plan is checked "
+        "against it and 429s are read by it (the embedded mock gets it as its tier)",
+    )
+    parser.add_argument(
+        "--gateway-rps",
+        type=float,
+        metavar="N",
+        help=f"the gateway's requests a second per key, polls included (inference.net: {api.GATEWAY_RPS}; default: "
+        f"{api.GATEWAY_RPS} with --rate-limit); polls are held to what the submissions leave",
     )
     parser.add_argument(
         "--processes", type=int, default=1, metavar="N", help="locust worker processes (default: %(default)s)"
@@ -188,11 +202,17 @@ def main(args: argparse.Namespace) -> int:
     network = Network.from_args(args)
     report_dir: Path = args.report_dir or new_report_dir(args.scenario)
     limit = args.mock_limit if args.mock_limit is not None else (_MOCK_LIMIT if args.scenario == "rate-limit" else 0)
+    tiered = args.rate_limit is not None
     with target_or_mock(
-        args.base_url, args.api_key, model=args.model, submit_rate=limit, capacity=args.mock_capacity
-    ) as endpoint:
+        args.base_url, args.api_key, model=args.model, submit_rate=0 if tiered else limit, capacity=args.mock_capacity,
+        tier=args.rate_limit, gateway_rps=args.gateway_rps,
+    ) as endpoint:  # fmt: skip
         root, label, key = endpoint.root, endpoint.label, endpoint.key
         check_reachable(root, key, args.model, network)
+        budget = Budget(api.tier_rpm(args.rate_limit, flag="--rate-limit"), args.gateway_rps)
+        peak = plan.peak_rate(args.scenario, options["rate"], options["duration"])
+        for note in plan_notes(args.scenario, peak, budget, polls=args.scenario in ("poll", "jobs")):
+            print(note, flush=True)
         span = f"{options['duration']:g} s"
         if args.scenario == "rate-limit":
             span = f"up to {span} (it stops once it has watched two windows of the limit)"
@@ -331,6 +351,8 @@ def describe(summary: dict[str, Any]) -> list[str]:
     ]
     if summary["scenario"] == "jobs":
         lines += _describe_jobs(summary["jobs"])
+    if "limits" in summary:
+        lines.append(f"  limit met: {summary['limits']['says']}")
     if summary["scenario"] == "rate-limit":
         lines += _describe_limit(summary["rate_limit"])
     for name, strategy in summary["poll"].items():
@@ -385,6 +407,11 @@ def _checked(args: argparse.Namespace) -> dict[str, Any]:
         plan.parse_stages(rate, duration)
     if args.processes < 1:
         raise ConfigError(f"--processes: expected 1 or more, got {args.processes}")
+    api.tier_rpm(args.rate_limit, flag="--rate-limit")
+    if args.gateway_rps is not None and not 0 < args.gateway_rps < float("inf"):
+        raise ConfigError(f"--gateway-rps: expected requests a second > 0, got {args.gateway_rps:g}")
+    if args.rate_limit is not None and args.gateway_rps is None:
+        args.gateway_rps = float(api.GATEWAY_RPS)  # the tiers and the gateway come together
     if not args.poll_interval > 0:
         raise ConfigError(f"--poll-interval: expected seconds > 0, got {args.poll_interval:g}")
     if args.max_inflight < 1:
@@ -441,8 +468,8 @@ def _run_locust(
         "--report-dir", str(out), "--target-label", label, "--rate", options["rate"],
         "--duration", str(options["duration"]), "--model", args.model,
         "--poll-interval", str(args.poll_interval), "--strategies", options["strategies"],
-        "--drain", str(args.drain),
-        "--max-inflight", str(args.max_inflight), "--validate-every", str(args.validate_every),
+        "--drain", str(args.drain), "--rate-limit", str(args.rate_limit or ""),
+        "--gateway-rps", str(args.gateway_rps or 0), "--max-inflight", str(args.max_inflight), "--validate-every", str(args.validate_every),
     ]  # fmt: skip
     if users > 1:
         # Locust's master otherwise binds port 5557 on every interface: loopback only, and a free port, so two

@@ -34,6 +34,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from slowcheck import api
 from slowcheck.errors import SlowcheckError
 from slowcheck.load import answers, jobs, plan, report
+from slowcheck.load.limits import Budget, Gate
 from slowcheck.load.policies import Policy
 from slowcheck.load.pollbook import Completed, Outstanding, PollBook
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
@@ -81,6 +82,8 @@ def install(scenario: str) -> None:
         group.add_argument("--webhook-id", default="", help="poll: a webhook id whose URL reaches the receiver")
         group.add_argument("--receiver-port", type=int, default=0, help="poll: the webhook receiver's port")
         group.add_argument("--target-label", default="", help="the target as reports name it")
+        group.add_argument("--rate-limit", default="", help="the key's generation requests a minute: free, paid or N")
+        group.add_argument("--gateway-rps", type=float, default=0.0, help="the key's requests a second at the gateway")
         if scenario == "jobs":
             _job_options(parser)
 
@@ -221,7 +224,14 @@ def _settings(options: Any, users: int) -> dict[str, Any]:
         "strategies": strategies(options),
         "max_inflight": options.max_inflight,
         "validate_every": options.validate_every,
+        "rate_limit_per_minute": budget_of(options).per_minute,
+        "gateway_rps": budget_of(options).gateway_rps,
     }
+
+
+def budget_of(options: Any) -> Budget:
+    """The limits of ``--rate-limit`` and ``--gateway-rps`` as the locust side received them."""
+    return Budget(api.tier_rpm(options.rate_limit or None, flag="--rate-limit"), options.gateway_rps or None)
 
 
 # -- the user base class ----------------------------------------------------------------------------------
@@ -270,6 +280,10 @@ class SlowUser(FastHttpUser):
         self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         self.inflight = 0
         self.share, self.of = _share(environment)
+        self.budget = budget_of(options)
+        room = self.budget.poll_room(plan.peak_rate(options.scenario, options.rate, options.duration))
+        # One gate per process: every strategy's pollers share the key's room at the gateway.
+        self.gate = Gate(room / self.of) if room else None
 
     def run_once(self) -> None:
         """The scenario, for this user's share of the arrivals; :meth:`scenario` reports the samples after it."""
@@ -348,6 +362,7 @@ class SlowUser(FastHttpUser):
             catch_response=True,
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
+            self.samples.sent(sent_at, "submit", status)
             if 200 <= status < 300:
                 self.acks += 1
                 # An ack needs only its media type read: the whole header map is built for the rest alone.
@@ -467,6 +482,8 @@ class Tracker:
             now = time.time()
             item = self.book.pop_due(now)
             if item is not None:
+                if self.user.gate is not None and (pause := self.user.gate.wait(now)) > 0:
+                    gevent.sleep(pause)  # the gateway's room: submissions first, polls in what they leave
                 self.pool.wait_available()
                 self.pool.spawn(self._poll, item)
                 continue
@@ -475,6 +492,7 @@ class Tracker:
 
     def _poll(self, item: Outstanding) -> None:
         self.book.polled(item)
+        sent_at = time.time()
         with self.user.client.get(
             api.generation(item.generation_id),
             headers=self.user.auth,
@@ -482,6 +500,7 @@ class Tracker:
             catch_response=True,
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
+            self.user.samples.sent(sent_at, "poll", status)
             record = answers.load_json(response.content) if status == 200 else None
             reading = self.book.answered(item, status, _headers(response), record, time.time())
             if reading == "limited":

@@ -21,6 +21,7 @@ __all__ = [
     "Stage",
     "arrivals",
     "parse_pace",
+    "peak_rate",
     "parse_stages",
     "parse_strategies",
 ]
@@ -80,6 +81,16 @@ def parse_pace(text: str) -> float:
             f"--rate: the rate-limit probe takes one pace (requests a second, e.g. 50), not a range, got {text!r}"
         )
     return _positive(str(text), "--rate", str(text))
+
+
+def peak_rate(scenario: str, rate: str, duration: float) -> float:
+    """The highest submission rate a plan offers (0 when it cannot say: all at once, or a trace)."""
+    if scenario == "rate-limit":
+        return parse_pace(rate)
+    try:
+        return max(stage.rate for stage in parse_stages(rate, duration))
+    except ConfigError:
+        return 0.0
 
 
 def parse_strategies(text: str) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from slowcheck import __version__
+from slowcheck.load import limits
 from slowcheck.load.samples import Samples, StrategySamples
 
 __all__ = ["build", "percentile", "ranked"]
@@ -42,6 +43,11 @@ def build(samples: Samples, *, scenario: str, target: str, settings: dict[str, A
         "duration_s": _round(samples.ended - samples.started if samples.ended else 0.0),
         "submit": _submit(samples),
         "rate_limit": _rate_limit(samples),
+        "limits": limits.met(
+            ((at, what) for at, what in samples.limited_at),
+            samples.per_second,
+            limits.Budget(settings.get("rate_limit_per_minute"), settings.get("gateway_rps")),
+        ),
         "poll": {name: _strategy(s) for name, s in sorted(samples.strategies.items())},
         "thresholds": [],
         "ack_validation": {
