@@ -94,26 +94,33 @@ class Limits:
         ``x-ratelimit-*`` headers of the answer, or a 429 with ``Retry-After`` when there are not enough."""
         if not limiter.enabled:
             return {}
-        message = _REFUSED[name].format(limit=int(limiter.burst))
         if n > limiter.burst:  # waiting would never do: the request must change (a 429 without Retry-After)
             self._stats.count(tenant, f"rate_limited_{name}")
+            message = _REFUSED[name].format(limit=int(limiter.burst))
             raise ApiError(429, f"{message}: {n} requests at once can never fit; send fewer.",
                            type="rate_limit_error", code="rate_limit_exceeded")  # fmt: skip
         allowed, wait, remaining = limiter.take(tenant, self.clock(), n)
-        headers = limiter.headers(remaining, wait)
         if not allowed:
-            self._stats.count(tenant, f"rate_limited_{name}")
-            # Rounded up, less float noise: 1.0000000000000002 s is "1", not "2".
-            seconds = max(1, math.ceil(wait - 1e-9))
-            headers |= {"Retry-After": str(seconds), "retry-after-ms": str(math.ceil(wait * 1000 - 1e-6))}
-            raise ApiError(429, f"{message}: retry after {wait:.3f}s.", type="rate_limit_error",
-                           code="rate_limit_exceeded", headers=headers)  # fmt: skip
-        return headers
+            self._refuse(limiter, tenant, name, wait, remaining)
+        return limiter.headers(remaining, wait)
 
     def through_gateway(self, tenant: str) -> None:
-        """Every authenticated request of a key passes here first (the fast path's included): one check."""
+        """Every authenticated request of a key passes here first, the fast path's included: one bucket, and no
+        headers unless it refuses (they would name the gateway's limit where the call's own belongs)."""
         if self.gateway.enabled:
-            self.check(self.gateway, tenant, "gateway")
+            allowed, wait, remaining = self.gateway.take(tenant, self.clock())
+            if not allowed:
+                self._refuse(self.gateway, tenant, "gateway", wait, remaining)
+
+    def _refuse(self, limiter: Limiter, tenant: str, name: str, wait: float, remaining: int) -> None:
+        self._stats.count(tenant, f"rate_limited_{name}")
+        # Rounded up, less float noise: 1.0000000000000002 s is "1", not "2".
+        seconds = max(1, math.ceil(wait - 1e-9))
+        headers = limiter.headers(remaining, wait)
+        headers |= {"Retry-After": str(seconds), "retry-after-ms": str(math.ceil(wait * 1000 - 1e-6))}
+        message = _REFUSED[name].format(limit=int(limiter.burst))
+        raise ApiError(429, f"{message}: retry after {wait:.3f}s.", type="rate_limit_error",
+                       code="rate_limit_exceeded", headers=headers)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         published, settings = self.published, self._settings
