@@ -81,3 +81,35 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert code == 2
     assert says in err
     assert err.count("\n") == 1
+
+
+def test_an_upload_refused_by_the_upload_limit_is_waited_out_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The docs-shaped Batch host takes one upload a minute; the run's upload comes second in that minute."""
+    import httpx
+
+    from slowcheck.load import batch as load_batch
+    from tests.docs_server import Habits, create_batch_app
+
+    clock = [1_000_000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the host's clock moves as the run waits: no minute really passes
+        slept.append(seconds)
+        clock[0] += seconds
+
+    app = create_batch_app(Habits(upload_interval=60.0, completion_delay=1.0, clock=lambda: clock[0]))
+    source = tmp_path / "in.jsonl"
+    load_batch.generated_file(source, 3, "inference-net/load-test")
+    with serve_in_background(app, name="batch host") as url:
+        first = httpx.post(url + "/v1/files", headers={"Authorization": "Bearer sk-docs-one"},
+                           files={"file": ("a.jsonl", source.read_bytes())}, data={"purpose": "batch"})  # fmt: skip
+        assert first.status_code == 200
+        monkeypatch.setattr(load_batch.time, "sleep", sleep)
+        summary = load_batch.run(url, "docs batch host", "sk-docs-one", input_file=source, poll_interval=1.0,
+                                 timeout=60, thresholds=[], report_dir=tmp_path / "report")  # fmt: skip
+    assert summary["limits"]["met"] == "upload limit"
+    assert summary["limits"]["counts"]["upload limit"] == 1 == app.state.sent["429"]
+    assert slept[0] == 60, "the Retry-After was honoured"
+    assert summary["batch"]["status"] == "completed"

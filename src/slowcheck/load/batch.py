@@ -108,10 +108,8 @@ def run(
     began = time.monotonic()
     with httpx.Client(base_url=root, timeout=600, **(network or Network()).httpx_options()) as client:
         client.headers["Authorization"] = f"Bearer {key}"  # beside --header's
-        with input_file.open("rb") as stream:  # httpx streams a file part: the file is never held whole
-            uploaded = _call(client, "POST", "/v1/files", files={"file": (input_file.name, stream)},
-                             data={"purpose": "batch"})  # fmt: skip
-        upload_s = time.monotonic() - began
+        uploaded, refused, waited = _upload(client, input_file)
+        upload_s = time.monotonic() - began - waited
         body = {"input_file_id": uploaded["id"], "endpoint": endpoint, "completion_window": "24h",
                 "metadata": {"slowcheck": "load batch"}}  # fmt: skip
         created_at = time.monotonic()
@@ -133,6 +131,7 @@ def run(
         "slowcheck": __version__,
         "batch": _figures(batch, reads, lines, size, upload, results),
         "settings": {"input": str(input_file), "poll_interval_s": poll_interval, "timeout_s": timeout},
+        "limits": _upload_limit(refused, waited),
     }
     summary["thresholds"] = threshold_rules.evaluate(checked, summary)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -224,6 +223,39 @@ def _lines(client: httpx.Client, file_id: str) -> Iterator[bytes]:
             yield from (line for line in complete if line.strip())
         if pending.strip():
             yield pending
+
+
+_UPLOAD_TRIES = 3
+_UPLOAD_PATIENCE = 65.0
+"""Seconds a refused upload waits at most: the published limit is one upload a minute."""
+
+
+def _upload(client: httpx.Client, input_file: Path) -> tuple[dict[str, Any], int, float]:
+    """The file uploaded (a 429 waited out as it says, a minute at most, twice at most); the uploaded file, the
+    429s met and the seconds waited for them."""
+    refused, waited = 0, 0.0
+    while True:
+        with input_file.open("rb") as stream:  # httpx streams a file part: the file is never held whole
+            try:
+                answer = client.post("/v1/files", files={"file": (input_file.name, stream)}, data={"purpose": "batch"})
+            except httpx.HTTPError as exc:
+                raise SlowcheckError(f"POST /v1/files: {failure(exc)}") from None
+        if answer.status_code != 429 or refused + 1 >= _UPLOAD_TRIES:
+            return _checked_json(answer, "POST /v1/files"), refused, waited
+        refused += 1
+        pause = min(_UPLOAD_PATIENCE, hint_seconds(dict(answer.headers)) or _UPLOAD_PATIENCE)
+        time.sleep(pause)
+        waited += pause
+
+
+def _upload_limit(refused: int, waited: float) -> dict[str, Any]:
+    """The ``limits`` key of the summary, as every load report has it: here only the upload limit can be met."""
+    counts = {"generation limit": 0, "gateway": 0, "upload limit": refused}
+    if not refused:
+        return {"met": "none", "says": "no 429: the upload went through at once", "counts": counts, "first_s": {}}
+    return {"met": "upload limit", "counts": counts, "first_s": {"upload limit": 0.0},
+            "says": f"the upload limit ({refused} × 429, {waited:.0f} s waited before the upload went through; "
+                    f"inference.net takes one upload a minute per key)"}  # fmt: skip
 
 
 def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -591,6 +591,7 @@ def _describe_batch(summary: dict[str, Any]) -> list[str]:
         f"{_seconds(b['to_completed_s'])}; {_figure(b['completed_per_s'])} lines completed/s",
         f"  results: {answered['output_lines']} output and {answered['error_lines']} error lines; "
         f"{answered['missing']} custom_ids missing, {answered['repeated']} answered twice",
+        f"  limit met: {summary['limits']['says']}",
     ]
     for threshold in summary["thresholds"]:
         verdict = "holds" if threshold["passed"] else "BREACHED"
