@@ -48,7 +48,7 @@ def test_the_gate_spaces_polls_to_its_rate_after_a_seconds_worth() -> None:
 def test_a_plan_over_the_generation_limit_and_one_the_gateway_cannot_carry_are_told() -> None:
     notes = plan_notes("jobs", 10.0, Budget(250, 100), polls=True)
     assert any("600 a minute" in n and "generation limit is 250" in n for n in notes)
-    assert any("polls are held to 90/s" in n for n in notes)
+    assert any("polls are held to 80/s" in n for n in notes)
     bound = plan_notes("poll", 120.0, Budget(None, 100), polls=True)
     assert any("submissions alone meet it" in n and "no room left for polls" in n for n in bound)
     assert plan_notes("submit", 2.0, Budget(250, 100), polls=False) == []

@@ -249,3 +249,16 @@ def test_a_plan_the_gateway_cannot_carry_is_told_before_it_starts_and_its_429s_n
     assert told < run.out.index("slowcheck load: poll against"), run.out
     assert run.summary["limits"]["met"] == "gateway", run.summary["limits"]
     assert "you measured the gateway, not the API" in run.out
+
+
+def test_polls_are_held_to_the_room_the_gateway_leaves(report_dir: Path) -> None:
+    """Polling every 50 ms would send ~60 polls a second; the gateway takes 20 a second in all."""
+    with mock(gateway_rps=20) as target:
+        run = slowcheck(report_dir, "load", "poll", "--base-url", target.url, "--api-key", KEY, "--gateway-rps", "20",
+                        "--rate", "4", "--duration", "4", "--drain", "10", "--strategies", "fixed",
+                        "--poll-interval", "0.05")  # fmt: skip
+    assert run.code == 0, run.err + run.out
+    fixed = run.summary["poll"]["fixed"]
+    assert fixed["completions"] == 16 and fixed["rate_limited"] == 0
+    assert run.summary["limits"]["met"] == "none"
+    assert fixed["polls"] <= 14 * run.summary["duration_s"] + 14, "14 polls a second and a second's burst at most"

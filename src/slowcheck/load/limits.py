@@ -17,6 +17,8 @@ from slowcheck import api
 
 __all__ = ["Budget", "Gate", "met", "plan_notes"]
 
+_HEADROOM = 0.9
+"""The share of the gateway a plan uses: timers jitter, and a second's worth sent early is refused."""
 _NEAR = 0.9
 """A second in which the key sent this share of the gateway's rate is one the gateway may refuse."""
 
@@ -32,7 +34,7 @@ class Budget:
         """Polls a second the gateway leaves once the submissions are sent (None: no gateway, no cap)."""
         if self.gateway_rps is None:
             return None
-        return max(0.0, self.gateway_rps - submissions_per_s)
+        return max(0.0, _HEADROOM * self.gateway_rps - submissions_per_s)
 
 
 class Gate:
@@ -75,7 +77,7 @@ def plan_notes(scenario: str, peak_per_s: float, budget: Budget, *, polls: bool)
             )
         elif polls and room is not None:
             notes.append(
-                f"polls are held to {room:g}/s, the gateway's {budget.gateway_rps:g}/s less the submissions: "
+                f"polls are held to {room:g}/s, 90 % of the gateway's {budget.gateway_rps:g}/s less the submissions: "
                 f"with more jobs outstanding than that a second, polls come later than the strategy asks"
             )
     return [f"plan ({scenario}): {note}" for note in notes]
