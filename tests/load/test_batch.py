@@ -109,7 +109,7 @@ def test_an_upload_refused_by_the_upload_limit_is_waited_out_and_named(
         monkeypatch.setattr(load_batch.time, "sleep", sleep)
         summary = load_batch.run(url, "docs batch host", "sk-docs-one", input_file=source, poll_interval=1.0,
                                  timeout=60, thresholds=[], report_dir=tmp_path / "report")  # fmt: skip
-    assert summary["limits"]["met"] == "upload limit"
-    assert summary["limits"]["counts"]["upload limit"] == 1 == app.state.sent["429"]
+    assert summary["limits"]["met"] == "upload"
+    assert summary["limits"]["counts"]["upload"] == 1 == app.state.sent["429"]
     assert slept[0] == 60, "the Retry-After was honoured"
     assert summary["batch"]["status"] == "completed"

@@ -17,8 +17,8 @@ def test_no_429_means_the_apis_own_capacity_was_measured() -> None:
 
 def test_a_refused_submission_in_a_quiet_second_is_the_generation_limit() -> None:
     verdict = met([(1003.2, "submit"), (1004.9, "submit")], QUIET, Budget(250, 100))
-    assert verdict["met"] == "generation limit" and verdict["counts"]["generation limit"] == 2
-    assert "250 a minute" in verdict["says"] and verdict["first_s"]["generation limit"] == 3.2
+    assert verdict["met"] == "generation" and verdict["counts"]["generation"] == 2
+    assert "250 a minute" in verdict["says"] and verdict["first_s"]["generation"] == 3.2
 
 
 def test_a_refusal_in_a_second_at_the_gateways_rate_is_the_gateway() -> None:
@@ -29,12 +29,12 @@ def test_a_refusal_in_a_second_at_the_gateways_rate_is_the_gateway() -> None:
 
 def test_a_refused_poll_is_the_gateway_the_only_limit_that_counts_polls() -> None:
     verdict = met([(1003.0, "poll"), (1003.5, "poll"), (1004.0, "submit")], QUIET, Budget(250, None))
-    assert verdict["met"] == "gateway" and verdict["counts"]["generation limit"] == 1
+    assert verdict["met"] == "gateway" and verdict["counts"]["generation"] == 1
     assert "also generation limit 1" in verdict["says"]
 
 
 def test_a_refused_upload_is_the_upload_limit() -> None:
-    assert met([(1001.0, "upload")], QUIET, Budget())["met"] == "upload limit"
+    assert met([(1001.0, "upload")], QUIET, Budget())["met"] == "upload"
 
 
 def test_the_gate_spaces_polls_to_its_rate_after_a_seconds_worth() -> None:

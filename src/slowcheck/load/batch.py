@@ -250,10 +250,10 @@ def _upload(client: httpx.Client, input_file: Path) -> tuple[dict[str, Any], int
 
 def _upload_limit(refused: int, waited: float) -> dict[str, Any]:
     """The ``limits`` key of the summary, as every load report has it: here only the upload limit can be met."""
-    counts = {"generation limit": 0, "gateway": 0, "upload limit": refused}
+    counts = {"generation": 0, "gateway": 0, "upload": refused}
     if not refused:
         return {"met": "none", "says": "no 429: the upload went through at once", "counts": counts, "first_s": {}}
-    return {"met": "upload limit", "counts": counts, "first_s": {"upload limit": 0.0},
+    return {"met": "upload", "counts": counts, "first_s": {"upload": 0.0},
             "says": f"the upload limit ({refused} × 429, {waited:.0f} s waited before the upload went through; "
                     f"inference.net takes one upload a minute per key)"}  # fmt: skip
 

@@ -17,6 +17,8 @@ from slowcheck import api
 
 __all__ = ["Budget", "Gate", "met", "plan_notes"]
 
+_NAMES = {"generation": "generation limit", "gateway": "gateway", "upload": "upload limit"}
+"""The limits a 429 can come from (the keys of ``counts`` and ``met``), and how a sentence names them."""
 _HEADROOM = 0.9
 """The share of the gateway a plan uses: timers jitter, and a second's worth sent early is refused."""
 _NEAR = 0.9
@@ -84,23 +86,24 @@ def plan_notes(scenario: str, peak_per_s: float, budget: Budget, *, polls: bool)
 
 
 def met(limited: Iterable[tuple[float, str]], per_second: Mapping[str, int], budget: Budget) -> dict[str, Any]:
-    """Which limit the run's 429s came from, each 429 by what it answered and how busy its second was.
+    """Which limit the run's 429s came from (``met``: ``generation``, ``gateway``, ``upload`` or ``none``), each
+    429 by what it answered and how busy its second was.
 
     ``limited``: ``(time, what)`` per 429, ``what`` being ``submit``, ``poll`` or ``upload``; ``per_second``:
     the key's requests per epoch second (as a string, so it crosses processes as JSON).
     """
     gateway = budget.gateway_rps if budget.gateway_rps is not None else api.GATEWAY_RPS
-    counts = {"generation limit": 0, "gateway": 0, "upload limit": 0}
+    counts = dict.fromkeys(_NAMES, 0)
     first: dict[str, float] = {}
     start = min((float(s) for s in per_second), default=0.0)
     for at, what in limited:
         busy = per_second.get(str(math.floor(at)), 0) >= _NEAR * gateway
         if what == "upload":
-            limit = "upload limit"
+            limit = "upload"
         elif busy or what == "poll":  # only the gateway counts polls
             limit = "gateway"
         else:
-            limit = "generation limit"
+            limit = "generation"
         counts[limit] += 1
         first.setdefault(limit, round(at - start, 3))
     seen = {name: n for name, n in counts.items() if n}
@@ -108,11 +111,11 @@ def met(limited: Iterable[tuple[float, str]], per_second: Mapping[str, int], bud
         return {"met": "none", "says": "no 429: what was measured is the API's own capacity", "counts": counts,
                 "first_s": {}}  # fmt: skip
     name = max(seen, key=lambda n: (seen[n], -first[n]))
-    others = ", ".join(f"{n} {c}" for n, c in seen.items() if n != name)
-    says = f"the {name} ({seen[name]} × 429, first after {first[name]:g} s{'; also ' + others if others else ''})"
+    others = ", ".join(f"{_NAMES[n]} {c}" for n, c in seen.items() if n != name)
+    says = f"the {_NAMES[name]} ({seen[name]} × 429, first after {first[name]:g} s{'; also ' + others if others else ''})"
     if name == "gateway":
         says += f": the key's requests reached the gateway's {gateway:g}/s; you measured the gateway, not the API"
-    elif name == "generation limit":
+    elif name == "generation":
         per = f" of {budget.per_minute} a minute" if budget.per_minute else ""
         says += f": submissions met the generation limit{per}; you measured the limit, not the API"
     return {"met": name, "says": says, "counts": counts, "first_s": first}
