@@ -1,25 +1,35 @@
 """The mock's memory over a soak: RSS against generations stored, under wrk's durable submissions.
 
-The mock runs in its own process (a durable store in a temporary folder, generations finishing at once);
-wrk offers submissions for the whole run; every few seconds the mock's RSS (from /proc) and the number of
-stored generations are sampled. What matters is the shape: RSS flat after warm-up, whatever is stored.
+The mock runs in its own process (a durable store in a temporary folder); wrk offers submissions for the
+whole run; every few seconds the mock's RSS (from /proc) is sampled with what it holds.
+
+- Default: generations finish at once; RSS against generations stored. What matters is the shape: flat after
+  warm-up, whatever is stored.
+- ``--backlog``: 16 workers and a capacity so low that none finishes (the backlog of a cluster far slower
+  than the offered load); RSS against pending generations, and what each one costs between two points.
 
     python benchmarks/mock_soak.py [--seconds 120] [--connections 32] [--cache-size 10000]
+    python benchmarks/mock_soak.py --backlog [--until 360000] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 from mock_throughput import KEY, scripts, server
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+PORT = 8903
+Sample = tuple[float, int, float]
+"""Seconds since the load began, generations counted (stored, or pending with --backlog), RSS in MB."""
 
 
 def rss_mb(pid: int) -> float:
@@ -29,53 +39,103 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def counted(url: str, backlog: bool) -> int:
+    if not backlog:
+        return int(httpx.get(url + "/health", timeout=60).json()["generations"])
+    states = httpx.get(url + "/_mock/stats", headers=AUTH, timeout=60).json()["generations"]
+    return int(states.get("Queued", 0) + states.get("In Progress", 0))
+
+
+def soak(args: argparse.Namespace, folder: Path) -> tuple[list[Sample], float]:
+    """One run: the samples, and the database's size with its WAL in MB."""
+    db = folder / f"soak-{time.monotonic_ns()}.sqlite3"
+    timing = (["--workers", "16", "--capacity", "0.01"] if args.backlog
+              else ["--queue-time", "0", "--run-time", "0", "--workers", "64"])  # fmt: skip
+    command = [sys.executable, "-m", "slowcheck", "mock", "--port", str(PORT), "--db", str(db), "--api-key", KEY,
+               *timing, "--cache-size", str(args.cache_size)]  # fmt: skip
+    samples: list[Sample] = []
+    with server(command, f"http://127.0.0.1:{PORT}") as url:
+        pid = int(subprocess.run(["pgrep", "-f", "--newest", f"slowcheck mock --port {PORT}"], capture_output=True,
+                                 text=True, check=True).stdout.split()[0])  # fmt: skip
+        post, _ = scripts(folder, "unused")
+        wrk = subprocess.Popen(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(post), url],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        started = time.monotonic()
+        try:
+            while wrk.poll() is None:
+                samples.append((time.monotonic() - started, counted(url, args.backlog), rss_mb(pid)))
+                if args.backlog and samples[-1][1] >= args.until:
+                    break
+                time.sleep(args.every)
+        finally:
+            wrk.terminate()
+            wrk.wait()
+        time.sleep(1.0)  # answers in flight settle
+        samples.append((time.monotonic() - started, counted(url, args.backlog), rss_mb(pid)))
+        size = sum(f.stat().st_size for f in folder.glob(db.name + "*")) / 2**20
+    return samples, size
+
+
+def rss_at(samples: list[Sample], count: int) -> float | None:
+    """RSS where the count passed this figure, interpolated between the two samples around it."""
+    for (_, n0, r0), (_, n1, r1) in zip(samples, samples[1:], strict=False):
+        if n0 <= count <= n1 and n1 > n0:
+            return r0 + (r1 - r0) * (count - n0) / (n1 - n0)
+    return None
+
+
+def report_backlog(runs: list[list[Sample]], args: argparse.Namespace) -> None:
+    low, high = 150_000, 350_000
+    at_low = [r for r in (rss_at(s, low) for s in runs) if r is not None]
+    at_high = [r for r in (rss_at(s, high) for s in runs) if r is not None]
+    if not at_low or not at_high:
+        raise SystemExit(f"no run reached {high} pending generations: raise --seconds or --connections")
+    per = [(h - lo) * 2**20 / (high - low) for lo, h in zip(at_low, at_high, strict=False)]
+    print(f"RSS at {low // 1000}k pending: median {statistics.median(at_low):.1f} MB "
+          f"(runs: {', '.join(f'{r:.1f}' for r in at_low)})")  # fmt: skip
+    print(f"RSS at {high // 1000}k pending: median {statistics.median(at_high):.1f} MB "
+          f"(runs: {', '.join(f'{r:.1f}' for r in at_high)})")  # fmt: skip
+    growth = statistics.median(h / lo - 1 for lo, h in zip(at_low, at_high, strict=False))
+    print(
+        f"between them: median {statistics.median(per):.0f} bytes per pending generation "
+        f"(runs: {', '.join(f'{p:.0f}' for p in per)}); RSS grew {growth:.1%} (targets: <= 300 bytes, <= 15 %)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=120)
+    parser.add_argument("--backlog", action="store_true", help="nothing finishes: RSS against pending generations")
+    parser.add_argument("--seconds", type=int, help="longest load per run (default: 120; 300 with --backlog)")
+    parser.add_argument("--until", type=int, default=360_000, help="--backlog: stop at this many pending")
+    parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--cache-size", type=int, default=10_000)
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")
     args = parser.parse_args()
+    args.seconds = args.seconds or (300 if args.backlog else 120)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    samples: list[tuple[float, int, float]] = []
+    runs: list[list[Sample]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        db = folder / "soak.sqlite3"
-        command = [sys.executable, "-m", "slowcheck", "mock", "--port", "8903", "--db", str(db), "--api-key", KEY,
-                   "--queue-time", "0", "--run-time", "0", "--workers", "64",
-                   "--cache-size", str(args.cache_size)]  # fmt: skip
-        with server(command, "http://127.0.0.1:8903") as url:
-            pid = int(subprocess.run(["pgrep", "-f", "--newest", "slowcheck mock --port 8903"], capture_output=True,
-                                     text=True, check=True).stdout.split()[0])  # fmt: skip
-            post, _ = scripts(folder, "unused")
-            load = threading.Thread(
-                target=subprocess.run,
-                args=(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(post), url],),
-                kwargs={"capture_output": True, "check": False},
-            )
-            started = time.monotonic()
-            load.start()
-            while load.is_alive():
-                stored = int(httpx.get(url + "/health", timeout=30).json()["generations"])
-                samples.append((time.monotonic() - started, stored, rss_mb(pid)))
-                load.join(timeout=args.every)
-            stored = int(httpx.get(url + "/health", timeout=60).json()["generations"])
-            samples.append((time.monotonic() - started, stored, rss_mb(pid)))
-            size = sum(f.stat().st_size for f in folder.glob("soak.sqlite3*")) / 2**20
-    print(f"{args.seconds} s of wrk -c{args.connections} durable submissions, --cache-size {args.cache_size}")
-    print(f"{'seconds':>8} {'stored':>10} {'RSS MB':>8}")
-    for at, count, rss in samples:
-        print(f"{at:8.0f} {count:10d} {rss:8.1f}")
-
-    def rss_at(count: int) -> str:
-        found = next((rss for _, n, rss in samples if n >= count), None)
-        return f"{found:.1f} MB" if found is not None else "not reached"
-
-    end = samples[-1]
-    print(f"RSS at 100k: {rss_at(100_000)}, at 500k: {rss_at(500_000)}, at the end ({end[1]} stored): {end[2]:.1f} MB")
-    print(f"database with its WAL: {size:.0f} MB; {end[1] / end[0]:.0f} submissions/s")
-    print(f"reproduce: python benchmarks/mock_soak.py --seconds {args.seconds} --connections {args.connections} "
+        for _ in range(args.runs):
+            samples, size = soak(args, Path(tmp))
+            runs.append(samples)
+            what = "pending" if args.backlog else "stored"
+            print(f"wrk -c{args.connections} durable submissions, --cache-size {args.cache_size}"
+                  f"{', a backlog (--workers 16 --capacity 0.01)' if args.backlog else ''}")  # fmt: skip
+            print(f"{'seconds':>8} {what:>10} {'RSS MB':>8}")
+            for at, count, rss in samples:
+                print(f"{at:8.0f} {count:10d} {rss:8.1f}")
+            end = samples[-1]
+            print(f"database with its WAL: {size:.0f} MB; {end[1] / end[0]:.0f} submissions/s")
+            if not args.backlog:
+                found = [rss_at(samples, n) for n in (100_000, 500_000)]
+                print("RSS at 100k: {}, at 500k: {}, at the end ({} stored): {:.1f} MB".format(
+                    *(f"{r:.1f} MB" if r is not None else "not reached" for r in found), end[1], end[2]))  # fmt: skip
+    if args.backlog:
+        report_backlog(runs, args)
+    flags = f"--backlog --until {args.until} --runs {args.runs} " if args.backlog else f"--runs {args.runs} "
+    print(f"reproduce: python benchmarks/mock_soak.py {flags}--seconds {args.seconds} --connections {args.connections} "
           f"--cache-size {args.cache_size}")  # fmt: skip
 
 

@@ -32,13 +32,13 @@ async def test_a_cache_of_n_holds_at_most_n_finished_records_and_the_rest_read_b
         engine = engine_of(client.app)  # type: ignore[attr-defined]
         ids = await submit_and_finish(client, 20)
         seen = {i: (await client.get(f"/v1/generation/{i}")).json() for i in ids}
-        assert len(engine.finished) <= 5, "the cache is bounded"
-        assert not engine.pending, "nothing left pending"
-        evicted = [i for i in ids if i not in engine.finished]
+        assert len(engine.recent) <= 5, "the cache is bounded"
+        assert not engine.running and not engine.schedule, "nothing left pending"
+        evicted = [i for i in ids if i not in engine.recent]
         assert len(evicted) >= 15
         for generation_id in evicted:
             assert (await client.get(f"/v1/generation/{generation_id}")).json() == seen[generation_id]
-        assert len(engine.finished) <= 5, "reading back does not grow it"
+        assert len(engine.recent) <= 5, "reading back does not grow it"
         stats = (await client.get("/_mock/stats")).json()
     assert stats["generations"] == {"Success": 20}, "counts come from the store, not the cache"
 
@@ -117,7 +117,7 @@ async def test_a_finished_group_and_an_old_idempotency_key_are_read_back(tmp_pat
             await asyncio.sleep(0.05)
         await submit_and_finish(client, 4)  # push the group's members and the keyed one out of the cache
         assert group_id not in engine.groups, "a notified group leaves memory"
-        assert len(engine.finished) <= 2
+        assert len(engine.recent) <= 2
         again = await client.get(f"/v1/slow/group/{group_id}/generations")
         engine._idempotency.clear()  # as after a restart, or once the key is evicted
         replay = await client.post("/v1/slow/chat/completions", json=CHAT, headers=keyed)

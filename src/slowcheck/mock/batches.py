@@ -140,8 +140,7 @@ class Batches:
                           record["next_offset"], record["deadline"])  # fmt: skip
             self.batches[batch.id] = batch
             if batch.status not in _TERMINAL:
-                pending = self.engine.pending.values()
-                batch.in_flight = {g.id for g in pending if g.group_id == batch.id}
+                batch.in_flight = self.engine.unfinished(batch.id)
                 self._run(batch)
 
     async def stop(self) -> None:
@@ -241,7 +240,7 @@ class Batches:
         """Seconds until this batch's next expected change (a poll-after hint), None once it is terminal."""
         if batch.status in _TERMINAL:
             return None
-        soonest = [self.engine.next_change_in(g) for g in map(self.engine.pending.get, batch.in_flight) if g]
+        soonest = [self.engine.next_change_in(g) for g in map(self.engine.generation, batch.in_flight) if g]
         known = [s for s in soonest if s is not None]
         return min([*known, max(0.0, batch.deadline - time.time())]) if known else 0.02
 

@@ -1,16 +1,17 @@
 """The simulation: generations move Queued -> In Progress -> Success | Failed on a bounded worker pool.
 
 A generation waits its drawn queue time, then for a free worker; a worker spends its drawn run time (or
-the upstream's real time) on it. Waiting longer than the expiry fails it. Pending generations live in
-memory and in the store; finished ones in the store, with the most recently used ``--cache-size`` of them in
-memory, so the process stays the same size however many it has stored. On start, the engine picks up every
-unfinished generation where it was. A finished generation older than the expiry window is deleted.
+the upstream's real time) on it. Waiting longer than the expiry fails it. Records live in the store: memory
+holds the queued ones' ids and times (``Schedule``, about 80 bytes each), the records the workers hold, and
+the most recently used ``--cache-size`` records of any state, so the process stays nearly the same size
+however large the backlog or the store. A queued record is read back when a worker takes it. On start, the
+engine picks up every unfinished generation where it was. A finished generation older than the expiry window
+is deleted. Without a store (``:memory:``) every record stays in the cache, which is then unbounded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import math
 import random
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 from slowcheck.mock import generator
 from slowcheck.mock.records import Generation, Group, Idempotent, Kind
+from slowcheck.mock.schedule import Schedule
 from slowcheck.mock.settings import REAL_EXPIRY, MockSettings
 from slowcheck.mock.stats import Stats
 from slowcheck.mock.store import Store
@@ -37,12 +39,17 @@ class Engine:
         self.settings = settings
         self.store = store
         self.stats = Stats()
-        self.pending: dict[str, Generation] = {}
-        """Queued and In Progress, in submission order."""
-        self.finished: OrderedDict[str, Generation] = OrderedDict()
-        """Recently used finished generations, least recent first; the rest are in the store."""
+        self.schedule = Schedule()
+        """The Queued generations: ids and times, no records."""
+        self.running: dict[str, Generation] = {}
+        """The records the workers hold (In Progress, at most --workers; a stuck one is held by none)."""
+        self.recent: OrderedDict[str, Generation] = OrderedDict()
+        """Recently used records of any state, least recent first; the rest are in the store. The one object of
+        its generation while it is here: a worker that takes a Queued one takes this object."""
         self.groups: dict[str, Group] = {}
         """Groups not yet notified; notified ones are read back from the store (kept here without one)."""
+        self._unfinished: Counter[str] = Counter()
+        """Per group in ``groups``, its members not yet terminal: it is notified when none is left."""
         self._idempotency: OrderedDict[tuple[str, str], Idempotent] = OrderedDict()
         """Recently used Idempotency-Keys; the rest are read back from the store."""
         self.webhooks: Webhooks | None = None
@@ -54,12 +61,7 @@ class Engine:
         self._rng = random.Random(settings.seed)
         # Drawn from on every submission; the settings do not change once the mock runs.
         self._queue_span, self._run_span = settings.queue_span, settings.run_span
-        self._queue: list[tuple[float, int, str]] = []
-        self._waiting: OrderedDict[str, float] = OrderedDict()
-        """Queued generations and when they expire, in submission order (so in order of expiry). Ordered, as
-        the stats' windows are: the oldest is read on every scheduling pass, and most leave from the front."""
         self._next_prune = 0.0
-        self._sequence = 0
         self._free = settings.workers
         self._wake = asyncio.Event()
         self._next_wakeup = 0.0
@@ -73,20 +75,28 @@ class Engine:
 
     async def start(self) -> None:
         snapshot = self.store.load()
-        self.pending, self.groups = snapshot.generations, snapshot.groups
+        self.groups = snapshot.groups
         self.batch_records = (snapshot.files, snapshot.batches)
         """The Batch API's records, for slowcheck.mock.batches to take up once the engine runs."""
         self.webhooks = Webhooks(self.settings, self.store, self.stats, snapshot.webhooks)
         now = time.time()
-        self.pending = dict(sorted(self.pending.items(), key=lambda item: item[1].created))
-        for generation in list(self.pending.values()):
-            if generation.state == "Queued":
-                self._enqueue(generation)
-            elif generation.state == "In Progress" and not generation.stuck:
+        in_progress: list[str] = []
+        for row in self.store.pending():
+            if row.group_id in self.groups:
+                self._unfinished[row.group_id] += 1
+            if row.state == "Queued":
+                self.schedule.add(row.id, row.eligible_at, row.created + self.settings.expiry_seconds)
+            elif not row.stuck:
+                in_progress.append(row.id)
+        for generation_id in in_progress:  # as many as had workers: their records are held while they run
+            generation = self.store.read(generation_id)
+            if generation is not None:
                 self._free -= 1
+                self.running[generation_id] = generation
                 self._spawn(self._run(generation, max(0.0, generation.dispatched_at or now) + generation.run_time))
-        for group in self.groups.values():
-            self._maybe_finish_group(group)
+        for group in list(self.groups.values()):
+            if not self._unfinished[group.id]:
+                self._maybe_finish_group(group)
         self.webhooks.resume(snapshot.outbox)
         self._loop_task = asyncio.get_running_loop().create_task(self._schedule())
 
@@ -133,11 +143,14 @@ class Engine:
     ) -> None:
         """Store, then schedule. Returns once the store has committed them: only then may they be acked."""
         await self.store.add(generations, group=group, idempotency=idempotency, batch_lines=batch_lines)
+        expiry = self.settings.expiry_seconds
         for generation in generations:
-            self.pending[generation.id] = generation
-            self._enqueue(generation)
+            generation.raw = None  # stored: the parsed request is what is shown
+            self.schedule.add(generation.id, generation.eligible_at, generation.created + expiry)
+            self._remember(generation)  # its first polls come soon
         if group is not None:
             self.groups[group.id] = group
+            self._unfinished[group.id] += len(generations)
         if idempotency is not None:
             self._idempotency[(idempotency.tenant, idempotency.key)] = idempotency
             self._bound(self._idempotency)
@@ -166,13 +179,13 @@ class Engine:
                 cache.popitem(last=False)
 
     def generation(self, generation_id: str) -> Generation | None:
-        """A generation by id: pending, recently used, or read back from the store (and then cached)."""
-        found = self.pending.get(generation_id)
+        """A generation by id: recently used, running, or read back from the store (and then cached)."""
+        found = self.recent.get(generation_id)
         if found is not None:
+            self.recent.move_to_end(generation_id)
             return found
-        found = self.finished.get(generation_id)
+        found = self.running.get(generation_id)
         if found is not None:
-            self.finished.move_to_end(generation_id)
             return found
         found = self.store.read(generation_id)
         if found is not None:
@@ -187,8 +200,7 @@ class Engine:
         """Generations by state: all of them, or one key's."""
         if self.store.durable:
             return self.store.counts(tenant)
-        held = (*self.pending.values(), *self.finished.values())
-        return Counter(g.state for g in held if tenant is None or g.tenant == tenant)
+        return Counter(g.state for g in self.recent.values() if tenant is None or g.tenant == tenant)
 
     def next_change_in(self, generation: Generation) -> float | None:
         """Seconds until this pending generation is expected to change state (a poll-after hint)."""
@@ -203,19 +215,26 @@ class Engine:
             return max(0.0, generation.dispatched_at + generation.run_time - now)
         return None
 
+    def unfinished(self, group_id: str) -> set[str]:
+        """The ids of a group's (or a batch's) generations that are Queued or In Progress."""
+        if self.store.durable:
+            return self.store.unfinished(group_id)
+        return {g.id for g in self.recent.values() if g.group_id == group_id and not g.terminal}
+
     # -- scheduling -------------------------------------------------------------------------------
 
-    def _enqueue(self, generation: Generation) -> None:
-        self._sequence += 1
-        heapq.heappush(self._queue, (generation.eligible_at, self._sequence, generation.id))
-        self._waiting[generation.id] = generation.created + self.settings.expiry_seconds
-
     def _remember(self, generation: Generation) -> None:
-        """Keep a finished generation in memory, forgetting the least recently used beyond the cache size. An
-        in-memory store has nothing to read back from: it keeps every one."""
-        self.finished[generation.id] = generation
-        self.finished.move_to_end(generation.id)
-        self._bound(self.finished)
+        """Keep a record in memory, forgetting the least recently used beyond the cache size. An in-memory
+        store has nothing to read back from: it keeps every one."""
+        self.recent[generation.id] = generation
+        self.recent.move_to_end(generation.id)
+        self._bound(self.recent)
+
+    def _queued(self, generation_id: str) -> Generation | None:
+        """The record of a generation the schedule just gave up: the one in memory, else read back as committed
+        (nothing writes a Queued row, and its insert was awaited)."""
+        found = self.recent.get(generation_id)
+        return found if found is not None else self.store.read(generation_id, flush=False)
 
     async def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
@@ -224,15 +243,15 @@ class Engine:
             now = time.time()
             self._expire(now)
             self._prune(now)
-            while self._free > 0 and self._queue and self._queue[0][0] <= now:
-                _, _, generation_id = heapq.heappop(self._queue)
-                generation = self.pending.get(generation_id)
-                if generation is not None and generation.state == "Queued":
+            while self._free > 0 and (generation_id := self.schedule.pop_due(now)) is not None:
+                generation = self._queued(generation_id)
+                if generation is not None:
                     self._dispatch(generation, now)
-            moments = [next(iter(self._waiting.values()))] if self._waiting else []
+            expiry, due = self.schedule.next_expiry(), self.schedule.next_due()
+            moments = [expiry] if expiry is not None else []
             moments.append(self._next_prune)
-            if self._free > 0 and self._queue:
-                moments.append(self._queue[0][0])
+            if self._free > 0 and due is not None:
+                moments.append(due)
             # A timer that sets the event, not asyncio.wait_for: on Python < 3.12 wait_for can swallow a
             # cancellation that races with the event, and the engine would never stop.
             self._next_wakeup = min(moments) if moments else math.inf
@@ -244,13 +263,9 @@ class Engine:
                     timer.cancel()
 
     def _expire(self, now: float) -> None:
-        while self._waiting:
-            generation_id, expires_at = next(iter(self._waiting.items()))
-            if expires_at > now:
-                return
-            del self._waiting[generation_id]
-            generation = self.pending.get(generation_id)
-            if generation is not None and generation.state == "Queued":
+        while (generation_id := self.schedule.pop_expired(now)) is not None:
+            generation = self._queued(generation_id)
+            if generation is not None:
                 self._finish(generation, now, failure=_expired_message(self.settings))
 
     def _prune(self, now: float) -> None:
@@ -260,16 +275,16 @@ class Engine:
         window = self.settings.expiry_seconds
         self._next_prune = now + max(1.0, min(window / 10, 600.0))
         if self.store.prune(now - window):
-            for generation_id in [i for i, g in self.finished.items() if g.created < now - window]:
-                del self.finished[generation_id]
+            for generation_id in [i for i, g in self.recent.items() if g.terminal and g.created < now - window]:
+                del self.recent[generation_id]
 
     def _dispatch(self, generation: Generation, now: float) -> None:
-        self._waiting.pop(generation.id, None)
         generation.state, generation.state_message, generation.dispatched_at = "In Progress", "In Progress", now
         self.store.update(generation)
         if generation.stuck:
-            return  # a fault: dispatched, never finished, holding no worker
+            return  # a fault: dispatched, never finished, holding no worker (its record is in the store)
         self._free -= 1
+        self.running[generation.id] = generation
         self._spawn(self._run(generation, now + generation.run_time))
 
     async def _run(self, generation: Generation, done_at: float) -> None:
@@ -308,19 +323,22 @@ class Engine:
             generation.state, generation.state_message, generation.response = "Failed", failure, None
         self.store.update(generation)
         self.stats.finished(generation)
-        self.pending.pop(generation.id, None)
-        self._waiting.pop(generation.id, None)
+        self.running.pop(generation.id, None)
         self._remember(generation)
         assert self.webhooks is not None
         self.webhooks.generation_finished(generation)
-        if generation.group_id is not None and generation.group_id in self.groups:
-            self._maybe_finish_group(self.groups[generation.group_id])
+        group = self.groups.get(generation.group_id) if generation.group_id is not None else None
+        if group is not None:
+            self._unfinished[group.id] -= 1
+            if self._unfinished[group.id] <= 0:
+                del self._unfinished[group.id]
+                self._maybe_finish_group(group)
         for listener in self.listeners:
             listener(generation)
 
     def _swap(self, generation: Generation) -> None:
         """The swap fault: this generation's response and the last successful one's of its kind change places."""
-        for other in reversed(self.finished.values()):
+        for other in reversed(self.recent.values()):
             if other.state == "Success" and other.kind == generation.kind and other.response is not None:
                 generation.response, other.response = other.response, generation.response
                 self.store.update(other)
@@ -328,15 +346,17 @@ class Engine:
 
     def withdraw(self, generation_id: str, reason: str) -> bool:
         """Fail a generation that is still Queued (a cancelled or expired batch's line); False once it runs."""
-        generation = self.pending.get(generation_id)
-        if generation is None or generation.state != "Queued":
+        if not self.schedule.take(generation_id):
+            return False
+        generation = self._queued(generation_id)
+        if generation is None:
             return False
         self._finish(generation, time.time(), failure=reason)
         return True
 
     def _maybe_finish_group(self, group: Group) -> None:
-        if group.notified or any(m in self.pending for m in group.member_ids):
-            return  # decided without reading finished members back from the store
+        if group.notified:
+            return
         found = [self.generation(m) for m in group.member_ids]
         members = [m for m in found if m is not None]
         if not all(m.terminal for m in members):

@@ -5,9 +5,9 @@ submissions costs one transaction, not one each. The commit runs on the loop's o
 thread was tried and measured 5x slower: sqlite3 releases the GIL around every row, and each row then
 waits for the busy event loop to hand the GIL back.
 
-The engine keeps pending generations and a bounded cache of finished ones in memory; a finished record it
-no longer holds is read back here (after committing what is queued, so a read sees every write). On start
-only what is pending is loaded.
+The engine keeps a compact schedule of what is queued and a bounded cache of records in memory; any record it
+no longer holds, pending or finished, is read back here (after committing what is queued, so a read sees every
+write). On start the pending rows are streamed to the schedule, oldest first, without their requests.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from slowcheck import _json
 from slowcheck.errors import ConfigError
 from slowcheck.mock.ids import id_floor
 from slowcheck.mock.records import Generation, Group, Idempotent
 
-__all__ = ["Delivery", "Snapshot", "Store"]
+__all__ = ["Delivery", "PendingRow", "Snapshot", "Store"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -54,7 +54,10 @@ CREATE INDEX IF NOT EXISTS idempotency_target ON idempotency (target);
 # Ids begin with their time (slowcheck.mock.ids), so the primary keys serve the expiry too: no index on
 # `created`, which cost every insert a fourth b-tree. `created` is still checked, for rows of databases
 # written before ids were time-ordered.
-_PENDING = "SELECT * FROM generations WHERE state IN ('Queued', 'In Progress')"
+_PENDING = (
+    "SELECT id, eligible_at, created, state, stuck, group_id FROM generations "
+    "WHERE state IN ('Queued', 'In Progress') ORDER BY created"
+)
 _INSERT_GENERATION = "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _UPDATE_GENERATION = (
     "UPDATE generations SET state=?, state_message=?, response=?, dispatched_at=?, finished_at=? WHERE id=?"
@@ -78,6 +81,17 @@ _ORDER = [_INSERT_GENERATION, _INSERT_GROUP, _INSERT_IDEMPOTENCY, _INSERT_DELIVE
 """Within one commit: rows inserted before they are updated; a batch's record after the lines it counts."""
 
 
+class PendingRow(NamedTuple):
+    """What the schedule needs of a pending generation on start: no request."""
+
+    id: str
+    eligible_at: float
+    created: float
+    state: str
+    stuck: bool
+    group_id: str | None
+
+
 @dataclass(slots=True)
 class Delivery:
     """A webhook event waiting in the outbox until its endpoint has answered (or given up)."""
@@ -92,9 +106,9 @@ class Delivery:
 
 @dataclass(slots=True)
 class Snapshot:
-    """What the mock needs in memory when it starts: pending generations and groups, the outbox, webhooks."""
+    """What the mock needs in memory when it starts: pending groups, the outbox, webhooks (pending generations are
+    streamed by ``Store.pending``)."""
 
-    generations: dict[str, Generation] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
     outbox: list[Delivery] = field(default_factory=list)
     webhooks: dict[str, str] = field(default_factory=dict)
@@ -132,9 +146,6 @@ class Store:
         snapshot = Snapshot()
         if self._conn is None:
             return snapshot
-        for row in self._conn.execute(_PENDING):
-            generation = _generation(row)
-            snapshot.generations[generation.id] = generation
         for row in self._conn.execute("SELECT * FROM groups WHERE notified = 0"):
             group = _group(row)
             snapshot.groups[group.id] = group
@@ -144,6 +155,23 @@ class Store:
         snapshot.files = [_json.loads_own(record) for (record,) in self._conn.execute("SELECT record FROM files")]
         snapshot.batches = [_json.loads_own(record) for (record,) in self._conn.execute("SELECT record FROM batches")]
         return snapshot
+
+    def pending(self) -> Iterator[PendingRow]:
+        """Every Queued and In Progress generation, oldest first, without its request: streamed, so a backlog of
+        millions is never all in memory at once."""
+        if self._conn is None:
+            return
+        self._flush()
+        for gid, eligible_at, created, state, stuck, group_id in self._conn.execute(_PENDING):
+            yield PendingRow(gid, eligible_at, created, state, bool(stuck), group_id)
+
+    def unfinished(self, group_id: str) -> set[str]:
+        """The ids of a group's (or a batch's) generations that are Queued or In Progress."""
+        if self._conn is None:
+            return set()
+        self._flush()
+        sql = "SELECT id FROM generations WHERE state IN ('Queued', 'In Progress') AND group_id = ?"
+        return {gid for (gid,) in self._conn.execute(sql, (group_id,))}
 
     def batch_results(self, batch_id: str) -> Iterator[tuple[str, str | None, str | None, Any]]:
         """A batch's dispatched lines as (custom_id, state, state message, response), in the order they finished:
@@ -177,9 +205,11 @@ class Store:
         """Returns once everything queued so far is committed (at once without a store)."""
         await self.add(())
 
-    def read(self, generation_id: str) -> Generation | None:
-        """One stored generation, or None."""
-        row = self._one("SELECT * FROM generations WHERE id = ?", (generation_id,))
+    def read(self, generation_id: str, *, flush: bool = True) -> Generation | None:
+        """One stored generation, or None. ``flush=False`` reads the row as last committed, without committing
+        what is queued: right for a Queued generation (its insert was awaited, and nothing else writes its row
+        until it leaves the queue), and it keeps one loop turn's writes in one commit."""
+        row = self._one("SELECT * FROM generations WHERE id = ?", (generation_id,), flush=flush)
         return _generation(row) if row is not None else None
 
     def read_group(self, group_id: str) -> Group | None:
@@ -192,11 +222,12 @@ class Store:
         row = self._one("SELECT * FROM idempotency WHERE tenant = ? AND key = ?", (tenant, key))
         return Idempotent(*row) if row is not None else None
 
-    def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    def _one(self, sql: str, params: tuple[Any, ...], *, flush: bool = True) -> tuple[Any, ...] | None:
         """One row, after committing what is queued (so a read sees every write); None without a store."""
         if self._conn is None:
             return None
-        self._flush()
+        if flush:
+            self._flush()
         row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
         return row
 
