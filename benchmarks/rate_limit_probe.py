@@ -20,8 +20,9 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from slowcheck.load.probe import Answer, answer_from, probe  # noqa: E402
-from tests.docs_server import MODELS, Habits, create_app  # noqa: E402
+from tests.docs_server import MODELS, Habits, create_app
+
+from slowcheck.load.probe import Answer, Reading, answer_from, probe
 
 CASES = [(kind, limit, window) for kind in ("bucket", "fixed", "sliding")
          for limit, window in ((30, 60.0), (250, 60.0), (100, 10.0), (20, 1.0))]  # fmt: skip
@@ -43,43 +44,53 @@ class Wire:
         answers = []
         while self.clock[0] < deadline:
             at = self.clock[0]
-            response = self.client.post("/v1/slow/chat/completions", content=BODY,
-                                        headers={"Authorization": "Bearer sk-docs-one"})  # fmt: skip
+            answer = self.client.post(
+                "/v1/slow/chat/completions", content=BODY, headers={"Authorization": "Bearer sk-docs-one"}
+            )
             self.sent += 1
-            answers.append(answer_from(at, at, response.status_code, {k.lower(): v for k, v in response.headers.items()}))
+            answers.append(answer_from(at, at, answer.status_code, {k.lower(): v for k, v in answer.headers.items()}))
             self.clock[0] += 1 / rate()
             if stop(answers[-1]):
                 break
         return answers
 
 
+def read(kind: str, limit: int, window: float, phase: float, pace: float) -> tuple[Reading, int]:
+    """One probe of one limiter, started ``phase`` of a window in; the reading and the requests it took."""
+    clock = [1_000_000 * window + phase * window]
+    habits = Habits(rate_limit=limit, rate_window=window, rate_kind=kind, clock=lambda: clock[0])  # type: ignore[arg-type]
+    with TestClient(create_app(habits)) as client:
+        wire = Wire(client, clock)
+        reading = probe(wire, ceiling=pace, deadline=clock[0] + 600)
+    return reading, wire.sent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pace", type=float, default=50.0, help="the probe's --rate (1 s windows use 4x)")
     args = parser.parse_args()
-    print(f"{'limiter':<22} {'sustained err':>14} {'burst err':>10} {'window':>8} {'watched':>8} {'requests':>9}  shape read")
+    print(
+        f"{'limiter':<22} {'sustained err':>14} {'burst err':>10} {'window':>8} {'watched':>8} {'requests':>9}  shape"
+    )
     worst = 0.0
     for kind, limit, window in CASES:
         errors_s, errors_b, windows, watched, sent, kinds = [], [], [], [], [], set()
         for phase in PHASES:
-            clock = [1_000_000 * window + phase * window]
-            app = create_app(Habits(rate_limit=limit, rate_window=window, rate_kind=kind,  # type: ignore[arg-type]
-                                    clock=lambda: clock[0]))  # fmt: skip
-            with TestClient(app) as client:
-                wire = Wire(client, clock)
-                pace = args.pace * (4 if window < 2 else 1)
-                reading = probe(wire, ceiling=pace, deadline=clock[0] + 600)
-            assert reading.conclusive and reading.sustained_per_s and reading.burst, reading.reason
+            reading, requests = read(kind, limit, window, phase, args.pace * (4 if window < 2 else 1))
+            if not (reading.conclusive and reading.sustained_per_s and reading.burst):
+                raise SystemExit(f"{kind} {limit}/{window:g} s at {phase}: {reading.reason}")
             errors_s.append(reading.sustained_per_s / (limit / window) - 1)
             errors_b.append(reading.burst / limit - 1)
             windows.append(reading.window_s or 0)
             watched.append(reading.watched_s)
-            sent.append(wire.sent)
-            kinds.add(reading.kind)
+            sent.append(requests)
+            kinds.add(str(reading.kind))
         worst = max(worst, *map(abs, errors_s + errors_b))
         name = f"{kind} {limit}/{window:g} s"
-        print(f"{name:<22} {_spread(errors_s):>14} {_spread(errors_b):>10} {statistics.median(windows):>7.1f}s "
-              f"{statistics.median(watched):>7.0f}s {statistics.median(sent):>9.0f}  {', '.join(sorted(kinds))}")  # fmt: skip
+        figures = f"{statistics.median(watched):>7.0f}s {statistics.median(sent):>9.0f}  {', '.join(sorted(kinds))}"
+        print(
+            f"{name:<22} {_spread(errors_s):>14} {_spread(errors_b):>10} {statistics.median(windows):>7.1f}s {figures}"
+        )
     print(f"\nworst error over {len(CASES)} limiters x {len(PHASES)} starting points: {worst:.1%}")
     print(f"reproduce: python benchmarks/rate_limit_probe.py --pace {args.pace:g}")
 

@@ -129,5 +129,5 @@ def tier_rpm(value: str | int | None, *, flag: str = "tier") -> int | None:
     text = str(value).strip().lower()
     rpm = TIERS.get(text) or (int(text) if text.isdigit() else 0)
     if rpm < 1:
-        raise ConfigError(f"{flag}: expected free, paid or a number of requests a minute (at least 1), got {value!r}")
+        raise ConfigError(f"{flag} must be free, paid or a number of requests a minute (at least 1), got {value!r}")
     return rpm

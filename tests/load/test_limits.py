@@ -12,24 +12,29 @@ QUIET = {str(s): 5 for s in range(1000, 1010)}
 
 def test_no_429_means_the_apis_own_capacity_was_measured() -> None:
     verdict = met([], QUIET, Budget(250, 100))
-    assert verdict["met"] == "none" and "own capacity" in verdict["says"]
+    assert verdict["met"] == "none"
+    assert "own capacity" in verdict["says"]
 
 
 def test_a_refused_submission_in_a_quiet_second_is_the_generation_limit() -> None:
     verdict = met([(1003.2, "submit"), (1004.9, "submit")], QUIET, Budget(250, 100))
-    assert verdict["met"] == "generation" and verdict["counts"]["generation"] == 2
-    assert "250 a minute" in verdict["says"] and verdict["first_s"]["generation"] == 3.2
+    assert verdict["met"] == "generation"
+    assert verdict["counts"]["generation"] == 2
+    assert "250 a minute" in verdict["says"]
+    assert verdict["first_s"]["generation"] == 3.2
 
 
 def test_a_refusal_in_a_second_at_the_gateways_rate_is_the_gateway() -> None:
     verdict = met([(1003.2, "submit"), (1004.1, "submit"), (1005.0, "poll")], BUSY, Budget(250, 100))
-    assert verdict["met"] == "gateway" and verdict["counts"]["gateway"] == 3
+    assert verdict["met"] == "gateway"
+    assert verdict["counts"]["gateway"] == 3
     assert "measured the gateway, not the API" in verdict["says"]
 
 
 def test_a_refused_poll_is_the_gateway_the_only_limit_that_counts_polls() -> None:
     verdict = met([(1003.0, "poll"), (1003.5, "poll"), (1004.0, "submit")], QUIET, Budget(250, None))
-    assert verdict["met"] == "gateway" and verdict["counts"]["generation"] == 1
+    assert verdict["met"] == "gateway"
+    assert verdict["counts"]["generation"] == 1
     assert "also generation limit 1" in verdict["says"]
 
 
@@ -41,7 +46,8 @@ def test_the_gate_spaces_polls_to_its_rate_after_a_seconds_worth() -> None:
     gate = Gate(4.0)
     waits = [gate.wait(10.0) for _ in range(6)]
     assert waits[:4] == [0.0] * 4, "a second's worth goes at once"
-    assert waits[4] == pytest.approx(0.25) and waits[5] == pytest.approx(0.5)
+    assert waits[4] == pytest.approx(0.25)
+    assert waits[5] == pytest.approx(0.5)
     assert gate.wait(12.0) == 0.0, "refilled after a quiet while"
 
 

@@ -77,7 +77,8 @@ def test_a_published_per_minute_limit_is_read_within_ten_percent(kind: str) -> N
     assert reading.window_s == pytest.approx(60, rel=0.10)
     assert reading.per_minute == pytest.approx(250, rel=0.10)
     assert reading.watched_s >= 2 * 60 * 0.9, "two windows watched"
-    assert counted["429"] > 0 and sent == counted["requests"]
+    assert counted["429"] > 0
+    assert sent == counted["requests"]
     assert reading.kind == {"bucket": "token bucket", "fixed": "fixed window", "sliding": "sliding window"}[kind]
 
 
@@ -100,20 +101,24 @@ def test_a_fixed_window_reads_the_same_wherever_the_probe_starts_in_it(phase: fl
 def test_the_old_two_second_steps_misreading_is_gone() -> None:
     """The issue's case: a fixed window of 250 a minute once read as 45.7/s, eleven times too high."""
     reading, _, _ = read("fixed", 250, 60.0, pace=100.0)
-    assert reading.sustained_per_s is not None and reading.sustained_per_s < 250 / 60 * 1.1
+    assert reading.sustained_per_s is not None
+    assert reading.sustained_per_s < 250 / 60 * 1.1
 
 
 def test_a_run_too_short_for_two_windows_is_inconclusive_and_says_how_long_it_needs() -> None:
     reading, _, _ = read("fixed", 250, 60.0, duration=90.0)
     assert not reading.conclusive
-    assert reading.sustained_per_s is None and reading.burst is None
+    assert reading.sustained_per_s is None
+    assert reading.burst is None
     assert "--duration" in (reading.reason or "")
 
 
 def test_a_limit_above_the_pace_is_inconclusive() -> None:
     reading, sent, counted = read("bucket", 1000, 1.0, pace=50.0, duration=5.0)
-    assert not reading.conclusive and counted["429"] == 0
-    assert "no 429" in (reading.reason or "") and "--rate" in (reading.reason or "")
+    assert not reading.conclusive
+    assert counted["429"] == 0
+    assert "no 429" in (reading.reason or "")
+    assert "--rate" in (reading.reason or "")
     assert reading.from_idle == sent
 
 
@@ -141,4 +146,5 @@ def test_a_target_that_answers_errors_is_not_read_as_a_limit() -> None:
         wire = SimulatedWire(client, clock, key="sk-wrong")
         reading = probe(wire, ceiling=50, deadline=clock.t + 60)
     assert not reading.conclusive
-    assert "HTTP 401" in (reading.reason or "") and wire.sent < 50
+    assert "HTTP 401" in (reading.reason or "")
+    assert wire.sent < 50

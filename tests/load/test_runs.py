@@ -86,7 +86,9 @@ def test_polls_per_completion_match_the_mock_for_every_strategy(report_dir: Path
 def test_the_probe_reads_the_mocks_submit_limit(report_dir: Path) -> None:
     """The mock's limit is a bucket of 20 refilled at 20/s, with exact reset headers."""
     with mock(submit_rate=20.0) as target:
-        run = slowcheck(report_dir, "load", "rate-limit", "--base-url", target.url, "--api-key", KEY, "--duration", "60")
+        run = slowcheck(
+            report_dir, "load", "rate-limit", "--base-url", target.url, "--api-key", KEY, "--duration", "60"
+        )
         stats = target.stats()
     assert run.code == 0, run.err + run.out
     summary = run.summary
@@ -95,7 +97,8 @@ def test_the_probe_reads_the_mocks_submit_limit(report_dir: Path) -> None:
     assert limits["sustained_per_s"] == pytest.approx(20, rel=0.10)
     assert limits["burst"] == pytest.approx(20, rel=0.10)
     assert limits["declared_limit"] == 20
-    assert limits["retry_after_present"] is True and limits["envelope_ok"] is True
+    assert limits["retry_after_present"] is True
+    assert limits["envelope_ok"] is True
     assert limits["retry_after_clears"] is True
     assert summary["submit"]["ok"] == stats["totals"]["submissions"]
     assert summary["submit"]["rate_limited"] == stats["totals"]["rate_limited_submissions"]
@@ -122,8 +125,10 @@ def test_a_probe_cut_short_of_two_windows_is_inconclusive(report_dir: Path) -> N
                         "--model", MODELS[0], "--duration", "3")  # fmt: skip
     assert run.code == 3, run.err + run.out
     limits = run.summary["rate_limit"]
-    assert limits["conclusive"] is False and limits["sustained_per_s"] is None
-    assert "INCONCLUSIVE" in run.out and "--duration" in run.out
+    assert limits["conclusive"] is False
+    assert limits["sustained_per_s"] is None
+    assert "INCONCLUSIVE" in run.out
+    assert "--duration" in run.out
     assert "Inconclusive" in (report_dir / "index.html").read_text(encoding="utf-8")
 
 
@@ -259,6 +264,7 @@ def test_polls_are_held_to_the_room_the_gateway_leaves(report_dir: Path) -> None
                         "--poll-interval", "0.05")  # fmt: skip
     assert run.code == 0, run.err + run.out
     fixed = run.summary["poll"]["fixed"]
-    assert fixed["completions"] == 16 and fixed["rate_limited"] == 0
+    assert fixed["completions"] == 16
+    assert fixed["rate_limited"] == 0
     assert run.summary["limits"]["met"] == "none"
     assert fixed["polls"] <= 14 * run.summary["duration_s"] + 14, "14 polls a second and a second's burst at most"

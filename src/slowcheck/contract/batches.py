@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.lifecycle import write_ledger
 from slowcheck.contract.polling import sweep, sweeps_within
@@ -28,8 +29,6 @@ from slowcheck.pacing import Pacer
 from slowcheck.target_url import is_loopback
 
 FILES = "/v1/files"
-UPLOADS_PER_MINUTE = 1
-"""inference.net's published limit on Batch API file uploads."""
 BATCHES = "/v1/batches"
 ENDPOINT = "/v1/chat/completions"
 _LINES = 3
@@ -119,7 +118,7 @@ def upload(target: Target, content: bytes, name: str = "slowcheck.jsonl") -> Exc
     """``POST /v1/files`` as the SDKs send it: multipart, the file and ``purpose=batch``."""
     if target.batch_root is not None and not is_loopback(target.batch_root):
         # inference.net takes one batch file upload a minute: the rules' three uploads are spaced by it.
-        target.once("upload-pacer", lambda: Pacer(UPLOADS_PER_MINUTE)).wait()
+        target.once("upload-pacer", lambda: Pacer(api.UPLOADS_PER_MINUTE)).wait()
     form = httpx.Request("POST", "http://x", files={"file": (name, content)}, data={"purpose": "batch"})
     multipart = {"Content-Type": form.headers["content-type"]}
     exchange = target.request("POST", _url(target, FILES), content=form.read(), headers=multipart)

@@ -469,7 +469,8 @@ def _run_locust(
         "--duration", str(options["duration"]), "--model", args.model,
         "--poll-interval", str(args.poll_interval), "--strategies", options["strategies"],
         "--drain", str(args.drain), "--rate-limit", str(args.rate_limit or ""),
-        "--gateway-rps", str(args.gateway_rps or 0), "--max-inflight", str(args.max_inflight), "--validate-every", str(args.validate_every),
+        "--gateway-rps", str(args.gateway_rps or 0),
+        "--max-inflight", str(args.max_inflight), "--validate-every", str(args.validate_every),
     ]  # fmt: skip
     if users > 1:
         # Locust's master otherwise binds port 5557 on every interface: loopback only, and a free port, so two

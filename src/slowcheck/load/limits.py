@@ -112,7 +112,8 @@ def met(limited: Iterable[tuple[float, str]], per_second: Mapping[str, int], bud
                 "first_s": {}}  # fmt: skip
     name = max(seen, key=lambda n: (seen[n], -first[n]))
     others = ", ".join(f"{_NAMES[n]} {c}" for n, c in seen.items() if n != name)
-    says = f"the {_NAMES[name]} ({seen[name]} × 429, first after {first[name]:g} s{'; also ' + others if others else ''})"
+    also = f"; also {others}" if others else ""
+    says = f"the {_NAMES[name]} ({seen[name]} × 429, first after {first[name]:g} s{also})"
     if name == "gateway":
         says += f": the key's requests reached the gateway's {gateway:g}/s; you measured the gateway, not the API"
     elif name == "generation":

@@ -74,9 +74,7 @@ class Wire(Protocol):
 
     def sleep(self, seconds: float) -> None: ...
 
-    def send_until(
-        self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float
-    ) -> list[Answer]:
+    def send_until(self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float) -> list[Answer]:
         """Send at ``rate()`` a second (asked before each send) until ``stop`` is true of an answer or
         ``deadline`` passes; let what is in flight land; every answer of the call, in the order sent."""
         ...
@@ -179,7 +177,8 @@ class Reading:
         """One line for the console and the page."""
         if not self.conclusive:
             return f"inconclusive: {self.reason}"
-        assert self.sustained_per_s is not None and self.window_s is not None
+        assert self.sustained_per_s is not None
+        assert self.window_s is not None
         rate = f"{self.sustained_per_s:.3g}/s"
         if 50 <= self.window_s <= 70:
             rate += f" ({self.sustained_per_s * 60:.0f} a minute)"
@@ -213,19 +212,8 @@ def probe(wire: Wire, *, ceiling: float, deadline: float, windows: int = WINDOWS
             break
         if (pause := polled_from - wire.now()) > 0:
             wire.sleep(pause)
-        grain = state.grain()
-        reopened: list[bool] = []
-        errors = _Errors()
-
-        def rate() -> float:
-            return ceiling if reopened else min(ceiling, 1 / grain)
-
-        def stop(answer: Answer) -> bool:
-            if answer.accepted:
-                reopened.append(True)
-            return answer.refused and bool(reopened) or errors.or_refused(answer) and not answer.refused
-
-        answers = wire.send_until(rate, stop, deadline)
+        cycle = _Sending(ceiling, state.grain())
+        answers = wire.send_until(cycle.rate, cycle.stop, deadline)
         if failed := _failed(answers):
             return Reading(False, failed, from_idle=from_idle, watched_s=wire.now() - began)
         state.add(answers, waited=polled_from - last.answered)
@@ -260,6 +248,22 @@ def _failed(answers: Sequence[Answer]) -> str | None:
     common = max(set(errors), key=errors.count)
     answer = f"HTTP {common}" if common else "no answer"
     return f"{len(errors)} submissions failed ({errors.count(common)} × {answer}): the probe reads a limit, not errors"
+
+
+class _Sending:
+    """One cycle's sending: a poll every ``grain`` until capacity comes back, then ``ceiling`` until a 429."""
+
+    def __init__(self, ceiling: float, grain: float) -> None:
+        self.ceiling, self.grain = ceiling, grain
+        self.reopened = False
+        self.errors = _Errors()
+
+    def rate(self) -> float:
+        return self.ceiling if self.reopened else min(self.ceiling, 1 / self.grain)
+
+    def stop(self, answer: Answer) -> bool:
+        self.reopened = self.reopened or answer.accepted
+        return self.reopened if answer.refused else self.errors.or_refused(answer)
 
 
 class _Watch:
@@ -357,7 +361,7 @@ class _Watch:
             return "window", evidence
         slack = max(1.0, _SLIDING_SLACK * window)
         if self.from_idle > (1 + _SLIDING_SLACK) * burst + 1:
-            evidence.append(f"{self.from_idle} were accepted before the first 429: a window's boundary passed meanwhile")
+            evidence.append(f"{self.from_idle} accepted before the first 429: a window's boundary passed meanwhile")
             return "fixed window", evidence
         if abs(first - window) <= slack:
             evidence.append(f"the first lump came back {first:.1f} s after the first acceptance: a window later")

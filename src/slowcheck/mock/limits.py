@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from slowcheck.errors import ConfigError
+from slowcheck import api
 from slowcheck.mock.errors import ApiError
 from slowcheck.mock.ratelimit import Limiter
 
@@ -24,12 +24,7 @@ if TYPE_CHECKING:
     from slowcheck.mock.settings import MockSettings
     from slowcheck.mock.stats import Stats
 
-__all__ = ["GATEWAY_RPS", "TIERS", "UPLOADS_PER_MINUTE", "Limits", "Published", "tier_rpm"]
-
-TIERS = {"free": 30, "paid": 250}
-"""Generation requests a minute per account tier, as documented (custom teams: 500 to 1,000,000)."""
-GATEWAY_RPS = 100
-UPLOADS_PER_MINUTE = 1
+__all__ = ["Limits", "Published"]
 
 _REFUSED = {
     "submissions": "Rate limit reached for submissions",
@@ -39,17 +34,6 @@ _REFUSED = {
     "uploads": "Rate limit reached for file uploads ({limit} a minute per API key)",
 }
 """The 429's message per limit; its name also names the statistic (``rate_limited_<name>``)."""
-
-
-def tier_rpm(value: str | int | None) -> int | None:
-    """A tier's generation requests a minute: ``free``, ``paid`` or a whole number; None without a tier."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    rpm = TIERS.get(text) or (int(text) if text.isdigit() else 0)
-    if rpm < 1:
-        raise ConfigError(f"tier must be free, paid or a number of requests a minute (at least 1), got {value!r}")
-    return rpm
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +47,10 @@ class Published:
     @classmethod
     def of(cls, settings: MockSettings) -> Published:
         """A tier brings the gateway and upload limits with it, unless they are given (0 turns one off)."""
-        rpm = tier_rpm(settings.tier)
-        gateway = settings.gateway_rps if settings.gateway_rps is not None else (GATEWAY_RPS if rpm else None)
+        rpm = api.tier_rpm(settings.tier)
+        gateway = settings.gateway_rps if settings.gateway_rps is not None else (api.GATEWAY_RPS if rpm else None)
         uploads = settings.batch_upload_per_minute
-        uploads = uploads if uploads is not None else (UPLOADS_PER_MINUTE if rpm else None)
+        uploads = uploads if uploads is not None else (api.UPLOADS_PER_MINUTE if rpm else None)
         return cls(rpm, gateway or None, uploads or None)
 
 
