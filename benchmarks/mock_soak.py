@@ -6,10 +6,12 @@ whole run; every few seconds the mock's RSS (from /proc) is sampled with what it
 - Default: generations finish at once; RSS against generations stored. What matters is the shape: flat after
   warm-up, whatever is stored.
 - ``--backlog``: 16 workers and a capacity so low that none finishes (the backlog of a cluster far slower
-  than the offered load); RSS against pending generations, and what each one costs between two points.
+  than the offered load); RSS against pending generations, and what each one costs between two points. With
+  ``--queue-time 0..60`` the queue times are drawn instead and the workers run for a day: generations fall due
+  out of order of arrival.
 
     python benchmarks/mock_soak.py [--seconds 120] [--connections 32] [--cache-size 10000]
-    python benchmarks/mock_soak.py --backlog [--until 360000] [--runs 3]
+    python benchmarks/mock_soak.py --backlog [--until 360000] [--runs 3] [--queue-time 0..60]
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ def counted(url: str, backlog: bool) -> int:
 def soak(args: argparse.Namespace, folder: Path) -> tuple[list[Sample], float]:
     """One run: the samples, and the database's size with its WAL in MB."""
     db = folder / f"soak-{time.monotonic_ns()}.sqlite3"
-    timing = (["--workers", "16", "--capacity", "0.01"] if args.backlog
-              else ["--queue-time", "0", "--run-time", "0", "--workers", "64"])  # fmt: skip
+    timing = ["--queue-time", "0", "--run-time", "0", "--workers", "64"]
+    if args.backlog:
+        drawn = ["--queue-time", args.queue_time, "--run-time", "86400"] if args.queue_time else ["--capacity", "0.01"]
+        timing = ["--workers", "16", *drawn]
     command = [sys.executable, "-m", "slowcheck", "mock", "--port", str(PORT), "--db", str(db), "--api-key", KEY,
                *timing, "--cache-size", str(args.cache_size)]  # fmt: skip
     samples: list[Sample] = []
@@ -107,6 +111,7 @@ def main() -> None:
     parser.add_argument("--backlog", action="store_true", help="nothing finishes: RSS against pending generations")
     parser.add_argument("--seconds", type=int, help="longest load per run (default: 120; 300 with --backlog)")
     parser.add_argument("--until", type=int, default=360_000, help="--backlog: stop at this many pending")
+    parser.add_argument("--queue-time", help="--backlog: drawn queue times (0..60) instead of the capacity model")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--cache-size", type=int, default=10_000)
@@ -121,8 +126,9 @@ def main() -> None:
             samples, size = soak(args, Path(tmp))
             runs.append(samples)
             what = "pending" if args.backlog else "stored"
+            backlog = f"--queue-time {args.queue_time} --run-time 86400" if args.queue_time else "--capacity 0.01"
             print(f"wrk -c{args.connections} durable submissions, --cache-size {args.cache_size}"
-                  f"{', a backlog (--workers 16 --capacity 0.01)' if args.backlog else ''}")  # fmt: skip
+                  f"{f', a backlog (--workers 16 {backlog})' if args.backlog else ''}")  # fmt: skip
             print(f"{'seconds':>8} {what:>10} {'RSS MB':>8}")
             for at, count, rss in samples:
                 print(f"{at:8.0f} {count:10d} {rss:8.1f}")
@@ -135,6 +141,7 @@ def main() -> None:
     if args.backlog:
         report_backlog(runs, args)
     flags = f"--backlog --until {args.until} --runs {args.runs} " if args.backlog else f"--runs {args.runs} "
+    flags += f"--queue-time {args.queue_time} " if args.backlog and args.queue_time else ""
     print(f"reproduce: python benchmarks/mock_soak.py {flags}--seconds {args.seconds} --connections {args.connections} "
           f"--cache-size {args.cache_size}")  # fmt: skip
 

@@ -142,7 +142,7 @@ _OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any], str]] = [
         ("--cache-size",),
         "cache_size",
         {"type": _positive(int), "metavar": "N"},
-        "finished generations kept in memory; the rest are read from --db when asked for",
+        "generation records kept in memory (the most recently used); the rest, pending ones too, are read from --db",
     ),
     (
         ("--failure-ratio",),

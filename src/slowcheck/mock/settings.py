@@ -121,8 +121,8 @@ class MockSettings:
     max_file_bytes: int = 200 * 1024 * 1024
     """Largest upload to /v1/files (OpenAI: 200 MB for a batch input)."""
     cache_size: int = 10_000
-    """Finished generations kept in memory (the most recently used); the rest are read from the store when
-    asked for. Without a store (``:memory:``) every generation stays in memory."""
+    """Generation records kept in memory, of any state (the most recently used); the rest are read from the
+    store when asked for, a pending backlog included. Without a store (``:memory:``) every one stays in memory."""
     workers: int = 16
     """Simulated workers: at most this many generations are In Progress at once."""
     capacity: float | None = None
