@@ -50,7 +50,7 @@ async def test_a_backlog_holds_ids_and_times_in_memory_not_records_and_reads_the
     assert running_ == 1
     assert cached <= CACHE, "reading a backlog does not grow the cache"
     assert alive <= CACHE + 1, f"{alive} records of {BACKLOG} pending generations in memory"
-    assert per_entry <= 120, f"the schedule holds {per_entry:.0f} bytes per queued generation"
+    assert per_entry <= 64, f"the schedule holds {per_entry:.0f} bytes per queued generation"
     assert {r["state"] for i, r in records.items() if i > 0} == {"Queued"}
     assert all(r["request"] == body(i) for i, r in records.items()), "read back from the store, as sent"
 
