@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from slowcheck.mock import Span
+from slowcheck.mock import Faults, Span
 from slowcheck.mock.app import engine_of
 from slowcheck.mock.records import Generation
-from tests.mock.conftest import CHAT, fast, running, until
+from tests.mock.conftest import CHAT, fast, running, terminal, until
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +99,16 @@ async def test_a_queued_backlog_expires_with_its_records_read_back(tmp_path: Pat
     assert {g.state for g in finished} == {"Failed"}
     assert all(g.state_message.startswith("Expired") for g in finished)
     assert [g.request for g in finished] == [body(i) for i in range(1, 20)], "in order of arrival, as sent"
+
+
+@pytest.mark.parametrize("db", [pytest.param("file", id="durable"), pytest.param(":memory:", id="in-memory")])
+async def test_the_swap_fault_exchanges_responses_with_another_generation_never_itself(tmp_path: Path, db: str) -> None:
+    # The cache holds records of every state: a finishing one is in it too, and must not be its own partner.
+    path = str(tmp_path / "m.sqlite3") if db == "file" else db
+    async with running(fast(db=path, faults=Faults(swap_ratio=1.0))) as client:
+        first = (await client.post("/v1/slow/chat/completions", json=body(1))).json()["id"]
+        await until(client, first, terminal)
+        second = (await client.post("/v1/slow/chat/completions", json=body(2))).json()["id"]
+        await until(client, second, terminal)
+        records = [(await client.get(f"/v1/generation/{i}")).json() for i in (first, second)]
+    assert [r["response"]["id"] for r in records] == [second, first]

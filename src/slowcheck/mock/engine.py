@@ -2,7 +2,7 @@
 
 A generation waits its drawn queue time, then for a free worker; a worker spends its drawn run time (or
 the upstream's real time) on it. Waiting longer than the expiry fails it. Records live in the store: memory
-holds the queued ones' ids and times (``Schedule``, about 80 bytes each), the records the workers hold, and
+holds the queued ones' ids and times (``Schedule``, 38 to about 100 bytes each), the records the workers hold, and
 the most recently used ``--cache-size`` records of any state, so the process stays nearly the same size
 however large the backlog or the store. A queued record is read back when a worker takes it. On start, the
 engine picks up every unfinished generation where it was. A finished generation older than the expiry window
@@ -339,6 +339,8 @@ class Engine:
     def _swap(self, generation: Generation) -> None:
         """The swap fault: this generation's response and the last successful one's of its kind change places."""
         for other in reversed(self.recent.values()):
+            if other is generation:
+                continue  # the cache holds records of every state: this one may be in it already
             if other.state == "Success" and other.kind == generation.kind and other.response is not None:
                 generation.response, other.response = other.response, generation.response
                 self.store.update(other)
