@@ -8,7 +8,7 @@ whole run; every few seconds the mock's RSS (from /proc) is sampled with what it
 - ``--backlog``: 16 workers and a capacity so low that none finishes (the backlog of a cluster far slower
   than the offered load); RSS against pending generations, and what each one costs between two points. With
   ``--queue-time 0..60`` the queue times are drawn instead and the workers run for a day: generations fall due
-  out of order of arrival.
+  out of order of arrival. Each run ends with a restart on what it left: how soon the mock answers, and its RSS.
 
     python benchmarks/mock_soak.py [--seconds 120] [--connections 32] [--cache-size 10000]
     python benchmarks/mock_soak.py --backlog [--until 360000] [--runs 3] [--queue-time 0..60]
@@ -48,19 +48,25 @@ def counted(url: str, backlog: bool) -> int:
     return int(states.get("Queued", 0) + states.get("In Progress", 0))
 
 
-def soak(args: argparse.Namespace, folder: Path) -> tuple[list[Sample], float]:
-    """One run: the samples, and the database's size with its WAL in MB."""
-    db = folder / f"soak-{time.monotonic_ns()}.sqlite3"
+def mock_command(args: argparse.Namespace, db: Path) -> list[str]:
     timing = ["--queue-time", "0", "--run-time", "0", "--workers", "64"]
     if args.backlog:
         drawn = ["--queue-time", args.queue_time, "--run-time", "86400"] if args.queue_time else ["--capacity", "0.01"]
         timing = ["--workers", "16", *drawn]
-    command = [sys.executable, "-m", "slowcheck", "mock", "--port", str(PORT), "--db", str(db), "--api-key", KEY,
-               *timing, "--cache-size", str(args.cache_size)]  # fmt: skip
+    return [sys.executable, "-m", "slowcheck", "mock", "--port", str(PORT), "--db", str(db), "--api-key", KEY,
+            *timing, "--cache-size", str(args.cache_size)]  # fmt: skip
+
+
+def mock_pid() -> int:
+    return int(subprocess.run(["pgrep", "-f", "--newest", f"slowcheck mock --port {PORT}"], capture_output=True,
+                              text=True, check=True).stdout.split()[0])  # fmt: skip
+
+
+def soak(args: argparse.Namespace, folder: Path, db: Path) -> tuple[list[Sample], float]:
+    """One run: the samples, and the database's size with its WAL in MB."""
     samples: list[Sample] = []
-    with server(command, f"http://127.0.0.1:{PORT}") as url:
-        pid = int(subprocess.run(["pgrep", "-f", "--newest", f"slowcheck mock --port {PORT}"], capture_output=True,
-                                 text=True, check=True).stdout.split()[0])  # fmt: skip
+    with server(mock_command(args, db), f"http://127.0.0.1:{PORT}") as url:
+        pid = mock_pid()
         post, _ = scripts(folder, "unused")
         wrk = subprocess.Popen(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(post), url],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -80,6 +86,14 @@ def soak(args: argparse.Namespace, folder: Path) -> tuple[list[Sample], float]:
     return samples, size
 
 
+def restarted(args: argparse.Namespace, db: Path) -> tuple[float, int, float]:
+    """The mock started again on what a run left: seconds until it answers, pending generations, RSS in MB."""
+    started = time.monotonic()
+    with server(mock_command(args, db), f"http://127.0.0.1:{PORT}") as url:
+        ready = time.monotonic() - started
+        return ready, counted(url, True), rss_mb(mock_pid())
+
+
 def rss_at(samples: list[Sample], count: int) -> float | None:
     """RSS where the count passed this figure, interpolated between the two samples around it."""
     for (_, n0, r0), (_, n1, r1) in zip(samples, samples[1:], strict=False):
@@ -88,7 +102,7 @@ def rss_at(samples: list[Sample], count: int) -> float | None:
     return None
 
 
-def report_backlog(runs: list[list[Sample]], args: argparse.Namespace) -> None:
+def report_backlog(runs: list[list[Sample]], restarts: list[tuple[float, int, float]]) -> None:
     low, high = 150_000, 350_000
     at_low = [r for r in (rss_at(s, low) for s in runs) if r is not None]
     at_high = [r for r in (rss_at(s, high) for s in runs) if r is not None]
@@ -104,6 +118,8 @@ def report_backlog(runs: list[list[Sample]], args: argparse.Namespace) -> None:
         f"between them: median {statistics.median(per):.0f} bytes per pending generation "
         f"(runs: {', '.join(f'{p:.0f}' for p in per)}); RSS grew {growth:.1%} (targets: <= 300 bytes, <= 15 %)"
     )
+    ready, _, rss = (statistics.median(r[i] for r in restarts) for i in range(3))
+    print(f"restarted on what each run left: ready in a median {ready:.1f} s, RSS {rss:.1f} MB")
 
 
 def main() -> None:
@@ -121,9 +137,11 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     runs: list[list[Sample]] = []
+    restarts: list[tuple[float, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):
-            samples, size = soak(args, Path(tmp))
+            db = Path(tmp) / f"soak-{time.monotonic_ns()}.sqlite3"
+            samples, size = soak(args, Path(tmp), db)
             runs.append(samples)
             what = "pending" if args.backlog else "stored"
             backlog = f"--queue-time {args.queue_time} --run-time 86400" if args.queue_time else "--capacity 0.01"
@@ -138,8 +156,11 @@ def main() -> None:
                 found = [rss_at(samples, n) for n in (100_000, 500_000)]
                 print("RSS at 100k: {}, at 500k: {}, at the end ({} stored): {:.1f} MB".format(
                     *(f"{r:.1f} MB" if r is not None else "not reached" for r in found), end[1], end[2]))  # fmt: skip
+            else:
+                restarts.append(restarted(args, db))
+                print("restarted: ready in {:.1f} s with {} pending, RSS {:.1f} MB".format(*restarts[-1]))
     if args.backlog:
-        report_backlog(runs, args)
+        report_backlog(runs, restarts)
     flags = f"--backlog --until {args.until} --runs {args.runs} " if args.backlog else f"--runs {args.runs} "
     flags += f"--queue-time {args.queue_time} " if args.backlog and args.queue_time else ""
     print(f"reproduce: python benchmarks/mock_soak.py {flags}--seconds {args.seconds} --connections {args.connections} "
