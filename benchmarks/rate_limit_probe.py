@@ -2,7 +2,8 @@
 
 Each case is a limiter of the docs-shaped test server (``tests/docs_server.py``: a token bucket, a fixed window
 or a sliding window, answering 429 with a whole-second ``Retry-After`` and nothing else), probed at several
-starting points within its window. Time is simulated (the server's clock is the probe's), so a minute-long
+starting points within its window, its requests sent at the probe's pace give or take 40 % (``--exact``: at
+it exactly). Time is simulated (the server's clock is the probe's), so a minute-long
 window is watched twice in about a second; every request still goes through the server's HTTP app.
 
     python benchmarks/rate_limit_probe.py [--pace 50]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 from collections.abc import Callable
@@ -31,8 +33,11 @@ BODY = json.dumps({"model": MODELS[0], "messages": [{"role": "user", "content": 
 
 
 class Wire:
-    def __init__(self, client: TestClient, clock: list[float]) -> None:
+    """One request at a time through the app; each gap 60 to 140 % of the pace's unless ``exact``."""
+
+    def __init__(self, client: TestClient, clock: list[float], *, exact: bool) -> None:
         self.client, self.clock, self.sent = client, clock, 0
+        self.rng = None if exact else random.Random(7)
 
     def now(self) -> float:
         return self.clock[0]
@@ -49,18 +54,18 @@ class Wire:
             )
             self.sent += 1
             answers.append(answer_from(at, at, answer.status_code, {k.lower(): v for k, v in answer.headers.items()}))
-            self.clock[0] += 1 / rate()
+            self.clock[0] += (1 / rate()) * (self.rng.uniform(0.6, 1.4) if self.rng else 1.0)
             if stop(answers[-1]):
                 break
         return answers
 
 
-def read(kind: str, limit: int, window: float, phase: float, pace: float) -> tuple[Reading, int]:
+def read(kind: str, limit: int, window: float, phase: float, pace: float, exact: bool) -> tuple[Reading, int]:
     """One probe of one limiter, started ``phase`` of a window in; the reading and the requests it took."""
     clock = [1_000_000 * window + phase * window]
     habits = Habits(rate_limit=limit, rate_window=window, rate_kind=kind, clock=lambda: clock[0])  # type: ignore[arg-type]
     with TestClient(create_app(habits)) as client:
-        wire = Wire(client, clock)
+        wire = Wire(client, clock, exact=exact)
         reading = probe(wire, ceiling=pace, deadline=clock[0] + 600)
     return reading, wire.sent
 
@@ -68,6 +73,7 @@ def read(kind: str, limit: int, window: float, phase: float, pace: float) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pace", type=float, default=50.0, help="the probe's --rate (1 s windows use 4x)")
+    parser.add_argument("--exact", action="store_true", help="send at the exact pace (default: jittered, as in life)")
     args = parser.parse_args()
     print(
         f"{'limiter':<22} {'sustained err':>14} {'burst err':>10} {'window':>8} {'watched':>8} {'requests':>9}  shape"
@@ -76,7 +82,7 @@ def main() -> None:
     for kind, limit, window in CASES:
         errors_s, errors_b, windows, watched, sent, kinds = [], [], [], [], [], set()
         for phase in PHASES:
-            reading, requests = read(kind, limit, window, phase, args.pace * (4 if window < 2 else 1))
+            reading, requests = read(kind, limit, window, phase, args.pace * (4 if window < 2 else 1), args.exact)
             if not (reading.conclusive and reading.sustained_per_s and reading.burst):
                 raise SystemExit(f"{kind} {limit}/{window:g} s at {phase}: {reading.reason}")
             errors_s.append(reading.sustained_per_s / (limit / window) - 1)
@@ -92,7 +98,7 @@ def main() -> None:
             f"{name:<22} {_spread(errors_s):>14} {_spread(errors_b):>10} {statistics.median(windows):>7.1f}s {figures}"
         )
     print(f"\nworst error over {len(CASES)} limiters x {len(PHASES)} starting points: {worst:.1%}")
-    print(f"reproduce: python benchmarks/rate_limit_probe.py --pace {args.pace:g}")
+    print(f"reproduce: python benchmarks/rate_limit_probe.py --pace {args.pace:g}{' --exact' if args.exact else ''}")
 
 
 def _spread(errors: list[float]) -> str:

@@ -33,7 +33,7 @@ class Prober(harness.SlowUser):
             return
         pace = plan.parse_pace(self.options.rate)
         reading = probe(self.wire(), ceiling=pace, deadline=self.samples.started + self.options.duration)
-        log.info("rate-limit: %s", reading.describe())
+        log.info("rate-limit: %s", reading.reason or f"burst {reading.burst}, {reading.sustained_per_s:.3g}/s")
         self.samples.reading = reading.to_dict()
         self.samples.ended = time.time()
 
@@ -75,10 +75,11 @@ class _Wire:
         while not done.is_set() and due < deadline:
             if len(flying) >= cap:  # the target is slower than the pace: wait for a slot rather than pile up
                 done.wait(0.01)
+                due = max(due, time.time())  # and then keep the pace, not catch up in a burst
                 continue
             flying.spawn(one, due)
             due += 1 / rate()
-            if (pause := due - time.time()) > 0:
+            if (pause := min(due, deadline) - time.time()) > 0:
                 done.wait(pause)  # wakes at once when an answer says stop
         flying.join(timeout=self.user.network_timeout)
         return sorted(answers, key=lambda a: a.sent)

@@ -87,8 +87,9 @@ def test_the_probe_reads_the_mocks_submit_limit(report_dir: Path) -> None:
     """The mock's limit is a bucket of 20 refilled at 20/s, with exact reset headers."""
     with mock(submit_rate=20.0) as target:
         run = slowcheck(
-            report_dir, "load", "rate-limit", "--base-url", target.url, "--api-key", KEY, "--duration", "60"
-        )
+            report_dir, "load", "rate-limit", "--base-url", target.url, "--api-key", KEY, "--duration", "60",
+            "--rate", "100",
+        )  # fmt: skip
         stats = target.stats()
     assert run.code == 0, run.err + run.out
     summary = run.summary

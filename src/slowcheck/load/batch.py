@@ -243,7 +243,8 @@ def _upload(client: httpx.Client, input_file: Path) -> tuple[dict[str, Any], int
         if answer.status_code != 429 or refused + 1 >= _UPLOAD_TRIES:
             return _checked_json(answer, "POST /v1/files"), refused, waited
         refused += 1
-        pause = min(_UPLOAD_PATIENCE, hint_seconds(dict(answer.headers)) or _UPLOAD_PATIENCE)
+        hint = hint_seconds(dict(answer.headers))
+        pause = min(_UPLOAD_PATIENCE, _UPLOAD_PATIENCE if hint is None else hint)
         time.sleep(pause)
         waited += pause
 

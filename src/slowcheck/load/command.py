@@ -211,8 +211,9 @@ def main(args: argparse.Namespace) -> int:
         check_reachable(root, key, args.model, network)
         budget = Budget(api.tier_rpm(args.rate_limit, flag="--rate-limit"), args.gateway_rps)
         peak = plan.peak_rate(args.scenario, options["rate"], options["duration"])
-        for note in plan_notes(args.scenario, peak, budget, polls=args.scenario in ("poll", "jobs")):
-            print(note, flush=True)
+        if args.scenario != "rate-limit":  # the probe is there to meet the limit
+            for note in plan_notes(args.scenario, peak, budget, polls=args.scenario in ("poll", "jobs")):
+                print(note, flush=True)
         span = f"{options['duration']:g} s"
         if args.scenario == "rate-limit":
             span = f"up to {span} (it stops once it has watched two windows of the limit)"
@@ -223,7 +224,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"report: {report_dir / 'index.html'}")
     code = exit_code(summary)
     if code == 3:
-        print(f"INCONCLUSIVE: {summary['rate_limit']['reason']}")
+        print(f"INCONCLUSIVE: {summary['rate_limit']['reason'] or _NO_READING}")
     return code
 
 
@@ -369,9 +370,12 @@ def describe(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+_NO_READING = "the probe gave no reading (its error is in the report folder's locust.log)"
+
+
 def _describe_limit(limits: dict[str, Any]) -> list[str]:
     if not limits["conclusive"]:
-        return [f"  rate limit: inconclusive: {limits['reason']}"]
+        return [f"  rate limit: inconclusive: {limits['reason'] or _NO_READING}"]
     rate = f"{limits['sustained_per_s']}/s"
     if 50 <= limits["window_s"] <= 70:
         rate += f" ({limits['per_minute']:.0f} a minute)"
@@ -399,6 +403,8 @@ def _checked(args: argparse.Namespace) -> dict[str, Any]:
     span = duration
     if args.scenario == "rate-limit":
         plan.parse_pace(rate)
+        if not duration > 0:
+            raise ConfigError(f"--duration: expected seconds > 0, got {duration:g}")
         if args.processes != 1:
             raise ConfigError("--processes: the rate-limit probe reads one limit with one clock; use 1")
     elif args.scenario == "jobs":

@@ -34,7 +34,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from slowcheck import api
 from slowcheck.errors import SlowcheckError
 from slowcheck.load import answers, jobs, plan, report
-from slowcheck.load.limits import Budget, Gate
+from slowcheck.load.limits import Budget, Gate, named
 from slowcheck.load.policies import Policy
 from slowcheck.load.pollbook import Completed, Outstanding, PollBook
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
@@ -283,7 +283,7 @@ class SlowUser(FastHttpUser):
         self.budget = budget_of(options)
         room = self.budget.poll_room(plan.peak_rate(options.scenario, options.rate, options.duration))
         # One gate per process: every strategy's pollers share the key's room at the gateway.
-        self.gate = Gate(room / self.of) if room else None
+        self.gate = Gate(room / self.of) if room is not None else None
 
     def run_once(self) -> None:
         """The scenario, for this user's share of the arrivals; :meth:`scenario` reports the samples after it."""
@@ -362,7 +362,7 @@ class SlowUser(FastHttpUser):
             catch_response=True,
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
-            self.samples.sent(sent_at, "submit", status)
+            self.samples.sent(sent_at, "submit", status, _said(status, response.content))
             if 200 <= status < 300:
                 self.acks += 1
                 # An ack needs only its media type read: the whole header map is built for the rest alone.
@@ -423,6 +423,15 @@ def _share(environment: Environment) -> tuple[int, int]:
 
 
 _LOCAL_SLOTS = itertools.count()
+
+
+def _said(status: int, content: bytes | None) -> str:
+    """The limit a 429's error message names (``""`` for any other answer, or a message naming none)."""
+    if status != 429:
+        return ""
+    document = answers.load_json(content or b"")
+    error = document.get("error") if isinstance(document, dict) else None
+    return named(error.get("message") if isinstance(error, dict) else None)
 
 
 def _headers(response: Any) -> dict[str, str]:
@@ -500,7 +509,7 @@ class Tracker:
             catch_response=True,
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
-            self.user.samples.sent(sent_at, "poll", status)
+            self.user.samples.sent(sent_at, "poll", status, _said(status, response.content))
             record = answers.load_json(response.content) if status == 200 else None
             reading = self.book.answered(item, status, _headers(response), record, time.time())
             if reading == "limited":

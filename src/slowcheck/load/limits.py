@@ -9,20 +9,17 @@ room the submissions leave) and its report says which one its 429s came from.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from slowcheck import api
-
-__all__ = ["Budget", "Gate", "met", "plan_notes"]
+__all__ = ["Budget", "Gate", "met", "named", "plan_notes", "tick"]
 
 _NAMES = {"generation": "generation limit", "gateway": "gateway", "upload": "upload limit"}
 """The limits a 429 can come from (the keys of ``counts`` and ``met``), and how a sentence names them."""
+_FLOOR = 0.1
 _HEADROOM = 0.9
 """The share of the gateway a plan uses: timers jitter, and a second's worth sent early is refused."""
-_NEAR = 0.9
-"""A second in which the key sent this share of the gateway's rate is one the gateway may refuse."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +30,11 @@ class Budget:
     gateway_rps: float | None = None
 
     def poll_room(self, submissions_per_s: float) -> float | None:
-        """Polls a second the gateway leaves once the submissions are sent (None: no gateway, no cap)."""
+        """Polls a second the gateway leaves once the submissions are sent (None: no gateway, no cap); a tenth of
+        the gateway at least, so jobs are still followed when the submissions alone fill it."""
         if self.gateway_rps is None:
             return None
-        return max(0.0, _HEADROOM * self.gateway_rps - submissions_per_s)
+        return max(_FLOOR * self.gateway_rps, _HEADROOM * self.gateway_rps - submissions_per_s)
 
 
 class Gate:
@@ -72,10 +70,11 @@ def plan_notes(scenario: str, peak_per_s: float, budget: Budget, *, polls: bool)
         )
     if budget.gateway_rps is not None:
         room = budget.poll_room(peak_per_s)
-        if room is not None and room <= 0:
+        if peak_per_s >= _HEADROOM * budget.gateway_rps:
+            held = f", with no room left for polls (held to {room:g}/s, they will meet it too)" if polls else ""
             notes.append(
                 f"the plan submits {peak_per_s:g}/s and the gateway takes {budget.gateway_rps:g}/s in all: "
-                f"the submissions alone meet it{', with no room left for polls' if polls else ''}"
+                f"the submissions alone meet it{held}"
             )
         elif polls and room is not None:
             notes.append(
@@ -85,27 +84,44 @@ def plan_notes(scenario: str, peak_per_s: float, budget: Budget, *, polls: bool)
     return [f"plan ({scenario}): {note}" for note in notes]
 
 
-def met(limited: Iterable[tuple[float, str]], per_second: Mapping[str, int], budget: Budget) -> dict[str, Any]:
-    """Which limit the run's 429s came from (``met``: ``generation``, ``gateway``, ``upload`` or ``none``), each
-    429 by what it answered and how busy its second was.
+_SAID = (("upload", ("upload", "file")), ("gateway", ("gateway", "a second", "per second", "across all endpoints")),
+         ("generation", ("a minute", "per minute", "generation")))  # fmt: skip
+"""Words of a 429's error message that name its limit (the mock's messages, and the published limits' wording)."""
 
-    ``limited``: ``(time, what)`` per 429, ``what`` being ``submit``, ``poll`` or ``upload``; ``per_second``:
-    the key's requests per epoch second (as a string, so it crosses processes as JSON).
+
+def named(message: str | None) -> str:
+    """The limit a 429's message names, or ``""`` when it names none."""
+    text = (message or "").lower()
+    return next((limit for limit, words in _SAID if any(w in text for w in words)), "")
+
+
+def met(refusals: Mapping[str, int], sent: Mapping[str, int], budget: Budget) -> dict[str, Any]:
+    """Which limit the run's 429s came from (``met``: ``generation``, ``gateway``, ``upload`` or ``none``).
+
+    ``refusals`` counts 429s by ``"<tenth of a second>|<submit, poll or upload>|<limit the message named>"``;
+    ``sent`` counts the key's requests by tenth of a second (epoch, as strings: they cross processes as JSON).
+    A 429 is the limit its message names; else a refused upload is the upload limit, a refused poll the gateway
+    (the only limit that counts polls), and a refused submission the gateway when the key sent the gateway's
+    rate in the second before it (a gateway is assumed only when the run was told of one), else the generation
+    limit.
     """
-    gateway = budget.gateway_rps if budget.gateway_rps is not None else api.GATEWAY_RPS
     counts = dict.fromkeys(_NAMES, 0)
     first: dict[str, float] = {}
-    start = min((float(s) for s in per_second), default=0.0)
-    for at, what in limited:
-        busy = per_second.get(str(math.floor(at)), 0) >= _NEAR * gateway
-        if what == "upload":
-            limit = "upload"
-        elif busy or what == "poll":  # only the gateway counts polls
+    ticks = {int(t): n for t, n in sent.items()}
+    start = min(ticks, default=0) / _TICKS
+    for key, n in sorted(refusals.items(), key=lambda item: int(item[0].split("|")[0])):
+        tick_text, what, said = key.split("|")
+        tick = int(tick_text)
+        if said in _NAMES:
+            limit = said
+        elif what in ("upload", "poll"):
+            limit = "upload" if what == "upload" else "gateway"
+        elif budget.gateway_rps is not None and _trailing(ticks, tick) >= budget.gateway_rps:
             limit = "gateway"
         else:
             limit = "generation"
-        counts[limit] += 1
-        first.setdefault(limit, round(at - start, 3))
+        counts[limit] += n
+        first.setdefault(limit, round(tick / _TICKS - start, 1))
     seen = {name: n for name, n in counts.items() if n}
     if not seen:
         return {"met": "none", "says": "no 429: what was measured is the API's own capacity", "counts": counts,
@@ -115,8 +131,23 @@ def met(limited: Iterable[tuple[float, str]], per_second: Mapping[str, int], bud
     also = f"; also {others}" if others else ""
     says = f"the {_NAMES[name]} ({seen[name]} × 429, first after {first[name]:g} s{also})"
     if name == "gateway":
-        says += f": the key's requests reached the gateway's {gateway:g}/s; you measured the gateway, not the API"
+        rate = f"'s {budget.gateway_rps:g}/s" if budget.gateway_rps is not None else ""
+        says += f": the key's requests met the gateway{rate}; you measured the gateway, not the API"
     elif name == "generation":
         per = f" of {budget.per_minute} a minute" if budget.per_minute else ""
         says += f": submissions met the generation limit{per}; you measured the limit, not the API"
     return {"met": name, "says": says, "counts": counts, "first_s": first}
+
+
+_TICKS = 10
+"""Requests and 429s are counted per tenth of a second: a gateway's second is any ten of them in a row."""
+
+
+def tick(at: float) -> str:
+    """The tenth of a second (epoch) ``at`` falls in, as the counters key it."""
+    return str(math.floor(at * _TICKS))
+
+
+def _trailing(ticks: Mapping[int, int], at: int) -> int:
+    """The key's requests in the second up to and including tenth ``at``."""
+    return sum(ticks.get(t, 0) for t in range(at - _TICKS + 1, at + 1))

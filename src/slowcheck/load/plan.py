@@ -80,7 +80,10 @@ def parse_pace(text: str) -> float:
         raise ConfigError(
             f"--rate: the rate-limit probe takes one pace (requests a second, e.g. 50), not a range, got {text!r}"
         )
-    return _positive(str(text), "--rate", str(text))
+    pace = _positive(str(text), "--rate", str(text))
+    if pace < 1:
+        raise ConfigError(f"--rate: the rate-limit probe's pace must be at least 1 request a second, got {text!r}")
+    return pace
 
 
 def peak_rate(scenario: str, rate: str, duration: float) -> float:

@@ -4,21 +4,23 @@ Published limits are per minute (inference.net: 30 or 250 generation requests a 
 judge a rate from a few seconds of traffic: a fixed window of 250 a minute accepts 50/s for five seconds.
 It reads the limit's *shape* instead, in three moves:
 
-1. **Burst**: from idle, offer at ``ceiling`` until the first 429. What was accepted before it, less what
-   refilled meanwhile, is the burst allowance.
-2. **Cycles**: wait as the 429 says, then take what came back (offering at ``ceiling``) until the next 429.
-   A whole-second ``Retry-After`` is read as rounded up: the probe polls through its last second, every
-   ``grain`` (a hundredth of the window, 10 to 250 ms), so capacity is taken when it returns, not up to a
-   second later (which would read a sliding 1 s window at two thirds of its rate). ``retry-after-ms`` and
-   ``x-ratelimit-reset-requests`` are exact and are waited out as they are.
-3. **Reading**: each cycle takes what the limit gave back since the previous one, so the sustained rate is
-   what cycles 2..k took over the time from the first reopening to the last. Capacity that comes back in
-   lumps (several requests at a reopening, however often the probe polls) is a window: its burst is the
-   lump, its length burst ÷ rate, and it is *fixed* when the first lump came back sooner than a window after
-   the first acceptance, *sliding* when exactly then. Capacity that trickles back is a token bucket.
+1. **Burst**: from idle, offer at ``ceiling`` until the first 429: ``from_idle`` requests were accepted.
+2. **Cycles**: wait as the 429 says, then take what came back (offering at ``ceiling``) until it is gone: three
+   429s in a row, or as many 429s as acceptances. A whole-second ``Retry-After`` is read as rounded up: the
+   probe polls through its last second, every ``grain`` (a hundredth of the window, 10 to 250 ms), so capacity
+   is taken when it returns, not up to a second later (which would read a sliding 1 s window at two thirds of
+   its rate). ``retry-after-ms`` and ``x-ratelimit-reset-requests`` are exact and are waited out as they are.
+3. **Reading**: a window gives its allowance back in lumps with silences between (a silence: ten times the
+   usual gap between acceptances, and a tenth of the first 429's wait); its rate is what the complete lumps
+   held over the time from the first lump to the last, its burst the median lump, its length burst ÷ rate. It
+   is *fixed* when the first lump came back sooner than a window after the first acceptance, *sliding* when
+   exactly then. Capacity that trickles back, with no silence, is a token bucket: each cycle took what came
+   back since the previous one, so its rate is what cycles 2..k took over the time from the first reopening to
+   the last, and its burst what was accepted from idle less what refilled meanwhile.
 
 The probe stops by itself once it has watched two windows; a run whose ``deadline`` comes first says so and
-gives no figure (:attr:`Reading.conclusive` is false), since a per-minute limit watched for 30 s is a guess.
+gives no figure (:attr:`Reading.conclusive` is false), since a per-minute limit watched for 30 s is a guess. So
+does a pace under four times the limit's rate: too slow to outrun a trickle and see where it ends.
 """
 
 from __future__ import annotations
@@ -30,12 +32,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from slowcheck.hints import hint_seconds
+
 __all__ = ["Answer", "Reading", "Wire", "answer_from", "probe", "reset_seconds"]
 
 WINDOWS = 2
 """Windows watched before the sustained rate counts: one is a phase, two show the period."""
-_LUMPY = 3.0
-"""A reopening that took this many times what polling could explain came back in a lump: a window."""
+_PACE_OVER_RATE = 4.0
+"""The probe's pace must be this many times the limit's rate: slower, it cannot outrun a trickle to see it end."""
+_SILENCE = 10.0
+"""A gap between acceptances this many times the usual one is a silence: a window between its lumps."""
+_ROUNDING_S = 1.0
+"""A whole-second Retry-After says at least this, however soon capacity comes back."""
+_ALMOST = 0.99
+_PATIENCE_S = 120.0
 _GRAIN = (0.01, 0.25)
 _FIRST_GRAIN = 0.05
 _SLIDING_SLACK = 0.05
@@ -97,14 +107,15 @@ def answer_from(sent: float, answered: float, status: int, headers: Mapping[str,
     """An :class:`Answer` from a response's status and (lower-cased) headers."""
     if status != 429:
         return Answer(sent, answered, status)
-    hint: float | None = None
-    exact = False
-    if (ms := _number(headers.get("retry-after-ms"))) is not None:
-        hint, exact = ms / 1000, True
-    elif (reset := reset_seconds(headers.get("x-ratelimit-reset-requests", ""))) is not None:
+    # Retry-After (or retry-after-ms) says when a request would be accepted; OpenAI's reset header says when the
+    # limit is full again, later for a bucket: it is the word only of a target that sends nothing else.
+    hint = hint_seconds(headers)
+    seconds = _number(headers.get("retry-after"))
+    exact = hint is not None and (
+        _number(headers.get("retry-after-ms")) is not None or (seconds is not None and seconds != int(seconds))
+    )
+    if hint is None and (reset := reset_seconds(headers.get("x-ratelimit-reset-requests", ""))) is not None:
         hint, exact = reset, True
-    elif (seconds := _number(headers.get("retry-after"))) is not None:
-        hint, exact = seconds, seconds != int(seconds)
     limit = _number(headers.get("x-ratelimit-limit-requests"))
     return Answer(sent, answered, status, hint, exact, int(limit) if limit is not None else None)
 
@@ -173,17 +184,6 @@ class Reading:
             "cycles_seen": len(self.cycles),
         }
 
-    def describe(self) -> str:
-        """One line for the console and the page."""
-        if not self.conclusive:
-            return f"inconclusive: {self.reason}"
-        assert self.sustained_per_s is not None
-        assert self.window_s is not None
-        rate = f"{self.sustained_per_s:.3g}/s"
-        if 50 <= self.window_s <= 70:
-            rate += f" ({self.sustained_per_s * 60:.0f} a minute)"
-        return f"{self.kind}: burst {self.burst}, sustained {rate}, window {self.window_s:.3g} s"
-
 
 def probe(wire: Wire, *, ceiling: float, deadline: float, windows: int = WINDOWS) -> Reading:
     """Read the limit on one key: burst, sustained rate and window (see the module's docstring)."""
@@ -194,33 +194,36 @@ def probe(wire: Wire, *, ceiling: float, deadline: float, windows: int = WINDOWS
     if failed := _failed(burst):
         return Reading(False, failed, from_idle=len(accepted), watched_s=wire.now() - began)
     if refusal is None:
-        return Reading(
-            False,
-            f"no 429 in {wire.now() - began:.0f} s at {ceiling:g}/s ({len(accepted)} accepted): any limit is "
-            f"above that; offer more with --rate",
-            from_idle=len(accepted),
-            watched_s=wire.now() - began,
+        why = (
+            f"no 429 in {wire.now() - began:.0f} s at {ceiling:g}/s ({len(accepted)} accepted): the limit allows a "
+            f"burst above {len(accepted)} or a rate above {ceiling:g}/s; give a longer --duration or a higher --rate"
         )
+        return Reading(False, why, from_idle=len(accepted), watched_s=wire.now() - began)
     from_idle = sum(1 for a in accepted if a.sent < refusal.sent)
     first_ok = accepted[0].sent if accepted else refusal.sent
-    state = _Watch(refusal, from_idle, first_ok, windows)
+    state = _Watch(refusal, from_idle, first_ok, windows, ceiling)
+    state.idle_at = [a.sent for a in accepted if a.sent < refusal.sent]
     last = refusal
     while True:
         resume = last.answered + (last.hint if last.hint is not None else 0.0)
         polled_from = resume if last.exact else resume - 1.0  # a whole second is rounded up: poll through it
-        if polled_from >= deadline:
+        grain = state.grain()
+        if max(polled_from, wire.now()) + grain >= deadline:
             break
         if (pause := polled_from - wire.now()) > 0:
             wire.sleep(pause)
-        cycle = _Sending(ceiling, state.grain())
+        cycle = _Sending(ceiling, grain, patience=state.patience())
         answers = wire.send_until(cycle.rate, cycle.stop, deadline)
+        state.clears(answers, after=resume)
         if failed := _failed(answers):
             return Reading(False, failed, from_idle=from_idle, watched_s=wire.now() - began)
-        state.add(answers, waited=polled_from - last.answered)
+        if cycle.gave_up:
+            return Reading(False, cycle.gave_up, from_idle=from_idle, watched_s=wire.now() - began)
         refusals = [a for a in answers if a.refused]
-        if not refusals:
-            break  # the deadline came before the cycle ended
-        last = next((a for a in refusals if any(b.accepted and b.sent < a.sent for b in answers)), refusals[-1])
+        if not refusals or not cycle.reopened:
+            break  # the deadline came before the cycle ended: what it took is a part, not a lump
+        state.add(answers, waited=polled_from - last.answered)
+        last = refusals[-1]  # the latest word on when capacity comes back
         if state.enough():
             break
     return state.reading(wire.now() - began, deadline_passed=not state.enough())
@@ -250,57 +253,124 @@ def _failed(answers: Sequence[Answer]) -> str | None:
     return f"{len(errors)} submissions failed ({errors.count(common)} × {answer}): the probe reads a limit, not errors"
 
 
-class _Sending:
-    """One cycle's sending: a poll every ``grain`` until capacity comes back, then ``ceiling`` until a 429."""
+_REFUSED_IN_A_ROW = 3
+"""429s in a row that end a cycle. Capacity a sliding window gives back comes at the pace it was taken, the
+probe's own: one 429 amid it is timing jitter, not the end of the lump."""
 
-    def __init__(self, ceiling: float, grain: float) -> None:
-        self.ceiling, self.grain = ceiling, grain
+
+class _Sending:
+    """One cycle's sending: a poll every ``grain`` until capacity comes back, then ``ceiling`` until it is gone."""
+
+    def __init__(self, ceiling: float, grain: float, *, patience: float) -> None:
+        self.ceiling, self.grain, self.patience = ceiling, grain, patience
         self.reopened = False
+        self.refused = self.taken = self.refusals = 0
         self.errors = _Errors()
+        self.first: float | None = None
+        self.gave_up: str | None = None
 
     def rate(self) -> float:
         return self.ceiling if self.reopened else min(self.ceiling, 1 / self.grain)
 
     def stop(self, answer: Answer) -> bool:
-        self.reopened = self.reopened or answer.accepted
-        return self.reopened if answer.refused else self.errors.or_refused(answer)
+        self.first = answer.sent if self.first is None else self.first
+        if not self.reopened and answer.refused and answer.sent - self.first > self.patience:
+            self.gave_up = (
+                f"nothing was accepted in {answer.sent - self.first:.0f} s of polling past the 429's Retry-After: "
+                f"the limit may count refused requests, or the 429 is no rate limit (a quota)"
+            )
+            return True
+        if answer.accepted:
+            self.reopened, self.refused = True, 0
+            self.taken += 1
+        elif answer.refused:
+            self.refused += 1
+            self.refusals += self.reopened
+            # Gone: 429s in a row, or as many 429s as acceptances (a trickle at under twice its rate never
+            # refuses three in a row).
+            gone = self.refused >= _REFUSED_IN_A_ROW or self.refusals >= max(_REFUSED_IN_A_ROW, self.taken)
+            return self.reopened and gone
+        return self.errors.or_refused(answer)
 
 
 class _Watch:
     """The cycles so far and the running estimates they give."""
 
-    def __init__(self, refusal: Answer, from_idle: int, first_ok: float, windows: int) -> None:
+    def __init__(self, refusal: Answer, from_idle: int, first_ok: float, windows: int, ceiling: float) -> None:
         self.refusal, self.from_idle, self.first_ok, self.windows = refusal, from_idle, first_ok, windows
+        self.ceiling = ceiling
         self.cycles: list[Cycle] = []
+        self.taken_at: list[float] = []
+        self.idle_at: list[float] = []
         self.cleared: bool | None = None
-        self.grains: list[float] = []
+        self.last_hint = self.longest_hint = refusal.hint or 0.0
 
     def add(self, answers: Sequence[Answer], *, waited: float) -> None:
         taken = [a for a in answers if a.accepted]
+        self.taken_at += (a.sent for a in taken)
+        reopened = taken[0].sent if taken else None
+        self.cycles.append(Cycle(waited, reopened, len(taken), len(answers)))
+        refusals = [a for a in answers if a.refused]
+        self.last_hint = (refusals[-1].hint or 0.0) if refusals else 0.0
+        self.longest_hint = max(self.longest_hint, self.last_hint)
+
+    def clears(self, answers: Sequence[Answer], *, after: float) -> None:
+        """Whether waiting as the first 429 said was enough: the first request sent once its hint had passed was
+        accepted (or capacity was back before: the probe polls through a whole second's rounding)."""
         if self.cleared is None and answers:
-            self.cleared = answers[0].accepted
-        self.cycles.append(Cycle(waited, taken[0].sent if taken else None, len(taken), len(answers)))
+            due = next((a for a in answers if a.sent >= after), None)
+            self.cleared = due.accepted if due is not None else any(a.accepted for a in answers)
 
     def reopened(self) -> list[Cycle]:
         return [c for c in self.cycles if c.reopened is not None]
 
+    def lumps(self) -> list[tuple[float, int]]:
+        """Accepted requests grouped between silences, ``(first sent, count)`` each: a silence is a gap ten times
+        the usual one between two acceptances and a tenth of the first 429's wait. A window gives its allowance
+        back in such lumps, however many cycles a 429 amid one cut it into; a bucket's trickle has no silence,
+        so it is one group."""
+        times = sorted(self.taken_at)
+        if len(times) < 2:
+            return [(times[0], 1)] if times else []
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        cut = max(_SILENCE * statistics.median(gaps), (self.refusal.hint or 0.0) / _SILENCE)
+        lumps, start, size = [], times[0], 1
+        for gap, at in zip(gaps, times[1:], strict=True):
+            if gap > cut:
+                lumps.append((start, size))
+                start, size = at, 0
+            size += 1
+        lumps.append((start, size))
+        return lumps
+
+    def lumpy(self) -> bool:
+        """A window: capacity came back in lumps with silences between (the last lump may still be coming in)."""
+        return len(self.lumps()) >= 2
+
     def rate(self) -> float | None:
-        """What cycles 2..k took, over the time from the first reopening to the last."""
+        """A window's: what its complete lumps held, over the time from the first lump to the last. A bucket's:
+        what cycles 2..k took, over the time from the first reopening to the last."""
+        if self.lumpy():
+            lumps = self.lumps()
+            span = lumps[-1][0] - lumps[0][0]
+            return sum(size for _, size in lumps[:-1]) / span if span > 0 else None
         cycles = self.reopened()
-        if len(cycles) < 2:
+        if len(cycles) < 2 or self.silence_ahead():
             return None
         span = _at(cycles[-1]) - _at(cycles[0])
         return sum(c.taken for c in cycles[1:]) / span if span > 0 else None
 
-    def lumpy(self, rate: float) -> bool:
-        """Capacity came back in lumps no polling grain explains: a window, not a trickle."""
-        lumps = [c.taken for c in self.reopened()]
-        grain = statistics.median(self.grains) if self.grains else _FIRST_GRAIN
-        return bool(lumps) and statistics.median(lumps) >= _LUMPY * max(1.0, rate * grain)
+    def silence_ahead(self) -> bool:
+        """The last 429 asked for a wait far longer than the gaps between acceptances so far: capacity comes back
+        in a lump after it, so the cycles so far are no trickle to read a rate from."""
+        times = sorted(self.taken_at)
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        typical = statistics.median(gaps) if gaps else 0.0
+        return self.last_hint > max(_ROUNDING_S, _SILENCE * typical)
 
     def burst(self, rate: float) -> float:
-        if self.lumpy(rate):
-            return float(statistics.median(c.taken for c in self.reopened()))
+        if self.lumpy():
+            return float(statistics.median(size for _, size in self.lumps()[:-1]))
         return max(1.0, self.from_idle - rate * (self.refusal.sent - self.first_ok))
 
     def window(self) -> float | None:
@@ -309,17 +379,27 @@ class _Watch:
 
     def grain(self) -> float:
         window = self.window()
-        grain = _FIRST_GRAIN if window is None else min(_GRAIN[1], max(_GRAIN[0], window / 100))
-        self.grains.append(grain)
-        return grain
+        return _FIRST_GRAIN if window is None else min(_GRAIN[1], max(_GRAIN[0], window / 100))
+
+    def patience(self) -> float:
+        """How long to poll past a 429's hint before giving up on the limit reopening: two windows, or two of
+        the longest wait a 429 asked for, and two minutes at least (a target with no Retry-After at all)."""
+        window = self.window() or 0.0
+        return max(_PATIENCE_S, 2 * window, 2 * self.longest_hint)
 
     def watched(self) -> float:
+        if self.lumpy():
+            lumps = self.lumps()
+            return lumps[-1][0] - lumps[0][0]
         cycles = self.reopened()
         return _at(cycles[-1]) - _at(cycles[0]) if len(cycles) >= 2 else 0.0
 
     def enough(self) -> bool:
         window = self.window()
-        return window is not None and len(self.reopened()) > self.windows and self.watched() >= self.windows * window
+        if window is None:
+            return False
+        periods = len(self.lumps()) - 1 if self.lumpy() else len(self.reopened()) - 1
+        return periods >= self.windows and self.watched() >= self.windows * window * _ALMOST
 
     def reading(self, elapsed: float, *, deadline_passed: bool) -> Reading:
         refusal = self.refusal
@@ -341,6 +421,10 @@ class _Watch:
             seen = f"{len(self.reopened())} reopening(s) in {self.watched():.0f} s{need}: give a longer --duration"
             why = "the run ended before the limit showed its period" if deadline_passed else "no period found"
             return Reading(False, f"{why} ({seen})", **common)
+        if rate * _PACE_OVER_RATE > self.ceiling:
+            pace = math.ceil(rate * _PACE_OVER_RATE * 2)
+            why = f"the pace, {self.ceiling:g}/s, is too close to the limit's rate (about {rate:.3g}/s) to read it"
+            return Reading(False, f"{why}: give --rate {pace} or more", **common)
         burst = self.burst(rate)
         kind, evidence = self._kind(rate, burst, window)
         return Reading(True, None, round(burst), rate, window, kind, evidence, **common)
@@ -349,27 +433,27 @@ class _Watch:
         return (self.refusal.sent - self.first_ok) + (self.windows + 1) * window
 
     def _kind(self, rate: float, burst: float, window: float) -> tuple[str, list[str]]:
-        lumps = [c.taken for c in self.reopened()]
-        evidence = [f"capacity came back {len(lumps)} time(s), median {statistics.median(lumps):g} request(s) each"]
-        if not self.lumpy(rate):
-            evidence.append("in trickles, whatever the polling: it refills continuously")
-            return "token bucket", evidence
-        evidence.append("in lumps: it refills all at once")
-        first = _at(self.reopened()[0]) - self.first_ok
+        lumps = [size for _, size in self.lumps()[:-1]]
+        if not self.lumpy():
+            return "token bucket", ["capacity came back a few requests at a time, with no long silence: it refills "
+                                    "continuously"]  # fmt: skip
+        evidence = [f"capacity came back in {len(lumps)} lumps of {statistics.median(lumps):g} (median) between "
+                    f"silences: it refills all at once"]  # fmt: skip
         if window < _NAMEABLE_WINDOW_S:
             evidence.append(f"a {window:.2g} s window is too short to tell fixed from sliding by whole seconds")
             return "window", evidence
-        slack = max(1.0, _SLIDING_SLACK * window)
         if self.from_idle > (1 + _SLIDING_SLACK) * burst + 1:
             evidence.append(f"{self.from_idle} accepted before the first 429: a window's boundary passed meanwhile")
             return "fixed window", evidence
-        if abs(first - window) <= slack:
-            evidence.append(f"the first lump came back {first:.1f} s after the first acceptance: a window later")
+        # A sliding window gives each request's place back a window after it was taken: the first lump is the
+        # burst again, a window later. A fixed one gives everything back at its boundary, wherever that falls.
+        first_lump = sorted(self.taken_at)[: self.lumps()[0][1]]
+        later = statistics.median(first_lump) - statistics.median(self.idle_at or [self.first_ok])
+        if abs(later - window) <= _ROUNDING_S:
+            evidence.append(f"the first lump came back {later:.1f} s after the burst, a window later")
             return "sliding window", evidence
-        if first < window - slack:
-            evidence.append(f"the first lump came back {first:.1f} s after the first acceptance, sooner than a window")
-            return "fixed window", evidence
-        return "window", evidence
+        evidence.append(f"the first lump came back {later:.1f} s after the burst, not a window later")
+        return "fixed window", evidence
 
 
 def _at(cycle: Cycle) -> float:

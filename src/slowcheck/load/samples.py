@@ -11,13 +11,14 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from slowcheck.load import limits
+
 __all__ = ["STATUS_TRANSPORT_ERROR", "Samples", "StrategySamples"]
 
 STATUS_TRANSPORT_ERROR = 0
 """The status recorded when no usable answer came back: refused, reset, timed out, or a 2xx without an id."""
 
 _PROBLEMS_KEPT = 5
-_LIMITED_KEPT = 20_000
 
 
 @dataclass(slots=True)
@@ -58,19 +59,21 @@ class Samples:
     ack_problems: list[str] = field(default_factory=list)
     limited: Counter[str] = field(default_factory=Counter)
     """Over every 429: ``count``, ``retry_after`` (a Retry-After or retry-after-ms header), ``envelope_ok``."""
-    limited_at: list[list[Any]] = field(default_factory=list)
-    """``[time, what]`` per 429 (``submit``, ``poll``), the first :data:`_LIMITED_KEPT`: which limit was met."""
-    per_second: Counter[str] = field(default_factory=Counter)
-    """The key's requests per epoch second (a string: it crosses processes as JSON)."""
+    refusals: Counter[str] = field(default_factory=Counter)
+    """429s by ``tenth|what|limit named`` (see :func:`slowcheck.load.limits.met`): which limit was met."""
+    per_tick: Counter[str] = field(default_factory=Counter)
+    """The key's requests per tenth of a second (epoch, a string: it crosses processes as JSON)."""
     reading: dict[str, Any] | None = None
     """The rate-limit probe's :class:`~slowcheck.load.probe.Reading`, as a dict."""
     strategies: dict[str, StrategySamples] = field(default_factory=dict)
 
-    def sent(self, at: float, what: str, status: int) -> None:
-        """One request of the key: counted in its second, and remembered when answered 429."""
-        self.per_second[str(int(at))] += 1
-        if status == 429 and len(self.limited_at) < _LIMITED_KEPT:
-            self.limited_at.append([round(at, 3), what])
+    def sent(self, at: float, what: str, status: int, said: str = "") -> None:
+        """One request of the key, counted in its tenth of a second; a 429 with what it answered and the limit
+        its message named (``said``)."""
+        tick = limits.tick(at)
+        self.per_tick[tick] += 1
+        if status == 429:
+            self.refusals[f"{tick}|{what}|{said}"] += 1
 
     def problem(self, text: str) -> None:
         self.acks_invalid += 1
@@ -89,8 +92,8 @@ class Samples:
         self.ack_problems = (self.ack_problems + other.ack_problems)[:_PROBLEMS_KEPT]
         self.limited.update(other.limited)
         self.reading = self.reading or other.reading
-        self.limited_at = (self.limited_at + other.limited_at)[:_LIMITED_KEPT]
-        self.per_second.update(other.per_second)
+        self.refusals.update(other.refusals)
+        self.per_tick.update(other.per_tick)
         for name, strategy in other.strategies.items():
             self.strategies.setdefault(name, StrategySamples()).merge(strategy)
 
@@ -98,7 +101,7 @@ class Samples:
         # Not dataclasses.asdict: it deep-copies every sample row, which costs seconds on a long run.
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["errors"], data["limited"] = dict(self.errors), dict(self.limited)
-        data["per_second"] = dict(self.per_second)
+        data["refusals"], data["per_tick"] = dict(self.refusals), dict(self.per_tick)
         data["strategies"] = {name: asdict(strategy) for name, strategy in self.strategies.items()}
         return data
 
@@ -107,6 +110,7 @@ class Samples:
         fields = dict(data)
         fields["errors"] = Counter(fields.get("errors", {}))
         fields["limited"] = Counter(fields.get("limited", {}))
-        fields["per_second"] = Counter(fields.get("per_second", {}))
+        fields["refusals"] = Counter(fields.get("refusals", {}))
+        fields["per_tick"] = Counter(fields.get("per_tick", {}))
         fields["strategies"] = {k: StrategySamples(**v) for k, v in fields.get("strategies", {}).items()}
         return cls(**fields)

@@ -1,7 +1,7 @@
 """``summary.json``: the figures of a load run, computed from the merged samples.
 
 The top-level keys are public (tools and ``--threshold`` read them): ``scenario``, ``target``, ``duration_s``,
-``submit``, ``rate_limit``, ``poll``, ``thresholds``. The rest (``timeline``, ``settings``, …)
+``submit``, ``rate_limit``, ``limits``, ``poll``, ``thresholds``. The rest (``timeline``, ``settings``, …)
 feeds the HTML page.
 """
 
@@ -44,8 +44,8 @@ def build(samples: Samples, *, scenario: str, target: str, settings: dict[str, A
         "submit": _submit(samples),
         "rate_limit": _rate_limit(samples),
         "limits": limits.met(
-            ((at, what) for at, what in samples.limited_at),
-            samples.per_second,
+            samples.refusals,
+            samples.per_tick,
             limits.Budget(settings.get("rate_limit_per_minute"), settings.get("gateway_rps")),
         ),
         "poll": {name: _strategy(s) for name, s in sorted(samples.strategies.items())},

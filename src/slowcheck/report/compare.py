@@ -19,7 +19,7 @@ __all__ = ["Change", "compare", "format_changes"]
 
 # Figures whose growth is bad; every other compared figure is better when higher.
 _LOWER_IS_BETTER = ("latency", "detection_lag", "errors", "rate_limited", "dropped", "unfinished", "polls_per",
-                    "wasted", "recovery", "invalid")  # fmt: skip
+                    "wasted", "invalid")  # fmt: skip
 _COMPARED = ("submit", "rate_limit", "poll", "ack_validation")
 _SKIPPED = ("count", "completions", "polls", "webhooks", "checked", "rate_limited_seen", "ok", "statuses", "window_s",
             "watched_s", "from_idle", "retry_after_s", "declared_limit", "cycles")  # fmt: skip
