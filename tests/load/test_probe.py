@@ -224,3 +224,36 @@ def test_a_target_that_answers_errors_is_not_read_as_a_limit() -> None:
     assert not reading.conclusive
     assert "HTTP 401" in (reading.reason or "")
     assert wire.sent < 50
+
+
+class ShutWire:
+    """A limiter that takes five requests and then refuses every one, saying each time to retry in a second
+    (one that counts refused requests, polled, never reopens)."""
+
+    def __init__(self) -> None:
+        self.t, self.sent = 0.0, 0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+    def send_until(self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float) -> list[Answer]:
+        answers = []
+        while self.t < deadline:
+            self.sent += 1
+            status = 202 if self.sent <= 5 else 429
+            answers.append(answer_from(self.t, self.t, status, {"retry-after": "1"}))
+            self.t += 1 / rate()
+            if stop(answers[-1]):
+                break
+        return answers
+
+
+def test_a_limit_that_never_reopens_is_given_up_on_not_polled_until_the_deadline() -> None:
+    wire = ShutWire()
+    reading = probe(wire, ceiling=50, deadline=3600)
+    assert not reading.conclusive
+    assert "count refused requests" in (reading.reason or "")
+    assert wire.t < 200, "two minutes of polling, not an hour"
