@@ -263,7 +263,7 @@ def _batch(args: argparse.Namespace) -> int:
 _REMEMBERED = (
     "rate", "duration", "model", "max_inflight", "validate_every", "webhook_id", "receiver_port", "input", "arrival",
     "burstiness", "jobs", "trace", "seed", "mix", "prompt_tokens", "output_tokens", "embedding_model", "canaries",
-    "slo", "slice", "warmup", "cooldown", "track", "run_id", "threshold", "poll_interval",
+    "slo", "slice", "warmup", "cooldown", "track", "run_id", "threshold", "poll_interval", "rate_limit", "gateway_rps",
 )  # fmt: skip
 """The options a jobs run writes to ``run.json``, for ``--resume`` to run the rest of it the same way (``--drain``
 is the resumed run's own: how long to wait this time)."""
@@ -528,16 +528,17 @@ def _progress(process: subprocess.Popen[bytes], started: float, duration: float,
     """Elapsed time while locust works: rewritten in place on a terminal, every 10 s otherwise."""
     tty = sys.stdout.isatty()
     shown = -10.0
+    of = f"at most {duration:g} s" if scenario == "rate-limit" else f"about {duration:g} s"  # the probe stops itself
     while process.poll() is None:
         try:
             process.wait(timeout=1)
         except subprocess.TimeoutExpired:
             elapsed = time.monotonic() - started
             if tty:
-                print(f"\r  {scenario}: {elapsed:5.0f} s of about {duration:g} s", end="", flush=True)
+                print(f"\r  {scenario}: {elapsed:5.0f} s of {of}", end="", flush=True)
             elif elapsed - shown >= 10:
                 shown = elapsed
-                print(f"  {scenario}: {elapsed:.0f} s of about {duration:g} s", flush=True)
+                print(f"  {scenario}: {elapsed:.0f} s of {of}", flush=True)
     if tty:
         print("\r" + " " * 60 + "\r", end="", flush=True)
 
