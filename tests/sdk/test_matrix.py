@@ -60,7 +60,8 @@ def _run(
     out = capsys.readouterr().out
     document = json.loads((folder / "sdk-matrix.json").read_text())
     for row in document["rows"]:  # a cached environment is reused as it is; a missing one is installed
-        assert row["cold"] is ((row["language"], row["version"]) not in ready), row["version"]
+        installed = row["error"] is None and (row["language"], row["version"]) not in ready  # a failure installs none
+        assert row["cold"] is installed, row["version"]
     return code, document, out
 
 
@@ -106,8 +107,11 @@ def test_every_pinned_version_passes_against_the_mock(
     assert "http_response" in cells["python latest"]["embeddings"]["detail"], "the workaround is shown"
     assert cells["python 1.40.0"]["batch-flow"]["status"] == "passed"
     assert "files.content returned Response" in cells["node latest"]["batch-flow"]["detail"]
+    assert out.splitlines()[-1] == "verdict: PASS"
+    assert document["verdict"] == "pass"
+    assert document["counts"]["not run"] == document["counts"]["violated"] == 0
     page = (tmp_path / "index.html").read_text()
-    assert "Every SDK version passes" in page
+    assert "PASS: every SDK version passes" in page
     assert KEY not in page + json.dumps(document) + out
 
 
@@ -141,8 +145,23 @@ def test_a_broken_api_turns_the_right_rows_red(tmp_path: Path, cache: Path, caps
         assert failed == expected | {"idempotency"} | sdk_side, version
     for row in document["rows"]:
         assert sorted(row["failed_by_api"]) == sorted(expected)
-    assert "the API fails checks it answers for with: python 1.40.0, python 1.109.1, node 4.104.0" in out
+    failing = "python 1.40.0, python 1.109.1, node 4.104.0"
+    assert out.splitlines()[-1] == f"verdict: FAIL: the API fails checks it answers for with: {failing}"
     assert "accepted: the SDK iterated 0 chunks and the id was lost" in out
+
+
+def test_a_pin_pypi_does_not_have_is_not_run_and_the_matrix_inconclusive(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real builder (uv asks PyPI): no openai 0.0.99 exists, so nothing is installed and nothing is held."""
+    with _mock() as url:
+        code, document, out = _run(url, tmp_path, cache, capsys, "--python", "0.0.99", "--node", "")
+    assert code == 3, out
+    (row,) = document["rows"]
+    assert row["error"].startswith("could not install openai 0.0.99")
+    assert "openai==0.0.99" in row["error"], "uv's own reason is kept"
+    assert {c["outcome"] for c in row["cells"].values()} == {"not run"}
+    assert out.splitlines()[-1].startswith("verdict: INCONCLUSIVE: 1 of 1 SDK versions could not run")
 
 
 def test_versions_are_checked_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:

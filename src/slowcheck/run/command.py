@@ -30,6 +30,7 @@ from slowcheck.run.page import write_page
 from slowcheck.sdk import pins
 from slowcheck.sdk.command import matrix_document, table
 from slowcheck.sdk.envs import NodeEnvs, cache_dir
+from slowcheck.sdk.grading import judge as judge_sdk
 from slowcheck.sdk.matrix import run_matrix
 from slowcheck.target_url import is_loopback
 from slowcheck.verdict import Verdict, combine
@@ -197,6 +198,7 @@ def _sdk(
     document = matrix_document(rows, target=root, wall=time.monotonic() - began)
     for line in table(document):
         print(f"           {line}", flush=True)
+    print(f"[{clock}] sdk: {judge_sdk(document['rows']).line()}", flush=True)
     return document
 
 
@@ -204,13 +206,13 @@ def _judge(
     results: list[Result], suite: Suite, loads: dict[str, dict[str, Any]], sdk: dict[str, Any] | None
 ) -> Verdict:
     breached = [t for s in loads.values() for t in s["thresholds"] if not t["passed"]]
-    sdk_failing = [r for r in (sdk or {}).get("rows", []) if r["failed_by_api"]]
     contract = contract_verdict(results, suite.plan)
     parts = [Verdict(contract.status, tuple(f"contract: {r}" for r in contract.reasons))]
     if breached:
         parts.append(Verdict("fail", (f"{len(breached)} load thresholds breached",)))
-    if sdk_failing:
-        parts.append(Verdict("fail", (f"{len(sdk_failing)} SDK versions fail checks the API answers for",)))
+    if sdk is not None:  # the matrix's own verdict, inconclusive included: a version that could not run
+        phase = judge_sdk(sdk["rows"])
+        parts.append(Verdict(phase.status, tuple(f"sdk: {r}" for r in phase.reasons)))
     return combine(*parts)
 
 

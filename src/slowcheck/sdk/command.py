@@ -17,6 +17,7 @@ from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.sdk import pins
 from slowcheck.sdk.checks import CHECKS
 from slowcheck.sdk.envs import NodeEnvs, cache_dir
+from slowcheck.sdk.grading import NOT_RUN, counts, judge
 from slowcheck.sdk.matrix import Row, run_matrix
 from slowcheck.target_url import api_root
 
@@ -25,11 +26,12 @@ __all__ = ["DESCRIPTION", "HELP", "add_arguments", "main", "matrix_document", "t
 HELP = "the official OpenAI SDKs, version by version, against the API (or the embedded mock)"
 DESCRIPTION = (
     "Run the same client checks with each pinned openai version (Python via uv, Node via npm aliases), each in its "
-    "own cached environment, in parallel. Exit 0: every version passes the checks the API answers for; 1: one "
-    "fails; 2: usage error or target unreachable."
+    "own cached environment, in parallel. Exit 0: every version passes the checks the API answers for (the SDKs' "
+    "hazards listed); 1: one fails; 2: usage error or target unreachable; 3: inconclusive (a version could not be "
+    "installed or its probe could not run, or nothing was checked)."
 )
 
-_MARKS = {"passed": "ok", "n/a": "n/a", "deviation": "dev"}
+_MARKS = {"passed": "ok", "n/a": "n/a", "deviation": "dev", NOT_RUN: NOT_RUN}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,8 +59,9 @@ def main(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs: expected 1 or more, got {args.jobs}")
     network = Network.from_args(args)
-    if node and not NodeEnvs.available():
-        print("slowcheck sdk-matrix: Node.js or npm is not installed: the Node versions are skipped", flush=True)
+    if node and args.node is None and not NodeEnvs.available():  # asked for by name, they are not run instead
+        print("slowcheck sdk-matrix: Node.js or npm is not installed: the default Node versions are skipped "
+              "(--node '' says so)", flush=True)  # fmt: skip
         node = []
     if not python and not node:
         raise ConfigError("no SDK versions to run")
@@ -77,20 +80,24 @@ def main(args: argparse.Namespace) -> int:
     redact_folder(report_dir, [key, *network.secrets()], announce="slowcheck sdk-matrix")
     for line in table(document):
         print(line)
-    failing = [f"{r['language']} {r['version']}" for r in document["rows"] if r["failed_by_api"]]
     cold = sum(1 for r in rows if r.cold)
     print(f"{len(rows)} versions in {wall:.1f} s ({cold} environments installed); report: {report_dir / 'index.html'}")
-    if failing:
-        print(f"the API fails checks it answers for with: {', '.join(failing)}")
-    return 1 if failing else 0
+    judged = judge(document["rows"])
+    print(f"verdict: {judged.line()}", flush=True)
+    return judged.exit_code
 
 
 def matrix_document(rows: list[Row], *, target: str, wall: float) -> dict[str, Any]:
+    cells = [r.to_json() | {"failed_by_api": r.failed_by_api()} for r in rows]
+    judged = judge(cells)
     return {
         "target": target,
         "wall_s": round(wall, 2),
+        "verdict": judged.status,
+        "reasons": list(judged.reasons),
+        "counts": counts(cells),
         "checks": [{"id": c.id, "title": c.title, "party": c.party} for c in CHECKS],
-        "rows": [r.to_json() | {"failed_by_api": r.failed_by_api()} for r in rows],
+        "rows": cells,
     }
 
 
@@ -105,7 +112,7 @@ def write(folder: Path, document: dict[str, Any]) -> None:
 
 def mark(cell: dict[str, Any]) -> str:
     if cell["status"] == "failed":
-        return "FAIL" if cell["party"] == "api" else "hazard"
+        return "FAIL" if cell["outcome"] == "violated" else "hazard"
     return _MARKS.get(cell["status"], str(cell["status"]))
 
 
@@ -121,10 +128,10 @@ def table(document: dict[str, Any]) -> list[str]:
         lines.append("  ".join([check["id"].ljust(width), *marks]).rstrip())
     for row, head in zip(rows, heads, strict=True):
         if row["error"]:
-            lines.append(f"  {head}: could not run: {row['error']}")
+            lines.append(f"  {head}: not run: {row['error']}")
             continue
         for check in document["checks"]:
             cell = row["cells"][check["id"]]
-            if cell["status"] == "failed":
+            if cell["status"] in ("failed", NOT_RUN):
                 lines.append(f"  {head} {check['id']}: {mark(cell)}: {cell['detail']}")
     return lines

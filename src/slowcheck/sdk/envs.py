@@ -25,6 +25,7 @@ _READY = ".slowcheck-ready"
 """Written last into a Python environment: one without it was interrupted and is built again."""
 _HTTPX_PIN_BELOW = Version("1.55.3")
 """openai before 1.55.3 passes proxies= to httpx, which httpx 0.28 removed."""
+_INSTALL_TIMEOUT = 600
 
 
 def cache_dir(override: Path | None) -> Path:
@@ -109,7 +110,16 @@ def _uv() -> str:
 
 
 def _run(command: list[str], what: str, cwd: Path | None = None) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=cwd)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT, check=False, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"could not {what} within {_INSTALL_TIMEOUT} s") from None
     if done.returncode != 0:
-        last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise ConfigError(f"could not {what}: {last[0][:300]}")
+        raise ConfigError(f"could not {what}: {_reason(done.stderr.strip() or done.stdout.strip())}")
+
+
+def _reason(output: str) -> str:
+    """One line from an installer's complaint: from its first error line on (uv wraps its reason over several)."""
+    lines = output.splitlines()
+    first = next((i for i, line in enumerate(lines) if "error" in line.lower() or "×" in line), max(len(lines) - 1, 0))
+    return " ".join(" ".join(lines[first:]).split())[:300] or "no output"

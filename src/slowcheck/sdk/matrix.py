@@ -17,6 +17,7 @@ from slowcheck.errors import SlowcheckError
 from slowcheck.network import Network
 from slowcheck.sdk import envs
 from slowcheck.sdk.checks import CHECKS
+from slowcheck.sdk.grading import NOT_RUN, cell, not_run_cells
 from slowcheck.sdk.lab import ASKED_WAIT_S, Lab, running_lab
 
 __all__ = ["Row", "run_matrix"]
@@ -39,7 +40,7 @@ class Row:
         return f"{'py' if self.language == 'python' else 'node'}-{self.version or self.requested}"
 
     def failed_by_api(self) -> list[str]:
-        return [check for check, cell in self.cells.items() if cell["status"] == "failed" and cell["party"] == "api"]
+        return [check for check, found in self.cells.items() if found["outcome"] == "violated"]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,9 +84,9 @@ def run_matrix(
                 outcome = _probe([*command, json.dumps(config)], key, reach, secrets)
                 row.version = str(outcome.get("version") or row.version)
                 row.cells = _cells(outcome.get("results", {}), lab, run)
-            except SlowcheckError as exc:
-                row.error = str(exc)
-                row.cells = {c.id: {"status": "failed", "party": "sdk", "detail": row.error} for c in CHECKS}
+            except (SlowcheckError, OSError) as exc:  # not installed, no interpreter, a broken env: not run
+                row.error, row.cold = str(exc), False
+                row.cells = not_run_cells(((c.id, c.party) for c in CHECKS), row.error)
             row.seconds = time.monotonic() - started
             return row
 
@@ -102,13 +103,15 @@ def _prepare_node(rows: list[Row], node_envs: envs.NodeEnvs) -> None:
     from slowcheck.sdk.pins import resolve_node
 
     try:
+        if not node_envs.available():
+            raise SlowcheckError("Node.js or npm is not installed")
         for row in wanted:
             row.version = resolve_node(row.requested)
         fresh = [r for r in wanted if not node_envs.installed(r.version)]
         for row in fresh:
             row.cold = True
         node_envs.prepare([r.version for r in wanted])
-    except SlowcheckError as exc:
+    except (SlowcheckError, OSError) as exc:
         for row in wanted:
             row.error = str(exc)
 
@@ -139,25 +142,24 @@ def _probe(command: list[str], key: str, reach: dict[str, str], secrets: list[st
     except subprocess.TimeoutExpired:
         raise SlowcheckError(f"the probe did not finish within {_PROBE_TIMEOUT} s") from None
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
+    try:
+        outcome = json.loads(lines[-1]) if done.returncode == 0 and lines else None
+    except ValueError:
+        outcome = None
+    if not isinstance(outcome, dict):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         said = f"the probe failed (exit {done.returncode}): {last[:300]}"
         for secret in secrets:
             said = said.replace(secret, "***")
         raise SlowcheckError(said)
-    outcome: dict[str, Any] = json.loads(lines[-1])
     return outcome
 
 
 def _cells(results: dict[str, Any], lab: Lab, run: str) -> dict[str, dict[str, Any]]:
     cells: dict[str, dict[str, Any]] = {}
     for check in CHECKS:
-        result = results.get(check.id) or {"status": "failed", "detail": "the probe reported nothing"}
-        cells[check.id] = {
-            "status": result["status"],
-            "party": result.get("by", check.party),
-            "detail": result["detail"],
-        }
+        result = results.get(check.id) or {"status": "not run", "detail": "the probe reported nothing"}
+        cells[check.id] = cell(str(result["status"]), str(result.get("by", check.party)), str(result["detail"]))
     cells["retry-429"] = _retry(lab, run, cells["retry-429"])
     cells["idempotency"] = _duplicates(lab, run, cells["idempotency"])
     return cells
@@ -165,21 +167,25 @@ def _cells(results: dict[str, Any], lab: Lab, run: str) -> dict[str, dict[str, A
 
 def _retry(lab: Lab, run: str, client: dict[str, Any]) -> dict[str, Any]:
     attempts = lab.log(run, "retry-429")
+    if not attempts and client["outcome"] == NOT_RUN:  # the probe never got to it: nothing to measure
+        return client
     if len(attempts) < 2:
         detail = f"{len(attempts)} attempt(s): the SDK did not retry after the 429; {client['detail']}"
-        return {"status": "failed", "party": "sdk", "detail": detail}
+        return cell("failed", "sdk", detail)
     wait = attempts[1].at - attempts[0].at
     honoured = wait >= ASKED_WAIT_S * 0.9
     read = "retry-after-ms" if wait < 0.9 else "Retry-After (retry-after-ms ignored)"
     detail = f"{len(attempts)} attempts; waited {wait:.2f} s, asked {ASKED_WAIT_S:g} s: it followed {read}"
-    return {"status": "passed" if honoured else "failed", "party": "sdk", "detail": detail}
+    return cell("passed" if honoured else "failed", "sdk", detail)
 
 
 def _duplicates(lab: Lab, run: str, client: dict[str, Any]) -> dict[str, Any]:
     attempts = lab.log(run, "lost-ack")
+    if not attempts and client["outcome"] == NOT_RUN:
+        return client
     enqueued = {a.generation_id for a in attempts if a.generation_id}
     key = "sent" if any(a.idempotency_key for a in attempts) else "not sent"
     detail = f"{len(attempts)} attempts, {len(enqueued)} generations enqueued for one call; Idempotency-Key {key}"
     if len(attempts) < 2:
         detail += f"; {client['detail']}"
-    return {"status": "passed" if len(enqueued) <= 1 else "failed", "party": "sdk", "detail": detail}
+    return cell("passed" if len(enqueued) <= 1 else "failed", "sdk", detail)
