@@ -134,6 +134,20 @@ def test_a_matrix_where_every_install_failed_is_inconclusive_never_0(
     assert document["counts"] == {"held": 0, "violated": 0, "deviation": 0, "skipped": 0, "not run": 2 * len(CHECKS)}
 
 
+def test_node_versions_asked_for_by_name_without_node_are_not_run(
+    mock_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(envs.NodeEnvs, "available", staticmethod(lambda: False))
+    argv = ["sdk-matrix", "--base-url", mock_url + "/v1", "--api-key", KEY, "--python", "", "--node", "4.104.0",
+            "--report-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 3
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("verdict: INCONCLUSIVE: 1 of 1 SDK versions could not run (node 4.104.0: "
+                                           "Node.js or npm is not installed)")  # fmt: skip
+    (row,) = json.loads((tmp_path / "sdk-matrix.json").read_text())["rows"]
+    assert {c["outcome"] for c in row["cells"].values()} == {"not run"}
+
+
 def test_a_bad_flag_exits_2_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sdk-matrix", "--python", "1.x", "--api-key", KEY, "--report-dir", str(tmp_path / "r")]) == 2
     assert "--python: expected versions like 1.40.0 or 'latest', got '1.x'" in capsys.readouterr().err
