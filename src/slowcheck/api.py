@@ -7,7 +7,7 @@ state is one edit. The values are those of inference.net's Asynchronous Inferenc
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from slowcheck.errors import ConfigError
 
@@ -39,6 +39,7 @@ __all__ = [
     "group_generations",
     "is_json_media",
     "require_key",
+    "event_id",
     "tier_rpm",
 ]
 
@@ -111,6 +112,17 @@ def require_key(given: str | None) -> str:
     if not key:
         raise ConfigError(f"no API key: pass --api-key or set {' / '.join(KEY_ENV)}")
     return key
+
+
+def event_id(event: Any, subject: Literal["generation", "group", "webhook"] = "generation") -> str | None:
+    """An id a webhook event names, as either spelling of the docs gives it: ``generation_id`` (the quick
+    reference) or ``generationId`` (the reference page); likewise ``group_id`` and ``webhook_id``."""
+    if not isinstance(event, dict):
+        return None
+    for key in (f"{subject}_id", f"{subject}Id"):
+        if isinstance(value := event.get(key), str):
+            return value
+    return None
 
 
 # The published limits (reference notes 1.7: the rate-limits page).

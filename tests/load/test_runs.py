@@ -233,6 +233,25 @@ def test_a_target_answering_garbage_is_counted_not_trusted(report_dir: Path) -> 
     assert "1 of 1 thresholds breached" in page
 
 
+def test_a_run_where_nothing_was_accepted_is_inconclusive_without_thresholds(report_dir: Path) -> None:
+    """No threshold to breach, and not one submission accepted: nothing was measured, so no PASS."""
+
+    posts = itertools.count()
+
+    async def answer(request: Request) -> Response:
+        if request.method != "POST":
+            return PlainTextResponse("ok")
+        return JSONResponse({"status": "queued"}) if next(posts) == 0 else PlainTextResponse("busy", status_code=503)
+
+    app = Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
+    with serve_in_background(app) as url:
+        run = slowcheck(report_dir, "load", "submit", "--base-url", url, "--api-key", KEY, "--rate", "10",
+                        "--duration", "1")  # fmt: skip
+    assert run.code == 3, run.err + run.out
+    assert run.summary["submit"]["ok"] == 0
+    assert run.out.rstrip().splitlines()[-1].startswith("INCONCLUSIVE: no submission was accepted (10 sent; most")
+
+
 def test_a_jobs_run_over_the_paid_tier_says_it_met_the_generation_limit(report_dir: Path) -> None:
     with mock(tier="paid") as target:
         run = slowcheck(report_dir, "load", "jobs", "--base-url", target.url, "--api-key", KEY, "--rate-limit", "paid",

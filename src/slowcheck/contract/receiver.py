@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from slowcheck import api
+
 __all__ = ["Delivery", "Receiver"]
 
 
@@ -96,9 +98,4 @@ class Receiver:
 
 
 def _subject(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return None
-    for key in ("generation_id", "generationId", "group_id", "groupId"):
-        if isinstance(body.get(key), str):
-            return body[key]  # type: ignore[no-any-return]
-    return None
+    return api.event_id(body) or api.event_id(body, "group")

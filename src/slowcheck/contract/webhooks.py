@@ -166,12 +166,12 @@ def headers(target: Target) -> None:
         "X-Inference-Event": (h.get("x-inference-event"), body.get("event"), "generation.completed"),
         "X-Inference-Webhook-ID": (
             h.get("x-inference-webhook-id"),
-            body.get("webhook_id", body.get("webhookId")),
+            api.event_id(body, "webhook"),
             target.webhook_id,
         ),
         "X-Inference-Generation-ID": (
             h.get("x-inference-generation-id"),
-            body.get("generation_id", body.get("generationId")),
+            api.event_id(body),
             probe.chat,
         ),
     }

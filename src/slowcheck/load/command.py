@@ -29,6 +29,7 @@ from slowcheck.load import (
     jobs,
     journal,
     mix,
+    outcome,
     plan,
     report,
     thresholds as threshold_rules,
@@ -55,7 +56,8 @@ HELP = "load the API (or the embedded mock): submit, rate-limit, poll, jobs or b
 DESCRIPTION = (
     "Run a load scenario in locust's own process against --base-url, or against the embedded mock when no URL is "
     "given; writes summary.json, index.html and locust's CSVs. Exit 0: every threshold holds; 1: one is breached; "
-    "2: usage error or target unreachable."
+    "2: usage error or target unreachable; 3: inconclusive (no submission accepted, no reading of the limit, a "
+    "batch with no line done)."
 )
 
 SCENARIOS = {"submit": "submit.py", "rate-limit": "rate_limit.py", "poll": "poll.py", "jobs": "jobs.py"}
@@ -222,10 +224,9 @@ def main(args: argparse.Namespace) -> int:
     for line in describe(summary):
         print(line)
     print(f"report: {report_dir / 'index.html'}")
-    code = exit_code(summary)
-    if code == 3:
-        print(f"INCONCLUSIVE: {summary['rate_limit']['reason'] or _NO_READING}")
-    return code
+    judged = outcome.judge(summary)
+    print(judged.line())
+    return judged.exit_code
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -257,7 +258,9 @@ def _batch(args: argparse.Namespace) -> int:
     for line in describe(summary):
         print(line)
     print(f"report: {report_dir / 'index.html'}")
-    return 1 if any(not t["passed"] for t in summary["thresholds"]) else 0
+    judged = outcome.judge(summary)
+    print(judged.line())
+    return judged.exit_code
 
 
 _REMEMBERED = (
@@ -386,13 +389,6 @@ def _describe_limit(limits: dict[str, Any]) -> list[str]:
         f"  429s: Retry-After on every one {limits['retry_after_present']}, envelope {limits['envelope_ok']}, "
         f"waiting as it says clears it {limits['retry_after_clears']}",
     ]
-
-
-def exit_code(summary: dict[str, Any]) -> int:
-    """1 when a threshold is breached; 3 when the probe could not read the limit; else 0."""
-    if any(not t["passed"] for t in summary["thresholds"]):
-        return 1
-    return 3 if summary["scenario"] == "rate-limit" and not summary["rate_limit"]["conclusive"] else 0
 
 
 def _checked(args: argparse.Namespace) -> dict[str, Any]:

@@ -80,7 +80,9 @@ def install(scenario: str) -> None:
             "--validate-every", type=int, default=plan.VALIDATE_EVERY, help="check the first and every Nth ack"
         )
         group.add_argument("--webhook-id", default="", help="poll: a webhook id whose URL reaches the receiver")
-        group.add_argument("--receiver-port", type=int, default=0, help="poll: the webhook receiver's port")
+        group.add_argument(
+            "--receiver-port", type=int, default=api.DEFAULT_RECEIVER_PORT, help="poll: the webhook receiver's port"
+        )
         group.add_argument("--target-label", default="", help="the target as reports name it")
         group.add_argument("--rate-limit", default="", help="the key's generation requests a minute: free, paid or N")
         group.add_argument("--gateway-rps", type=float, default=0.0, help="the key's requests a second at the gateway")
@@ -550,8 +552,8 @@ class Receiver:
             size = int(environ.get("CONTENT_LENGTH") or 0)
             event = answers.load_json(environ["wsgi.input"].read(size))
             if isinstance(event, dict) and event.get("event") in _COMPLETED_EVENTS:
-                generation_id, data = event.get("generation_id"), event.get("data")
-                if isinstance(generation_id, str):
+                generation_id, data = api.event_id(event), event.get("data")
+                if generation_id is not None:
                     self.deliver(generation_id, data if isinstance(data, dict) else {}, seen)
         start_response("200 OK", [("Content-Type", "application/json"), ("Allow", "POST, OPTIONS")])
         return [b"{}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slowcheck.load.outcome import judge
 from slowcheck.load.plots import figures
 from slowcheck.templates import environment
 
@@ -13,8 +14,9 @@ __all__ = ["render"]
 def render(summary: dict[str, Any]) -> str:
     breached = [t for t in summary["thresholds"] if not t["passed"]]
     template = "load_batch.html.j2" if summary["scenario"] == "batch" else "load.html.j2"
+    judged = judge(summary)
     return (
         environment()
         .get_template(template)
-        .render(summary=summary, load=summary, figures=figures(summary), breached=breached)
+        .render(summary=summary, load=summary, figures=figures(summary), breached=breached, judged=judged)
     )

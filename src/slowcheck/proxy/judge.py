@@ -439,7 +439,7 @@ class Judge:
         named = exchange.request_headers.get("x-inference-event")
         if named != event.get("event"):
             self._find("HOOK-PAYLOAD", f"X-Inference-Event {named!r} but the payload's event is {event.get('event')!r}")
-        generation_id = event.get("generation_id") or event.get("generationId")
+        generation_id = api.event_id(event)
         data = event.get("data")
         if not isinstance(generation_id, str) or not isinstance(data, dict):
             return

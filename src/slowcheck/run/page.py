@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from slowcheck.load.outcome import judge
 from slowcheck.load.plots import figures
 from slowcheck.templates import environment
 
@@ -23,6 +24,7 @@ def write_page(path: Path, summary: dict[str, Any], *, results_path: Path) -> No
             "load": load,
             "figures": figures(load),
             "breached": [t for t in load["thresholds"] if not t["passed"]],
+            "judged": judge(load),
         }
         for name, load in summary["load"].items()
     ]
