@@ -1,7 +1,7 @@
 """The API's names in one place: its paths, the generation states, slowcheck's defaults and where a key comes from.
 
 Everything that talks to the API, or plays it, spells these through this module, so a renamed path or a new
-state is one edit. The values are those of inference.net's Asynchronous Inference API (``../shared/api/``).
+state is one edit. The values are those of inference.net's Asynchronous Inference API, as its public docs give them.
 """
 
 from __future__ import annotations

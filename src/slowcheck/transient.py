@@ -3,7 +3,7 @@ HTML page from a front load balancer, a reset, a timeout), and the one policy ev
 
 A transient failure is retried with backoff, honouring ``Retry-After``, bounded in tries and in time, and
 counted; it becomes a verdict only where a rule judges exactly that answer and it comes back on every try
-(``../shared/notes/verdicts.md``: noise is not a verdict).
+(``docs/verdicts.md``: noise is not a verdict).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A check raises :class:`Violation` when the API breaks a documented promise or something a client relies on,
 :class:`Deviation` when it is only stricter or laxer than OpenAI's spec the way OpenAI-compatible backends
 commonly are, :class:`Skipped` when this configuration does not ask for it, and :class:`NotRun` when it should
-have run but could not (budget, time, target). ``../shared/notes/verdicts.md`` is the vocabulary.
+have run but could not (budget, time, target). ``docs/verdicts.md`` is the vocabulary.
 """
 
 from __future__ import annotations

@@ -307,6 +307,9 @@ def namespace(scenario: str, **overrides: Any) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args([scenario])
+    unknown = sorted(set(overrides) - set(vars(args)))
+    if unknown:  # a misspelled option would otherwise be a silent default
+        raise TypeError(f"no load option named {', '.join(unknown)}")
     for name, value in overrides.items():
         setattr(args, name, value)
     return args
