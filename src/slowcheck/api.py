@@ -39,6 +39,9 @@ __all__ = [
     "group_generations",
     "is_json_media",
     "require_key",
+    "BATCHES",
+    "BATCH_TERMINAL",
+    "FILES",
     "event_id",
     "tier_rpm",
 ]
@@ -112,6 +115,13 @@ def require_key(given: str | None) -> str:
     if not key:
         raise ConfigError(f"no API key: pass --api-key or set {' / '.join(KEY_ENV)}")
     return key
+
+
+FILES = "/v1/files"
+"""The Batch API's files (OpenAI's shape, on the batch host)."""
+BATCHES = "/v1/batches"
+BATCH_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+"""A batch's statuses after which nothing changes (before: validating, in_progress, finalizing, cancelling)."""
 
 
 def event_id(event: Any, subject: Literal["generation", "group", "webhook"] = "generation") -> str | None:

@@ -28,13 +28,12 @@ from slowcheck.hints import hint_seconds
 from slowcheck.pacing import Pacer
 from slowcheck.target_url import is_loopback
 
-FILES = "/v1/files"
-BATCHES = "/v1/batches"
+FILES, BATCHES = api.FILES, api.BATCHES
 ENDPOINT = "/v1/chat/completions"
 _LINES = 3
 _RANK = {"validating": 0, "in_progress": 1, "finalizing": 2, "cancelling": 2,
          "completed": 3, "failed": 3, "expired": 3, "cancelled": 3}  # fmt: skip
-_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+_TERMINAL = api.BATCH_TERMINAL
 _STAMP_ORDER = ("created_at", "in_progress_at", "finalizing_at", "completed_at")
 _SIDE_POLLS = 4
 """Reads of the bad-file and the cancelled batch: each should settle within a few."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from slowcheck import __version__, _json
+from slowcheck import __version__, _json, api
 from slowcheck.errors import ConfigError, SlowcheckError
 from slowcheck.hints import hint_seconds
 from slowcheck.load import thresholds as threshold_rules
@@ -28,7 +28,7 @@ from slowcheck.network import Network, failure
 __all__ = ["DEFAULT_LINES", "generated_file", "run", "skeleton"]
 
 DEFAULT_LINES = 1000
-_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+_TERMINAL = api.BATCH_TERMINAL
 _BODIES = 32
 """Distinct request bodies drawn from the schema; a generated file cycles through them (drawing each line
 would spend minutes of hypothesis on a large file)."""
@@ -113,10 +113,10 @@ def run(
         body = {"input_file_id": uploaded["id"], "endpoint": endpoint, "completion_window": "24h",
                 "metadata": {"slowcheck": "load batch"}}  # fmt: skip
         created_at = time.monotonic()
-        batch = _call(client, "POST", "/v1/batches", json=body)
+        batch = _call(client, "POST", api.BATCHES, json=body)
         reads = [(0.0, batch)]
         while batch.get("status") not in _TERMINAL and time.monotonic() - created_at < timeout:
-            answer = client.get(f"/v1/batches/{batch['id']}")
+            answer = client.get(f"{api.BATCHES}/{batch['id']}")
             hint = hint_seconds(dict(answer.headers))
             batch = _checked_json(answer, "GET /v1/batches/{id}")
             reads.append((time.monotonic() - created_at, batch))
@@ -213,7 +213,7 @@ def _answered(client: httpx.Client, batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lines(client: httpx.Client, file_id: str) -> Iterator[bytes]:
-    with client.stream("GET", f"/v1/files/{file_id}/content") as answer:
+    with client.stream("GET", f"{api.FILES}/{file_id}/content") as answer:
         if answer.status_code != 200:
             raise SlowcheckError(f"reading result file {file_id} answered {answer.status_code}")
         pending = b""
@@ -237,7 +237,7 @@ def _upload(client: httpx.Client, input_file: Path) -> tuple[dict[str, Any], int
     while True:
         with input_file.open("rb") as stream:  # httpx streams a file part: the file is never held whole
             try:
-                answer = client.post("/v1/files", files={"file": (input_file.name, stream)}, data={"purpose": "batch"})
+                answer = client.post(api.FILES, files={"file": (input_file.name, stream)}, data={"purpose": "batch"})
             except httpx.HTTPError as exc:
                 raise SlowcheckError(f"POST /v1/files: {failure(exc)}") from None
         if answer.status_code != 429 or refused + 1 >= _UPLOAD_TRIES:

@@ -442,13 +442,13 @@ def create_app(settings: MockSettings) -> Starlette:
         routes += [Route(alias(path), submit(kind, group=True), methods=["POST"]) for kind, path in api.GROUP.items()]
         routes.append(Route(alias(api.group_generations("{group_id}")), mock.group_generations, methods=["GET"]))
     routes += [
-        Route("/v1/files", mock.upload_file, methods=["POST"]),
-        Route("/v1/files/{id}", mock.file, methods=["GET", "DELETE"]),
-        Route("/v1/files/{id}/content", mock.file_content, methods=["GET"]),
+        Route(api.FILES, mock.upload_file, methods=["POST"]),
+        Route(f"{api.FILES}/{{id}}", mock.file, methods=["GET", "DELETE"]),
+        Route(f"{api.FILES}/{{id}}/content", mock.file_content, methods=["GET"]),
         # One route per path, so that a 405's Allow names every method of it.
-        Route("/v1/batches", mock.batches_root, methods=["GET", "POST"]),
-        Route("/v1/batches/{id}", mock.batch, methods=["GET"]),
-        Route("/v1/batches/{id}/cancel", mock.cancel_batch, methods=["POST"]),
+        Route(api.BATCHES, mock.batches_root, methods=["GET", "POST"]),
+        Route(f"{api.BATCHES}/{{id}}", mock.batch, methods=["GET"]),
+        Route(f"{api.BATCHES}/{{id}}/cancel", mock.cancel_batch, methods=["POST"]),
         Route(api.generation("{id}"), mock.generation, methods=["GET"]),
         Route(api.MODELS, mock.models, methods=["GET"]),
         Route("/health", mock.health, methods=["GET"]),

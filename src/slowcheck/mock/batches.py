@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from slowcheck import _json
+from slowcheck import _json, api
 from slowcheck.api import Kind
 from slowcheck.mock import generator
 from slowcheck.mock.errors import ApiError, excerpt
@@ -48,7 +48,7 @@ EXPIRED = "Expired: the batch's completion window ended before this request ran"
 _ERRORS_KEPT = 100
 _STAMPS = ("in_progress_at", "finalizing_at", "completed_at", "failed_at", "expired_at", "cancelling_at",
            "cancelled_at")  # fmt: skip
-_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+_TERMINAL = api.BATCH_TERMINAL
 
 
 @dataclass(slots=True)

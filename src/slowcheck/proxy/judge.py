@@ -243,7 +243,7 @@ class Judge:
             self._poll(exchange, poll.group(1), client)
         elif exchange.method == "GET" and listing and exchange.status == 200:
             self._schema("API-GROUP", "group-listing", exchange.response_json(), "the group listing")
-        elif path.startswith(("/v1/files", "/v1/batches")):
+        elif path.startswith((api.FILES, api.BATCHES)):
             self._batch_api(exchange, path)
 
     def _labelled(self, exchange: Exchange) -> None:
