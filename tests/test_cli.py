@@ -134,6 +134,7 @@ def test_list_names_every_kind_and_show_bundles(capsys: pytest.CaptureFixture[st
     assert "$ref" not in json.dumps(bundled).replace('"$ref": "#/definitions/', "")
 
 
+@pytest.mark.slow
 def test_console_script_runs_as_a_program() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "slowcheck", "--help"], capture_output=True, text=True, timeout=60, check=False
@@ -151,6 +152,7 @@ def test_console_script_runs_as_a_program() -> None:
     assert done.stderr == "slowcheck: error: cannot read /missing: No such file or directory\n"
 
 
+@pytest.mark.slow
 def test_contract_run_and_the_pytest_plugin_share_their_target_flags_and_help_texts() -> None:
     import subprocess
     import sys

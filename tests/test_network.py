@@ -169,6 +169,7 @@ def test_a_network_shows_header_names_and_never_their_values(pki: Pki) -> None:
 # -- trust -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_context_trusts_a_private_ca_given_by_flag_or_by_ssl_cert_file(
     pki: Pki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,6 +181,7 @@ def test_the_context_trusts_a_private_ca_given_by_flag_or_by_ssl_cert_file(
         assert httpx.get(url + "/models", verify=Network().ssl_context()).status_code == 401
 
 
+@pytest.mark.slow
 def test_contract_gets_past_the_preflight_with_ca_bundle(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -191,6 +193,7 @@ def test_contract_gets_past_the_preflight_with_ca_bundle(
     assert (tmp_path / "report" / "results.json").is_file()
 
 
+@pytest.mark.slow
 def test_contract_trusts_ssl_cert_file_and_never_proxies_loopback(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,6 +206,7 @@ def test_contract_trusts_ssl_cert_file_and_never_proxies_loopback(
     assert code == 0, capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_an_untrusted_certificate_is_one_line_naming_the_fix_and_exit_2(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -216,6 +220,7 @@ def test_an_untrusted_certificate_is_one_line_naming_the_fix_and_exit_2(
     assert err.rstrip().endswith("pass --ca-bundle FILE or set SSL_CERT_FILE")
 
 
+@pytest.mark.slow
 def test_environment_hands_a_subprocess_the_same_trust_headers_and_proxies(
     pki: Pki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,6 +247,7 @@ def test_environment_hands_a_subprocess_the_same_trust_headers_and_proxies(
 # -- mTLS and headers ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_server_asking_for_a_client_certificate_is_reached_with_one(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -256,6 +262,7 @@ def test_a_server_asking_for_a_client_certificate_is_reached_with_one(
     assert code == 0, capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_gateway_header_reaches_the_target_and_no_file(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -292,6 +299,7 @@ def _no_secret_in(folder: Path) -> None:
         assert b"secret123" not in path.read_bytes(), path.name
 
 
+@pytest.mark.slow
 def test_load_reaches_a_private_mtls_target_through_locust_with_the_header(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -310,6 +318,7 @@ def test_load_reaches_a_private_mtls_target_through_locust_with_the_header(
     _no_secret_in(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_sdk_probe_and_the_lab_reach_a_private_mtls_target_with_the_header(pki: Pki) -> None:
     """The installed openai, in its own process: trust through SSL_CERT_FILE, the header as default_headers,
     the client certificate in an http_client of its own; the lab in front adds them for its two rows."""
@@ -326,6 +335,7 @@ def test_the_sdk_probe_and_the_lab_reach_a_private_mtls_target_with_the_header(p
     assert {seen.get("x-gateway-key") for seen in recorder.seen} == {"secret123"}
 
 
+@pytest.mark.slow
 def test_the_proxy_relays_to_a_private_mtls_upstream_with_the_header_and_records_no_value(
     pki: Pki, tmp_path: Path
 ) -> None:
@@ -395,6 +405,7 @@ class ConnectProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
+@pytest.mark.slow
 def test_load_goes_through_the_environments_proxy_in_both_processes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

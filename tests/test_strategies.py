@@ -18,7 +18,12 @@ JSON_VALUES = st.recursive(
 )
 
 
-@pytest.mark.parametrize("kind", KINDS)
+HEAVY = {"chat-completion-request", "chat-completion", "generation", "webhook-event", "group-request", "group-listing",
+         "batch-list"}  # fmt: skip
+"""Kinds whose bodies take seconds to generate (deep or long documents): their round trip is in the slow tier."""
+
+
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k in HEAVY else k for k in KINDS])
 @given(data=st.data())
 def test_generated_bodies_validate_after_a_json_round_trip(kind: str, data: st.DataObject) -> None:
     schemas = schema_set()

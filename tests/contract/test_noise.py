@@ -289,6 +289,7 @@ def test_the_batch_hosts_limit_does_not_pace_the_api() -> None:
     assert not checked.pacer.learned, "the API's own pace is untouched"
 
 
+@pytest.mark.slow
 def test_a_target_that_only_answers_503_stops_the_run_with_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

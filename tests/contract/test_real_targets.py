@@ -18,6 +18,7 @@ from slowcheck.contract.preflight import requests_needed
 from slowcheck.contract.rules import RULES
 from slowcheck.contract.runner import select
 from slowcheck.contract.target import Target
+from tests.conftest import fast_mock
 from tests.docs_server import MODELS, Habits, create_app, create_batch_app
 
 KEY, OTHER = Habits().keys
@@ -61,6 +62,7 @@ WAITING_ON_CONFIG = {r.id for r in RULES.values() if r.group in ("webhooks", "em
 """Skipped without --webhook-id, --embedding-model, or a rate limit met."""
 
 
+@pytest.mark.slow
 def test_a_docs_shaped_api_passes_with_its_deviations_listed_within_200_requests(
     docs_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -84,6 +86,7 @@ def test_a_docs_shaped_api_passes_with_its_deviations_listed_within_200_requests
     assert out.index("plan:") < out.index("held")
 
 
+@pytest.mark.slow
 def test_generations_slower_than_the_timeout_make_the_run_inconclusive(
     docs_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -98,6 +101,7 @@ def test_generations_slower_than_the_timeout_make_the_run_inconclusive(
     assert "violated" not in set(outcomes(results).values())
 
 
+@pytest.mark.slow
 def test_one_broken_promise_fails_the_run(docs_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url, _ = docs_server(created_in_seconds=True)
     code, results = contract(url, tmp_path, "--completion-timeout", "0", "--max-requests", "200")
@@ -110,6 +114,7 @@ def test_one_broken_promise_fails_the_run(docs_server: Any, tmp_path: Path, caps
     }
 
 
+@pytest.mark.slow
 def test_strict_turns_deviations_into_violations(docs_server: Any, tmp_path: Path) -> None:
     url, _ = docs_server()
     code, results = contract(url, tmp_path, "--completion-timeout", "0", "--strict")
@@ -118,6 +123,7 @@ def test_strict_turns_deviations_into_violations(docs_server: Any, tmp_path: Pat
     assert "--strict" in {r["id"]: r for r in results["rules"]}["REQ-PARAM-NAMED"]["message"]
 
 
+@pytest.mark.slow
 def test_a_budget_too_small_is_said_before_the_first_request_and_is_never_exceeded(
     docs_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -134,6 +140,7 @@ def test_a_budget_too_small_is_said_before_the_first_request_and_is_never_exceed
     assert f"could not run within 40 requests; about {needed} are needed" in out
 
 
+@pytest.mark.slow
 def test_the_plan_needs_what_it_says(docs_server: Any) -> None:
     url, _ = docs_server()
     target = Target(url, KEY, max_requests=10_000, completion_timeout=60)
@@ -202,17 +209,11 @@ def test_a_servers_hint_is_honoured() -> None:
     assert clock.polls == [0.0, 5.0, 10.0]
 
 
+@pytest.mark.slow
 def test_429s_met_during_the_suite_are_honoured_and_judged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from slowcheck.mock import MockSettings, Span, create_app as mock_app
+    from slowcheck.mock import create_app as mock_app
 
-    settings = MockSettings(
-        db=":memory:",
-        api_keys=[KEY],
-        queue_time=Span(0, 0.02),
-        run_time=Span(0.01, 0.02),
-        submit_rate=4,
-        submit_burst=4,
-    )
+    settings = fast_mock(api_keys=[KEY], submit_rate=4, submit_burst=4)
     with serve_in_background(mock_app(settings)) as url:
         code = main(
             [
@@ -226,6 +227,7 @@ def test_429s_met_during_the_suite_are_honoured_and_judged(tmp_path: Path, capsy
     assert found["ACK-ID-UNIQUE"] == "held", "twelve concurrent submissions went through after waiting"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("habits", "argv", "says"),
     [
@@ -259,6 +261,7 @@ def test_a_misconfigured_run_stops_with_one_line_and_at_most_three_requests(
     assert not (tmp_path / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_a_refused_second_key_skips_isolation_and_an_accepted_one_is_checked(
     docs_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -273,6 +276,7 @@ def test_a_refused_second_key_skips_isolation_and_an_accepted_one_is_checked(
     assert outcomes(results)["AUTH-ISOLATION"] == "held"
 
 
+@pytest.mark.slow
 def test_the_sdks_base_url_is_taken_with_a_note(
     docs_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -36,20 +36,14 @@ from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.records import Generation
 from slowcheck.mock.webhooks import Webhooks
 from slowcheck.transient import RetryPolicy
+from tests.conftest import fast_mock
 from tests.contract.broken import Answer, Broken, Exchange, JsonLines, Mutation
 
 KEYS = ["sk-contract-one-1111", "sk-contract-two-2222"]
 
 
 def settings(**overrides: Any) -> MockSettings:
-    base: dict[str, Any] = {
-        "db": ":memory:",
-        "api_keys": KEYS,
-        "models": list(DEFAULT_MODELS),
-        "queue_time": Span(0, 0.03),
-        "run_time": Span(0.01, 0.03),
-    }
-    return MockSettings(**(base | overrides))
+    return fast_mock(**({"api_keys": KEYS, "models": list(DEFAULT_MODELS)} | overrides))
 
 
 BROKEN: dict[Target, Broken] = {}
@@ -780,6 +774,7 @@ def assert_only(rule_id: str, results: dict[str, Result], target: Target) -> Non
     assert not stale, f"declared overlaps of {rule_id} that now hold: {stale}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("rule_id", "mutate", "mock"), BREAKAGES)
 def test_each_breakage_breaks_its_rule_and_no_other(
     serve: Any, rule_id: str, mutate: Mutation | None, mock: MockSettings | None
@@ -798,6 +793,7 @@ def _submitted_73_hours_ago(target: Target) -> None:
     target.completion_timeout = 1
 
 
+@pytest.mark.slow
 def test_generations_slower_than_the_timeout_are_not_run_not_violated(serve: Any) -> None:
     target = serve(None, settings(faults=Faults(stuck_ratio=1.0)))
     target.completion_timeout = 1
@@ -806,6 +802,7 @@ def test_generations_slower_than_the_timeout_are_not_run_not_violated(serve: Any
     assert "the docs allow 24-72 h" in result.message
 
 
+@pytest.mark.slow
 def test_the_whole_suite_holds_against_the_mock_and_writes_key_free_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -823,6 +820,7 @@ def test_the_whole_suite_holds_against_the_mock_and_writes_key_free_reports(
     assert "sk-slowcheck-" not in out + junit + json.dumps(results)
 
 
+@pytest.mark.slow
 def test_a_violation_is_readable_and_exits_1(serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = serve(lambda e: (200, e.body | {"created": e.body["created"] // 1000}) if is_ack(e) else None)
     code = main(
@@ -851,10 +849,12 @@ def test_a_violation_is_readable_and_exits_1(serve: Any, tmp_path: Path, capsys:
     assert "skipped   AUTH-ISOLATION" in out, "without a second key, isolation is skipped (not passed)"
 
 
+@pytest.mark.slow
 def test_rate_limit_rule_holds_against_a_limited_mock(serve: Any) -> None:
     assert outcome(serve(None, settings(submit_rate=20, submit_burst=20)), "RATE-429-SHAPE") is Outcome.HELD
 
 
+@pytest.mark.slow
 def test_lenient_turns_an_inferred_violation_into_a_deviation(serve: Any) -> None:
     target = serve(lambda e: (500, e.body) if e.status == 401 else None)
     assert judge(target, "AUTH-WRONG-401").outcome is Outcome.VIOLATED
@@ -864,6 +864,7 @@ def test_lenient_turns_an_inferred_violation_into_a_deviation(serve: Any) -> Non
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_pytest_runs_the_suite_against_the_embedded_mock_and_a_broken_target(serve: Any) -> None:
     def pytest_contracts(*extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -981,6 +982,7 @@ HOOK_BREAKAGES: list[Any] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("rule_id", "overrides", "breaks"), HOOK_BREAKAGES)
 def test_each_webhook_breakage_breaks_its_rule_and_no_other(
     serve_hooks: Any, monkeypatch: pytest.MonkeyPatch, rule_id: str, overrides: dict[str, Any], breaks: Any
@@ -991,12 +993,14 @@ def test_each_webhook_breakage_breaks_its_rule_and_no_other(
     assert_only(rule_id, catalogue_against(target), target)
 
 
+@pytest.mark.slow
 def test_webhook_rules_hold_against_the_mock(serve_hooks: Any) -> None:
     target = serve_hooks()
     hook_rules = [r for r in RULES.values() if r.group == "webhooks"]
     assert {r.rule.id: r.outcome for r in Suite(target, hook_rules).run()} == {r.id: Outcome.HELD for r in hook_rules}
 
 
+@pytest.mark.slow
 def test_completion_timeout_0_writes_a_ledger_that_resume_checks_later(
     serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1043,6 +1047,7 @@ def _contract_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
+@pytest.mark.slow
 def test_webhook_rules_run_against_a_url_target_through_the_receiver_port(
     serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1072,6 +1077,7 @@ def test_webhook_rules_run_against_a_url_target_through_the_receiver_port(
     assert {results[r.id] for r in RULES.values() if r.group == "webhooks"} == {"held"}
 
 
+@pytest.mark.slow
 def test_an_answer_too_broken_to_read_is_a_violation_not_a_crash(serve: Any) -> None:
     target = serve(lambda e: (200, ["not", "an", "object"]) if is_ack(e) else None)
     result = judge(target, "ACK-MODEL-ECHO")
@@ -1079,6 +1085,7 @@ def test_an_answer_too_broken_to_read_is_a_violation_not_a_crash(serve: Any) -> 
     assert result.message.startswith("the answer could not be checked: AttributeError")
 
 
+@pytest.mark.slow
 def test_the_request_budget_is_a_hard_cap(serve: Any) -> None:
     target = serve()
     target.max_requests = 10
@@ -1089,6 +1096,7 @@ def test_the_request_budget_is_a_hard_cap(serve: Any) -> None:
     assert "ACK-ID-UNIQUE" in suite.plan.refused, "the plan knows it cannot fit before sending anything"
 
 
+@pytest.mark.slow
 def test_a_check_that_raises_is_a_violation_marked_as_a_crash(serve: Any) -> None:
     """Against a real target an answer that breaks a check's assumptions is a violation; the self-tests above
     tell it apart from a verdict by ``crash``."""
@@ -1104,6 +1112,7 @@ def test_a_check_that_raises_is_a_violation_marked_as_a_crash(serve: Any) -> Non
     assert "could not be checked: KeyError" in result.message
 
 
+@pytest.mark.slow
 def test_text_plain_answers_fail_the_run_with_the_header_in_the_example(
     serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1122,6 +1131,7 @@ def test_text_plain_answers_fail_the_run_with_the_header_in_the_example(
     assert set(others.values()) <= {"held", "skipped"}, others
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("faults", "expected"),
     [

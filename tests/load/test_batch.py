@@ -11,18 +11,20 @@ import pytest
 
 from slowcheck.background import serve_in_background
 from slowcheck.cli import main
-from slowcheck.mock import MockSettings, Span, create_app
+from slowcheck.mock import create_app
+from tests.conftest import fast_mock
 from tests.contract.broken import Broken, Exchange, JsonLines
 
 KEY = "sk-load-batch-7e21"
 
 
 def _mock(mutate: Any = None) -> Any:
-    settings = MockSettings(db=":memory:", api_keys=[KEY], queue_time=Span(0, 0.01), run_time=Span(0, 0.01), workers=64)
+    settings = fast_mock(api_keys=[KEY], workers=64)
     app = create_app(settings)
     return serve_in_background(Broken(app, mutate) if mutate else app, name="batch mock")
 
 
+@pytest.mark.slow
 def test_a_generated_batch_against_the_embedded_mock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["load", "batch", "--lines", "60", "--poll-interval", "0.2", "--report-dir", str(tmp_path),
                  "--threshold", "batch.answered.missing==0", "--threshold", "batch.to_completed_s<60"])  # fmt: skip
@@ -45,6 +47,7 @@ def _twice(exchange: Exchange) -> tuple[int, Any] | None:
     return (200, JsonLines([*exchange.body, exchange.body[0]])) if isinstance(exchange.body, JsonLines) else None
 
 
+@pytest.mark.slow
 def test_a_line_answered_twice_breaches_and_is_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     given = tmp_path / "mine.jsonl"
     body = {"model": "m", "messages": [{"role": "user", "content": "Hello"}]}
@@ -83,6 +86,7 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_an_upload_refused_by_the_upload_limit_is_waited_out_and_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

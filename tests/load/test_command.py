@@ -54,6 +54,7 @@ def test_no_key_for_a_real_target_is_a_usage_error(capsys: pytest.CaptureFixture
     assert "no API key" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_package_never_imports_locust() -> None:
     """locust patches the standard library on import; only locust's own process may load it."""
     code = "import sys, slowcheck.cli, slowcheck.load.command, slowcheck.load.report; " + (
@@ -119,6 +120,7 @@ def test_compare_of_folders_without_reports_is_a_usage_error(
     assert "is not a report folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_target_that_hangs_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """It accepts connections and never answers: the early check gives up after 10 s, before locust starts."""
     with socket.socket() as listener:

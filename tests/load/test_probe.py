@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from slowcheck.load.probe import Answer, Reading, answer_from, probe, reset_seconds
 from tests.docs_server import MODELS, Habits, create_app
 
+pytestmark = pytest.mark.slow  # most tests are whole probe runs of simulated minutes: about a second of CPU each
 BODY = json.dumps({"model": MODELS[0], "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
 
 

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from slowcheck.mock import MockSettings, Span, create_app
+from slowcheck.mock import MockSettings, create_app
+from tests.conftest import fast_mock
 
 KEY = "sk-test-alpha-0001"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -23,10 +24,8 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def fast(**overrides: Any) -> MockSettings:
-    """Settings for tests: a quick lifecycle, nothing written to disk unless asked."""
-    base: dict[str, Any] = {"db": ":memory:", "queue_time": Span(0.0, 0.02), "run_time": Span(0.01, 0.03)}
-    return MockSettings(**(base | overrides))
+fast = fast_mock
+"""Settings for tests: a quick lifecycle, nothing written to disk unless asked (``tests.conftest.fast_mock``)."""
 
 
 class MockFactory(Protocol):

@@ -42,6 +42,7 @@ def refused(answer: httpx.Response, status: int, code: str | None) -> None:
     assert answer.json()["error"]["code"] == code
 
 
+@pytest.mark.slow
 def test_each_key_sees_only_its_own_statistics_and_generations(serve: Any) -> None:
     url = serve()
     for key, count in ((ONE, 3), (TWO, 1)):
@@ -59,6 +60,7 @@ def test_each_key_sees_only_its_own_statistics_and_generations(serve: Any) -> No
     refused(httpx.get(f"{url}/_mock/stats", headers=bearer("sk-unknown")), 401, "invalid_api_key")
 
 
+@pytest.mark.slow
 def test_the_admin_token_sees_everything_and_alone_changes_the_webhooks(serve: Any) -> None:
     url = serve(admin_token=TOKEN)
     httpx.post(f"{url}/v1/slow/chat/completions", json=CHAT, headers=bearer(ONE))
@@ -72,6 +74,7 @@ def test_the_admin_token_sees_everything_and_alone_changes_the_webhooks(serve: A
     assert httpx.post(f"{url}/_mock/webhooks", json=hook, headers=bearer(TOKEN)).status_code == 200
 
 
+@pytest.mark.slow
 def test_beyond_loopback_without_a_token_the_admin_endpoints_are_off(serve: Any) -> None:
     url = serve(host="0.0.0.0")
     answer = httpx.get(f"{url}/_mock/stats", headers=bearer(ONE))
@@ -84,6 +87,7 @@ def test_beyond_loopback_without_a_token_the_admin_endpoints_are_off(serve: Any)
     )
 
 
+@pytest.mark.slow
 def test_beyond_loopback_with_a_token_keys_see_their_own_and_the_token_everything(serve: Any) -> None:
     url = serve(host="0.0.0.0", admin_token=TOKEN)
     httpx.post(f"{url}/v1/slow/chat/completions", json=CHAT, headers=bearer(ONE))
@@ -91,6 +95,7 @@ def test_beyond_loopback_with_a_token_keys_see_their_own_and_the_token_everythin
     assert "webhooks" in httpx.get(f"{url}/_mock/stats", headers=bearer(TOKEN)).json()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("hook_url", "allowed", "accepted"),
     [

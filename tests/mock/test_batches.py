@@ -218,6 +218,7 @@ async def test_a_bad_batch_request_is_a_400_naming_the_field(body: dict[str, Any
     assert purpose.json()["error"]["param"] == "purpose"
 
 
+@pytest.mark.slow
 def test_a_batch_survives_kill_9_mid_run_and_answers_every_line_exactly_once(tmp_path: Path) -> None:
     db = str(tmp_path / "mock.sqlite3")
     timing = ["--db", db, "--queue-time", "0", "--run-time", "0.02..0.05", "--workers", "4", "--api-key", "sk-k"]

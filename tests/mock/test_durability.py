@@ -51,6 +51,7 @@ def mock_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, int]]
                 pipe.close()
 
 
+@pytest.mark.slow
 async def test_every_acknowledged_generation_survives_kill_9_mid_load_and_still_progresses(tmp_path: Path) -> None:
     db = str(tmp_path / "mock.sqlite3")
     timing = ["--db", db, "--queue-time", "0.2..0.5", "--run-time", "0.1..0.3", "--workers", "8"]
@@ -81,6 +82,7 @@ async def test_every_acknowledged_generation_survives_kill_9_mid_load_and_still_
     assert {f["state"] for f in finals} == {"Success"}, "restored generations still move forward"
 
 
+@pytest.mark.slow
 async def test_in_memory_mode_keeps_nothing_across_restarts() -> None:
     with mock_process("--db", ":memory:") as (_, url, _restored):
         async with httpx.AsyncClient(base_url=url, headers=AUTH) as client:
@@ -103,6 +105,7 @@ async def test_a_thousand_concurrent_durable_submissions_get_unique_ids(tmp_path
     assert stats["totals"]["submissions"] == 1000
 
 
+@pytest.mark.slow
 def test_startup_errors_are_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "not-a-file"
     folder.mkdir()

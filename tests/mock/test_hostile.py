@@ -15,6 +15,7 @@ from slowcheck.mock.server import mock_in_background
 from slowcheck.schemas import schema_set
 from tests.mock.conftest import CHAT, KEY, fast
 
+pytestmark = pytest.mark.slow  # the mock served on a real socket
 MODEL = "inference-net/load-test"
 CASES = corpus(MODEL)
 

@@ -15,6 +15,7 @@ from slowcheck.background import serve_in_background
 from slowcheck.mock import create_app
 from tests.mock.conftest import KEY, fast, terminal
 
+pytestmark = pytest.mark.slow  # the mock served on a real socket
 MODEL = "google/gemma-3-27b-instruct/bf-16"
 
 

@@ -14,6 +14,7 @@ import pytest
 from slowcheck.mock.server import mock_in_background
 from tests.mock.conftest import CHAT, KEY, fast
 
+pytestmark = pytest.mark.slow  # the mock served on a real socket
 HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
 BIG = json.dumps(CHAT | {"messages": [{"role": "user", "content": "x" * (12 * 1024 * 1024)}]}).encode()
 """12 MB: three times the default limit, and more than any socket buffer holds."""

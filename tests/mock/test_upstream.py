@@ -61,6 +61,7 @@ def upstream() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         yield f"{base}/v1", received
 
 
+@pytest.mark.slow
 async def test_upstream_results_are_stored_under_the_generation_id(upstream: tuple[str, list[dict[str, Any]]]) -> None:
     url, received = upstream
     body = CHAT | {"metadata": {"custom_id": "u-1"}}
@@ -80,6 +81,7 @@ async def test_upstream_results_are_stored_under_the_generation_id(upstream: tup
     assert text_final["response"]["choices"][0]["text"] == " there"
 
 
+@pytest.mark.slow
 async def test_upstream_errors_fail_the_generation_with_the_reason(upstream: tuple[str, list[dict[str, Any]]]) -> None:
     url, _ = upstream
     async with running(fast(upstream=url)) as client:

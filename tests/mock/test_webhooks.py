@@ -23,7 +23,7 @@ from slowcheck.mock import Faults, MockSettings
 from slowcheck.schemas import schema_set
 from tests.mock.conftest import CHAT, TEXT, fast, running, terminal, until
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # the receiver is a real server
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
 

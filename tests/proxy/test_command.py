@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from slowcheck.cli import main
-from slowcheck.mock import MockSettings, Span
 from slowcheck.mock.server import mock_in_background
+from tests.conftest import fast_mock
 from tests.proxy.test_proxy import KEY, MODEL, _wait
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,8 +40,7 @@ def _until_listening(port: int, process: subprocess.Popen[str]) -> None:
 def test_ctrl_c_writes_the_report_and_the_exit_code_follows_fail_on(tmp_path: Path) -> None:
     port = _free_port()
     folder, recording = tmp_path / "report", tmp_path / "traffic.jsonl"
-    settings = MockSettings(port=0, db=":memory:", api_keys=[KEY], models=[MODEL], queue_time=Span(0, 0.05),
-                            run_time=Span(0.01, 0.05))  # fmt: skip
+    settings = fast_mock(port=0, api_keys=[KEY], models=[MODEL])
     with mock_in_background(settings) as url:
         process = subprocess.Popen(
             [sys.executable, "-m", "slowcheck", "proxy", "--upstream", url + "/v1", "--port", str(port),

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slowcheck.background import serve_in_background
@@ -21,15 +22,18 @@ from slowcheck.mock.server import mock_in_background
 from slowcheck.proxy.exchange import Exchange, read
 from slowcheck.proxy.judge import Finding, Judge
 from slowcheck.proxy.server import ProxySettings, running
+from tests.conftest import fast_mock
 
+pytestmark = pytest.mark.slow  # the mock, the docs server and the proxy on real sockets
 KEY = "sk-FAKE-proxy-find-me-91c2aa"
 MODEL = "inference-net/load-test"
 
 
 def _settings(**overrides: Any) -> MockSettings:
-    base: dict[str, Any] = {"port": 0, "db": ":memory:", "api_keys": [KEY], "models": [MODEL],
+    """Slower than ``fast_mock``'s lifecycle, so an application polling at the hints sees each state."""
+    base: dict[str, Any] = {"port": 0, "api_keys": [KEY], "models": [MODEL],
                             "queue_time": Span(0.05, 0.1), "run_time": Span(0.05, 0.15)}  # fmt: skip
-    return MockSettings(**(base | overrides))
+    return fast_mock(**(base | overrides))
 
 
 def _wait(client: httpx.Client, generation_id: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from slowcheck.background import serve_in_background
 from slowcheck.proxy.judge import Finding
 from slowcheck.proxy.server import ProxySettings, running
 
+pytestmark = pytest.mark.slow  # a real upstream and proxy on sockets
 ENVELOPE = {"error": {"message": "nope", "type": "invalid_request_error", "param": None, "code": "not_found"}}
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from slowcheck.cli import main
 from slowcheck.contract.rules import RULES
-from slowcheck.mock import MockSettings, Span
 from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.server import mock_in_background
+from tests.conftest import fast_mock
 
 pytestmark = pytest.mark.slow
 KEY = "sk-FAKE-run-find-me-0c4e77"
@@ -27,8 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, Path]:
     """One real run, shared: the contract, 6 s of load and the installed SDK, against a mock with known keys."""
     folder = tmp_path_factory.mktemp("reports") / "run-1"
-    settings = MockSettings(port=0, db=":memory:", api_keys=[KEY, SECOND], models=list(DEFAULT_MODELS),
-                            queue_time=Span(0, 0.05), run_time=Span(0.01, 0.05))  # fmt: skip
+    settings = fast_mock(port=0, api_keys=[KEY, SECOND], models=list(DEFAULT_MODELS))
     with mock_in_background(settings) as url:
         done = subprocess.run(
             [sys.executable, "-m", "slowcheck", "run", "--base-url", url + "/v1", "--api-key", KEY,
