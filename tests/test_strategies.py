@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from slowcheck.schemas import KINDS, SchemaSet, schema_set
-from slowcheck.strategies import bodies, chat_requests, client_bodies, closed, completion_requests
+from slowcheck.strategies import as_clients_send, bodies, chat_requests, client_bodies, closed, completion_requests
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
@@ -107,3 +107,11 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for item in value for s in _strings(item)]
     return []
+
+
+@pytest.mark.parametrize("key", ["²", "٣", "12345678901234567890"])
+def test_a_logit_bias_key_that_is_no_token_id_is_dropped_not_a_crash(key: str) -> None:
+    """Unicode digits ('²', Arabic-Indic three) pass str.isdigit but are no token id a program writes."""
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {key: 1, "42": 2}}
+    assert "logit_bias" not in as_clients_send(body)
+    assert as_clients_send({**body, "logit_bias": {"42": 2}})["logit_bias"] == {"42": 2}

@@ -78,7 +78,7 @@ def as_clients_send(body: JSONObject) -> JSONObject:
     if "prompt" in out and (out["prompt"] in (None, []) or _beyond_a_vocabulary(out["prompt"])):
         out["prompt"] = "Say hello."
     bias = out.get("logit_bias")
-    if isinstance(bias, dict) and not all(k.isdigit() and int(k) < _VOCABULARY for k in bias):
+    if isinstance(bias, dict) and not all(k.isascii() and k.isdecimal() and int(k) < _VOCABULARY for k in bias):
         del out["logit_bias"]  # keys are token ids, as a program that biases tokens writes them
     for message in out.get("messages") or []:
         if isinstance(message, dict) and message.get("content", "") is None:

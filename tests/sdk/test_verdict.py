@@ -22,6 +22,8 @@ from slowcheck.sdk.checks import CHECKS
 from slowcheck.sdk.grading import counts, judge
 from tests.contract.broken import Broken, Exchange
 
+pytestmark = pytest.mark.slow  # the mock on a real socket, and the probes in processes of their own
+
 KEY = "sk-FAKE-sdk-verdict-7e21"
 INSTALLED = importlib.metadata.version("openai")
 MISSING = "9.9.9"
