@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.docs_server import MODELS, Habits, create_app
 
-from slowcheck.load.probe import Answer, Reading, answer_from, probe
+from slowcheck.load.probe import ProbeAnswer, Reading, answer_from, probe
 
 CASES = [(kind, limit, window) for kind in ("bucket", "fixed", "sliding")
          for limit, window in ((30, 60.0), (250, 60.0), (100, 10.0), (20, 1.0))]  # fmt: skip
@@ -45,7 +45,9 @@ class Wire:
     def sleep(self, seconds: float) -> None:
         self.clock[0] += seconds
 
-    def send_until(self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float) -> list[Answer]:
+    def send_until(
+        self, rate: Callable[[], float], stop: Callable[[ProbeAnswer], bool], deadline: float
+    ) -> list[ProbeAnswer]:
         answers = []
         while self.clock[0] < deadline:
             at = self.clock[0]

@@ -63,7 +63,7 @@ class Poller(harness.SlowUser):
             receiver.stop()
         self.samples.ended = time.time()
 
-    def webhooks(self, trackers: dict[str, harness.Tracker]) -> tuple[harness.Receiver | None, str | None]:
+    def webhooks(self, trackers: dict[str, harness.Tracker]) -> tuple[harness.HookReceiver | None, str | None]:
         """The receiver and the webhook id the target sends to it with; no id when that cannot be arranged."""
         tracker = trackers.pop("webhook", None)
         if tracker is None:

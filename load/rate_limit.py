@@ -20,7 +20,7 @@ from gevent.event import Event
 from gevent.pool import Group
 
 from slowcheck.load import harness, plan, workload
-from slowcheck.load.probe import Answer, answer_from, probe
+from slowcheck.load.probe import ProbeAnswer, answer_from, probe
 
 harness.install("rate-limit")
 log = logging.getLogger("slowcheck.load")
@@ -54,8 +54,10 @@ class _Wire:
     def sleep(self, seconds: float) -> None:
         gevent.sleep(seconds)
 
-    def send_until(self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float) -> list[Answer]:
-        answers: list[Answer] = []
+    def send_until(
+        self, rate: Callable[[], float], stop: Callable[[ProbeAnswer], bool], deadline: float
+    ) -> list[ProbeAnswer]:
+        answers: list[ProbeAnswer] = []
         done = Event()
         flying = Group()
         cap = self.user.options.max_inflight

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 from starlette.testclient import TestClient
 
-from slowcheck.load.probe import Answer, Reading, answer_from, probe, reset_seconds
+from slowcheck.load.probe import ProbeAnswer, Reading, answer_from, probe, reset_seconds
 from tests.docs_server import MODELS, Habits, create_app
 
 pytestmark = pytest.mark.slow  # most tests are whole probe runs of simulated minutes: about a second of CPU each
@@ -47,7 +47,9 @@ class SimulatedWire:
     def sleep(self, seconds: float) -> None:
         self.clock.t += seconds
 
-    def send_until(self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float) -> list[Answer]:
+    def send_until(
+        self, rate: Callable[[], float], stop: Callable[[ProbeAnswer], bool], deadline: float
+    ) -> list[ProbeAnswer]:
         answers = []
         while self.clock.t < deadline:
             at = self.clock.t
@@ -72,8 +74,10 @@ class ConcurrentWire(SimulatedWire):
         super().__init__(client, clock)
         self.latency, self.rng = latency, random.Random(seed)
 
-    def send_until(self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float) -> list[Answer]:
-        answers: list[Answer] = []
+    def send_until(
+        self, rate: Callable[[], float], stop: Callable[[ProbeAnswer], bool], deadline: float
+    ) -> list[ProbeAnswer]:
+        answers: list[ProbeAnswer] = []
         landing: list[tuple[float, int, float, int, dict[str, str]]] = []
         due, stopped, order = self.clock.t, False, 0
         while True:
@@ -240,7 +244,9 @@ class ShutWire:
     def sleep(self, seconds: float) -> None:
         self.t += seconds
 
-    def send_until(self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float) -> list[Answer]:
+    def send_until(
+        self, rate: Callable[[], float], stop: Callable[[ProbeAnswer], bool], deadline: float
+    ) -> list[ProbeAnswer]:
         answers = []
         while self.t < deadline:
             self.sent += 1

@@ -14,9 +14,9 @@ from slowcheck import api
 
 SCRIPT = """
 import json, sys, urllib.request
-from slowcheck.load.harness import Receiver
+from slowcheck.load.harness import HookReceiver
 got = []
-receiver = Receiver(0, lambda generation_id, data, seen: got.append([generation_id, data]))
+receiver = HookReceiver(0, lambda generation_id, data, seen: got.append([generation_id, data]))
 for event in json.loads(sys.argv[1]):
     request = urllib.request.Request(receiver.url, data=json.dumps(event).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})

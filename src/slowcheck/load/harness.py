@@ -42,7 +42,7 @@ from slowcheck.load.thresholds import Threshold
 from slowcheck.network import Network, environment_proxy
 from slowcheck.report import new_report_dir
 
-__all__ = ["Offer", "Receiver", "SlowUser", "Tracker", "install", "strategies"]
+__all__ = ["Offer", "HookReceiver", "SlowUser", "Tracker", "install", "strategies"]
 
 log = logging.getLogger("slowcheck.load")
 
@@ -388,12 +388,12 @@ class SlowUser(FastHttpUser):
                 response.failure(failure)
         return Offer(status, generation_id, headers, sent_at, response.content)
 
-    def hook(self, tracker: Tracker) -> tuple[Receiver | None, str | None]:
+    def hook(self, tracker: Tracker) -> tuple[HookReceiver | None, str | None]:
         """A webhook receiver handing events to ``tracker``, and the id the target sends to it with: the
         ``--webhook-id`` given, or one registered through the mock's ``/_mock/webhooks``. ``(None, None)``, the
         tracker closed, when neither is possible."""
         options = self.options
-        receiver = Receiver(options.receiver_port if options.webhook_id else 0, tracker.deliver)
+        receiver = HookReceiver(options.receiver_port if options.webhook_id else 0, tracker.deliver)
         hook_id = str(options.webhook_id) or f"slowcheck-load-{id(self):x}"
         if not options.webhook_id:
             answer = self.client.post(
@@ -528,7 +528,7 @@ class Tracker:
 _COMPLETED_EVENTS = frozenset({"generation.completed", "async-embedding.completed"})
 
 
-class Receiver:
+class HookReceiver:
     """The harness's webhook receiver on 127.0.0.1: hands each ``generation.completed`` event to ``deliver``.
 
     It answers the sender's OPTIONS readiness check, and 200 to every POST, so nothing is retried.

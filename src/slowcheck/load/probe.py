@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from slowcheck.hints import hint_seconds
 
-__all__ = ["Answer", "Reading", "Wire", "answer_from", "probe", "reset_seconds"]
+__all__ = ["ProbeAnswer", "Reading", "Wire", "answer_from", "probe", "reset_seconds"]
 
 WINDOWS = 2
 """Windows watched before the sustained rate counts: one is a phase, two show the period."""
@@ -55,7 +55,7 @@ _NAMEABLE_WINDOW_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
+class ProbeAnswer:
     """One submission as the probe saw it."""
 
     sent: float
@@ -84,7 +84,9 @@ class Wire(Protocol):
 
     def sleep(self, seconds: float) -> None: ...
 
-    def send_until(self, rate: Callable[[], float], stop: Callable[[Answer], bool], deadline: float) -> list[Answer]:
+    def send_until(
+        self, rate: Callable[[], float], stop: Callable[[ProbeAnswer], bool], deadline: float
+    ) -> list[ProbeAnswer]:
         """Send at ``rate()`` a second (asked before each send) until ``stop`` is true of an answer or
         ``deadline`` passes; let what is in flight land; every answer of the call, in the order sent."""
         ...
@@ -103,10 +105,10 @@ def reset_seconds(text: str) -> float | None:
     return sum(float(number) * _GO_UNITS[unit] for number, unit in parts)
 
 
-def answer_from(sent: float, answered: float, status: int, headers: Mapping[str, str]) -> Answer:
-    """An :class:`Answer` from a response's status and (lower-cased) headers."""
+def answer_from(sent: float, answered: float, status: int, headers: Mapping[str, str]) -> ProbeAnswer:
+    """An :class:`ProbeAnswer` from a response's status and (lower-cased) headers."""
     if status != 429:
-        return Answer(sent, answered, status)
+        return ProbeAnswer(sent, answered, status)
     # Retry-After (or retry-after-ms) says when a request would be accepted; OpenAI's reset header says when the
     # limit is full again, later for a bucket: it is the word only of a target that sends nothing else.
     hint = hint_seconds(headers)
@@ -117,7 +119,7 @@ def answer_from(sent: float, answered: float, status: int, headers: Mapping[str,
     if hint is None and (reset := reset_seconds(headers.get("x-ratelimit-reset-requests", ""))) is not None:
         hint, exact = reset, True
     limit = _number(headers.get("x-ratelimit-limit-requests"))
-    return Answer(sent, answered, status, hint, exact, int(limit) if limit is not None else None)
+    return ProbeAnswer(sent, answered, status, hint, exact, int(limit) if limit is not None else None)
 
 
 def _number(text: str | None) -> float | None:
@@ -237,14 +239,14 @@ class _Errors:
     def __init__(self) -> None:
         self.seen = 0
 
-    def or_refused(self, answer: Answer) -> bool:
+    def or_refused(self, answer: ProbeAnswer) -> bool:
         """Stop at a 429, or once the target has answered too many errors."""
         if not (answer.accepted or answer.refused):
             self.seen += 1
         return answer.refused or self.seen >= _ERRORS
 
 
-def _failed(answers: Sequence[Answer]) -> str | None:
+def _failed(answers: Sequence[ProbeAnswer]) -> str | None:
     errors = [a.status for a in answers if not (a.accepted or a.refused)]
     if len(errors) < _ERRORS:
         return None
@@ -272,7 +274,7 @@ class _Sending:
     def rate(self) -> float:
         return self.ceiling if self.reopened else min(self.ceiling, 1 / self.grain)
 
-    def stop(self, answer: Answer) -> bool:
+    def stop(self, answer: ProbeAnswer) -> bool:
         self.first = answer.sent if self.first is None else self.first
         if not self.reopened and answer.refused and answer.sent - self.first > self.patience:
             self.gave_up = (
@@ -296,7 +298,7 @@ class _Sending:
 class _Watch:
     """The cycles so far and the running estimates they give."""
 
-    def __init__(self, refusal: Answer, from_idle: int, first_ok: float, windows: int, ceiling: float) -> None:
+    def __init__(self, refusal: ProbeAnswer, from_idle: int, first_ok: float, windows: int, ceiling: float) -> None:
         self.refusal, self.from_idle, self.first_ok, self.windows = refusal, from_idle, first_ok, windows
         self.ceiling = ceiling
         self.cycles: list[Cycle] = []
@@ -305,7 +307,7 @@ class _Watch:
         self.cleared: bool | None = None
         self.last_hint = self.longest_hint = refusal.hint or 0.0
 
-    def add(self, answers: Sequence[Answer], *, waited: float) -> None:
+    def add(self, answers: Sequence[ProbeAnswer], *, waited: float) -> None:
         taken = [a for a in answers if a.accepted]
         self.taken_at += (a.sent for a in taken)
         reopened = taken[0].sent if taken else None
@@ -314,7 +316,7 @@ class _Watch:
         self.last_hint = (refusals[-1].hint or 0.0) if refusals else 0.0
         self.longest_hint = max(self.longest_hint, self.last_hint)
 
-    def clears(self, answers: Sequence[Answer], *, after: float) -> None:
+    def clears(self, answers: Sequence[ProbeAnswer], *, after: float) -> None:
         """Whether waiting as the first 429 said was enough: the first request sent once its hint had passed was
         accepted (or capacity was back before: the probe polls through a whole second's rounding)."""
         if self.cleared is None and answers:
