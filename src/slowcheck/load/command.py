@@ -376,12 +376,9 @@ def describe(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-_NO_READING = "the probe gave no reading (its error is in the report folder's locust.log)"
-
-
 def _describe_limit(limits: dict[str, Any]) -> list[str]:
     if not limits["conclusive"]:
-        return [f"  rate limit: inconclusive: {limits['reason'] or _NO_READING}"]
+        return [f"  rate limit: inconclusive: {limits['reason'] or outcome.NO_READING}"]
     rate = f"{limits['sustained_per_s']}/s"
     if 50 <= limits["window_s"] <= 70:
         rate += f" ({limits['per_minute']:.0f} a minute)"

@@ -11,7 +11,9 @@ from typing import Any
 
 from slowcheck.verdict import Verdict
 
-__all__ = ["judge"]
+__all__ = ["NO_READING", "judge"]
+
+NO_READING = "the probe gave no reading (its error is in the report folder's locust.log)"
 
 
 def judge(summary: dict[str, Any]) -> Verdict:
@@ -23,8 +25,7 @@ def judge(summary: dict[str, Any]) -> Verdict:
     if summary["scenario"] == "rate-limit":
         limits = summary["rate_limit"]
         if not limits["conclusive"]:
-            why = limits["reason"] or "the probe gave no reading (its error is in the report folder's locust.log)"
-            return Verdict("inconclusive", (why,))
+            return Verdict("inconclusive", (limits["reason"] or NO_READING,))
         return Verdict("pass")
     submit = summary["submit"]
     if not submit["ok"]:
