@@ -40,7 +40,11 @@ __all__ = [
     "is_json_media",
     "require_key",
     "BATCHES",
+    "BATCH_STATUSES",
     "BATCH_TERMINAL",
+    "BATCH_URL",
+    "BATCH_URLS",
+    "BatchStatus",
     "FILES",
     "event_id",
     "tier_rpm",
@@ -120,7 +124,16 @@ def require_key(given: str | None) -> str:
 FILES = "/v1/files"
 """The Batch API's files (OpenAI's shape, on the batch host)."""
 BATCHES = "/v1/batches"
-BATCH_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+BATCH_URLS: dict[str, Kind] = {"/v1/chat/completions": "chat", "/v1/completions": "text", "/v1/embeddings": "embedding"}
+"""The ``url`` a batch input line names, per kind: OpenAI's synchronous endpoints, as the Batch API takes them."""
+BATCH_URL: dict[Kind, str] = {kind: url for url, kind in BATCH_URLS.items()}
+BatchStatus = Literal[
+    "validating", "in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled"
+]  # fmt: skip
+BATCH_STATUSES: tuple[BatchStatus, ...] = (
+    "validating", "in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled"
+)  # fmt: skip
+BATCH_TERMINAL: frozenset[str] = frozenset({"completed", "failed", "expired", "cancelled"})
 """A batch's statuses after which nothing changes (before: validating, in_progress, finalizing, cancelling)."""
 
 
