@@ -12,7 +12,7 @@ import pytest
 
 from slowcheck.background import serve_in_background
 from slowcheck.mock import create_app
-from slowcheck.mock.app import _IDEMPOTENCY_KEY_LENGTH
+from slowcheck.mock.app.admission import IDEMPOTENCY_KEY_LENGTH
 from slowcheck.schemas import schema_set
 from tests.contract.broken import Broken
 from tests.mock.conftest import KEY, fast
@@ -59,4 +59,4 @@ def test_the_run_catches_a_server_that_breaks_the_document(tmp_path: Path) -> No
 
 def test_the_idempotency_key_bounds_are_the_documents() -> None:
     declared = schema_set().openapi()["components"]["parameters"]["IdempotencyKey"]["schema"]
-    assert _IDEMPOTENCY_KEY_LENGTH == (declared["minLength"], declared["maxLength"])
+    assert IDEMPOTENCY_KEY_LENGTH == (declared["minLength"], declared["maxLength"])

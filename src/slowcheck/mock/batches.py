@@ -19,93 +19,26 @@ import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from slowcheck import _json, api
-from slowcheck.api import Kind
-from slowcheck.mock import generator
-from slowcheck.mock.errors import ApiError, excerpt
-from slowcheck.mock.ids import new_id, request_id
+from slowcheck.api import BatchStatus
+from slowcheck.mock.batch_input import check_input, kind_of
+from slowcheck.mock.batch_output import CANCELLED, EXPIRED, REFUSED, Results
+from slowcheck.mock.batch_records import Batch, StoredFile, owned
+from slowcheck.mock.errors import ApiError
+from slowcheck.mock.ids import new_id
 from slowcheck.mock.records import Generation
 from slowcheck.mock.settings import MockSettings
-from slowcheck.schemas import schema_set
 from slowcheck.types import JSONObject
 
 if TYPE_CHECKING:
     from slowcheck.mock.engine import Engine
 
-__all__ = ["ENDPOINTS", "Batches"]
+__all__ = ["Batches"]
 
-ENDPOINTS: dict[str, Kind] = {"/v1/chat/completions": "chat", "/v1/completions": "text", "/v1/embeddings": "embedding"}
-"""What a batch may run, and the kind of generation each line becomes."""
-_KIND_KEYS: tuple[tuple[str, Kind], ...] = (("messages", "chat"), ("prompt", "text"), ("input", "embedding"))
-"""Without ``url`` (inference.net's newer format), a line's kind is read from its body's shape."""
-REFUSED = "Invalid request (fault injected by the mock: a line-level 400)"
-CANCELLED = "Cancelled: the batch was cancelled before this request ran"
-EXPIRED = "Expired: the batch's completion window ended before this request ran"
-_ERRORS_KEPT = 100
-_STAMPS = ("in_progress_at", "finalizing_at", "completed_at", "failed_at", "expired_at", "cancelling_at",
-           "cancelled_at")  # fmt: skip
 _TERMINAL = api.BATCH_TERMINAL
-
-
-@dataclass(slots=True)
-class StoredFile:
-    id: str
-    tenant: str
-    purpose: str
-    filename: str
-    bytes: int
-    created_at: int
-
-    def to_json(self) -> JSONObject:
-        return {"id": self.id, "object": "file", "bytes": self.bytes, "created_at": self.created_at,
-                "filename": self.filename, "purpose": self.purpose, "status": "processed"}  # fmt: skip
-
-    def record(self) -> dict[str, Any]:
-        return {"id": self.id, "tenant": self.tenant, "purpose": self.purpose, "filename": self.filename,
-                "bytes": self.bytes, "created_at": self.created_at}  # fmt: skip
-
-
-@dataclass(slots=True)
-class Batch:
-    """A batch: the object OpenAI returns, and where its run stands (private to the mock)."""
-
-    id: str
-    tenant: str
-    public: dict[str, Any]
-    lines: int = 0
-    """Requests in the input file, once validated."""
-    next_line: int = 0
-    """Physical lines of the input file already read (fed, or blank)."""
-    next_offset: int = 0
-    """Where the next unread line starts, in bytes."""
-    deadline: float = 0.0
-    """When the batch expires (``expires_at`` in whole seconds is for clients)."""
-    in_flight: set[str] = field(default_factory=set)
-    """Generations of this batch not yet terminal."""
-    woken: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def status(self) -> str:
-        return str(self.public["status"])
-
-    def to_json(self) -> JSONObject:
-        return dict(self.public)
-
-    def record(self) -> dict[str, Any]:
-        return {"id": self.id, "tenant": self.tenant, "public": self.public, "lines": self.lines,
-                "next_line": self.next_line, "next_offset": self.next_offset, "deadline": self.deadline}  # fmt: skip
-
-    def move(self, status: str, **values: Any) -> None:
-        """A new status, and the timestamp that goes with it (``<status>_at``) unless given."""
-        stamp = f"{status}_at"
-        self.public["status"] = status
-        if stamp in _STAMPS and stamp not in values:
-            values[stamp] = int(time.time())
-        self.public.update(values)
 
 
 class Batches:
@@ -136,11 +69,10 @@ class Batches:
         for record in files:
             self.files[record["id"]] = StoredFile(**record)
         for record in batches:
-            batch = Batch(record["id"], record["tenant"], record["public"], record["lines"], record["next_line"],
-                          record["next_offset"], record["deadline"])  # fmt: skip
+            batch = Batch.of(record)
             self.batches[batch.id] = batch
             if batch.status not in _TERMINAL:
-                batch.in_flight = self.engine.unfinished(batch.id)
+                batch.in_flight = self.engine.unfinished_lines(batch.id)
                 self._run(batch)
 
     async def stop(self) -> None:
@@ -153,9 +85,7 @@ class Batches:
     # -- files ------------------------------------------------------------------------------------
 
     async def upload(self, tenant: str, filename: str, purpose: str, chunks: AsyncIterator[bytes]) -> StoredFile:
-        if purpose != "batch":
-            raise ApiError(400, f"The mock stores files for purpose 'batch' only, not {excerpt(purpose)}.",
-                           param="purpose", code="invalid_purpose")  # fmt: skip
+        """Store an upload (its form checked against the published schema: ``purpose`` is ``batch``)."""
         file_id = "file-" + new_id()
         size = 0
         with (self.folder / file_id).open("wb") as out:
@@ -174,7 +104,7 @@ class Batches:
         return stored
 
     def file(self, tenant: str, file_id: str) -> StoredFile:
-        return _owned(self.files.get(file_id), tenant, "file", file_id)
+        return owned(self.files.get(file_id), tenant, "file", file_id)
 
     def path(self, stored: StoredFile) -> Path:
         return self.folder / stored.id
@@ -192,27 +122,13 @@ class Batches:
 
     # -- batches ----------------------------------------------------------------------------------
 
-    async def create(self, tenant: str, body: Any) -> Batch:
-        if not isinstance(body, dict):
-            raise ApiError(400, "The body must be a JSON object.")
-        input_file_id = body.get("input_file_id")
-        if not isinstance(input_file_id, str) or not input_file_id:
-            raise ApiError(400, "input_file_id is required.", param="input_file_id", code="invalid_value")
+    async def create(self, tenant: str, body: JSONObject) -> Batch:
+        """A batch of a body checked against the published schema; its input file must be the tenant's."""
+        input_file_id, endpoint = body["input_file_id"], body["endpoint"]
         stored = self.file(tenant, input_file_id)
         if stored.purpose != "batch":
             raise ApiError(400, "input_file_id must name a file uploaded with purpose 'batch'.",
                            param="input_file_id", code="invalid_value")  # fmt: skip
-        endpoint = body.get("endpoint")
-        if endpoint not in ENDPOINTS:
-            raise ApiError(400, f"endpoint must be one of {', '.join(ENDPOINTS)}, not {excerpt(endpoint)}.",
-                           param="endpoint", code="invalid_value")  # fmt: skip
-        if body.get("completion_window") != "24h":
-            raise ApiError(400, f"completion_window must be '24h', not {excerpt(body.get('completion_window'))}.",
-                           param="completion_window", code="invalid_value")  # fmt: skip
-        metadata = body.get("metadata")
-        if metadata is not None and not _is_metadata(metadata):
-            raise ApiError(400, "metadata must be up to 16 string values under keys of up to 64 characters.",
-                           param="metadata", code="invalid_value")  # fmt: skip
         started = time.time()
         now, deadline = int(started), started + self.settings.batch_window_seconds
         public: dict[str, Any] = {
@@ -222,9 +138,9 @@ class Batches:
             "expires_at": math.ceil(deadline), "finalizing_at": None,
             "completed_at": None, "failed_at": None, "expired_at": None, "cancelling_at": None,
             "cancelled_at": None, "request_counts": {"total": 0, "completed": 0, "failed": 0},
-            "metadata": metadata,
+            "metadata": body.get("metadata"),
         }  # fmt: skip
-        if isinstance(body.get("webhook_url"), str):
+        if "webhook_url" in body:
             public["webhook_url"] = body["webhook_url"]
         batch = Batch(public["id"], tenant, public, deadline=deadline)
         self.batches[batch.id] = batch
@@ -234,7 +150,7 @@ class Batches:
         return batch
 
     def get(self, tenant: str, batch_id: str) -> Batch:
-        return _owned(self.batches.get(batch_id), tenant, "batch", batch_id)
+        return owned(self.batches.get(batch_id), tenant, "batch", batch_id)
 
     def next_change_in(self, batch: Batch) -> float | None:
         """Seconds until this batch's next expected change (a poll-after hint), None once it is terminal."""
@@ -338,32 +254,9 @@ class Batches:
     async def _validate(self, batch: Batch) -> None:
         """Read the whole input file once: every line a request this batch may run, each custom_id once."""
         await asyncio.sleep(self.settings.batch_validating)
-        errors: list[JSONObject] = []
-        seen: set[str] = set()
-        count = 0
-        endpoint = batch.public["endpoint"]
-        schemas = schema_set()
-        try:
-            with self.path(self.files_of(batch)).open("rb") as lines:
-                for number, line in enumerate(lines, 1):
-                    if number % 500 == 0:
-                        await asyncio.sleep(0)  # a large file must not stall the other requests
-                    if not line.strip():
-                        continue
-                    count += 1
-                    problem = _line_problem(line, endpoint, seen, schemas)
-                    if problem is not None and len(errors) < _ERRORS_KEPT:
-                        errors.append({"code": problem[0], "message": problem[1], "param": None, "line": number})
-        except (KeyError, OSError) as exc:
-            errors.append({"code": "file_unreadable", "message": f"The input file cannot be read: {exc}",
-                           "param": "input_file_id", "line": None})  # fmt: skip
-        if not errors and count == 0:
-            errors.append({"code": "empty_file", "message": "The input file holds no request.", "param": None,
-                           "line": None})  # fmt: skip
-        if count > self.settings.max_batch_lines:
-            errors.append({"code": "too_many_requests", "param": None, "line": None,
-                           "message": f"A batch holds at most {self.settings.max_batch_lines} requests, "
-                           f"this file {count}."})  # fmt: skip
+        # The path, not the stored file: a missing input file is unreadable, not a crash.
+        path = self.folder / batch.public["input_file_id"]
+        count, errors = await check_input(path, batch.public["endpoint"], self.settings.max_batch_lines)
         if batch.status == "cancelling":
             return  # cancelled while validating: _drive finishes it
         if errors:
@@ -389,9 +282,9 @@ class Batches:
                 if not line.strip():
                     continue
                 item = _json.loads_own(line)  # validated when the batch was
-                kind = _kind(item, batch.public["endpoint"])
+                kind = kind_of(item, batch.public["endpoint"])
                 generation = self.engine.new_generation(new_id(), batch.tenant, kind, item["body"])
-                generation.group_id = batch.id
+                generation.batch_id = batch.id
                 generations.append(generation)
                 rows.append((batch.id, batch.next_line, item["custom_id"], generation.id))
         if not generations:
@@ -407,7 +300,7 @@ class Batches:
                 self.engine.withdraw(generation.id, REFUSED)
 
     def _line_finished(self, generation: Generation) -> None:
-        batch = self.batches.get(generation.group_id or "")
+        batch = self.batches.get(generation.batch_id or "")
         if batch is None or generation.id not in batch.in_flight:
             return
         batch.in_flight.discard(generation.id)
@@ -419,32 +312,24 @@ class Batches:
         self._save(batch)
         batch.woken.set()
 
-    async def _finish(self, batch: Batch, status: str) -> None:
+    async def _finish(self, batch: Batch, status: BatchStatus) -> None:
         """Write the output and error files, then the final status; what never ran goes to the error file."""
-        unfinished = CANCELLED if status == "cancelled" else EXPIRED
         if status == "expired":
             for generation_id in list(batch.in_flight):
                 self.engine.withdraw(generation_id, EXPIRED)
-        code = "batch_cancelled" if status == "cancelled" else "batch_expired"
-        output, errors = _Writer(self, batch, "output"), _Writer(self, batch, "error")
+        results = Results(self.folder, batch, status)
         for number, (custom_id, state, message, response) in enumerate(self._results(batch)):
             if number % 2000 == 0:
                 await asyncio.sleep(0)
-            if state == "Success":
-                output.line(custom_id, {"status_code": 200, "request_id": request_id(), "body": response})
-            elif state not in ("Success", "Failed") or message == unfinished:
-                errors.line(custom_id, None, {"code": code, "message": unfinished})
-            elif message == REFUSED:
-                body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                  "code": "invalid_request"}}  # fmt: skip
-                errors.line(custom_id, {"status_code": 400, "request_id": request_id(), "body": body})
-            else:
-                body = {"error": {"message": message, "type": "server_error", "param": None,
-                                  "code": "generation_failed"}}  # fmt: skip
-                errors.line(custom_id, {"status_code": 500, "request_id": request_id(), "body": body})
+            results.add(custom_id, state, message, response)
         for custom_id in self._never_read(batch):
-            errors.line(custom_id, None, {"code": code, "message": unfinished})
-        values = {"output_file_id": output.close(), "error_file_id": errors.close()}
+            results.never_ran(custom_id)
+        values: dict[str, Any] = {}
+        for name, stored in results.close().items():
+            if stored is not None:
+                self.files[stored.id] = stored
+                self.store.put_file(stored.record())
+            values[name] = stored.id if stored is not None else None
         if status == "completed":
             counts = batch.public["request_counts"]
             values["request_counts"] = counts | {"failed": batch.lines - counts["completed"]}
@@ -476,78 +361,3 @@ class Batches:
 
     def _save(self, batch: Batch) -> None:
         self.store.put_batch(batch.record())
-
-
-class _Writer:
-    """One output or error file of a batch, created on its first line."""
-
-    def __init__(self, batches: Batches, batch: Batch, part: str) -> None:
-        self.batches, self.batch, self.part = batches, batch, part
-        self.file_id = "file-" + new_id()
-        self.count = 0
-        self._out: Any = None
-
-    def line(self, custom_id: str, response: JSONObject | None, error: JSONObject | None = None) -> None:
-        if self._out is None:
-            self._out = (self.batches.folder / self.file_id).open("wb")
-        record = {"id": "batch_req_" + new_id(), "custom_id": custom_id, "response": response, "error": error}
-        self._out.write(_json.dumps(record) + b"\n")
-        self.count += 1
-
-    def close(self) -> str | None:
-        if self._out is None:
-            return None
-        size = self._out.tell()
-        self._out.close()
-        stored = StoredFile(self.file_id, self.batch.tenant, "batch_output",
-                            f"{self.batch.id}_{self.part}.jsonl", size, int(time.time()))  # fmt: skip
-        self.batches.files[stored.id] = stored
-        self.batches.store.put_file(stored.record())
-        return stored.id
-
-
-_Owned = TypeVar("_Owned", StoredFile, Batch)
-
-
-def _owned(found: _Owned | None, tenant: str, what: str, given: str) -> _Owned:
-    """A tenant's file or batch; another tenant's is as unknown as a missing one (404)."""
-    if found is None or found.tenant != tenant:
-        raise ApiError(404, f"No {what} found with id {excerpt(given)}.", param=f"{what}_id", code="not_found")
-    return found
-
-
-def _kind(item: JSONObject, endpoint: str) -> Kind:
-    url = item.get("url")
-    return ENDPOINTS[url] if isinstance(url, str) else ENDPOINTS[endpoint]
-
-
-def _line_problem(line: bytes, endpoint: str, seen: set[str], schemas: Any) -> tuple[str, str] | None:
-    """Why one input line cannot run in this batch (code, message), or None."""
-    try:
-        item = _json.loads(line)
-    except ValueError as exc:
-        return "invalid_json_line", f"The line is not JSON: {str(exc).splitlines()[0][:120]}"
-    if not schemas.is_valid("batch-request-line", item):  # the compiled validator; readable errors only if needed
-        errors = schemas.errors("batch-request-line", item)
-        return "invalid_request", f"The line is not a valid request: {errors[0] if errors else 'invalid'}"
-    url = item.get("url")
-    if url is not None and url != endpoint:
-        return "mismatched_url", f"The line's url {excerpt(url)} is not the batch's endpoint {endpoint}."
-    body = item["body"]
-    if url is None and not any(key in body and kind == ENDPOINTS[endpoint] for key, kind in _KIND_KEYS):
-        return "mismatched_body", f"The line's body is not a request for the batch's endpoint {endpoint}."
-    if ENDPOINTS[endpoint] == "embedding" and generator.numbers(body) > generator.MAX_NUMBERS:
-        return "too_large", f"The mock answers at most {generator.MAX_NUMBERS:,} numbers a request."
-    if item["custom_id"] in seen:
-        return "duplicate_custom_id", f"custom_id {excerpt(item['custom_id'])} is used by an earlier line."
-    seen.add(item["custom_id"])
-    return None
-
-
-def _is_metadata(value: Any) -> bool:
-    """OpenAI's Metadata: up to 16 string values, keys of up to 64 characters and values of up to 512."""
-    return (
-        isinstance(value, dict)
-        and len(value) <= 16
-        and all(isinstance(v, str) and len(k) <= 64 and len(v) <= 512 for k, v in value.items())
-    )

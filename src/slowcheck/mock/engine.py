@@ -25,7 +25,7 @@ from slowcheck.mock.schedule import Schedule
 from slowcheck.mock.settings import REAL_EXPIRY, MockSettings
 from slowcheck.mock.stats import Stats
 from slowcheck.mock.store import Store
-from slowcheck.mock.upstream import Upstream, UpstreamError
+from slowcheck.mock.upstream import UpstreamError, UpstreamModel
 from slowcheck.mock.webhooks import Webhooks
 from slowcheck.types import JSONObject
 
@@ -54,7 +54,7 @@ class Engine:
         """Recently used Idempotency-Keys; the rest are read back from the store."""
         self.webhooks: Webhooks | None = None
         self.upstream = (
-            Upstream(settings.upstream, api_key=settings.upstream_api_key, timeout=settings.upstream_timeout)
+            UpstreamModel(settings.upstream, api_key=settings.upstream_api_key, timeout=settings.upstream_timeout)
             if settings.upstream
             else None
         )
@@ -215,11 +215,11 @@ class Engine:
             return max(0.0, generation.dispatched_at + generation.run_time - now)
         return None
 
-    def unfinished(self, group_id: str) -> set[str]:
-        """The ids of a group's (or a batch's) generations that are Queued or In Progress."""
+    def unfinished_lines(self, batch_id: str) -> set[str]:
+        """The ids of a batch's generations that are Queued or In Progress."""
         if self.store.durable:
-            return self.store.unfinished(group_id)
-        return {g.id for g in self.recent.values() if g.group_id == group_id and not g.terminal}
+            return self.store.unfinished_lines(batch_id)
+        return {g.id for g in self.recent.values() if g.batch_id == batch_id and not g.terminal}
 
     # -- scheduling -------------------------------------------------------------------------------
 

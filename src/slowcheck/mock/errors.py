@@ -7,7 +7,7 @@ from starlette.responses import Response
 from slowcheck import _json
 from slowcheck.mock.ids import request_id
 
-__all__ = ["ApiError", "JsonAnswer", "excerpt"]
+__all__ = ["ApiError", "JsonAnswer", "excerpt", "internal_error", "json_answer"]
 
 _MESSAGE_CHARS = 400
 """An error message never grows with what was sent: past this, it is cut."""
@@ -56,6 +56,16 @@ class JsonAnswer(Response):
         if headers:
             raw += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
         self.raw_headers = raw
+
+
+def json_answer(content: object, *, headers: dict[str, str] | None = None) -> JsonAnswer:
+    """A 200 answer of ``content`` as JSON."""
+    return JsonAnswer(_json.dumps(content), headers=headers)
+
+
+def internal_error(exc: Exception) -> ApiError:
+    """The 500 of a handler that failed, naming the exception's type."""
+    return ApiError(500, f"The mock failed: {type(exc).__name__}.", type="server_error", code="internal_error")
 
 
 def excerpt(value: object, limit: int = 60) -> str:

@@ -47,6 +47,9 @@ class Generation:
     dispatched_at: float | None = None
     finished_at: float | None = None
     group_id: str | None = None
+    """The group it was submitted in, if any."""
+    batch_id: str | None = None
+    """The batch whose input line it runs, if any (a batch is no group: it reports through its own files)."""
     fail: bool = False
     stuck: bool = False
     raw: bytes | None = field(default=None, repr=False, compare=False)

@@ -17,91 +17,21 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from slowcheck import _json
 from slowcheck.errors import ConfigError
+from slowcheck.mock import tables
 from slowcheck.mock.ids import id_floor
 from slowcheck.mock.records import Generation, Group, Idempotent
+from slowcheck.mock.tables import OutboxEntry, PendingRow
 
-__all__ = ["Delivery", "PendingRow", "Snapshot", "Store"]
+__all__ = ["OutboxEntry", "PendingRow", "Snapshot", "Store"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS generations (
-  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, request BLOB NOT NULL,
-  created REAL NOT NULL, eligible_at REAL NOT NULL, run_time REAL NOT NULL,
-  state TEXT NOT NULL, state_message TEXT NOT NULL, response BLOB,
-  dispatched_at REAL, finished_at REAL, group_id TEXT, fail INTEGER NOT NULL, stuck INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS groups (
-  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, members BLOB NOT NULL,
-  created REAL NOT NULL, webhook_id TEXT, notified INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS idempotency (
-  tenant TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, target TEXT NOT NULL,
-  PRIMARY KEY (tenant, key));
-CREATE TABLE IF NOT EXISTS outbox (
-  id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, event TEXT NOT NULL, subject TEXT NOT NULL,
-  payload BLOB NOT NULL, done INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, url TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, record BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, record BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS batch_lines (
-  batch_id TEXT NOT NULL, line INTEGER NOT NULL, custom_id TEXT NOT NULL, generation_id TEXT NOT NULL,
-  PRIMARY KEY (batch_id, line));
-CREATE INDEX IF NOT EXISTS generations_pending ON generations (state) WHERE state IN ('Queued', 'In Progress');
-DROP INDEX IF EXISTS generations_created;
-CREATE INDEX IF NOT EXISTS idempotency_target ON idempotency (target);
-"""
-# Ids begin with their time (slowcheck.mock.ids), so the primary keys serve the expiry too: no index on
-# `created`, which cost every insert a fourth b-tree. `created` is still checked, for rows of databases
-# written before ids were time-ordered.
 _PENDING = (
     "SELECT id, eligible_at, created, state, stuck, group_id FROM generations "
     "WHERE state IN ('Queued', 'In Progress') ORDER BY created"
 )
-_INSERT_GENERATION = "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_UPDATE_GENERATION = (
-    "UPDATE generations SET state=?, state_message=?, response=?, dispatched_at=?, finished_at=? WHERE id=?"
-)
-_INSERT_GROUP = "INSERT INTO groups VALUES (?,?,?,?,?,?,?)"
-_INSERT_IDEMPOTENCY = "INSERT OR REPLACE INTO idempotency VALUES (?,?,?,?)"
-_INSERT_DELIVERY = "INSERT OR REPLACE INTO outbox VALUES (?,?,?,?,?,?)"
-_DELIVERY_DONE = "UPDATE outbox SET done = 1 WHERE id = ?"
-_GROUP_NOTIFIED = "UPDATE groups SET notified = 1 WHERE id = ?"
-_SET_WEBHOOK = "INSERT OR REPLACE INTO webhooks VALUES (?, ?)"
-_DELETE_WEBHOOK = "DELETE FROM webhooks WHERE id = ?"
-_PUT_FILE = "INSERT OR REPLACE INTO files VALUES (?, ?, ?)"
-_DELETE_FILE = "DELETE FROM files WHERE id = ?"
-_PUT_BATCH = "INSERT OR REPLACE INTO batches VALUES (?, ?, ?)"
-_INSERT_BATCH_LINE = "INSERT INTO batch_lines VALUES (?, ?, ?, ?)"
-_DELETE_BATCH = "DELETE FROM batches WHERE id = ?"
-_DELETE_BATCH_LINES = "DELETE FROM batch_lines WHERE batch_id = ?"
-_ORDER = [_INSERT_GENERATION, _INSERT_GROUP, _INSERT_IDEMPOTENCY, _INSERT_DELIVERY, _PUT_FILE, _INSERT_BATCH_LINE,
-          _UPDATE_GENERATION, _GROUP_NOTIFIED, _DELIVERY_DONE, _SET_WEBHOOK, _DELETE_WEBHOOK, _DELETE_FILE,
-          _PUT_BATCH, _DELETE_BATCH_LINES, _DELETE_BATCH]  # fmt: skip
-"""Within one commit: rows inserted before they are updated; a batch's record after the lines it counts."""
-
-
-class PendingRow(NamedTuple):
-    """What the schedule needs of a pending generation on start: no request."""
-
-    id: str
-    eligible_at: float
-    created: float
-    state: str
-    stuck: bool
-    group_id: str | None
-
-
-@dataclass(slots=True)
-class Delivery:
-    """A webhook event waiting in the outbox until its endpoint has answered (or given up)."""
-
-    id: str
-    webhook_id: str
-    event: str
-    subject: str
-    """The generation or group id the event is about."""
-    payload: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -110,7 +40,7 @@ class Snapshot:
     streamed by ``Store.pending``)."""
 
     groups: dict[str, Group] = field(default_factory=dict)
-    outbox: list[Delivery] = field(default_factory=list)
+    outbox: list[OutboxEntry] = field(default_factory=list)
     webhooks: dict[str, str] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
     batches: list[dict[str, Any]] = field(default_factory=list)
@@ -137,7 +67,8 @@ class Store:
             # mock being killed (kill -9), not the machine losing power, which is what --fsync (FULL) is for.
             # NORMAL sat between the two and cost a third more per row, in the checkpoints' fsyncs.
             conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
-            conn.executescript(_SCHEMA)
+            conn.executescript(tables.LAYOUT)
+            tables.upgrade(conn)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the mock's database {path}: {exc}") from None
         self._conn = conn
@@ -147,10 +78,10 @@ class Store:
         if self._conn is None:
             return snapshot
         for row in self._conn.execute("SELECT * FROM groups WHERE notified = 0"):
-            group = _group(row)
+            group = tables.group_of(row)
             snapshot.groups[group.id] = group
-        for did, webhook_id, event, subject, payload, _ in self._conn.execute("SELECT * FROM outbox WHERE done = 0"):
-            snapshot.outbox.append(Delivery(did, webhook_id, event, subject, _json.loads_own(payload)))
+        for eid, webhook_id, event, subject, payload, _ in self._conn.execute("SELECT * FROM outbox WHERE done = 0"):
+            snapshot.outbox.append(OutboxEntry(eid, webhook_id, event, subject, _json.loads_own(payload)))
         snapshot.webhooks = dict(self._conn.execute("SELECT id, url FROM webhooks"))
         snapshot.files = [_json.loads_own(record) for (record,) in self._conn.execute("SELECT record FROM files")]
         snapshot.batches = [_json.loads_own(record) for (record,) in self._conn.execute("SELECT record FROM batches")]
@@ -165,13 +96,13 @@ class Store:
         for gid, eligible_at, created, state, stuck, group_id in self._conn.execute(_PENDING):
             yield PendingRow(gid, eligible_at, created, state, bool(stuck), group_id)
 
-    def unfinished(self, group_id: str) -> set[str]:
-        """The ids of a group's (or a batch's) generations that are Queued or In Progress."""
+    def unfinished_lines(self, batch_id: str) -> set[str]:
+        """The ids of a batch's generations that are Queued or In Progress."""
         if self._conn is None:
             return set()
         self._flush()
-        sql = "SELECT id FROM generations WHERE state IN ('Queued', 'In Progress') AND group_id = ?"
-        return {gid for (gid,) in self._conn.execute(sql, (group_id,))}
+        sql = "SELECT id FROM generations WHERE state IN ('Queued', 'In Progress') AND batch_id = ?"
+        return {gid for (gid,) in self._conn.execute(sql, (batch_id,))}
 
     def batch_results(self, batch_id: str) -> Iterator[tuple[str, str | None, str | None, Any]]:
         """A batch's dispatched lines as (custom_id, state, state message, response), in the order they finished:
@@ -188,18 +119,18 @@ class Store:
             yield custom_id, state, message, _json.loads_own(response) if response is not None else None
 
     def put_file(self, record: dict[str, Any]) -> None:
-        self._put(_PUT_FILE, (record["id"], record["tenant"], _json.dumps(record)))
+        self._put(tables.PUT_FILE, (record["id"], record["tenant"], _json.dumps(record)))
 
     def delete_file(self, file_id: str) -> None:
-        self._put(_DELETE_FILE, (file_id,))
+        self._put(tables.DELETE_FILE, (file_id,))
 
     def put_batch(self, record: dict[str, Any]) -> None:
-        self._put(_PUT_BATCH, (record["id"], record["tenant"], _json.dumps(record)))
+        self._put(tables.PUT_BATCH, (record["id"], record["tenant"], _json.dumps(record)))
 
     def delete_batch(self, batch_id: str) -> None:
         """A batch past its retention: its record and its line rows."""
-        self._put(_DELETE_BATCH, (batch_id,))
-        self._put(_DELETE_BATCH_LINES, (batch_id,))
+        self._put(tables.DELETE_BATCH, (batch_id,))
+        self._put(tables.DELETE_BATCH_LINES, (batch_id,))
 
     async def committed(self) -> None:
         """Returns once everything queued so far is committed (at once without a store)."""
@@ -210,12 +141,12 @@ class Store:
         what is queued: right for a Queued generation (its insert was awaited, and nothing else writes its row
         until it leaves the queue), and it keeps one loop turn's writes in one commit."""
         row = self._one("SELECT * FROM generations WHERE id = ?", (generation_id,), flush=flush)
-        return _generation(row) if row is not None else None
+        return tables.generation_of(row) if row is not None else None
 
     def read_group(self, group_id: str) -> Group | None:
         """One stored group, or None."""
         row = self._one("SELECT * FROM groups WHERE id = ?", (group_id,))
-        return _group(row) if row is not None else None
+        return tables.group_of(row) if row is not None else None
 
     def read_idempotency(self, tenant: str, key: str) -> Idempotent | None:
         """An Idempotency-Key's record, or None."""
@@ -247,10 +178,9 @@ class Store:
         self._flush()
         floor = id_floor(created_before)
         done = self._conn.execute(
-            "DELETE FROM generations WHERE id < ? AND created < ? AND state NOT IN ('Queued', 'In Progress')",
-            (floor, created_before),
+            "DELETE FROM generations WHERE id < ? AND state NOT IN ('Queued', 'In Progress')", (floor,)
         )
-        self._conn.execute("DELETE FROM groups WHERE id < ? AND created < ? AND notified = 1", (floor, created_before))
+        self._conn.execute("DELETE FROM groups WHERE id < ? AND notified = 1", (floor,))
         # A key outlives its generation by no more than this: retried after, it makes a new one.
         self._conn.execute(
             "DELETE FROM idempotency WHERE target < ? AND target NOT IN (SELECT id FROM generations WHERE id < ?)",
@@ -276,12 +206,14 @@ class Store:
         """Store new generations (and their group, idempotency key or batch lines); returns once committed."""
         if not self.durable:
             return
-        ops: list[tuple[str, tuple[Any, ...]]] = [(_INSERT_GENERATION, _row(g)) for g in generations]
-        ops += [(_INSERT_BATCH_LINE, line) for line in batch_lines]
+        ops: list[tuple[str, tuple[Any, ...]]] = [
+            (tables.INSERT_GENERATION, tables.generation_row(g)) for g in generations
+        ]
+        ops += [(tables.INSERT_BATCH_LINE, line) for line in batch_lines]
         if group is not None:
-            ops.append((_INSERT_GROUP, _group_row(group)))
+            ops.append((tables.INSERT_GROUP, tables.group_row(group)))
         if idempotency is not None:
-            ops.append((_INSERT_IDEMPOTENCY, idempotency))
+            ops.append((tables.INSERT_IDEMPOTENCY, idempotency))
         waiter: asyncio.Future[None] = self._running_loop().create_future()
         self._pending.extend(ops)
         self._waiters.append(waiter)
@@ -292,7 +224,7 @@ class Store:
         """Record a state change; not awaited (a lost transition is replayed by the scheduler on start)."""
         response = _json.dumps(generation.response) if generation.response is not None else None
         self._put(
-            _UPDATE_GENERATION,
+            tables.UPDATE_GENERATION,
             (
                 generation.state,
                 generation.state_message,
@@ -304,21 +236,19 @@ class Store:
         )
 
     def group_notified(self, group_id: str) -> None:
-        self._put(_GROUP_NOTIFIED, (group_id,))
+        self._put(tables.GROUP_NOTIFIED, (group_id,))
 
-    def enqueue_delivery(self, delivery: Delivery) -> None:
-        payload = _json.dumps(delivery.payload)
-        row = (delivery.id, delivery.webhook_id, delivery.event, delivery.subject, payload, 0)
-        self._put(_INSERT_DELIVERY, row)
+    def enqueue_delivery(self, entry: OutboxEntry) -> None:
+        self._put(tables.INSERT_OUTBOX, entry.row())
 
-    def delivery_done(self, delivery_id: str) -> None:
-        self._put(_DELIVERY_DONE, (delivery_id,))
+    def delivery_done(self, entry_id: str) -> None:
+        self._put(tables.OUTBOX_DONE, (entry_id,))
 
     def set_webhook(self, webhook_id: str, url: str | None) -> None:
         if url is None:
-            self._put(_DELETE_WEBHOOK, (webhook_id,))
+            self._put(tables.DELETE_WEBHOOK, (webhook_id,))
         else:
-            self._put(_SET_WEBHOOK, (webhook_id, url))
+            self._put(tables.SET_WEBHOOK, (webhook_id, url))
 
     def add_tables(self, script: str) -> None:
         """Another module's tables (the credit ledger), created if missing; nothing without a store."""
@@ -371,7 +301,7 @@ class Store:
             self._conn.execute("BEGIN")
             # One executemany per statement, inserts before updates: an update never precedes the insert
             # of its row, and within a statement the order of arrival is kept.
-            for sql in sorted(by_statement, key=_rank):
+            for sql in sorted(by_statement, key=tables.rank):
                 self._conn.executemany(sql, by_statement[sql])
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -379,11 +309,6 @@ class Store:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
         _settle(waiters, error)
-
-
-def _rank(sql: str) -> int:
-    """A statement's place in a commit; other modules' statements (``Store.queue``) come last."""
-    return _ORDER.index(sql) if sql in _ORDER else len(_ORDER)
 
 
 def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
@@ -394,71 +319,3 @@ def _settle(waiters: list[asyncio.Future[None]], error: BaseException | None) ->
             waiter.set_result(None)
         else:
             waiter.set_exception(error)
-
-
-def _row(g: Generation) -> tuple[Any, ...]:
-    response = _json.dumps(g.response) if g.response is not None else None
-    return (
-        g.id,
-        g.tenant,
-        g.kind,
-        g.raw if g.raw is not None else _json.dumps(g.request),
-        g.created,
-        g.eligible_at,
-        g.run_time,
-        g.state,
-        g.state_message,
-        response,
-        g.dispatched_at,
-        g.finished_at,
-        g.group_id,
-        int(g.fail),
-        int(g.stuck),
-    )
-
-
-def _group_row(group: Group) -> tuple[Any, ...]:
-    members = _json.dumps(group.member_ids)
-    return (group.id, group.tenant, group.kind, members, group.created, group.webhook_id, int(group.notified))
-
-
-def _group(row: tuple[Any, ...]) -> Group:
-    gid, tenant, kind, members, created, webhook_id, notified = row
-    return Group(gid, tenant, kind, _json.loads_own(members), created, webhook_id, bool(notified))
-
-
-def _generation(row: tuple[Any, ...]) -> Generation:
-    (
-        gid,
-        tenant,
-        kind,
-        request,
-        created,
-        eligible_at,
-        run_time,
-        state,
-        message,
-        response,
-        dispatched,
-        finished,
-        group_id,
-        fail,
-        stuck,
-    ) = row
-    return Generation(
-        id=gid,
-        tenant=tenant,
-        kind=kind,
-        request=_json.loads_own(request),
-        created=created,
-        eligible_at=eligible_at,
-        run_time=run_time,
-        state=state,
-        state_message=message,
-        response=_json.loads_own(response) if response is not None else None,
-        dispatched_at=dispatched,
-        finished_at=finished,
-        group_id=group_id,
-        fail=bool(fail),
-        stuck=bool(stuck),
-    )

@@ -13,14 +13,16 @@ import httpx
 from slowcheck.mock.records import Generation
 from slowcheck.types import JSONObject
 
-__all__ = ["Upstream", "UpstreamError"]
+__all__ = ["UpstreamError", "UpstreamModel"]
 
 
 class UpstreamError(Exception):
     """The upstream did not produce a completion; the message becomes the Failed state's stateMessage."""
 
 
-class Upstream:
+class UpstreamModel:
+    """The model behind ``--upstream``: a synchronous completion per generation."""
+
     def __init__(self, base_url: str, *, api_key: str | None, timeout: float) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(

@@ -20,7 +20,8 @@ from slowcheck.mock.ids import new_id
 from slowcheck.mock.records import Generation, Group, iso
 from slowcheck.mock.settings import MockSettings
 from slowcheck.mock.stats import Stats
-from slowcheck.mock.store import Delivery, Store
+from slowcheck.mock.store import Store
+from slowcheck.mock.tables import OutboxEntry
 
 __all__ = ["Webhooks"]
 
@@ -49,15 +50,15 @@ class Webhooks:
             self.registry[webhook_id] = url
         self.store.set_webhook(webhook_id, url)
 
-    def resume(self, outbox: list[Delivery]) -> None:
+    def resume(self, outbox: list[OutboxEntry]) -> None:
         for delivery in outbox:
             self._spawn(delivery)
 
     def generation_finished(self, generation: Generation) -> None:
         webhook_id = generation.webhook_id
         # Documented: webhooks fire for chat completions and embeddings (async-embedding.completed), not for
-        # text completions; group members report through their group.
-        if webhook_id is None or generation.kind == "text" or generation.group_id is not None:
+        # text completions; group members report through their group, a batch's lines through its files.
+        if webhook_id is None or generation.kind == "text" or generation.group_id or generation.batch_id:
             return
         event = "async-embedding.completed" if generation.kind == "embedding" else "generation.completed"
         payload = {
@@ -89,16 +90,16 @@ class Webhooks:
         if webhook_id not in self.registry:
             self.stats.webhooks["unknown_webhook_id"] += 1
             return
-        delivery = Delivery(new_id(), webhook_id, event, subject, payload)
+        delivery = OutboxEntry(new_id(), webhook_id, event, subject, payload)
         self.store.enqueue_delivery(delivery)
         self._spawn(delivery)
 
-    def _spawn(self, delivery: Delivery) -> None:
+    def _spawn(self, delivery: OutboxEntry) -> None:
         task = asyncio.get_running_loop().create_task(self._deliver(delivery))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: OutboxEntry) -> None:
         faults = self.settings.faults
         if faults.webhook_delay:
             await asyncio.sleep(faults.webhook_delay)
@@ -121,7 +122,7 @@ class Webhooks:
             await self._attempt(delivery, self.settings.webhook_attempts + 1)
         self.store.delivery_done(delivery.id)
 
-    async def _attempt(self, delivery: Delivery, attempt: int) -> str:
+    async def _attempt(self, delivery: OutboxEntry, attempt: int) -> str:
         """One try: 'delivered', 'rejected' (4xx: no retry) or 'retry'."""
         url = self.registry.get(delivery.webhook_id)
         if url is None:
@@ -152,7 +153,7 @@ class Webhooks:
             return "delivered"
         return "rejected" if answer.status_code < 500 else "retry"
 
-    def _headers(self, delivery: Delivery, body: bytes) -> dict[str, str]:
+    def _headers(self, delivery: OutboxEntry, body: bytes) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
