@@ -202,6 +202,11 @@ async def test_files_and_batches_belong_to_their_key() -> None:
         pytest.param(
             {"endpoint": "/v1/completions", "completion_window": "24h", "metadata": {"k": 1}}, "metadata", id="metadata"
         ),  # fmt: skip
+        pytest.param(
+            {"endpoint": "/v1/completions", "completion_window": "24h", "webhook_url": 3},
+            "webhook_url",
+            id="webhook-url",
+        ),  # fmt: skip
     ],
 )
 async def test_a_bad_batch_request_is_a_400_naming_the_field(body: dict[str, Any], param: str) -> None:
@@ -290,3 +295,30 @@ async def test_line_level_refusals_complete_the_batch_with_only_an_error_file() 
     assert sorted(e["custom_id"] for e in errors) == [f"q-{n}" for n in range(4)]
     assert {e["response"]["status_code"] for e in errors} == {400}
     assert all(schema_set().errors("batch-output-line", e) == [] for e in errors)
+
+
+async def test_an_upload_form_is_held_to_its_published_schema() -> None:
+    async with running(fast()) as client:
+        text_file = await client.post("/v1/files", data={"file": "not a file part", "purpose": "batch"},
+                                      files={"other": ("x.jsonl", b"{}")})  # fmt: skip
+        no_purpose = await client.post("/v1/files", files={"file": ("x.jsonl", b"{}")})
+    for refused, param in ((text_file, "file"), (no_purpose, "purpose")):
+        assert refused.status_code == 400
+        assert schema_set().errors("error", refused.json()) == []
+        assert refused.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+async def test_a_batch_lines_generation_names_its_batch_and_no_group(tmp_path: Path, durable: bool) -> None:
+    db = str(tmp_path / "m.sqlite3") if durable else ":memory:"
+    async with running(fast(db=db)) as client:
+        single = (await client.post("/v1/slow/chat/completions", json=json.loads(chat_line(9))["body"])).json()
+        stored = await upload(client, b"".join(chat_line(n) for n in range(3)))
+        final = (await until_done(client, (await create(client, stored["id"]))["id"]))[-1]
+        ids = [line["response"]["body"]["id"] for line in await lines_of(client, final["output_file_id"])]
+        engine = client.app.state.mock.engine  # type: ignore[attr-defined]
+        lines = [engine.store.read(i) if durable else engine.generation(i) for i in ids]
+        shown = (await client.get(f"/v1/generation/{single['id']}")).json()
+    assert len(lines) == 3
+    assert {(g.batch_id, g.group_id) for g in lines} == {(final["id"], None)}, "in memory and in the store"
+    assert all(g.to_json().keys() == shown.keys() for g in lines), "the record a client sees is the same"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import selectors
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from slowcheck.mock.store import Store
 from tests.mock.conftest import AUTH, CHAT, KEY, fast, running, terminal, until
 
 pytestmark = pytest.mark.anyio
@@ -126,3 +129,30 @@ async def test_api_keys_reach_no_stored_byte(tmp_path: Path) -> None:
     assert ack["id"].encode() in stored, "the generation was stored"
     assert KEY.encode() not in stored
     assert KEY not in stats
+
+
+def test_a_database_from_before_batch_ids_opens_with_its_batch_lines_moved(tmp_path: Path) -> None:
+    """Batch lines once had their batch's id as group_id: such a database gets the batch_id column on opening."""
+    db = tmp_path / "before.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE generations (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, request BLOB NOT "
+        "NULL, created REAL NOT NULL, eligible_at REAL NOT NULL, run_time REAL NOT NULL, state TEXT NOT NULL, "
+        "state_message TEXT NOT NULL, response BLOB, dispatched_at REAL, finished_at REAL, group_id TEXT, "
+        "fail INTEGER NOT NULL, stuck INTEGER NOT NULL)"
+    )
+    request = json.dumps(CHAT).encode()
+    rows = [(gid, "key_x", "chat", request, 1.0, 1.0, 0.1, "Queued", "Queued", None, None, None, group, 0, 0)
+            for gid, group in (("line", "batch_B"), ("member", "G1"), ("single", None))]  # fmt: skip
+    conn.executemany("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.commit()
+    conn.close()
+    store = Store(str(db))
+    try:
+        read = {gid: store.read(gid) for gid in ("line", "member", "single")}
+        unfinished = store.unfinished_lines("batch_B")
+    finally:
+        store.close()
+    assert {gid: (g.batch_id, g.group_id) for gid, g in read.items() if g is not None} == {
+        "line": ("batch_B", None), "member": (None, "G1"), "single": (None, None)}  # fmt: skip
+    assert unfinished == {"line"}

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from slowcheck.mock import Faults, Span
+from slowcheck.mock.app.validation import _GROUP_FORM, _REQUEST
+from slowcheck.mock.records import Kind
 from slowcheck.schemas import schema_set
 from tests.mock.conftest import CHAT, KEY, TEXT, app_of, fast, running, terminal, until
 from tests.test_strategies import JSON_VALUES
@@ -220,6 +222,25 @@ async def test_groups_submit_list_and_enforce_their_limits() -> None:
     assert_envelope(mixed, 400, "requests[1].messages")
     assert_envelope(empty, 400, "requests")
     assert_envelope(other, 404)
+
+
+async def test_a_groups_limit_is_the_one_its_schema_declares() -> None:
+    most = schema_set().document("group-request")["definitions"]["chat"]["properties"]["requests"]["maxItems"]
+    async with running() as client:
+        full = await client.post("/v1/slow/group/chat/completions", json={"requests": [CHAT] * most})
+        over = await client.post("/v1/slow/group/chat/completions", json={"requests": [CHAT] * (most + 1)})
+    assert full.json()["groupSize"] == most
+    error = assert_envelope(over, 400, "requests")
+    assert error["code"] == "group_too_large"
+    assert f"at most {most} requests, got {most + 1}" in error["message"]
+
+
+@pytest.mark.parametrize("kind", ["chat", "text"])
+def test_a_groups_form_holds_requests_of_its_kinds_schema(kind: Kind) -> None:
+    """The mock checks a group's requests one by one against the kind's request schema (so that an error names
+    the request): the form in group-request.schema.json must hold the same."""
+    form = schema_set().document("group-request")["definitions"][_GROUP_FORM[kind]]
+    assert form["properties"]["requests"]["items"] == {"$ref": f"{_REQUEST[kind]}.schema.json"}
 
 
 async def test_models_health_and_model_restriction() -> None:
