@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from slowcheck.contract.rules import Outcome, Rule
+from slowcheck.contract.rules import Rule
 from slowcheck.contract.runner import Suite, select
+from slowcheck.findings import Outcome
 
 
 @pytest.mark.parametrize("rule", select(), ids=lambda r: r.id)

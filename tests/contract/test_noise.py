@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from slowcheck.contract.rules import Deviation, NotRun, Outcome, Violation, raise_all, worst_of
 from slowcheck.contract.target import Target, TargetUnreachable
+from slowcheck.findings import Deviation, NotRun, Outcome, Violation, raise_all, worst_of
 from slowcheck.pacing import Pacer
 from slowcheck.transient import Noise, RetryPolicy, is_transient_answer
 
@@ -231,7 +231,7 @@ def test_the_noise_ledger_says_nothing_when_there_was_none() -> None:
 def test_every_finding_reaches_results_json_and_junit(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
-    from slowcheck.contract.report import write_junit, write_results
+    from slowcheck.checks.report import write_junit, write_results
     from slowcheck.contract.rules import RULES
     from slowcheck.contract.runner import Suite
 

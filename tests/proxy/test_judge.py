@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from slowcheck.contract.rules import Outcome
+from slowcheck.findings import Outcome
 from slowcheck.proxy import judge as judge_module
 from slowcheck.proxy.exchange import Exchange
 from slowcheck.proxy.judge import Judge

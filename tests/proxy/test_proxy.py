@@ -16,7 +16,7 @@ import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slowcheck.background import serve_in_background
-from slowcheck.contract.rules import Outcome
+from slowcheck.findings import Outcome
 from slowcheck.mock import MockSettings, Span, create_app
 from slowcheck.mock.server import mock_in_background
 from slowcheck.proxy.exchange import Exchange, read

@@ -222,7 +222,8 @@ def test_slowcheck_run_combines_the_sdk_phase_verdict(
     sdk: dict[str, Any] | None, status: str, reason: str | None
 ) -> None:
     """`slowcheck run`'s phases combined: every contract rule held, no load; the SDK phase decides."""
-    from slowcheck.contract.rules import RULES, Outcome, Result
+    from slowcheck.contract.rules import RULES
+    from slowcheck.findings import Outcome, Result
     from slowcheck.run.command import _judge
 
     held = [Result(rule, Outcome.HELD) for rule in RULES.values()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from slowcheck.contract.rules import RULES, Outcome, Result, Rule, Violation
+from slowcheck.contract.rules import RULES, Rule
+from slowcheck.findings import Outcome, Result, Violation
 
 __all__ = ["RULES", "Outcome", "Result", "Rule", "Violation"]

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slowcheck import api
 from slowcheck.contract.budget import share
-from slowcheck.contract.rules import Deviation, Violation, rule
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Exchange, Target
+from slowcheck.findings import Deviation, Violation
 
 _ACK_BUDGET_S = 2.0  # "returns instantly"; the suggested p99 budget in our reference notes
 _CONCURRENT = 12  # enough to see a shared counter or a racy id generator; each one is billed
@@ -26,7 +27,7 @@ def submitted(target: Target, kind: api.Kind = "chat") -> tuple[Exchange, float]
         sent_ms = time.time() * 1000
         return target.submit(target.chat() if kind == "chat" else target.text(), kind=kind), sent_ms
 
-    return target.once(f"ack-{kind}", send)
+    return target.session.once(f"ack-{kind}", send)
 
 
 def _ack(target: Target, kind: api.Kind = "chat") -> Exchange:

@@ -1,8 +1,9 @@
 """Rules about a generation's life: states, the record in each state, and the finished result.
 
 The probes are submitted once, before the immediate rules run (so they progress meanwhile), and polled
-until terminal or until ``--completion-timeout`` after submission; every record seen along the way is kept,
-and each rule reads what it needs from those observations.
+until terminal or until ``--completion-timeout`` after submission; every record seen along the way is kept.
+Most rules apply one check of ``slowcheck.checks.records`` to every record read (:func:`judge_reads`, which
+LIFE-GENERATED calls too); the tool-call and JSON-output rules judge what only these probes asked for.
 """
 
 from __future__ import annotations
@@ -10,22 +11,24 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from slowcheck import api
+from slowcheck.checks import records
+from slowcheck.checks.records import Read, Sent, reads
 from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
 from slowcheck.contract.probes import RESUBMITS, Probe, await_resubmitting, submit_all
-from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation, rule
+from slowcheck.contract.rules import rule, rule_of
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
-from slowcheck.timestamps import epoch_seconds
+from slowcheck.findings import Deviation, NotRun, Skipped, Violation, raise_all
 
-_ORDER = {"Queued": 0, "In Progress": 1, "Success": 2, "Failed": 2}
+__all__ = ["judge_reads", "probe_fields", "probes", "read_ledger", "sent", "submitted_probes", "write_ledger"]
+
 _EXPIRY_MS = 72 * 3600 * 1000  # documented: requests expire after 72 hours if not completed
-_CHAT_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
-_TEXT_REASONS = {"stop", "length", "content_filter"}
 _TOOL = {
     "type": "function",
     "function": {
@@ -39,7 +42,7 @@ _PROBES = 5
 
 
 def _timeout_skipped(target: Target) -> bool:
-    return target.completion_timeout <= 0 and target.resume is None
+    return target.completion_timeout <= 0 and target.session.resume is None
 
 
 share(
@@ -47,7 +50,7 @@ share(
     "polls of the lifecycle probes",
     floor=lambda target: 0 if _timeout_skipped(target) else 2 * _PROBES,
     full=lambda target: 0 if _timeout_skipped(target) else sweeps_within(target.completion_timeout) * _PROBES,
-    grant=lambda target, n: target.reserves.__setitem__("probes", n),
+    pool="probes",
 )
 
 
@@ -55,43 +58,45 @@ def submitted_probes(target: Target) -> list[Probe]:
     """The lifecycle probes, submitted once (or loaded from ``--resume``); the ledger written when asked."""
 
     def make() -> list[Probe]:
-        if target.resume is not None:
-            return [Probe(**probe_fields(entry)) for entry in target.resume if not entry.get("generated")]
+        if target.session.resume is not None:
+            return [Probe(**probe_fields(entry)) for entry in target.session.resume if not entry.get("generated")]
         found = submit_all(target, _bodies(target), "a lifecycle probe")
-        target.cache["ledger-probes"] = found
-        if target.ledger is not None:
-            write_ledger(target.ledger, target)
+        target.session.probes = found
+        if target.session.ledger is not None:
+            write_ledger(target.session.ledger, target)
         return found
 
-    return target.once("probes-submitted", make)
+    return target.session.once("probes-submitted", make)
 
 
 share(
     "probes",
     "lifecycle probes",
-    floor=lambda target: 0 if target.resume is not None else _PROBES,
+    floor=lambda target: 0 if target.session.resume is not None else _PROBES,
     prepare=submitted_probes,
 )
 
 
 def probes(target: Target) -> list[Probe]:
     """The lifecycle probes, polled until terminal (or the completion timeout after their submission)."""
-    if "probes" in target.cache:  # a view with its own observations (LIFE-GENERATED)
-        return target.cache["probes"]  # type: ignore[no-any-return]
 
     def observe() -> list[Probe]:
         found = submitted_probes(target)
         if _timeout_skipped(target):
-            where = f"; their ids are in {target.ledger}: check them later with --resume" if target.ledger else ""
+            where = (
+                f"; their ids are in {target.session.ledger}: check them later with --resume"
+                if target.session.ledger
+                else ""
+            )
             raise Skipped(f"--completion-timeout 0: {len(found)} probes submitted, not awaited{where}")
         # Resumed probes get a fresh --completion-timeout from now.
-        since = time.time() * 1000 if target.resume is not None else None
+        since = time.time() * 1000 if target.session.resume is not None else None
         attempts, ending = await_resubmitting(target, found, pool="probes", what="a lifecycle probe", since_ms=since)
         if ending == "reserve":
-            target.cache["probes-reserve-spent"] = True
+            target.session.probes_reserve_spent = True
         return attempts
 
-    return target.once("probes-observed", observe)
+    return target.session.once("probes-observed", observe)
 
 
 def _bodies(target: Target) -> list[tuple[api.Kind, dict[str, Any]]]:
@@ -118,15 +123,14 @@ def probe_fields(entry: dict[str, Any]) -> dict[str, Any]:
 
 def write_ledger(path: Path, target: Target) -> None:
     """What a later ``--resume`` needs: the target, per probe its body, ack and submission time (LIFE-GENERATED's
-    marked ``generated``), and the batch the batch rules made (``target.cache["ledger-batch"]``). No keys.
+    marked ``generated``), and the batch the batch rules made (``target.session.batch``). No keys.
     Written whole by whichever adds to it."""
-    found: list[Probe] = target.cache.get("ledger-probes", [])
-    generated: list[Probe] = target.cache.get("ledger-generated", [])
-    entries = [{k: getattr(p, k) for k in _FIELDS} for p in found]
-    entries += [{k: getattr(p, k) for k in _FIELDS} | {"generated": True} for p in generated]
+    session = target.session
+    entries = [{k: getattr(p, k) for k in _FIELDS} for p in session.probes]
+    entries += [{k: getattr(p, k) for k in _FIELDS} | {"generated": True} for p in session.generated]
     document: dict[str, Any] = {"target": target.root, "probes": entries}
-    if "ledger-batch" in target.cache:
-        document["batch"] = target.cache["ledger-batch"]
+    if session.batch is not None:
+        document["batch"] = session.batch
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
@@ -164,7 +168,7 @@ def _finished_with(target: Target, key: str) -> list[Probe]:
 
 
 def _unfinished(target: Target, pending: list[Probe]) -> str:
-    if target.cache.get("probes-reserve-spent"):
+    if target.session.probes_reserve_spent:
         return f"{len(pending)} probe(s) not terminal when their polls were spent (raise --max-requests)"
     return (
         f"no probe reached Success within --completion-timeout {target.completion_timeout:g} s (the docs allow "
@@ -195,245 +199,76 @@ def finishes(target: Target) -> None:
     raise NotRun(f"{len(pending)} probe(s) still {last}: " + _unfinished(target, pending))
 
 
-@rule(
-    "LIFE-STATES-FORWARD",
-    "lifecycle",
-    "States only move forward and never leave a terminal state.",
-    source="documented",
-    uses=_LIFE,
-)
+def sent(probe: Probe) -> Sent:
+    """What a probe's records are judged against: its body, its ack, when it was sent."""
+    return Sent.of(probe.ack, probe.kind, probe.body, probe.submitted_ms)
+
+
+def judge_reads(check: Callable[[Read], Violation | None], watched: Iterable[Probe]) -> list[Violation]:
+    """Every finding of ``check`` over every record the probes read, in the order they were read."""
+    found = (check(read) for probe in watched for read in reads(sent(probe), probe.records))
+    return [finding for finding in found if finding is not None]
+
+
+@rule_of(records.states_forward, "lifecycle", uses=_LIFE)
 def states_forward(target: Target) -> None:
-    for probe in probes(target):
-        seen = [r.get("state") for r in probe.records]
-        ranks = [_ORDER.get(str(s), -1) for s in seen]
-        terminal = next((i for i, s in enumerate(seen) if s in api.TERMINAL), None)
-        if ranks != sorted(ranks) or (terminal is not None and len(set(seen[terminal:])) > 1):
-            raise Violation(f"states went {' -> '.join(map(str, _squash(seen)))}", request=probe.body)
+    raise_all(judge_reads(records.states_forward, probes(target)))
 
 
-@rule(
-    "LIFE-RECORD-SCHEMA",
-    "lifecycle",
-    "Every record, in every state, validates against generation.schema.json.",
-    source="documented",
-    uses=_LIFE,
-)
+@rule_of(records.record_schema, "lifecycle", uses=_LIFE)
 def record_schema(target: Target) -> None:
-    for probe in probes(target):
-        for record in probe.records:
-            errors = target.schemas.errors("generation", record)
-            if errors:
-                raise Violation(
-                    f"a {record.get('state')} record breaks the schema: {errors[0]}",
-                    request=probe.body,
-                    response=record,
-                )
+    raise_all(judge_reads(records.record_schema, probes(target)))
 
 
-@rule(
-    "LIFE-REQUEST-ECHO",
-    "lifecycle",
-    "The record's request equals what was sent, metadata included.",
-    source="documented",
-    uses=_LIFE,
-)
+@rule_of(records.request_echo, "lifecycle", uses=_LIFE)
 def request_echo(target: Target) -> None:
-    for probe in probes(target):
-        for record in probe.records:
-            stored = record.get("request")
-            if not isinstance(stored, dict) or any(stored.get(k) != v for k, v in probe.body.items()):
-                raise Violation(
-                    "the stored request differs from the submitted body", request=probe.body, response=record
-                )
+    raise_all(judge_reads(records.request_echo, probes(target)))
 
 
-@rule(
-    "LIFE-RESPONSE-ID",
-    "lifecycle",
-    "A finished response's id equals the ack's id.",
-    source="documented",
-    uses=_LIFE,
-)
+@rule_of(records.response_id, "lifecycle", uses=_LIFE)
 def response_id(target: Target) -> None:
-    for probe in _finished(target):
-        assert probe.final is not None
-        if probe.final["response"].get("id") != probe.ack["id"]:
-            raise Violation(
-                f"response.id {probe.final['response'].get('id')!r} != ack id {probe.ack['id']!r}",
-                request=probe.body,
-                response=probe.final,
-            )
+    raise_all(judge_reads(records.response_id, _finished(target)))
 
 
-@rule(
-    "LIFE-CHOICES-N",
-    "lifecycle",
-    "A finished response has n choices with indexes 0..n-1.",
-    source="documented",
-    uses=_LIFE,
-)
+@rule_of(records.choices_n, "lifecycle", uses=_LIFE)
 def choices_n(target: Target) -> None:
-    for probe in _finished(target):
-        assert probe.final is not None
-        indexes = [c.get("index") for c in probe.final["response"].get("choices", [])]
-        if indexes != list(range(probe.body.get("n") or 1)):
-            raise Violation(
-                f"n={probe.body.get('n') or 1} but choice indexes are {indexes}",
-                request=probe.body,
-                response=probe.final,
-            )
+    raise_all(judge_reads(records.choices_n, _finished(target)))
 
 
-@rule(
-    "LIFE-USAGE-SUM",
-    "lifecycle",
-    "usage.total_tokens == prompt_tokens + completion_tokens, all non-negative.",
-    source="documented",
-    uses=_LIFE,
-)
+@rule_of(records.usage_sum, "lifecycle", uses=_LIFE)
 def usage_sum(target: Target) -> None:
-    for probe in _finished(target):
-        assert probe.final is not None
-        usage = probe.final["response"].get("usage") or {}
-        parts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
-        numbers = [p for p in parts if isinstance(p, int) and not isinstance(p, bool) and p >= 0]
-        if len(numbers) != 3 or numbers[0] + numbers[1] != numbers[2]:
-            raise Violation(f"usage does not add up: {usage}", request=probe.body, response=probe.final)
+    raise_all(judge_reads(records.usage_sum, _finished(target)))
 
 
-@rule(
-    "LIFE-TOKEN-LIMIT",
-    "lifecycle",
-    "completion_tokens stay within max_tokens / max_completion_tokens (n × the limit for n choices).",
-    source="documented",
-    uses=_LIFE,
-)
+@rule_of(records.token_limit, "lifecycle", uses=_LIFE)
 def token_limit(target: Target) -> None:
-    for probe in _finished(target):
-        assert probe.final is not None
-        limit = probe.body.get("max_completion_tokens") or probe.body.get("max_tokens")
-        used = (probe.final["response"].get("usage") or {}).get("completion_tokens")
-        if limit is not None and isinstance(used, int) and used > limit * (probe.body.get("n") or 1):
-            raise Violation(
-                f"{used} completion tokens for a limit of {limit} × n={probe.body.get('n') or 1}",
-                request=probe.body,
-                response=probe.final,
-            )
+    raise_all(judge_reads(records.token_limit, _finished(target)))
 
 
-@rule(
-    "LIFE-FINISH-REASON",
-    "lifecycle",
-    "finish_reason is in the endpoint's enum.",
-    source="documented",
-    uses=_LIFE,
-)
+@rule_of(records.finish_reason, "lifecycle", uses=_LIFE)
 def finish_reason(target: Target) -> None:
-    for probe in _finished(target):
-        assert probe.final is not None
-        allowed = _CHAT_REASONS if probe.kind == "chat" else _TEXT_REASONS
-        for choice in probe.final["response"].get("choices", []):
-            if choice.get("finish_reason") not in allowed:
-                raise Violation(
-                    f"finish_reason {choice.get('finish_reason')!r} is not one of {sorted(allowed)}",
-                    request=probe.body,
-                    response=probe.final,
-                )
+    raise_all(judge_reads(records.finish_reason, _finished(target)))
 
 
-@rule(
-    "LIFE-TIMESTAMPS",
-    "lifecycle",
-    "finishedAt is ISO-8601, not before submission and not before dispatchedAt (on Failed records too).",
-    source="inferred",
-    uses=_LIFE,
-)
+@rule_of(records.timestamps, "lifecycle", uses=_LIFE)
 def timestamps(target: Target) -> None:
     _finished(target)  # a Success to judge, or not run
-    for probe in (p for p in probes(target) if p.final is not None):
-        final = probe.final
-        assert final is not None
-        if probe.failed and final.get("finishedAt") is None:
-            continue  # the docs show finishedAt on a Success; a Failed record without one promises nothing
-        finished = _epoch_ms(final.get("finishedAt"))
-        dispatched = _epoch_ms(final.get("dispatchedAt")) if final.get("dispatchedAt") else None
-        submitted = probe.ack.get("created", probe.submitted_ms)
-        skew = 5_000  # clocks of client and server differ a little
-        if finished is None or finished + skew < submitted or (dispatched is not None and finished < dispatched):
-            raise Violation(
-                f"finishedAt {final.get('finishedAt')!r}, dispatchedAt {final.get('dispatchedAt')!r}, "
-                f"submitted at {submitted} ms",
-                request=probe.body,
-                response=final,
-            )
+    raise_all(judge_reads(records.timestamps, probes(target)))  # Failed records too
 
 
-def _epoch_ms(text: Any) -> float | None:
-    seconds = epoch_seconds(text)
-    return None if seconds is None else seconds * 1000
-
-
-def _squash(states: list[Any]) -> list[Any]:
-    return [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
-
-
-@rule(
-    "LIFE-LENGTH-AT-LIMIT",
-    "lifecycle",
-    "finish_reason length only when the token limit was reached.",
-    source="inferred",
-    uses=_LIFE,
-    deviation="every finding: backends count the stopping token differently",
-)
+@rule_of(records.length_at_limit, "lifecycle", uses=_LIFE)
 def length_at_limit(target: Target) -> None:
-    for probe in _finished(target):
-        assert probe.final is not None
-        limit = probe.body.get("max_completion_tokens") or probe.body.get("max_tokens")
-        choices = probe.final["response"].get("choices", [])
-        used = (probe.final["response"].get("usage") or {}).get("completion_tokens")
-        if limit and len(choices) == 1 and choices[0].get("finish_reason") == "length" and used != limit:
-            raise Deviation(
-                f"finish_reason length with {used} completion tokens for a limit of {limit}",
-                request=probe.body,
-                response=probe.final,
-            )
+    raise_all(judge_reads(records.length_at_limit, _finished(target)))
 
 
-@rule(
-    "LIFE-RESPONSE-MODEL",
-    "lifecycle",
-    "A finished response names the requested model.",
-    source="inferred",
-    uses=_LIFE,
-    deviation="another name for the model (an alias or the served checkpoint)",
-)
+@rule_of(records.response_model, "lifecycle", uses=_LIFE)
 def response_model(target: Target) -> None:
-    for probe in _finished(target):
-        assert probe.final is not None
-        if probe.final["response"].get("model") != probe.body["model"]:
-            raise Deviation(
-                f"response.model {probe.final['response'].get('model')!r} != {probe.body['model']!r}",
-                request=probe.body,
-                response=probe.final,
-            )
+    raise_all(judge_reads(records.response_model, _finished(target)))
 
 
-@rule(
-    "LIFE-DISPATCHED-AT",
-    "lifecycle",
-    "dispatchedAt is set from In Progress on, and null while Queued.",
-    source="inferred",
-    uses=_LIFE,
-    deviation="every finding: the docs show dispatchedAt but do not define it",
-)
+@rule_of(records.dispatched_at, "lifecycle", uses=_LIFE)
 def dispatched_at(target: Target) -> None:
-    for probe in probes(target):
-        for record in probe.records:
-            state, dispatched = record.get("state"), record.get("dispatchedAt")
-            if (state == "Queued" and dispatched) or (state in ("In Progress", "Success") and not dispatched):
-                raise Deviation(
-                    f"a {state} record has dispatchedAt {dispatched!r}", request=probe.body, response=record
-                )
+    raise_all(judge_reads(records.dispatched_at, probes(target)))
 
 
 @rule(

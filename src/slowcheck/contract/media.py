@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Target
+from slowcheck.findings import NotRun, Violation
 
 
 @rule(

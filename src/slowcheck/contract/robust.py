@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from slowcheck.contract.rules import Deviation, Violation, rule, worst_of
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Target, TargetUnreachable
+from slowcheck.findings import Deviation, Violation, worst_of
 from slowcheck.hostile import CASE_HEADER, Hostile, Rule, corpus
 
 _TITLES: dict[Rule, str] = {

@@ -1,6 +1,6 @@
 """The lifecycle over generated bodies: a hypothesis state machine that submits bodies drawn from the
 request schemas as clients write them, polls them in any order, and checks every record it sees with the
-lifecycle rules.
+lifecycle rules' checks (``slowcheck.checks.records``).
 
 Findings are collected, not raised inside hypothesis: against a real API a replayed example is a new request
 (billed) and may answer differently, and a flaky replay is no verdict. A refused body is a strict corner (a
@@ -18,12 +18,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule as step, run_state_machine_as_test
 
 from slowcheck import api
+from slowcheck.checks.records import ON_EVERY_READ
 from slowcheck.contract import lifecycle
 from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
 from slowcheck.contract.probes import Probe, acked, await_all
-from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation, raise_all, rule
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Exchange, Target
+from slowcheck.findings import Deviation, NotRun, Skipped, Violation, raise_all
 from slowcheck.strategies import client_bodies
 from slowcheck.types import JSONObject
 
@@ -37,7 +39,7 @@ def _per_example(target: Target) -> int:
 
 def _grant(target: Target, requests: int) -> None:
     target.stateful_examples = max(1, min(target.stateful_examples, requests // _per_example(target)))
-    target.reserves["generated"] = _STEPS * sweeps_within(target.completion_timeout)
+    target.session.reserves["generated"] = _STEPS * sweeps_within(target.completion_timeout)
 
 
 share(
@@ -49,25 +51,6 @@ share(
     priority=1,
     step=_per_example,
 )
-
-# The lifecycle rules that judge observations, run again on each generated example.
-_CHECKS = (
-    lifecycle.states_forward, lifecycle.record_schema, lifecycle.request_echo, lifecycle.dispatched_at,
-    lifecycle.response_id, lifecycle.choices_n, lifecycle.usage_sum, lifecycle.token_limit, lifecycle.finish_reason,
-    lifecycle.timestamps,
-)  # fmt: skip
-
-
-class _View:
-    """The target as the lifecycle rules see it, with this example's probes in place of the fixed ones."""
-
-    def __init__(self, target: Target, probes: list[Probe]) -> None:
-        self._target = target
-        self.cache = {"probes": probes}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._target, name)
-
 
 _KINDS: dict[api.Kind, str] = {"chat": "chat-completion-request", "text": "completion-request"}
 
@@ -100,15 +83,10 @@ def _refused(target: Target, exchange: Exchange) -> Violation:
                      **exchange.summary())  # fmt: skip
 
 
-def _judge(target: Target, probes: list[Probe], findings: list[Violation]) -> None:
-    view = _View(target, probes)
-    for check in _CHECKS:
-        try:
-            check(view)
-        except NotRun:
-            pass  # a generated body that ended Failed has no result to judge: documented, not a finding
-        except Violation as found:
-            findings.append(found)
+def _judge(probes: list[Probe], findings: list[Violation]) -> None:
+    """The record checks every read must pass (``checks.records.ON_EVERY_READ``), the lifecycle rules' own."""
+    for check in ON_EVERY_READ:
+        findings.extend(lifecycle.judge_reads(check, probes))
 
 
 def _machine(target: Target, findings: list[Violation], unfinished: list[NotRun]) -> type[RuleBasedStateMachine]:
@@ -164,13 +142,13 @@ def _machine(target: Target, findings: list[Violation], unfinished: list[NotRun]
                         "(--completion-timeout)"
                     )
                 )
-            _judge(target, watched, findings)
+            _judge(watched, findings)
 
     return Lifecycle
 
 
 def _skipped(target: Target) -> str | None:
-    if target.completion_timeout <= 0 and target.ledger is None and target.resume is None:
+    if target.completion_timeout <= 0 and target.session.ledger is None and target.session.resume is None:
         return "--completion-timeout 0 without a ledger: generated generations would not be awaited"
     return None
 
@@ -189,7 +167,7 @@ def _skipped(target: Target) -> str | None:
 def generated(target: Target) -> None:
     findings: list[Violation] = []
     unfinished: list[NotRun] = []
-    if target.resume is not None:
+    if target.session.resume is not None:
         _resumed(target, findings, unfinished)
     elif target.completion_timeout <= 0:
         _submitted_for_later(target, findings)
@@ -231,7 +209,7 @@ def _drawn(kind: api.Kind, model: str, count: int) -> tuple[JSONObject, ...]:
 def _submitted_for_later(target: Target, findings: list[Violation]) -> None:
     """The first phase of a two-phase run: submit generated bodies, keep them in the ledger, judge on --resume."""
     half = _STEPS // 2
-    kept: list[Probe] = target.cache.setdefault("ledger-generated", [])
+    kept = target.session.generated
     try:
         for kind in ("chat", "text"):
             for body in _drawn(kind, target.model, half):
@@ -239,17 +217,17 @@ def _submitted_for_later(target: Target, findings: list[Violation]) -> None:
                 if probe is not None:
                     kept.append(probe)
     finally:  # what was submitted is in the ledger, whatever stopped the rest
-        if target.ledger is not None:
-            lifecycle.write_ledger(target.ledger, target)
+        if target.session.ledger is not None:
+            lifecycle.write_ledger(target.session.ledger, target)
     raise_all(findings)
     raise Skipped(
         f"--completion-timeout 0: {len(kept)} generated bodies submitted, not awaited; their ids are in "
-        f"{target.ledger}: check them later with --resume"
+        f"{target.session.ledger}: check them later with --resume"
     )
 
 
 def _resumed(target: Target, findings: list[Violation], unfinished: list[NotRun]) -> None:
-    watched = [Probe(**lifecycle.probe_fields(e)) for e in target.resume or [] if e.get("generated")]
+    watched = [Probe(**lifecycle.probe_fields(e)) for e in target.session.resume or [] if e.get("generated")]
     if not watched:
         raise Skipped(
             "the ledger holds no generated bodies (none was acknowledged in the first phase, or an older slowcheck "
@@ -259,4 +237,4 @@ def _resumed(target: Target, findings: list[Violation], unfinished: list[NotRun]
     if any(p.final is None for p in watched):
         unfinished.append(NotRun(f"a generated request was not terminal within --completion-timeout "
                                  f"{target.completion_timeout:g} s of --resume"))  # fmt: skip
-    _judge(target, watched, findings)
+    _judge(watched, findings)

@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 from slowcheck import api
 from slowcheck.contract.budget import share
-from slowcheck.contract.rules import Deviation, NotRun, Violation, rule, worst_of
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Exchange, Target
+from slowcheck.findings import Deviation, NotRun, Violation, worst_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ def _answers(target: Target) -> list[tuple[BadBody, Exchange]]:
             out.append((case, target.submit(body, judges_failure=True)))
         return out
 
-    return target.once("bad-bodies", send)
+    return target.session.once("bad-bodies", send)
 
 
 def _refused(target: Target, case: BadBody, exchange: Exchange) -> None:

@@ -18,8 +18,9 @@ from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
 from slowcheck.contract.probes import Probe, await_all, submit_all
 from slowcheck.contract.receiver import Delivery
-from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import DEFAULT_WEBHOOK_GRACE, Target
+from slowcheck.findings import NotRun, Violation
 
 _UA = re.compile(r"(Kuzco|inference\.net)-Webhook/1\.0")
 _DOCUMENTED_LATENCY = 60.0  # "delivery under 60 s after completion"
@@ -75,7 +76,7 @@ def submitted_hooks(target: Target) -> Submitted:
         group_id = str(group.json.get("groupId", "")) if group.status == 200 and isinstance(group.json, dict) else ""
         return Submitted(watched, group_id)
 
-    return target.once("hooks-submitted", make)
+    return target.session.once("hooks-submitted", make)
 
 
 share(
@@ -89,13 +90,13 @@ share(
     "polls of the webhook probes",
     floor=lambda target: 2 * _SUBJECTS,
     full=lambda target: sweeps_within(target.completion_timeout) * _SUBJECTS,
-    grant=lambda target, n: target.reserves.__setitem__("hooks", n),
+    pool="hooks",
 )
 _HOOKS = ("hooks", "hook-polls")
 
 
 def hooks(target: Target) -> Hooks:
-    return target.once("hooks", lambda: _wait(target))
+    return target.session.once("hooks", lambda: _wait(target))
 
 
 def _wait(target: Target) -> Hooks:
@@ -114,7 +115,7 @@ def _first(target: Target, subject: str, what: str, *, judged_here: bool = False
     receiver = target.receiver
     assert receiver is not None
     # Waited for once per subject: the rules after the first do not wait again for what did not come.
-    posts = target.once(f"first-{subject}", lambda: receiver.wait_for(subject, 1, target.webhook_wait))
+    posts = target.session.once(f"first-{subject}", lambda: receiver.wait_for(subject, 1, target.webhook_wait))
     if not posts:
         message = f"no {what} webhook arrived within {target.webhook_wait:g} s"
         if judged_here:

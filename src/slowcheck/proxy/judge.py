@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slowcheck import api
-from slowcheck.contract.rules import Outcome, Result, Rule
+from slowcheck.contract.rules import Rule
+from slowcheck.findings import Outcome, Result
 from slowcheck.hints import hint_seconds
 from slowcheck.proxy.exchange import Exchange
 from slowcheck.schemas import schema_set

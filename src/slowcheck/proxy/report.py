@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from slowcheck import __version__
-from slowcheck.contract.report import counts, write_junit, write_results
-from slowcheck.contract.rules import Outcome
+from slowcheck.checks.report import counts, write_junit, write_results
+from slowcheck.findings import Outcome
 from slowcheck.proxy.judge import CHECKS, Judge
 from slowcheck.verdict import Verdict, from_counts
 

@@ -1,4 +1,5 @@
-"""What a contract run writes: results.json for tools, junit.xml for CI, and its verdict."""
+"""What a judged run writes, whatever judged it (the contract's rules, the proxy's checks): results.json for
+tools, junit.xml for CI, the counts per outcome and the verdict."""
 
 from __future__ import annotations
 
@@ -6,13 +7,28 @@ import json
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from slowcheck.contract.budget import Plan
-from slowcheck.contract.rules import Outcome, Result
+from slowcheck.findings import Outcome, Result
 from slowcheck.verdict import Verdict, from_counts
 
-__all__ = ["counts", "verdict", "write_junit", "write_results"]
+__all__ = ["Planned", "counts", "verdict", "write_junit", "write_results"]
+
+
+class Planned(Protocol):
+    """The budget plan a contract run made before its first request (``contract.budget.Plan``), as reported."""
+
+    @property
+    def budget(self) -> int | None: ...
+
+    @property
+    def planned(self) -> int: ...
+
+    @property
+    def needed(self) -> int: ...
+
+    @property
+    def shares(self) -> dict[str, int]: ...
 
 
 def counts(results: list[Result]) -> dict[str, int]:
@@ -20,7 +36,7 @@ def counts(results: list[Result]) -> dict[str, int]:
     return {outcome.value: found.get(outcome.value, 0) for outcome in Outcome}
 
 
-def verdict(results: list[Result], plan: Plan | None = None) -> Verdict:
+def verdict(results: list[Result], plan: Planned | None = None) -> Verdict:
     """Fail on a violation; inconclusive when a rule that should have run did not, saying what would help."""
     not_run = [r for r in results if r.outcome is Outcome.NOT_RUN]
     why = ""
@@ -39,7 +55,7 @@ def write_results(
     *,
     target: str,
     duration: float,
-    plan: Plan | None = None,
+    plan: Planned | None = None,
     conditions: dict[str, Any] | None = None,
 ) -> None:
     """``conditions``: what the run met on the way (transient failures retried, 429s, the pace it kept)."""
