@@ -33,19 +33,14 @@ def contract_suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
     A misconfiguration found by the preflight (a refused key, an unknown model, a wrong base URL) stops
     the session with one line and exit 2, rather than failing every rule.
     """
-    from slowcheck.contract.command import resolve, target_from
-    from slowcheck.contract.runner import Suite
+    from slowcheck.contract.plan import plan_from
+    from slowcheck.contract.runner import open_suite
     from slowcheck.errors import SlowcheckError
     from slowcheck.report import new_report_dir
 
-    options = request.config.option
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     try:
-        rules, base_url, ledger, resume = resolve(options, new_report_dir("pytest"))
-        with target_from(options, base_url=base_url) as (target, _, _):
-            target.ledger, target.resume = ledger, resume
-            target.resume_batch = getattr(options, "resume_batch", None)
-            suite = Suite(target, rules, lenient=options.lenient, strict=options.strict)
+        with open_suite(plan_from(request.config.option, new_report_dir("pytest"))) as suite:
             for line in suite.plan.lines():
                 if reporter is not None:
                     reporter.write_line(line)

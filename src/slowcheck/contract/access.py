@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 
 from slowcheck.contract.ack import submitted
-from slowcheck.contract.rules import Violation, rule, worst_of
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Target
+from slowcheck.findings import Violation, worst_of
 
 _UNKNOWN_ID = "slowcheckUnknownId000"
 _LAX = "another 4xx with the envelope (403 for 401): the SDKs raise an error either way"
@@ -23,7 +24,7 @@ def _own_generation(target: Target) -> str:
 def _isolation_skipped(target: Target) -> str | None:
     if not target.second_api_key:
         return "needs --second-api-key (a key of another account)"
-    return target.second_key_refused
+    return target.session.second_key_refused
 
 
 @rule(

@@ -5,7 +5,8 @@ acks, the lifecycle probes and their polls, fuzz cases...), each paid for once. 
 it, its rules cannot conclude) and a full size (what the configuration asks for). The plan walks the rules in
 catalogue order, admits each whose floor still fits, then hands what is left to the flexible shares in
 priority order: poll reserves first (a lifecycle rule that cannot wait concludes nothing), then generated
-examples, then fuzz cases. Rules that do not fit are listed before anything is sent.
+examples, then fuzz cases. Rules that do not fit are listed before anything is sent. What each share got is
+handed to the run's session (:func:`grant`): a pool's poll reserve, a fuzz mode's cases.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from slowcheck.contract.rules import Rule
 
-__all__ = ["SHARES", "Plan", "Share", "make_plan", "share"]
+__all__ = ["SHARES", "Plan", "Share", "grant", "make_plan", "share"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +27,10 @@ class Share:
     """How the plan names it: 'lifecycle probes', 'polls of the lifecycle probes'."""
     floor: Callable[[Any], int]
     full: Callable[[Any], int]
-    grant: Callable[[Any, int], None] = lambda target, requests: None
-    """Tells the target how many requests it got (a poll reserve, a number of fuzz cases)."""
+    pool: str | None = None
+    """The pool of waiting subjects whose poll reserve these requests are (``Session.reserve``)."""
+    grant: Callable[[Any, int], None] | None = None
+    """What else the requests granted change (the number of generated examples that fit)."""
     priority: int = 0
     """Lower first when the plan hands out what is left above the floors."""
     prepare: Callable[[Any], Any] | None = None
@@ -45,22 +48,14 @@ def share(
     *,
     floor: Callable[[Any], int],
     full: Callable[[Any], int] | None = None,
+    pool: str | None = None,
     grant: Callable[[Any, int], None] | None = None,
     priority: int = 0,
     prepare: Callable[[Any], Any] | None = None,
     step: Callable[[Any], int] | None = None,
 ) -> None:
     """Declare a shared resource; ``full`` defaults to ``floor`` (a fixed cost)."""
-    SHARES[name] = Share(
-        name,
-        what,
-        floor,
-        full or floor,
-        grant or (lambda target, requests: None),
-        priority,
-        prepare,
-        step or (lambda target: 1),
-    )
+    SHARES[name] = Share(name, what, floor, full or floor, pool, grant, priority, prepare, step or (lambda target: 1))
 
 
 @dataclass(slots=True)
@@ -141,6 +136,18 @@ def make_plan(
             extra -= extra % max(1, s.step(target))
             left -= extra
         plan.shares[s.name] += extra
-    for name, granted in plan.shares.items():
-        SHARES[name].grant(target, granted)
     return plan
+
+
+def grant(target: Any, plan: Plan) -> None:
+    """Hand each share what the plan granted it: to the run's session (the requests, a pool's reserve), and to
+    the share's own ``grant``."""
+    session = target.session
+    session.capped = plan.budget is not None
+    for name, requests in plan.shares.items():
+        found = SHARES[name]
+        session.granted[name] = requests
+        if found.pool is not None:
+            session.reserves[found.pool] = requests
+        if found.grant is not None:
+            found.grant(target, requests)

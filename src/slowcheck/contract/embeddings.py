@@ -14,8 +14,9 @@ from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
 from slowcheck.contract.probes import Probe, await_resubmitting
-from slowcheck.contract.rules import Deviation, NotRun, Violation, rule
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Target
+from slowcheck.findings import Deviation, NotRun, Violation
 
 INPUTS = ["What is the capital of France?", "Paris"]
 
@@ -35,7 +36,7 @@ share(
     "polls of the embedding",
     floor=lambda target: 2,
     full=lambda target: sweeps_within(max(target.completion_timeout, 5.0)),
-    grant=lambda target, n: target.reserves.__setitem__("embedding", n),
+    pool="embedding",
 )
 
 
@@ -56,13 +57,13 @@ def submitted(target: Target) -> tuple[Probe, Any]:
             raise Violation(f"an embedding was not acknowledged with an id ({exchange.status})", **exchange.summary())
         return Probe("embedding", body, sent, ack), exchange
 
-    return target.once("embedding", submit)
+    return target.session.once("embedding", submit)
 
 
 def finished(target: Target) -> Probe:
     """The embedding once ended: its Success, or its last attempt (one that ends Failed is submitted again)."""
     probe, _ = submitted(target)
-    attempts, _ = target.once(
+    attempts, _ = target.session.once(
         "embedding-awaited", lambda: await_resubmitting(target, [probe], pool="embedding", what="an embedding")
     )
     ended = [p for p in attempts if p.final is not None]

@@ -19,8 +19,9 @@ from hypothesis.errors import Flaky
 
 from slowcheck import api
 from slowcheck.contract.budget import share
-from slowcheck.contract.rules import Deviation, Violation, rule
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Exchange, Target
+from slowcheck.findings import Deviation, Violation
 from slowcheck.schemas import schema_set
 from slowcheck.strategies import as_clients_send
 
@@ -36,7 +37,6 @@ def _fuzz_share(mode: str) -> None:
         f"{mode} fuzz cases",
         floor=lambda target: _FLOOR * len(_OPERATIONS),
         full=lambda target: max(_FLOOR, target.fuzz_examples) * len(_OPERATIONS),
-        grant=lambda target, n: target.fuzz_cases.__setitem__(mode, n // len(_OPERATIONS)),
         priority=2,
     )
 
@@ -103,7 +103,8 @@ def _fuzz(
 ) -> None:
     """Send each operation's generated cases and judge every answer. On loopback, where requests are not
     counted, a failure is found again by hypothesis and shrunk to the smallest case that shows it."""
-    count = target.fuzz_cases.get(mode_name, target.fuzz_examples)
+    granted = target.session.granted.get(f"fuzz-{mode_name}")  # requests for every operation's cases
+    count = target.fuzz_examples if granted is None else granted // len(_OPERATIONS)
     for path in _OPERATIONS:
         try:
             for cached in _generated(mode_name, path, count):

@@ -9,8 +9,9 @@ from typing import Any
 from slowcheck import api
 from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweep, sweeps_within
-from slowcheck.contract.rules import NotRun, Violation, rule
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Exchange, Target
+from slowcheck.findings import NotRun, Violation
 from slowcheck.hints import hint_seconds
 
 share("group", "a group of 3", floor=lambda target: 1)
@@ -19,7 +20,7 @@ share(
     "reads of the group listing",
     floor=lambda target: 2,
     full=lambda target: sweeps_within(max(target.completion_timeout, 5.0)),
-    grant=lambda target, n: target.reserves.__setitem__("group", n),
+    pool="group",
 )
 
 
@@ -37,7 +38,7 @@ def _group(target: Target) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             )
         return exchange.json, requests
 
-    return target.once("group", submit)
+    return target.session.once("group", submit)
 
 
 @rule(
@@ -70,7 +71,10 @@ def group_listing(target: Target) -> None:
         return seen[-1].status != 404, hint_seconds(seen[-1].headers)  # documented: 404 until available
 
     ending, _ = sweep(
-        [path], read, deadline=time.monotonic() + max(target.completion_timeout, 5.0), reserve=target.reserve("group")
+        [path],
+        read,
+        deadline=time.monotonic() + max(target.completion_timeout, 5.0),
+        reserve=target.session.reserve("group"),
     )
     exchange = seen[-1]
     if exchange.status == 404:  # not a break: the docs allow the listing to wait for the group

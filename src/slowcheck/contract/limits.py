@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from slowcheck.contract.budget import share
-from slowcheck.contract.rules import Skipped, Violation, rule
+from slowcheck.contract.rules import rule
 from slowcheck.contract.target import Exchange, Target
+from slowcheck.findings import Skipped, Violation
 
 _BURST = 60
 
@@ -13,7 +14,7 @@ share(
     "a burst to meet the rate limit (what is left)",
     floor=lambda target: 0,
     full=lambda target: _BURST,
-    grant=lambda target, n: target.reserves.__setitem__("rate", n),
+    pool="rate",
     priority=3,
 )
 
@@ -24,7 +25,7 @@ def _first_429(target: Target) -> Exchange:
         return own[0]
     if target.pacer.rate is not None:
         raise Skipped("paced by --rate-limit, and no 429 met: no burst is sent to meet the limit")
-    burst = target.reserve("rate")
+    burst = target.session.reserve("rate")
     burst = _BURST if burst is None else min(burst, _BURST)
     key = target.second_api_key or target.api_key  # spend the second account's budget where there is one
     for _ in range(burst):

@@ -12,9 +12,9 @@ from typing import Any
 
 from slowcheck import api
 from slowcheck.contract import ack
-from slowcheck.contract.rules import NotRun
 from slowcheck.contract.target import Exchange, Target, TargetUnreachable
 from slowcheck.errors import ConfigError
+from slowcheck.findings import NotRun
 from slowcheck.network import Network
 
 __all__ = ["Preflight", "check_reachable", "preflight", "requests_needed"]
@@ -67,11 +67,11 @@ def _preflight(target: Target) -> Preflight:
         path = api.MODELS if found.models is not None else api.generation("slowcheckUnknownId000")
         second = target.request("GET", path, key=target.second_api_key)
         if second.status in _REFUSED:
-            target.second_key_refused = (
+            target.session.second_key_refused = (
                 f"--second-api-key was refused in the preflight ({second.status}): pass a valid key of another "
                 "account to check isolation"
             )
-            found.notes.append(target.second_key_refused)
+            found.notes.append(target.session.second_key_refused)
     return found
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from slowcheck import api
 from slowcheck.contract.polling import sweep
-from slowcheck.contract.rules import NotRun, Violation
 from slowcheck.contract.target import Exchange, Target
+from slowcheck.findings import NotRun, Violation
 from slowcheck.hints import hint_seconds
 
 __all__ = ["RESUBMITS", "Probe", "acked", "await_all", "await_resubmitting", "submit_all"]
@@ -76,7 +76,7 @@ def await_all(target: Target, watched: Iterable[Probe], *, pool: str, since_ms: 
 
     Returns why it stopped: ``finished``, ``deadline`` or ``reserve``.
     """
-    return _await(target, list(watched), since_ms=since_ms, reserve=target.reserve(pool))[0]
+    return _await(target, list(watched), since_ms=since_ms, reserve=target.session.reserve(pool))[0]
 
 
 def _await(target: Target, watched: list[Probe], *, since_ms: float | None, reserve: int | None) -> tuple[str, int]:
@@ -105,7 +105,7 @@ def await_resubmitting(
     resubmission that cannot be sent (the budget, noise that never clears, a refusal) ends the resubmitting;
     what was observed stays."""
     attempts = list(watched)
-    reserve = target.reserve(pool)
+    reserve = target.session.reserve(pool)
     ending, spent = _await(target, attempts, since_ms=since_ms, reserve=reserve)
     latest = attempts
     for attempt in range(1, RESUBMITS + 1):

@@ -7,17 +7,17 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from slowcheck import _json, api, network
 from slowcheck.contract.receiver import Receiver
-from slowcheck.contract.rules import Deviation, NotRun, Skipped, Violation
+from slowcheck.contract.session import Session
 from slowcheck.errors import SlowcheckError
+from slowcheck.findings import Deviation, NotRun, Violation
 from slowcheck.hints import hint_seconds
 from slowcheck.pacing import Pacer
 from slowcheck.schemas import SchemaSet, schema_set
@@ -27,7 +27,6 @@ from slowcheck.transient import Noise, RetryPolicy, is_transient_answer
 __all__ = ["DEFAULT_WEBHOOK_GRACE", "DEFAULT_WEBHOOK_WAIT", "Exchange", "Target", "TargetUnreachable"]
 
 _NO_KEY = object()
-_T = TypeVar("_T")
 DEFAULT_WEBHOOK_WAIT = 60.0
 """Seconds to wait for a webhook after its generation finished."""
 DEFAULT_WEBHOOK_GRACE = 2.0
@@ -102,8 +101,7 @@ class Target:
         webhook_grace: float = DEFAULT_WEBHOOK_GRACE,
         fuzz_examples: int = 25,
         stateful_examples: int = 4,
-        ledger: Path | None = None,
-        resume: list[dict[str, Any]] | None = None,
+        session: Session | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         client_options: Mapping[str, Any] | None = None,
@@ -122,16 +120,8 @@ class Target:
         self.fuzz_examples, self.stateful_examples = fuzz_examples, stateful_examples
         """Generated cases per endpoint and mode for the fuzz rules, and examples of LIFE-GENERATED: the most
         the plan may grant (it grants less when the budget is small)."""
-        self.fuzz_cases: dict[str, int] = {}
-        """Cases per endpoint the plan granted to each fuzz mode."""
-        self.reserves: dict[str, int | None] = {}
-        """Polls the plan granted to each pool of waiting subjects (None: no cap)."""
-        self.ledger, self.resume = ledger, resume
-        """Where to write the lifecycle probes; probes loaded from an earlier run's ledger."""
-        self.resume_batch: dict[str, Any] | None = None
-        """The batch an earlier run's ledger holds, for the batch rules to read instead of making one."""
-        self.second_key_refused: str | None = None
-        """Why the preflight found --second-api-key unusable (the isolation rule is then skipped)."""
+        self.session = session or Session()
+        """What the run keeps on the way (the ledger, the plan's grants, the shared probes), for the rules."""
         self.sent = 0
         self.answered = 0
         """Answers with a body, each judged by RESP-CONTENT-TYPE on the way in (no request of its own)."""
@@ -155,8 +145,6 @@ class Target:
         self.reread_spacing = reread_spacing
         """Seconds between GEN-IDEMPOTENT-GET's reads of a terminal record (a lagging replica needs the time)."""
         self.schemas: SchemaSet = schema_set()
-        self.cache: dict[str, Any] = {}
-        self._once: dict[str, tuple[Any, BaseException | None]] = {}
         self.timeout = timeout
         # How to reach the target (CA bundle, client certificate, proxies from the environment, a gateway's
         # headers): ``slowcheck.network`` builds these from the flags every command shares.
@@ -169,22 +157,6 @@ class Target:
     @property
     def remaining(self) -> int | None:
         return None if self.max_requests is None else max(0, self.max_requests - self.sent)
-
-    def reserve(self, pool: str) -> int | None:
-        """The polls granted to a pool; no cap when the run has none."""
-        return self.reserves.get(pool) if self.max_requests is not None else None
-
-    def once(self, key: str, make: Callable[[], _T]) -> _T:
-        """``make()`` once per run: later calls get its value, or its Violation / NotRun / Skipped again."""
-        if key not in self._once:
-            try:
-                self._once[key] = (make(), None)
-            except (Violation, NotRun, Skipped) as exc:
-                self._once[key] = (None, exc)
-        value, error = self._once[key]
-        if error is not None:
-            raise error
-        return value  # type: ignore[no-any-return]
 
     def expect_error(self, exchange: Exchange, what: str, *, status: int | None = None, lax: bool = False) -> None:
         """The answer is ``status`` (any 4xx when None) and its body the OpenAI error envelope; else a Violation.
