@@ -7,7 +7,7 @@ state is one edit. The values are those of inference.net's Asynchronous Inferenc
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from slowcheck.errors import ConfigError
 
@@ -48,6 +48,9 @@ __all__ = [
     "FILES",
     "event_id",
     "tier_rpm",
+    "Route",
+    "Surface",
+    "route",
 ]
 
 Kind = Literal["chat", "text", "embedding"]
@@ -166,3 +169,48 @@ def tier_rpm(value: str | int | None, *, flag: str = "tier") -> int | None:
     if rpm < 1:
         raise ConfigError(f"{flag} must be free, paid or a number of requests a minute (at least 1), got {value!r}")
     return rpm
+
+
+Surface = Literal["submit", "group", "poll", "listing"]
+"""What a request path is to a reader of traffic: a submission, a group's, a generation's record, a group's list."""
+
+
+class Route(NamedTuple):
+    surface: Surface
+    kind: Kind | None = None
+    """The kind a submission or a group is of."""
+    subject: str | None = None
+    """The generation id a poll reads, or the group id a listing lists."""
+
+
+def _under_each_prefix(path: str) -> list[str]:
+    """A path under one of :data:`SLOW_PREFIXES`, under each of them (the mock and the docs serve both)."""
+    rest = next(path.removeprefix(prefix) for prefix in SLOW_PREFIXES if path.startswith(prefix))
+    return [prefix + rest for prefix in SLOW_PREFIXES]
+
+
+_SUBMITS: dict[str, Kind] = {
+    each: kind for kind, path in [*SUBMIT.items(), ("embedding", EMBEDDINGS)] for each in _under_each_prefix(path)
+}
+_GROUPS: dict[str, Kind] = {each: kind for kind, path in GROUP.items() for each in _under_each_prefix(path)}
+_POLL = generation("")
+_LISTING_HEAD, _LISTING_TAIL = group_generations("\0").split("\0")
+_LISTING_HEADS = _under_each_prefix(_LISTING_HEAD)
+
+
+def route(path: str) -> Route | None:
+    """What ``path`` (a query string ignored) asks the API for, from the paths above; None for any other path."""
+    path = path.split("?", 1)[0]
+    if path in _SUBMITS:
+        return Route("submit", _SUBMITS[path])
+    if path in _GROUPS:
+        return Route("group", _GROUPS[path])
+    one = path.removeprefix(_POLL)
+    if one != path and one and "/" not in one:
+        return Route("poll", subject=one)
+    for head in _LISTING_HEADS:
+        rest = path.removeprefix(head)
+        group_id = rest.removesuffix(_LISTING_TAIL)
+        if rest != path and group_id != rest and group_id and "/" not in group_id:
+            return Route("listing", subject=group_id)
+    return None

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from slowcheck.findings import Outcome
-from slowcheck.proxy import judge as judge_module
-from slowcheck.proxy.exchange import Exchange
+from slowcheck.proxy import generations as generations_module
 from slowcheck.proxy.judge import Judge
+from slowcheck.proxy.recording import Relayed
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
 
@@ -24,15 +24,20 @@ class Traffic:
     def send(self, method: str, path: str, status: int, request: Any = None, answer: Any = None, *,
              after: float = 0.1, headers: dict[str, str] | None = None, kind: str = "api") -> list[str]:  # fmt: skip
         self.clock += after
-        exchange = Exchange(
+        exchange = Relayed(
             self.index, kind, self.clock, self.clock + 0.001, method, path, "c1", status,
             {"content-type": "application/json"} if kind == "webhook" else {},
             json.dumps(request).encode() if request is not None else b"",
             {"content-type": "application/json", **(headers or {})},
             json.dumps(answer).encode() if answer is not None else b"",
         )  # fmt: skip
-        if kind == "webhook":
-            exchange.request_headers["x-inference-event"] = (request or {}).get("event", "")
+        if kind == "webhook":  # as the API sends a delivery
+            exchange.request_headers |= {
+                "x-inference-event": (request or {}).get("event", ""),
+                "x-inference-webhook-id": (request or {}).get("webhook_id", ""),
+                "x-inference-generation-id": (request or {}).get("generation_id", ""),
+                "user-agent": "inference.net-Webhook/1.0",
+            }
         self.index += 1
         return [f.check for f in self.judge.judge(exchange)]
 
@@ -65,7 +70,7 @@ def test_a_clean_life_finds_nothing() -> None:
     assert traffic.poll("In Progress", hint_ms=300, after=0.52) == []
     assert traffic.poll("Success", after=0.31) == []
     held = {r.rule.id for r in traffic.judge.results() if r.outcome is Outcome.HELD}
-    assert {"API-ACK", "API-RECORD", "API-STATE-FORWARD", "API-REQUEST-ECHO", "API-TOKEN-LIMIT"} <= held
+    assert {"ACK-SHAPE", "LIFE-RECORD-SCHEMA", "LIFE-STATES-FORWARD", "LIFE-REQUEST-ECHO", "LIFE-TOKEN-LIMIT"} <= held
 
 
 def test_polls_before_the_hint_and_after_the_end_are_deviations() -> None:
@@ -86,12 +91,12 @@ def test_the_api_side_lifecycle_checks() -> None:
     traffic = Traffic()
     traffic.submit()
     traffic.poll("In Progress")
-    assert traffic.poll("Queued") == ["API-STATE-FORWARD"]
-    assert traffic.poll("Success", tokens=9) == ["API-TOKEN-LIMIT"]
+    assert traffic.poll("Queued") == ["LIFE-STATES-FORWARD"]
+    assert traffic.poll("Success", tokens=9) == ["LIFE-TOKEN-LIMIT"]
     traffic.submit("G2")
-    assert traffic.poll("Success", generation_id="G2", response_id="G1") == ["API-RESPONSE-ID"]
+    assert traffic.poll("Success", generation_id="G2", response_id="G1") == ["LIFE-RESPONSE-ID"]
     traffic.submit("G3")
-    assert traffic.poll("Success", generation_id="G3", body={**BODY, "max_tokens": 6}) == ["API-REQUEST-ECHO"]
+    assert traffic.poll("Success", generation_id="G3", body={**BODY, "max_tokens": 6}) == ["LIFE-REQUEST-ECHO"]
 
 
 def test_a_refused_request_sent_again_unchanged_is_a_deviation() -> None:
@@ -121,20 +126,22 @@ def test_a_webhook_that_differs_from_the_record_is_found() -> None:
              "generation_id": "G1", "data": {"state": "Failed", "stateMessage": "x", "request": BODY,
                                              "response": None, "finishedAt": "2027-01-15T08:00:01.000Z"}}  # fmt: skip
     assert traffic.send("POST", "/", 200, event, {}, kind="webhook") == []
-    assert traffic.poll("Success") == ["HOOK-RECORD"]
+    assert traffic.poll("Success") == ["HOOK-PAYLOAD"]
 
 
 def test_terminal_generations_are_forgotten_and_the_number_followed_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(judge_module, "_KEPT", 50)
+    monkeypatch.setattr(generations_module, "_KEPT", 50)
     traffic = Traffic()
     for n in range(200):
         traffic.submit(f"G{n}")
-    assert len(traffic.judge.generations) == 50, "the least recently seen beyond the cap are dropped"
+    assert len(traffic.judge.generations.followed) == 50, "the least recently seen beyond the cap are dropped"
     traffic.poll("Success", generation_id="G199")
-    traffic.send("GET", "/v1/models", 200, None, {"object": "list", "data": []}, after=judge_module._LINGER + 1)
-    assert len(traffic.judge.generations) == 50, "the terminal one lingers at the end of the order until its turn"
+    traffic.send("GET", "/v1/models", 200, None, {"object": "list", "data": []}, after=generations_module._LINGER + 1)
+    assert len(traffic.judge.generations.followed) == 50, (
+        "the terminal one lingers at the end of the order until its turn"
+    )
     traffic = Traffic()
     traffic.submit("A")
     traffic.poll("Success", generation_id="A")
-    traffic.send("GET", "/v1/models", 200, None, {"object": "list", "data": []}, after=judge_module._LINGER + 1)
-    assert "A" not in traffic.judge.generations
+    traffic.send("GET", "/v1/models", 200, None, {"object": "list", "data": []}, after=generations_module._LINGER + 1)
+    assert "A" not in traffic.judge.generations.followed

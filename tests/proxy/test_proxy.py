@@ -19,9 +19,10 @@ from slowcheck.background import serve_in_background
 from slowcheck.findings import Outcome
 from slowcheck.mock import MockSettings, Span, create_app
 from slowcheck.mock.server import mock_in_background
-from slowcheck.proxy.exchange import Exchange, read
-from slowcheck.proxy.judge import Finding, Judge
+from slowcheck.proxy.judge import Judge
+from slowcheck.proxy.recording import Relayed, read
 from slowcheck.proxy.server import ProxySettings, running
+from slowcheck.proxy.tally import Finding
 from tests.conftest import fast_mock
 
 pytestmark = pytest.mark.slow  # the mock, the docs server and the proxy on real sockets
@@ -103,8 +104,10 @@ def test_the_sdk_through_the_proxy_against_the_mock_gives_no_finding(tmp_path: P
     assert [r["state"] for r in records] == ["Success", "Success"]
     assert found == []
     outcomes = {r.rule.id: r.outcome for r in judge.results()}
-    for check in ("CLIENT-REQUEST-SCHEMA", "CLIENT-POLL-HINT", "API-ACK", "API-RECORD", "API-STATE-FORWARD",
-                  "API-REQUEST-ECHO", "API-RESPONSE-ID", "API-TOKEN-LIMIT", "API-TIMESTAMPS", "API-BATCH"):  # fmt: skip
+    for check in ("CLIENT-REQUEST-SCHEMA", "CLIENT-POLL-HINT", "ACK-SHAPE", "LIFE-RECORD-SCHEMA",
+                  "LIFE-STATES-FORWARD", "LIFE-REQUEST-ECHO", "LIFE-RESPONSE-ID", "LIFE-CHOICES-N", "LIFE-USAGE-SUM",
+                  "LIFE-TOKEN-LIMIT", "LIFE-FINISH-REASON", "LIFE-TIMESTAMPS", "LIFE-DISPATCHED-AT",
+                  "API-BATCH"):  # fmt: skip
         assert outcomes[check] is Outcome.HELD, check
     client = next(iter(judge.figures()["clients"].values()))
     assert client["completions"] == 2
@@ -147,7 +150,8 @@ class _Broken:
                 self.running.add(generation_id)
             elif generation_id in self.running and generation_id not in self.regressed:
                 self.regressed.add(generation_id)
-                record |= {"state": "Queued", "stateMessage": "Queued", "response": None, "finishedAt": None}
+                record |= {"state": "Queued", "stateMessage": "Queued", "response": None, "dispatchedAt": None,
+                           "finishedAt": None}  # fmt: skip
                 body = json.dumps(record).encode()
         headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
@@ -163,15 +167,15 @@ def test_an_api_broken_in_two_ways_and_a_client_in_one_give_exactly_those_findin
         _application(proxy.url, stream=True)
     live = dict(proxy.judge.counts)  # once the proxy has stopped: the last answer is judged just after it is sent
     assert broken.regressed, "the fault happened"
-    assert set(live) == {"CLIENT-NO-STREAM", "API-ACK", "API-STATE-FORWARD"}, live
+    assert set(live) == {"CLIENT-NO-STREAM", "ACK-SHAPE", "LIFE-STATES-FORWARD"}, live
     assert live["CLIENT-NO-STREAM"] == 1
     offline = Judge()
     for exchange in read(recording)[1]:
         offline.judge(exchange)
     assert dict(offline.counts) == live, "a recording judged offline finds what the live proxy found"
     messages = {f.check: f.message for kept in offline.findings.values() for f in kept}
-    assert "created" in messages["API-ACK"]
-    assert "In Progress to Queued" in messages["API-STATE-FORWARD"]
+    assert "created" in messages["ACK-SHAPE"]
+    assert "In Progress to Queued" in messages["LIFE-STATES-FORWARD"]
 
 
 def test_webhooks_are_judged_and_forwarded_to_the_application(tmp_path: Path) -> None:
@@ -199,7 +203,7 @@ def test_webhooks_are_judged_and_forwarded_to_the_application(tmp_path: Path) ->
             judged = threading.Event()
             judge = proxy.judge.judge
 
-            def judging(exchange: Exchange) -> list[Finding]:
+            def judging(exchange: Relayed) -> list[Finding]:
                 found = judge(exchange)
                 if exchange.kind == "webhook":
                     judged.set()
@@ -220,8 +224,8 @@ def test_webhooks_are_judged_and_forwarded_to_the_application(tmp_path: Path) ->
     # Read once the proxy has stopped: an answer's bytes reach the client a moment before the proxy judges them.
     outcomes = {r.rule.id: r.outcome for r in proxy.judge.results()}
     assert received[0]["generation_id"] == ack.id
-    assert outcomes["HOOK-PAYLOAD"] is Outcome.HELD
-    assert outcomes["HOOK-RECORD"] is Outcome.HELD
+    assert outcomes["HOOK-PAYLOAD"] is Outcome.HELD, "the event's shape, and its data against the record read"
+    assert outcomes["HOOK-HEADERS"] is Outcome.HELD
 
 
 def test_no_false_alarm_against_a_docs_shaped_api() -> None:
@@ -247,4 +251,4 @@ def test_no_false_alarm_against_a_docs_shaped_api() -> None:
     assert states == ["Success", "Success"]
     assert found == [], [f.message for f in found]
     held = {r.rule.id for r in judge.results() if r.outcome is Outcome.HELD}
-    assert {"API-ACK", "API-RECORD", "API-STATE-FORWARD", "API-REQUEST-ECHO", "API-RESPONSE-ID"} <= held
+    assert {"ACK-SHAPE", "LIFE-RECORD-SCHEMA", "LIFE-STATES-FORWARD", "LIFE-REQUEST-ECHO", "LIFE-RESPONSE-ID"} <= held

@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from slowcheck.background import serve_in_background
-from slowcheck.proxy.judge import Finding
 from slowcheck.proxy.server import ProxySettings, running
+from slowcheck.proxy.tally import Finding
 
 pytestmark = pytest.mark.slow  # a real upstream and proxy on sockets
 ENVELOPE = {"error": {"message": "nope", "type": "invalid_request_error", "param": None, "code": "not_found"}}

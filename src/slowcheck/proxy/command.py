@@ -18,8 +18,8 @@ from slowcheck import api
 from slowcheck.errors import ConfigError
 from slowcheck.network import Network, add_arguments as add_network
 from slowcheck.proxy import report
-from slowcheck.proxy.judge import Finding
 from slowcheck.proxy.server import Proxy, ProxySettings
+from slowcheck.proxy.tally import Finding
 from slowcheck.proxy.wire import Upstream
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import api_root

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from slowcheck.proxy import report
-from slowcheck.proxy.exchange import read
 from slowcheck.proxy.judge import Judge
+from slowcheck.proxy.recording import read
 from slowcheck.verdict import Verdict
 
 __all__ = ["judge_recording"]

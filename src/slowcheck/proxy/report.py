@@ -10,7 +10,8 @@ from typing import Any, Literal
 from slowcheck import __version__
 from slowcheck.checks.report import counts, write_junit, write_results
 from slowcheck.findings import Outcome
-from slowcheck.proxy.judge import CHECKS, Judge
+from slowcheck.proxy.catalogue import CATALOGUE
+from slowcheck.proxy.judge import Judge
 from slowcheck.verdict import Verdict, from_counts
 
 __all__ = ["FAIL_ON", "FailOn", "verdict", "write"]
@@ -41,7 +42,7 @@ def write(folder: Path, judge: Judge, *, target: str, duration: float, fail_on: 
     findings: dict[str, list[dict[str, Any]]] = {"client": [], "api": []}
     for check, kept in judge.findings.items():
         for finding in kept:
-            findings[CHECKS[check].side].append(
+            findings[CATALOGUE[check].side].append(
                 {
                     "check": check,
                     "outcome": finding.outcome.value,
@@ -59,9 +60,7 @@ def write(folder: Path, judge: Judge, *, target: str, duration: float, fail_on: 
         "duration_s": round(duration, 3),
         "counts": counts(results),
         "findings": findings,
-        "finding_counts": {
-            side: sum(n for c, n in judge.counts.items() if CHECKS[c].side == side) for side in ("client", "api")
-        },  # fmt: skip
+        "finding_counts": judge.by_side(),
         "figures": judge.figures(),
         "slowcheck": __version__,
     }
@@ -76,7 +75,7 @@ def _page(summary: dict[str, Any], results: list[Any]) -> str:
     rows = [
         {
             "id": r.rule.id,
-            "side": CHECKS[r.rule.id].side,
+            "side": CATALOGUE[r.rule.id].side,
             "title": r.rule.title,
             "outcome": r.outcome.value,
             "message": r.message,

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slowcheck.errors import ConfigError
-from slowcheck.proxy.exchange import Exchange, Recorder, fingerprint, redacted_headers
-from slowcheck.proxy.judge import Finding, Judge
+from slowcheck.proxy.judge import Judge
+from slowcheck.proxy.recording import Recorder, Relayed, fingerprint, redacted_headers
+from slowcheck.proxy.tally import Finding
 from slowcheck.proxy.wire import Answer, Asked, Server, Upstream
 from slowcheck.target_url import api_root
 
@@ -96,7 +97,7 @@ class Proxy:
         authorization = next((v.decode("latin-1") for k, v in asked.headers if k.lower() == b"authorization"), None)
         if authorization and self.recorder is not None:
             self.recorder.keys.add(authorization.split(" ", 1)[-1].strip())
-        exchange = Exchange(
+        exchange = Relayed(
             self._index, kind, asked.started, answer.ended or time.time(), asked.method, asked.target,
             fingerprint(authorization), answer.status if answer.failure is None or answer.complete else 0,
             redacted_headers(asked.headers), asked.body, redacted_headers(answer.headers), bytes(answer.body),

@@ -1,4 +1,5 @@
-"""One exchange through the proxy, and the recording format: JSON Lines, versioned, with no key in it.
+"""One exchange relayed by the proxy (:class:`Relayed`), and the recording format: JSON Lines, versioned, with no
+key in it.
 
 A recording starts with a header line, then one exchange a line::
 
@@ -25,7 +26,7 @@ from typing import IO, Any
 from slowcheck import _json
 from slowcheck.errors import ConfigError
 
-__all__ = ["FORMAT", "Exchange", "Recorder", "fingerprint", "read", "redacted_headers"]
+__all__ = ["FORMAT", "Recorder", "Relayed", "fingerprint", "read", "redacted_headers"]
 
 FORMAT = 1
 """The recording format's version; a reader refuses a newer one by name."""
@@ -34,7 +35,10 @@ _BLANK = "[redacted]"
 
 
 @dataclass(slots=True)
-class Exchange:
+class Relayed:
+    """One request and its answer as the proxy relayed them (or a recording kept them), or one webhook delivery
+    and the application's answer."""
+
     index: int
     kind: str
     """``api`` or ``webhook``."""
@@ -77,7 +81,7 @@ class Exchange:
         }  # fmt: skip
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Exchange:
+    def from_json(cls, data: dict[str, Any]) -> Relayed:
         return cls(
             int(data["i"]), str(data["kind"]), float(data["t"]), float(data["t"]) + float(data["ms"]) / 1000,
             str(data["method"]), str(data["path"]), str(data.get("client") or ""), int(data["status"]),
@@ -133,7 +137,7 @@ class Recorder:
         self._write({"slowcheck_recording": FORMAT, "upstream": upstream, "started": started})
         self.keys: set[str] = set()
 
-    def write(self, exchange: Exchange) -> None:
+    def write(self, exchange: Relayed) -> None:
         self._write(exchange.to_json(self.keys))
 
     def _write(self, document: dict[str, Any]) -> None:
@@ -144,7 +148,7 @@ class Recorder:
         self._handle.close()
 
 
-def read(path: Path) -> tuple[dict[str, Any], Iterator[Exchange]]:
+def read(path: Path) -> tuple[dict[str, Any], Iterator[Relayed]]:
     """A recording's header and its exchanges, read a line at a time (a torn last line is skipped)."""
     try:
         handle = path.open("rb")
@@ -164,11 +168,11 @@ def read(path: Path) -> tuple[dict[str, Any], Iterator[Exchange]]:
             f"--from-recording {path}: format {header['slowcheck_recording']}, this slowcheck reads {FORMAT}"
         )
 
-    def exchanges() -> Iterator[Exchange]:
+    def exchanges() -> Iterator[Relayed]:
         with handle:
             for number, line in enumerate(handle, 2):
                 try:
-                    yield Exchange.from_json(_json.loads(line))
+                    yield Relayed.from_json(_json.loads(line))
                 except (ValueError, KeyError, TypeError):
                     if handle.peek(1):  # more follows: a broken line inside the file, not a torn last one
                         raise ConfigError(f"--from-recording {path}:{number}: not an exchange") from None
