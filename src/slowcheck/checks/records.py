@@ -73,6 +73,12 @@ class Read:
         return kind(f"{self.who}: {message}", request=body, response=self.record)
 
 
+def _state(read: Read) -> str | None:
+    """The record's state, when it says one (anything else is the schema's to judge)."""
+    state = read.record.get("state")
+    return state if isinstance(state, str) else None
+
+
 def reads(sent: Sent, records: Iterable[dict[str, Any]]) -> Iterator[Read]:
     """Each record of a generation, in the order they were read, with the state the one before said."""
     previous = None
@@ -87,7 +93,7 @@ def _completed(read: Read) -> bool:
     return (
         read.sent is not None
         and read.sent.kind != "embedding"
-        and read.record.get("state") == "Success"
+        and _state(read) == "Success"
         and isinstance(read.record.get("response"), dict)
     )
 
@@ -172,7 +178,7 @@ def request_echo(read: Read) -> Violation | None:
     deviation="every finding: the docs show dispatchedAt but do not define it",
 )
 def dispatched_at(read: Read) -> Violation | None:
-    state, dispatched = read.record.get("state"), read.record.get("dispatchedAt")
+    state, dispatched = _state(read), read.record.get("dispatchedAt")
     if (state == "Queued" and dispatched) or (state in ("In Progress", "Success") and not dispatched):
         return read.found(f"a {state} record has dispatchedAt {dispatched!r}", deviation=True)
     return None
@@ -240,7 +246,7 @@ def finish_reason(read: Read) -> Violation | None:
     allowed = _CHAT_REASONS if read.sent.kind == "chat" else _TEXT_REASONS
     for choice in _choices(read):
         reason = choice.get("finish_reason") if isinstance(choice, dict) else None
-        if reason not in allowed:
+        if not isinstance(reason, str) or reason not in allowed:
             return read.found(f"finish_reason {reason!r} is not one of {sorted(allowed)}")
     return None
 
@@ -251,13 +257,13 @@ def finish_reason(read: Read) -> Violation | None:
     f"({CLOCK_SLACK_S:g} s of slack), finishedAt not before dispatchedAt, and a Success has finishedAt.",
     source="inferred",  # the docs show the fields and their format; their order and clocks are ours
     tolerance=CLOCK_SLACK_S,
-    applies=lambda read: read.record.get("state") in api.TERMINAL,
+    applies=lambda read: _state(read) in api.TERMINAL,
 )
 def timestamps(read: Read) -> Violation | None:
     record = read.record
-    if record.get("state") not in api.TERMINAL:
+    if _state(read) not in api.TERMINAL:
         return None
-    if record.get("state") == "Failed" and record.get("finishedAt") is None:
+    if _state(read) == "Failed" and record.get("finishedAt") is None:
         return None  # the docs show finishedAt on a Success; a Failed record without one promises nothing
     problem = _timestamp_problem(read)
     if problem is None:

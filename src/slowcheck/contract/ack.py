@@ -7,8 +7,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from slowcheck import api
+from slowcheck.checks import acks
 from slowcheck.contract.budget import share
-from slowcheck.contract.rules import rule
+from slowcheck.contract.rules import rule, rule_of
 from slowcheck.contract.target import Exchange, Target
 from slowcheck.findings import Deviation, Violation
 
@@ -37,13 +38,13 @@ def _ack(target: Target, kind: api.Kind = "chat") -> Exchange:
     return exchange
 
 
-@rule("ACK-SHAPE", "ack", "The ack validates against submit-ack.schema.json.", source="documented", uses=("acks",))
+@rule_of(acks.ack_shape, "ack", uses=("acks",))
 def ack_shape(target: Target) -> None:
     for kind in api.SUBMIT:
         exchange = _ack(target, kind)
-        errors = target.schemas.errors("submit-ack", exchange.json)
-        if errors:
-            raise Violation(f"{kind} ack breaks the schema: " + "; ".join(map(str, errors)), **exchange.summary())
+        found = acks.ack_shape(exchange.json, kind)
+        if found is not None:
+            raise Violation(found.message, **exchange.summary())
 
 
 @rule(

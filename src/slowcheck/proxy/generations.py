@@ -85,7 +85,8 @@ class Generations:
             return
         timing = followed.timing
         timing.state = read.after
-        if read.record.get("state") not in api.TERMINAL:
+        state = read.record.get("state")
+        if not isinstance(state, str) or state not in api.TERMINAL:
             return
         if timing.terminal_at is None:
             timing.terminal_at = relayed.ended
