@@ -59,9 +59,13 @@ Mutation = Callable[[Exchange], "Answer | tuple[int, Any] | tuple[int, Any, floa
 class Broken:
     """Wraps an ASGI app; every JSON answer passes through ``mutate``."""
 
-    def __init__(self, app: ASGIApp, mutate: Mutation) -> None:
+    def __init__(self, app: ASGIApp, mutate: Mutation, *, log: list[tuple[str, Exchange]] | None = None) -> None:
         self.app, self.mutate = app, mutate
         self.crashes: list[str] = []
+        self.tag = "preflight"
+        """What the suite is doing as a request arrives (a share's preparation, a rule's check), set by the test."""
+        self.log = log
+        """Where each exchange is kept under its tag, as the server answered it (before ``mutate``)."""
         self.state = getattr(app, "state", None)
         self.router = getattr(app, "router", None)
 
@@ -97,6 +101,8 @@ class Broken:
             answer = JsonLines.parse(b"".join(body))
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         exchange = Exchange(scope["method"], scope["path"], headers, request, start["status"], answer)
+        if self.log is not None:
+            self.log.append((self.tag, exchange))
         changed = None
         if answer is not None:
             try:

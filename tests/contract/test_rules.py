@@ -18,18 +18,20 @@ import httpx
 import pytest
 
 from slowcheck import api
-from slowcheck.api import DEFAULT_MODEL
+from slowcheck.api import BATCHES, DEFAULT_MODEL
 from slowcheck.background import serve_in_background
 from slowcheck.cli import main
 from slowcheck.contract.access import _UNKNOWN_ID
-from slowcheck.contract.batches import BATCHES, FIRST_PHASE
+from slowcheck.contract.batches import FIRST_PHASE
+from slowcheck.contract.budget import SHARES
 from slowcheck.contract.command import add_arguments as add_contract_arguments, main as contract_main
 from slowcheck.contract.embeddings import INPUTS as EMBEDDED_INPUTS
 from slowcheck.contract.receiver import Receiver
-from slowcheck.contract.rules import RULES, NotRun, Outcome, Result, Rule
+from slowcheck.contract.rules import RULES, Rule
 from slowcheck.contract.runner import Suite, select
 from slowcheck.contract.target import Target
 from slowcheck.errors import ConfigError
+from slowcheck.findings import NotRun, Outcome, Result
 from slowcheck.hostile import CASE_HEADER, corpus
 from slowcheck.mock import Faults, MockSettings, Span, create_app
 from slowcheck.mock.app import DEFAULT_MODELS
@@ -54,15 +56,19 @@ QUICK = {"retry": RetryPolicy(first=0.01, cap=0.05), "reread_spacing": 0.05}
 """Generated cases for a whole-catalogue run: enough to meet each breakage, few enough for 2 s a run."""
 
 
+def _target(url: str, **options: Any) -> Target:
+    return Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], batch_base_url=url + "/v1",
+                  embedding_model=api.EMBEDDING_MODEL, completion_timeout=3, **QUICK | options)  # fmt: skip
+
+
 @pytest.fixture
 def serve() -> Iterator[Any]:
     def start(mutate: Mutation | None = None, mock: MockSettings | None = None, **options: Any) -> Target:
         app = create_app(mock or settings())
-        served = Broken(app, mutate) if mutate else app
+        served = Broken(app, copy.deepcopy(mutate)) if mutate else app  # a stateful breakage starts afresh
         stack.append(serve_in_background(served))
         url = stack[-1].__enter__()
-        target = Target(url + "/v1", KEYS[0], second_api_key=KEYS[1], batch_base_url=url + "/v1",
-                        embedding_model=api.EMBEDDING_MODEL, completion_timeout=3, **QUICK | options)  # fmt: skip
+        target = _target(url, **options)
         if isinstance(served, Broken):
             BROKEN[target] = served
         targets.append(target)
@@ -84,6 +90,9 @@ def judge(target: Target, rule_id: str, *, lenient: tuple[str, ...] = ()) -> Res
 
 def outcome(target: Target, rule_id: str) -> Outcome:
     return judge(target, rule_id).outcome
+
+
+CLEAN = (Outcome.HELD, Outcome.SKIPPED)
 
 
 # Breakages that only make an API stricter or laxer than OpenAI's spec: the rule reports a deviation.
@@ -744,10 +753,92 @@ RACES: dict[str, dict[str, str]] = {
 """Per breakage, rules whose outcome depends on timing: held or not run, never violated."""
 
 
-def catalogue_against(target: Target) -> dict[str, Result]:
-    suite = Suite(target, select())
+def catalogue_against(target: Target, only: set[str] | None = None) -> dict[str, Result]:
+    suite = Suite(target, [rule for rule in select() if only is None or rule.id in only])
     suite.prepare()
     return {result.rule.id: result for result in suite.run()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    """The catalogue once against the clean mock: each exchange under what sent it (``preflight``, a share's name
+    while the suite prepares it, or the rule being judged), and each rule's result (every one held or skipped).
+
+    A breakage changes some answers; only a rule that sees a changed answer, or shares what it reads with one
+    that does, can judge differently. So each breakage runs only the rules it can reach (a handful), not the
+    whole catalogue: the self-test grows with the rules, not with their square. A sample of breakages is run
+    against the whole catalogue too, to keep the reach honest
+    (:func:`test_a_breakage_breaks_no_rule_beyond_its_reach`)."""
+
+    exchanges: list[tuple[str, Exchange]]
+    results: dict[str, Result]
+
+    def reach(self, rule_id: str, mutate: Mutation) -> set[str]:
+        """The rules ``mutate`` can reach: those whose exchanges it changes, replayed over a copy of it (a stateful
+        breakage counts its own calls) and of each exchange, with every rule that shares what they use; the whole
+        catalogue when it changes the preflight. Its own rule, its declared overlaps and races are always in."""
+        replay = copy.deepcopy(mutate)
+        touched: set[str] = set()
+        for tag, exchange in self.exchanges:
+            if exchange.body is None:
+                continue  # nothing to rewrite: Broken leaves such an answer alone
+            try:
+                changed = replay(_copy(exchange)) is not None
+            except Exception:
+                changed = True  # the breakage raises where it runs, and the self-test says so
+            if changed:
+                touched.add(tag)
+        if "preflight" in touched:
+            return set(RULES)
+        reached = {rule_id, *OVERLAPS.get(rule_id, {}), *RACES.get(rule_id, {})}
+        for tag in touched:
+            uses = {tag} if tag in SHARES else set(RULES[tag].uses)
+            reached |= {tag} - set(SHARES)
+            reached |= {rule.id for rule in RULES.values() if uses & set(rule.uses)}
+        return reached
+
+
+def _copy(exchange: Exchange) -> Exchange:
+    """A copy a breakage may change; the hostile corpus's deepest bodies are shared (no breakage reads them)."""
+    try:
+        return copy.deepcopy(exchange)
+    except RecursionError:
+        return dataclasses.replace(exchange, headers=dict(exchange.headers))
+
+
+def _tagged(served: Broken, name: str, prepare: Any) -> Any:
+    def tagged(target: Target) -> Any:
+        served.tag = name
+        return prepare(target)
+
+    return tagged
+
+
+@pytest.fixture(scope="module")
+def footprint() -> Footprint:
+    log: list[tuple[str, Exchange]] = []
+    served = Broken(create_app(settings()), lambda e: None, log=log)
+    with serve_in_background(served) as url, pytest.MonkeyPatch.context() as patch:
+        for name, share in list(SHARES.items()):
+            if share.prepare is not None:
+                patch.setitem(SHARES, name, dataclasses.replace(share, prepare=_tagged(served, name, share.prepare)))
+        target = _target(url, **SMALL)
+        try:
+            suite = Suite(target, select())
+            suite.prepare()
+            results = {}
+            for rule in suite.rules:
+                served.tag = rule.id
+                results[rule.id] = suite.run_one(rule)
+        finally:
+            target.close()
+    unclean = {i: f"{r.outcome.value}: {r.message}" for i, r in results.items() if r.outcome not in CLEAN}
+    assert not unclean, f"the clean mock fails rules: {unclean}"
+    tags = {tag for tag, _ in log}
+    assert "preflight" in tags, tags
+    assert tags & set(SHARES), f"no share's preparation was tagged: {tags}"
+    assert tags & set(RULES), f"no rule's requests were tagged: {tags}"
+    return Footprint(log, results)
 
 
 def assert_only(rule_id: str, results: dict[str, Result], target: Target) -> None:
@@ -777,17 +868,39 @@ def assert_only(rule_id: str, results: dict[str, Result], target: Target) -> Non
 @pytest.mark.slow
 @pytest.mark.parametrize(("rule_id", "mutate", "mock"), BREAKAGES)
 def test_each_breakage_breaks_its_rule_and_no_other(
-    serve: Any, rule_id: str, mutate: Mutation | None, mock: MockSettings | None
+    serve: Any, footprint: Footprint, rule_id: str, mutate: Mutation | None, mock: MockSettings | None
 ) -> None:
     target = serve(mutate, mock, **SMALL)
-    if rule_id == "LIFE-FINISHES":  # only a generation older than the documented 72 h breaks it
-        _submitted_73_hours_ago(target)
-    assert_only(rule_id, catalogue_against(target), target)
+    if mock is not None:  # a mock of its own: the clean footprint says nothing of it, so the whole catalogue runs
+        if rule_id == "LIFE-FINISHES":  # only a generation older than the documented 72 h breaks it
+            _submitted_73_hours_ago(target)
+        assert_only(rule_id, catalogue_against(target), target)
+        return
+    assert mutate is not None
+    reached = footprint.reach(rule_id, mutate)
+    assert_only(rule_id, footprint.results | catalogue_against(target, reached), target)
+
+
+SAMPLE = {"ACK-SHAPE", "LIFE-STATES-FORWARD", "LIFE-TIMESTAMPS", "REQ-FUZZ-NEGATIVE", "GROUP-ACK", "BATCH-COUNTS"}
+"""Breakages of the ack, the records, generated bodies, groups and batches: each kind of traffic a rule reads."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rule_id", "mutate", "mock"), [p for p in BREAKAGES if p.values[0] in SAMPLE])
+def test_a_breakage_breaks_no_rule_beyond_its_reach(
+    serve: Any, footprint: Footprint, rule_id: str, mutate: Mutation, mock: None
+) -> None:
+    reached = footprint.reach(rule_id, mutate)
+    assert len(reached) < len(RULES) / 2, f"{rule_id} reaches {len(reached)} rules: the footprint tells little"
+    results = catalogue_against(serve(mutate, mock, **SMALL))
+    beyond = {i: r.outcome.value for i, r in results.items() if r.outcome not in CLEAN and i not in reached}
+    assert not beyond, f"the {rule_id} breakage breaks rules its reach leaves out: {beyond}"
+    assert results[rule_id].outcome not in CLEAN
 
 
 def _submitted_73_hours_ago(target: Target) -> None:
     ack = target.submit(target.chat()).json
-    target.resume = [
+    target.session.resume = [
         {"kind": "chat", "body": target.chat(), "submitted_ms": ack["created"] - 73 * 3600_000, "ack": ack}
     ]
     target.completion_timeout = 1
