@@ -24,7 +24,8 @@ from starlette.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.docs_server import MODELS, Habits, create_app
 
-from slowcheck.load.probe import ProbeAnswer, Reading, answer_from, probe
+from slowcheck.load.probe import Reading, probe
+from slowcheck.load.probe_answer import ProbeAnswer, answer_from
 
 CASES = [(kind, limit, window) for kind in ("bucket", "fixed", "sliding")
          for limit, window in ((30, 60.0), (250, 60.0), (100, 10.0), (20, 1.0))]  # fmt: skip

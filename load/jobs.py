@@ -29,40 +29,40 @@ harness.install("jobs")
 
 class Jobs(harness.SlowUser):
     def run_once(self) -> None:
-        options = self.options
-        folder = Path(options.report_dir)
-        plan = arrivals.parse(
-            options.rate, options.duration, process=options.arrival, burstiness=options.burstiness,
-            jobs=options.jobs or None, trace=Path(options.trace) if options.trace else None, seed=options.seed,
+        plan = self.plan
+        planned = arrivals.parse(
+            plan.rate, plan.duration, process=plan.arrival, burstiness=plan.burstiness, jobs=plan.jobs,
+            trace=plan.trace, seed=plan.seed,
         )  # fmt: skip
-        previous = _Previous.read(folder, self.share, self.of) if options.resume else _Previous()
-        self.book = journal.Journal(folder, self.share, resume=options.resume)
+        resume = plan.resume is not None
+        previous = _Previous.read(self.folder, self.share, self.of) if resume else _Previous()
+        self.book = journal.Journal(self.folder, self.share, resume=resume)
         self.samples.strategies["jobs"] = tracked = StrategySamples()
-        interval = options.poll_interval
+        interval = plan.poll_interval
         # auto: webhooks when a --webhook-id reaches the receiver, else the server's hints and backoff without them.
-        name = options.track if options.track != "auto" else ("webhook" if options.webhook_id else "adaptive")
+        name = plan.track if plan.track != "auto" else ("webhook" if plan.webhook_id else "adaptive")
         polled = POLICIES["adaptive" if name == "webhook" else name](interval)
-        self.trackers = {"polled": harness.Tracker(self, polled, tracked, options.pollers, self.completed)}
+        self.trackers = {"polled": harness.Tracker(self, polled, tracked, plan.pollers, self.completed)}
         metadata: dict[str, str] = {}
         receiver = None
         if name == "webhook":
-            hooked = harness.Tracker(self, POLICIES["webhook"](interval), tracked, options.pollers, self.completed)
+            hooked = harness.Tracker(self, POLICIES["webhook"](interval), tracked, plan.pollers, self.completed)
             receiver, hook_id = self.hook(hooked)
             if hook_id:
                 self.trackers["webhook"], metadata = hooked, {"webhook_id": hook_id}
         self.mix = mix.Mix(
-            run=options.run_id, model=options.model, embedding_model=options.embedding_model,
-            kinds=mix.parse_mix(options.mix), prompt=mix.parse_length(options.prompt_tokens, "--prompt-tokens"),
-            output=mix.parse_length(options.output_tokens, "--output-tokens"), canaries=options.canaries,
-            inputs=mix.read_bodies(Path(options.input)) if options.input else (), metadata=metadata,
+            run=plan.run_id, model=plan.model, embedding_model=plan.embedding_model, kinds=mix.parse_mix(plan.mix),
+            prompt=mix.parse_length(plan.prompt_tokens, "--prompt-tokens"),
+            output=mix.parse_length(plan.output_tokens, "--output-tokens"), canaries=plan.canaries,
+            inputs=mix.read_bodies(plan.input) if plan.input else (), metadata=metadata,
         )  # fmt: skip
         for index, (generation_id, sent) in previous.open.items():
             self._tracker(self.mix.job(index)).add(generation_id, sent, index)
-        remaining = ((i, at) for i, at in plan.offsets(share=self.share, of=self.of) if i not in previous.seen)
-        schedule = _starting_now(remaining) if options.resume else remaining
+        remaining = ((i, at) for i, at in planned.offsets(share=self.share, of=self.of) if i not in previous.seen)
+        schedule = _starting_now(remaining) if resume else remaining
         self.samples.started = time.time()
         self.offer(schedule, self.samples.started, self.fire, self.dropped)
-        deadline = time.time() + options.drain
+        deadline = time.time() + plan.drain
         for tracker in self.trackers.values():
             tracker.idle.wait(timeout=max(0.0, deadline - time.time()))
         for tracker in self.trackers.values():

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 
-from slowcheck.load import harness, plan, workload
+from slowcheck.load import harness, offered, workload
 from slowcheck.load.policies import POLICIES
 from slowcheck.load.samples import StrategySamples
 
@@ -30,19 +30,19 @@ harness.install("poll")
 
 class Poller(harness.SlowUser):
     def run_once(self) -> None:
-        names = harness.strategies(self.options)
-        stages = plan.parse_stages(self.options.rate, self.options.duration)
+        names = self.plan.polling_strategies()
+        stages = offered.parse_stages(self.plan.rate, self.plan.duration)
         self.samples.started = time.time()
         for name in names:
             self.samples.strategies[name] = StrategySamples()
         trackers = {
-            name: harness.Tracker(self, POLICIES[name](self.options.poll_interval), self.samples.strategies[name])
+            name: harness.Tracker(self, POLICIES[name](self.plan.poll_interval), self.samples.strategies[name])
             for name in names
         }
         receiver, hook_id = self.webhooks(trackers)
         names = [n for n in names if n != "webhook" or hook_id]
-        plain = workload.bodies(self.options.model)[:4]
-        hooked = workload.bodies(self.options.model, {"webhook_id": hook_id})[:4] if hook_id else plain
+        plain = workload.bodies(self.plan.model)[:4]
+        hooked = workload.bodies(self.plan.model, {"webhook_id": hook_id})[:4] if hook_id else plain
 
         def fire(index: int, at: float) -> None:
             name = names[index % len(names)]
@@ -53,8 +53,8 @@ class Poller(harness.SlowUser):
 
         if names:
             self.samples.started = time.time()  # the plan starts now, after the webhook registration
-            self.offer(enumerate(plan.arrivals(stages, share=self.share, of=self.of)), self.samples.started, fire)
-        deadline = time.time() + self.options.drain
+            self.offer(enumerate(offered.arrivals(stages, share=self.share, of=self.of)), self.samples.started, fire)
+        deadline = time.time() + self.plan.drain
         for tracker in trackers.values():
             tracker.idle.wait(timeout=max(0.0, deadline - time.time()))
         for tracker in trackers.values():

@@ -19,8 +19,9 @@ import gevent
 from gevent.event import Event
 from gevent.pool import Group
 
-from slowcheck.load import harness, plan, workload
-from slowcheck.load.probe import ProbeAnswer, answer_from, probe
+from slowcheck.load import harness, offered, workload
+from slowcheck.load.probe import probe
+from slowcheck.load.probe_answer import ProbeAnswer, answer_from
 
 harness.install("rate-limit")
 log = logging.getLogger("slowcheck.load")
@@ -31,8 +32,8 @@ class Prober(harness.SlowUser):
         self.samples.started = time.time()
         if self.share != 0:  # the probe needs one clock: only the first user runs it
             return
-        pace = plan.parse_pace(self.options.rate)
-        reading = probe(self.wire(), ceiling=pace, deadline=self.samples.started + self.options.duration)
+        pace = offered.parse_pace(self.plan.rate)
+        reading = probe(self.wire(), ceiling=pace, deadline=self.samples.started + self.plan.duration)
         log.info("rate-limit: %s", reading.reason or f"burst {reading.burst}, {reading.sustained_per_s:.3g}/s")
         self.samples.reading = reading.to_dict()
         self.samples.ended = time.time()
@@ -46,7 +47,7 @@ class _Wire:
 
     def __init__(self, user: Prober) -> None:
         self.user = user
-        self.kind, self.body = workload.bodies(user.options.model)[0]
+        self.kind, self.body = workload.bodies(user.plan.model)[0]
 
     def now(self) -> float:
         return time.time()
@@ -60,7 +61,7 @@ class _Wire:
         answers: list[ProbeAnswer] = []
         done = Event()
         flying = Group()
-        cap = self.user.options.max_inflight
+        cap = self.user.plan.max_inflight
 
         def one(at: float) -> None:
             self.user.inflight += 1

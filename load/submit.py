@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import time
 
-from slowcheck.load import harness, plan, workload
+from slowcheck.load import harness, offered, workload
 
 harness.install("submit")
 
 
 class Submitter(harness.SlowUser):
     def run_once(self) -> None:
-        stages = plan.parse_stages(self.options.rate, self.options.duration)
-        requests = workload.bodies(self.options.model)
+        stages = offered.parse_stages(self.plan.rate, self.plan.duration)
+        requests = workload.bodies(self.plan.model)
         self.samples.started = time.time()
 
         def fire(index: int, at: float) -> None:
             kind, body = requests[index % len(requests)]
             self.submit(kind, body, at)
 
-        self.offer(enumerate(plan.arrivals(stages, share=self.share, of=self.of)), self.samples.started, fire)
+        self.offer(enumerate(offered.arrivals(stages, share=self.share, of=self.of)), self.samples.started, fire)
         self.samples.ended = time.time()

@@ -132,11 +132,3 @@ def test_a_target_that_hangs_is_one_line_and_exit_2(capsys: pytest.CaptureFixtur
     assert code == 2
     assert err == f"slowcheck: error: {url} did not answer GET /v1/models within 10 s\n"
     assert not (tmp_path / "r").exists(), "nothing written for a run that never started"
-
-
-def test_a_misspelled_option_for_another_command_is_an_error_not_a_silent_default() -> None:
-    from slowcheck.load.command import namespace
-
-    assert namespace("submit", duration=3.0).duration == 3.0
-    with pytest.raises(TypeError, match="no load option named durration"):
-        namespace("submit", durration=3.0)

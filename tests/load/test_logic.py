@@ -12,7 +12,7 @@ import pytest
 
 from slowcheck import _json, api
 from slowcheck.load import answers
-from slowcheck.load.policies import POLICIES, Adaptive, Backoff, Hinted, Policy, Webhook
+from slowcheck.load.policies import POLICIES, Adaptive, Doubling, Hinted, Policy, Webhook
 from slowcheck.load.pollbook import PollBook
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples, StrategySamples
 from slowcheck.load.workload import bodies
@@ -39,7 +39,7 @@ def test_fixed_polls_every_interval_whatever_the_answer() -> None:
 
 
 def test_backoff_doubles_from_a_quarter_to_eight_intervals_with_jitter() -> None:
-    policy = Backoff(1.0, random.Random(7))
+    policy = Doubling(1.0, random.Random(7))
     assert policy.first() == 0.25
     waits = {n: [policy.next(n, {}) for _ in range(200)] for n in (1, 2, 3, 10)}
     for attempt, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0), (10, 8.0)):

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import pytest
 from starlette.testclient import TestClient
 
-from slowcheck.load.probe import ProbeAnswer, Reading, answer_from, probe, reset_seconds
+from slowcheck.load.probe import Reading, probe
+from slowcheck.load.probe_answer import ProbeAnswer, answer_from, reset_seconds
 from tests.docs_server import MODELS, Habits, create_app
 
 pytestmark = pytest.mark.slow  # most tests are whole probe runs of simulated minutes: about a second of CPU each

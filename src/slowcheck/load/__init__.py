@@ -1,5 +1,5 @@
 """Load runs: scenarios in locust's own process, and the reports they produce.
 
-Only ``harness.py`` imports locust (it patches the standard library on import); the locustfiles in ``load/``
-import it, nothing in the package does. Everything else here is plain Python the CLI can use.
+Only the ``harness`` package imports locust (it patches the standard library on import); the locustfiles in
+``load/`` import it, nothing in the package does. Everything else here is plain Python the CLI can use.
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from slowcheck import _json
 from slowcheck.errors import ConfigError
-from slowcheck.load.plan import Stage, parse_stages
+from slowcheck.load.offered import Stage, parse_stages
 from slowcheck.timestamps import epoch_seconds
 
 __all__ = ["PROCESSES", "Arrivals", "parse", "read_trace"]

@@ -25,10 +25,11 @@ from slowcheck.hints import hint_seconds
 from slowcheck.load import thresholds as threshold_rules
 from slowcheck.network import Network, failure
 
-__all__ = ["DEFAULT_LINES", "generated_file", "run", "skeleton"]
+__all__ = ["generated_file", "run", "skeleton"]
 
-DEFAULT_LINES = 1000
 _TERMINAL = api.BATCH_TERMINAL
+_STARTED = frozenset(api.BATCH_STATUSES[1:])
+"""Every status after the first (``validating``): the batch has begun on its lines, or ended."""
 _BODIES = 32
 """Distinct request bodies drawn from the schema; a generated file cycles through them (drawing each line
 would spend minutes of hypothesis on a large file)."""
@@ -60,7 +61,7 @@ def generated_file(path: Path, lines: int, model: str) -> None:
             line = {
                 "custom_id": f"line-{number}",
                 "method": "POST",
-                "url": "/v1/chat/completions",
+                "url": api.BATCH_URL["chat"],
                 "body": next(bodies),
             }
             out.write(_json.dumps(line) + b"\n")
@@ -68,7 +69,7 @@ def generated_file(path: Path, lines: int, model: str) -> None:
 
 def _census(path: Path) -> tuple[int, int, str]:
     """Requests, bytes and the endpoint of an input file (from its first line's url, else chat)."""
-    count, endpoint = 0, "/v1/chat/completions"
+    count, endpoint = 0, api.BATCH_URL["chat"]
     try:
         with path.open("rb") as lines:
             for line in lines:
@@ -151,7 +152,7 @@ def _figures(
     results: dict[str, Any] | None,
 ) -> dict[str, Any]:
     stamps = {k: batch.get(k) for k in ("created_at", "in_progress_at", "completed_at")}
-    seen_running = next((t for t, b in reads if b.get("status") not in ("validating", None)), None)
+    seen_running = next((t for t, b in reads if b.get("status") in _STARTED), None)
     seen_done = next((t for t, b in reads if b.get("status") in _TERMINAL), None)
     counts = batch.get("request_counts") or {}
     return {

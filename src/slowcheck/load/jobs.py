@@ -139,7 +139,7 @@ def done_row(job: Job, generation_id: str, record: dict[str, Any], seen: float, 
 
 def skeleton(slos: Sequence[Slo] = ()) -> dict[str, Any]:
     """The ``jobs`` key of a run that did nothing: every path a threshold may name."""
-    return _figures(_Tally(), Window(0.0, 0.0), slos, slice_seconds=10.0)
+    return _figures(_JournalTally(), Window(0.0, 0.0), slos, slice_seconds=10.0)
 
 
 def summarize(
@@ -155,13 +155,13 @@ def summarize(
         if row[0] in ("sent", "drop"):
             start, end = min(start, row[2]), max(end, row[2])
     window = Window(start, end, warmup, cooldown) if start <= end else Window(0.0, 0.0, warmup, cooldown)
-    tally = _Tally()
+    tally = _JournalTally()
     for row in journal.rows(folder):
         tally.add(row, window, slos)
     return {"jobs": _figures(tally, window, slos, slice_seconds=slice_seconds), "submit": _submit(tally)}
 
 
-def _submit(tally: _Tally) -> dict[str, Any]:
+def _submit(tally: _JournalTally) -> dict[str, Any]:
     """The ``submit`` key as the other scenarios have it, from the journal's rows."""
     statuses = tally.statuses
     ok = sum(n for status, n in statuses.items() if 200 <= status < 300)
@@ -192,7 +192,7 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
 
-class _Tally:
+class _JournalTally:
     """Everything the figures need, in arrays of floats (8 bytes a job), not rows kept in memory."""
 
     def __init__(self) -> None:
@@ -307,7 +307,7 @@ def _put(values: array[Any], index: int, value: float) -> None:
     values[index] = value
 
 
-def _figures(tally: _Tally, window: Window, slos: Sequence[Slo], *, slice_seconds: float) -> dict[str, Any]:
+def _figures(tally: _JournalTally, window: Window, slos: Sequence[Slo], *, slice_seconds: float) -> dict[str, Any]:
     span = tally.last_finished - tally.first_finished
     per_s = span if span > 0 and math.isfinite(span) else None
     # n finishing times span n - 1 intervals.
@@ -375,7 +375,7 @@ def _quantiles(ordered: Sequence[float]) -> dict[str, float | None]:
     return {name: _round(ranked(ordered, q)) for name, q in QUANTILES}
 
 
-def _slices(tally: _Tally, window: Window, seconds: float) -> list[dict[str, Any]]:
+def _slices(tally: _JournalTally, window: Window, seconds: float) -> list[dict[str, Any]]:
     """Completions and output tokens per second in each ``--slice`` of the run, by ``finishedAt``."""
     if not tally.slices:
         return []
@@ -406,7 +406,7 @@ def _cdf(ordered: Sequence[float]) -> list[list[float]]:
     return [[_round(ranked(ordered, 100 * i / steps) or 0.0) or 0.0, round(i / steps, 4)] for i in range(steps + 1)]
 
 
-def _timeline(tally: _Tally, window: Window) -> list[dict[str, float | None]]:
+def _timeline(tally: _JournalTally, window: Window) -> list[dict[str, float | None]]:
     """Sampled jobs' phases (queue, run, notice) from the window's start."""
     start = window.start
     return [

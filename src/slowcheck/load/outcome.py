@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from slowcheck import api
 from slowcheck.verdict import Verdict
 
 __all__ = ["NO_READING", "judge"]
 
 NO_READING = "the probe gave no reading (its error is in the report folder's locust.log)"
+_COMPLETED: api.BatchStatus = "completed"
 
 
 def judge(summary: dict[str, Any]) -> Verdict:
@@ -36,6 +38,6 @@ def judge(summary: dict[str, Any]) -> Verdict:
 
 
 def _batch(batch: dict[str, Any]) -> Verdict:
-    if batch.get("status") != "completed" or not batch.get("completed"):
+    if batch.get("status") != _COMPLETED or not batch.get("completed"):
         return Verdict("inconclusive", (f"the batch ended {batch.get('status')} with no line completed",))
     return Verdict("pass")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from slowcheck.hints import hint_seconds
 
-__all__ = ["POLICIES", "Adaptive", "Backoff", "Hinted", "Policy", "Webhook"]
+__all__ = ["POLICIES", "Adaptive", "Doubling", "Hinted", "Policy", "Webhook"]
 
 
 class Policy:
@@ -32,8 +32,8 @@ class Policy:
         return self.interval
 
 
-class Backoff(Policy):
-    """Exponential backoff from a quarter interval, doubling to eight intervals, with jitter (50-100 %)."""
+class Doubling(Policy):
+    """The ``backoff`` strategy: from a quarter interval, doubling to eight intervals, with jitter (50-100 %)."""
 
     name = "backoff"
 
@@ -55,7 +55,7 @@ class Hinted(Policy):
         return self.interval if hint is None else hint + 0.005  # a hair past the hint: the change has happened
 
 
-class Adaptive(Backoff):
+class Adaptive(Doubling):
     """As the server says when it says; backoff when it says nothing (a real API sends no hints, and a job of
     hours must not be polled every interval). The jobs scenario's default."""
 
@@ -78,4 +78,4 @@ class Webhook(Policy):
         return self.interval * 10
 
 
-POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Policy, Backoff, Hinted, Adaptive, Webhook)}
+POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Policy, Doubling, Hinted, Adaptive, Webhook)}

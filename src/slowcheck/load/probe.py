@@ -26,15 +26,14 @@ does a pace under four times the limit's rate: too slow to outrun a trickle and 
 from __future__ import annotations
 
 import math
-import re
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from slowcheck.hints import hint_seconds
+from slowcheck.load.probe_answer import ProbeAnswer
 
-__all__ = ["ProbeAnswer", "Reading", "Wire", "answer_from", "probe", "reset_seconds"]
+__all__ = ["Reading", "Wire", "probe"]
 
 WINDOWS = 2
 """Windows watched before the sustained rate counts: one is a phase, two show the period."""
@@ -54,29 +53,6 @@ _NAMEABLE_WINDOW_S = 5.0
 """Below this, a whole-second Retry-After cannot tell a fixed window from a sliding one."""
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeAnswer:
-    """One submission as the probe saw it."""
-
-    sent: float
-    answered: float
-    status: int
-    hint: float | None = None
-    """Seconds until the target says a request would be accepted (a 429's headers)."""
-    exact: bool = False
-    """Whether ``hint`` came to the millisecond (``retry-after-ms``, a reset header), not in whole seconds."""
-    limit: int | None = None
-    """``x-ratelimit-limit-requests``, when the target sends it."""
-
-    @property
-    def accepted(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def refused(self) -> bool:
-        return self.status == 429
-
-
 class Wire(Protocol):
     """How the probe reaches a target: a clock, a pause, and open-loop sending."""
 
@@ -90,44 +66,6 @@ class Wire(Protocol):
         """Send at ``rate()`` a second (asked before each send) until ``stop`` is true of an answer or
         ``deadline`` passes; let what is in flight land; every answer of the call, in the order sent."""
         ...
-
-
-_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def reset_seconds(text: str) -> float | None:
-    """A Go-style duration as OpenAI's ``x-ratelimit-reset-requests`` says it (``12ms``, ``1.5s``, ``6m0s``)."""
-    text = text.strip()
-    parts = _GO_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(float(number) * _GO_UNITS[unit] for number, unit in parts)
-
-
-def answer_from(sent: float, answered: float, status: int, headers: Mapping[str, str]) -> ProbeAnswer:
-    """An :class:`ProbeAnswer` from a response's status and (lower-cased) headers."""
-    if status != 429:
-        return ProbeAnswer(sent, answered, status)
-    # Retry-After (or retry-after-ms) says when a request would be accepted; OpenAI's reset header says when the
-    # limit is full again, later for a bucket: it is the word only of a target that sends nothing else.
-    hint = hint_seconds(headers)
-    seconds = _number(headers.get("retry-after"))
-    exact = hint is not None and (
-        _number(headers.get("retry-after-ms")) is not None or (seconds is not None and seconds != int(seconds))
-    )
-    if hint is None and (reset := reset_seconds(headers.get("x-ratelimit-reset-requests", ""))) is not None:
-        hint, exact = reset, True
-    limit = _number(headers.get("x-ratelimit-limit-requests"))
-    return ProbeAnswer(sent, answered, status, hint, exact, int(limit) if limit is not None else None)
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text) if text else None
-    except ValueError:
-        return None
-    return value if value is not None and math.isfinite(value) and value >= 0 else None
 
 
 @dataclass(slots=True)

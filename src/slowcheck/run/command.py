@@ -11,18 +11,25 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from slowcheck import __version__
-from slowcheck.contract.command import MARKS, print_plan, resolve, target_from
+from slowcheck.checks.report import counts, verdict as contract_verdict, write_junit, write_results
+from slowcheck.contract.command import MARKS, print_plan
 from slowcheck.contract.options import add_flags
-from slowcheck.contract.report import counts, verdict as contract_verdict, write_junit, write_results
-from slowcheck.contract.rules import Outcome, Result
-from slowcheck.contract.runner import Suite
+from slowcheck.contract.plan import plan_from
+from slowcheck.contract.runner import Suite, open_suite
+from slowcheck.embedded import Endpoint
 from slowcheck.errors import ConfigError
-from slowcheck.load import command as load_command, report as load_report
+from slowcheck.findings import Outcome, Result
+from slowcheck.load import command as load_command
+from slowcheck.load.console import describe
+from slowcheck.load.options import LoadPlan
+from slowcheck.load.process import run_scenario
+from slowcheck.load.validation import Checked, check
 from slowcheck.network import Network
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
@@ -68,22 +75,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    load_report.thresholds(args.threshold, "submit", [])  # a typo fails now, not after the contract phase
     report_dir: Path = args.report_dir or new_report_dir()
-    rules, base_url, ledger, resume = resolve(args, report_dir)
+    plan = plan_from(args, report_dir)
+    base_url = plan.base_url
     load_seconds = args.load_seconds
     if load_seconds is None:
         load_seconds = _LOCAL_LOAD_SECONDS if not base_url or is_loopback(base_url) else 0.0
     if load_seconds < 0:
         raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
-    network = Network.from_args(args)
+    phases = _load_plans(args, load_seconds)  # a typo fails now, not after the contract phase
+    network = plan.network
     started = time.monotonic()
     clock = Clock(started)
-    with target_from(args, base_url=base_url, network=network) as (target, label, keys):
-        target.ledger, target.resume = ledger, resume
-        target.resume_batch = getattr(args, "resume_batch", None)
+    with open_suite(plan) as suite:
+        target, label, keys = suite.target, suite.label, suite.secrets
         key = keys[0]
-        suite = Suite(target, rules, lenient=args.lenient, strict=args.strict)
         print(f"slowcheck run against {label}; report in {report_dir}", flush=True)
         print_plan(suite, base_url)
         suite.prepare()  # the key, the model and the URL are checked before the report folder exists
@@ -91,7 +97,8 @@ def main(args: argparse.Namespace) -> int:
         for note in suite.preflight.notes if suite.preflight else []:
             print(f"note: {note}", flush=True)
         results = _contract(suite, clock, report_dir)
-        loads = _load(args, target.root, label, key, load_seconds, clock, report_dir, network)
+        endpoint = Endpoint(target.root, label, tuple(keys), embedded=not base_url)
+        loads = _load(args, phases, endpoint, load_seconds, clock, report_dir, network)
         sdk = _sdk(args, target.root, key, clock, batch=target.batch_root, network=network)
     judged = _judge(results, suite, loads, sdk)
     summary = _summary(label, results, loads, sdk, time.monotonic() - started, args, load_seconds, judged)
@@ -141,11 +148,26 @@ def _contract(suite: Suite, clock: Clock, folder: Path) -> list[Result]:
     return results
 
 
+def _load_plans(args: argparse.Namespace, seconds: float) -> dict[str, Checked]:
+    """A third of ``seconds`` each: acks under an open model, polling strategies compared, and jobs followed to
+    their end; checked even when no load runs (a typo is a typo)."""
+    share = max(2.0, seconds / 3)
+    submit = LoadPlan.for_scenario("submit")
+    poll = LoadPlan.for_scenario("poll")
+    jobs = LoadPlan.for_scenario("jobs")
+    plans = (
+        replace(submit, duration=share, model=args.model, threshold=tuple(args.threshold or _DEFAULT_THRESHOLDS)),
+        replace(poll, duration=share, model=args.model, drain=30.0),
+        replace(jobs, duration=share, model=args.model, drain=30.0, rate="10", mix="chat=3,text=1,embedding=1",
+                canaries=0.1),
+    )  # fmt: skip
+    return {plan.scenario: check(plan) for plan in plans}
+
+
 def _load(
     args: argparse.Namespace,
-    root: str,
-    label: str,
-    key: str,
+    phases: dict[str, Checked],
+    endpoint: Endpoint,
     seconds: float,
     clock: Clock,
     folder: Path,
@@ -156,30 +178,14 @@ def _load(
         why = "--load-seconds 0" if asked else "pass --load-seconds to load a target that is not this machine"
         print(f"[{clock}] load: skipped ({why})")
         return {}
-    # A third each: acks under an open model, polling strategies compared, and jobs followed to their end.
-    share = max(2.0, seconds / 3)
-    plan = {
-        "submit": load_command.namespace(
-            "submit", duration=share, model=args.model, threshold=args.threshold or _DEFAULT_THRESHOLDS
-        ),
-        "poll": load_command.namespace("poll", duration=share, model=args.model, drain=30.0),
-        "jobs": load_command.namespace(
-            "jobs",
-            duration=share,
-            model=args.model,
-            drain=30.0,
-            rate="10",
-            mix="chat=3,text=1,embedding=1",
-            canaries=0.1,
-        ),  # fmt: skip
-    }
     summaries = {}
-    for scenario, options in plan.items():
-        print(f"[{clock}] load: {scenario} for {options.duration:g} s", flush=True)
-        summaries[scenario] = load_command.run_scenario(
-            options, root, label, key, folder / f"load-{scenario}", network=network
-        )
-        for line in load_command.describe(summaries[scenario]):
+    for scenario, checked in phases.items():
+        print(f"[{clock}] load: {scenario} for {checked.plan.duration:g} s", flush=True)
+        with load_command.progress(checked.plan) as tick:
+            summaries[scenario] = run_scenario(
+                checked, endpoint, folder / f"load-{scenario}", network=network, progress=tick
+            )
+        for line in describe(summaries[scenario]):
             print(f"           {line.strip()}", flush=True)
     return summaries
 

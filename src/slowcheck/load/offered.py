@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from slowcheck.errors import ConfigError
 
 __all__ = [
-    "DEFAULTS",
-    "MAX_INFLIGHT",
     "STRATEGIES",
-    "VALIDATE_EVERY",
     "Stage",
     "arrivals",
     "parse_pace",
@@ -26,19 +23,8 @@ __all__ = [
     "parse_strategies",
 ]
 
-DEFAULTS: dict[str, tuple[str, float]] = {
-    "submit": ("50", 30.0),
-    "poll": ("8", 30.0),
-    "rate-limit": ("50", 600.0),
-    "jobs": ("10", 30.0),
-}
-"""Per scenario: the default ``--rate`` and ``--duration`` (seconds)."""
 STRATEGIES = ("fixed", "backoff", "hinted", "webhook")
 """The poll scenario's strategies, in report order."""
-MAX_INFLIGHT = 256
-"""Submissions one user keeps in flight at most; an arrival that finds them all busy is dropped and counted."""
-VALIDATE_EVERY = 10
-"""The first ack and every Nth after it are checked against the schema."""
 
 
 @dataclass(frozen=True, slots=True)

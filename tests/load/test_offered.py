@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slowcheck.errors import ConfigError
-from slowcheck.load.plan import Stage, arrivals, parse_pace, parse_stages
+from slowcheck.load.offered import Stage, arrivals, parse_pace, parse_stages
 
 
 def test_a_constant_rate_fills_the_duration() -> None:

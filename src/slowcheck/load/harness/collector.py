@@ -1,0 +1,148 @@
+"""On the master (or the only process): every user's samples merged, and the report written once all have come.
+
+Each user sends its samples in a custom message (``slowcheck_samples``) when its share of the scenario is done;
+once every user has reported, the collector stops the run, writes ``summary.json`` and ``index.html``, and sets
+the exit code from the thresholds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.env import Environment
+from locust.runners import MasterRunner
+
+from slowcheck.errors import SlowcheckError
+from slowcheck.load import jobs, report
+from slowcheck.load.options import LoadPlan
+from slowcheck.load.samples import Samples, StrategySamples
+from slowcheck.load.thresholds import Threshold
+
+__all__ = ["MESSAGE", "Collector", "jobs_figures"]
+
+log = logging.getLogger("slowcheck.load")
+
+MESSAGE = "slowcheck_samples"
+
+
+@dataclass
+class Collector:
+    """Merges every user's samples and writes the report."""
+
+    environment: Environment
+    plan: LoadPlan
+    directory: Path
+    """Where the report goes (and a jobs run's journal is)."""
+    samples: Samples = field(default_factory=Samples)
+    expected: int = 0
+    reported: int = 0
+    written: bool = False
+
+    def start(self, environment: Environment, **_: Any) -> None:
+        options = environment.parsed_options
+        assert options is not None
+        self.expected = options.num_users
+        runner = environment.runner
+        workers = runner.worker_count if isinstance(runner, MasterRunner) else 1
+        if self.expected % workers:
+            log.warning("-u %d is not a multiple of %d workers: arrivals will be uneven", self.expected, workers)
+        # Custom attributes of parsed_options travel to the workers with the spawn message.
+        options.slowcheck_users = self.expected
+        options.slowcheck_workers = workers
+
+    def receive(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self.samples.merge(Samples.from_dict(msg.data))
+        self.reported += 1
+        if self.reported >= self.expected:
+            gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+
+    def write(self, environment: Environment, **_: Any) -> None:
+        if self.written:
+            return
+        self.written = True
+        options = environment.parsed_options
+        assert options is not None
+        plan, directory = self.plan, self.directory
+        thresholds: list[Threshold] = []
+        try:
+            thresholds = report.thresholds(list(plan.threshold), plan.scenario, plan.polling_strategies())
+        except SlowcheckError as exc:
+            log.error("%s", exc)
+            environment.process_exit_code = 2
+            return
+        settings = _settings(plan, self.expected)
+        extra = None
+        if plan.scenario == "jobs":
+            extra = jobs_figures(directory, plan, self.samples)
+            settings |= _job_settings(plan)
+        summary = report.write(
+            directory,
+            self.samples,
+            scenario=plan.scenario,
+            target=options.target_label or environment.host or "",
+            settings=settings | {"users_reported": self.reported},
+            thresholds=thresholds,
+            extra=extra,
+        )
+        breached = [t for t in summary["thresholds"] if not t["passed"]]
+        environment.process_exit_code = 1 if breached else 0
+        log.info("slowcheck: report written to %s", directory)
+
+
+def jobs_figures(directory: Path, plan: LoadPlan, samples: Samples) -> dict[str, Any]:
+    """The ``jobs`` and ``submit`` keys of a jobs run, read from its journal, and what tracking cost."""
+    slos = [jobs.parse_slo(expr) for expr in plan.slo]
+    figures = jobs.summarize(directory, slos, warmup=plan.warmup, cooldown=plan.cooldown, slice_seconds=plan.slice)
+    tracked = samples.strategies.get("jobs") or StrategySamples()
+    terminal = figures["jobs"]["accepted"] - figures["jobs"]["open"]
+    figures["jobs"]["tracking"] = {
+        "polls": tracked.polls,
+        "polls_per_job": round(tracked.polls / terminal, 3) if terminal else None,
+        "wasted_polls": tracked.wasted,
+        "rate_limited": tracked.rate_limited,
+        "errors": tracked.errors,
+        "webhooks": tracked.webhooks,
+    }
+    return figures | {"poll": {}}
+
+
+def _job_settings(plan: LoadPlan) -> dict[str, Any]:
+    return {
+        "arrival": plan.arrival,
+        "burstiness": plan.burstiness,
+        "jobs": plan.jobs or 0,
+        "trace": str(plan.trace or ""),
+        "seed": plan.seed,
+        "input": str(plan.input or ""),
+        "prompt_tokens": plan.prompt_tokens,
+        "output_tokens": plan.output_tokens,
+        "mix": plan.mix,
+        "canaries": plan.canaries,
+        "slo": list(plan.slo),
+        "slice": plan.slice,
+        "warmup": plan.warmup,
+        "cooldown": plan.cooldown,
+        "track": plan.track,
+        "run_id": plan.run_id,
+        "resume": plan.resume is not None,
+    }
+
+
+def _settings(plan: LoadPlan, users: int) -> dict[str, Any]:
+    budget = plan.budget()
+    return {
+        "rate": plan.rate,
+        "duration_s": plan.duration,
+        "users": users,
+        "model": plan.model,
+        "poll_interval_s": plan.poll_interval,
+        "strategies": plan.polling_strategies(),
+        "max_inflight": plan.max_inflight,
+        "validate_every": plan.validate_every,
+        "rate_limit_per_minute": budget.per_minute,
+        "gateway_rps": budget.gateway_rps,
+    }
