@@ -4,6 +4,7 @@ holds (a batch's with where its run stands, private to the mock)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -11,12 +12,13 @@ from typing import Any, TypeVar
 from slowcheck import api
 from slowcheck.api import BatchStatus
 from slowcheck.mock.errors import ApiError, excerpt
+from slowcheck.mock.ids import new_id
 from slowcheck.types import JSONObject
 
 __all__ = ["Batch", "StoredFile", "owned"]
 
-_STAMPED = frozenset(api.BATCH_STATUSES) - {"validating"}
-"""The statuses a batch records the time of (``<status>_at``); the first is its ``created_at``."""
+_STAMPS = tuple(f"{status}_at" for status in api.BATCH_STATUSES if status != "validating")
+"""When a batch reached each status (the first is its ``created_at``)."""
 
 
 @dataclass(slots=True)
@@ -57,6 +59,21 @@ class Batch:
     woken: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
+    def new(cls, tenant: str, body: JSONObject, deadline: float) -> Batch:
+        """A batch made of a (checked) creation body, ``validating``; it expires at ``deadline``."""
+        status: BatchStatus = "validating"
+        public: dict[str, Any] = {
+            "id": "batch_" + new_id(), "object": "batch", "endpoint": body["endpoint"], "errors": None,
+            "input_file_id": body["input_file_id"], "completion_window": body["completion_window"],
+            "status": status, "output_file_id": None, "error_file_id": None, "created_at": int(time.time()),
+            "expires_at": math.ceil(deadline), **dict.fromkeys(_STAMPS, None),
+            "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": body.get("metadata"),
+        }  # fmt: skip
+        if "webhook_url" in body:
+            public["webhook_url"] = body["webhook_url"]
+        return cls(public["id"], tenant, public, deadline=deadline)
+
+    @classmethod
     def of(cls, record: dict[str, Any]) -> Batch:
         """A batch from its stored record."""
         return cls(record["id"], record["tenant"], record["public"], record["lines"], record["next_line"],
@@ -78,7 +95,7 @@ class Batch:
         """A new status, and the timestamp that goes with it (``<status>_at``) unless given."""
         stamp = f"{status}_at"
         self.public["status"] = status
-        if status in _STAMPED and stamp not in values:
+        if stamp in _STAMPS and stamp not in values:
             values[stamp] = int(time.time())
         self.public.update(values)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import shutil
 import tempfile
@@ -124,25 +123,11 @@ class Batches:
 
     async def create(self, tenant: str, body: JSONObject) -> Batch:
         """A batch of a body checked against the published schema; its input file must be the tenant's."""
-        input_file_id, endpoint = body["input_file_id"], body["endpoint"]
-        stored = self.file(tenant, input_file_id)
+        stored = self.file(tenant, body["input_file_id"])
         if stored.purpose != "batch":
             raise ApiError(400, "input_file_id must name a file uploaded with purpose 'batch'.",
                            param="input_file_id", code="invalid_value")  # fmt: skip
-        started = time.time()
-        now, deadline = int(started), started + self.settings.batch_window_seconds
-        public: dict[str, Any] = {
-            "id": "batch_" + new_id(), "object": "batch", "endpoint": endpoint, "errors": None,
-            "input_file_id": input_file_id, "completion_window": "24h", "status": "validating",
-            "output_file_id": None, "error_file_id": None, "created_at": now, "in_progress_at": None,
-            "expires_at": math.ceil(deadline), "finalizing_at": None,
-            "completed_at": None, "failed_at": None, "expired_at": None, "cancelling_at": None,
-            "cancelled_at": None, "request_counts": {"total": 0, "completed": 0, "failed": 0},
-            "metadata": body.get("metadata"),
-        }  # fmt: skip
-        if "webhook_url" in body:
-            public["webhook_url"] = body["webhook_url"]
-        batch = Batch(public["id"], tenant, public, deadline=deadline)
+        batch = Batch.new(tenant, body, time.time() + self.settings.batch_window_seconds)
         self.batches[batch.id] = batch
         self._save(batch)
         await self.store.committed()
