@@ -34,6 +34,8 @@ _SCHEMA = criterion(records.record_schema).id
 
 @dataclass(slots=True)
 class Followed:
+    """One generation followed: who submitted what, when to poll it, and what is kept for its webhook."""
+
     client: str
     sent: Sent
     timing: PollTiming = field(default_factory=PollTiming)
@@ -44,6 +46,9 @@ class Followed:
 
 
 class Generations:
+    """The generations followed, the least recently seen forgotten beyond ``_KEPT``, a terminal one after
+    ``_LINGER`` seconds; their records and deliveries judged as they pass."""
+
     def __init__(self, tally: Tally, clients: Clients) -> None:
         self.tally, self.clients = tally, clients
         self.followed: OrderedDict[str, Followed] = OrderedDict()
