@@ -281,7 +281,7 @@ def test_a_gateway_header_reaches_the_target_and_no_file(
 
 def test_header_values_are_among_the_secrets_a_report_is_redacted_of() -> None:
     """Should a gateway echo its header into an answer a report keeps, the value is blanked like a key."""
-    from slowcheck.contract.command import target_for
+    from slowcheck.contract.connect import target_for
 
     network = Network(headers=(("X-Gateway-Key", "secret123"),))
     with target_for("http://127.0.0.1:9/v1", KEY, network=network) as (target, _, secrets):
@@ -339,7 +339,7 @@ def test_the_sdk_probe_and_the_lab_reach_a_private_mtls_target_with_the_header(p
 def test_the_proxy_relays_to_a_private_mtls_upstream_with_the_header_and_records_no_value(
     pki: Pki, tmp_path: Path
 ) -> None:
-    from slowcheck.proxy.exchange import read
+    from slowcheck.proxy.recording import read
     from slowcheck.proxy.server import ProxySettings, running
     from slowcheck.proxy.wire import Upstream
 
