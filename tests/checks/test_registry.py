@@ -1,10 +1,7 @@
-"""One registry of checks: each id, title and source stated once, read by the contract's rules and the proxy; and
-the layers it sits in (``checks`` and ``findings`` below both, the proxy knowing nothing of the contract)."""
+"""One registry of checks: each id, title and source stated once, read by the contract's rules and the proxy (the
+layers they sit in are tests/test_layers.py's)."""
 
 from __future__ import annotations
-
-import ast
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +9,6 @@ import slowcheck.contract.runner  # noqa: F401  (registers the whole catalogue)
 from slowcheck.checks import CHECKS, check, criterion
 from slowcheck.contract.rules import RULES
 from slowcheck.proxy.catalogue import CATALOGUE
-
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "slowcheck"
 
 
 def test_a_check_registers_once_and_is_found_by_its_function() -> None:
@@ -38,25 +33,3 @@ def test_the_timestamps_check_is_inferred_with_one_tolerance_everywhere() -> Non
     timestamps = CHECKS["LIFE-TIMESTAMPS"]
     assert (timestamps.source, timestamps.tolerance) == ("inferred", 5.0)
     assert RULES["LIFE-TIMESTAMPS"].source == CATALOGUE["LIFE-TIMESTAMPS"].source == "inferred"
-
-
-def _imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-    return found
-
-
-def _importing(folder: str, prefix: str) -> list[str]:
-    paths = [PACKAGE / folder] if folder.endswith(".py") else sorted((PACKAGE / folder).rglob("*.py"))
-    return [p.name for p in paths if any(m == prefix or m.startswith(prefix + ".") for m in _imports(p))]
-
-
-def test_the_layers_hold() -> None:
-    assert _importing("proxy", "slowcheck.contract") == [], "the proxy speaks slowcheck.findings, not the contract's"
-    assert _importing("checks", "slowcheck.contract") == _importing("checks", "slowcheck.proxy") == []
-    assert _importing("findings.py", "slowcheck.contract") == []
-    assert _importing("contract", "slowcheck.proxy") == ["command.py"], "--from-recording is the command's business"
