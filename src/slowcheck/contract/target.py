@@ -82,7 +82,9 @@ def _cut(text: str) -> str:
 
 
 class Target:
-    """An httpx client bound to the API root (``https://api.inference.net/v1`` or ``.../v1/slow`` both work)."""
+    """An httpx client bound to the API root (``https://api.inference.net/v1`` or ``.../v1/slow`` both work), the
+    budget it sends within, and the settings the rules read. ``transport`` answers instead of the network (an app
+    in this process: ``slowcheck.inprocess``); what a run learns on the way is its ``session``."""
 
     def __init__(
         self,
@@ -111,8 +113,8 @@ class Target:
     ) -> None:
         self.root = root = api_root(base_url)
         self.batch_root = api_root(batch_base_url) if batch_base_url else None
-        self.embedding_model = embedding_model
         """Where the Batch API is served (inference.net: its own host); None leaves the batch rules out."""
+        self.embedding_model = embedding_model
         self.api_key, self.second_api_key, self.model = api_key, second_api_key, model
         self.completion_timeout, self.max_requests = completion_timeout, max_requests
         self.webhook_id, self.receiver, self.webhook_wait = webhook_id, receiver, webhook_wait
