@@ -322,13 +322,14 @@ def test_load_reaches_a_private_mtls_target_through_locust_with_the_header(
 def test_the_sdk_probe_and_the_lab_reach_a_private_mtls_target_with_the_header(pki: Pki) -> None:
     """The installed openai, in its own process: trust through SSL_CERT_FILE, the header as default_headers,
     the client certificate in an http_client of its own; the lab in front adds them for its two rows."""
-    from slowcheck.sdk.matrix import run_matrix
+    from slowcheck.sdk.matrix import SdkTarget, run_plan
+    from slowcheck.sdk.plan import SdkPlan
 
     network = Network(ca_bundle=pki.ca, client_cert=pki.client_cert, client_key=pki.client_key,
                       headers=(("X-Gateway-Key", "secret123"),))  # fmt: skip
+    plan = SdkPlan(python=("installed",), node=(), cache=Path("/nonexistent"), jobs=1, network=network)
     with docs_over_tls(pki, client_certificate=True) as (url, recorder):
-        (row,) = run_matrix(url.removesuffix("/v1"), KEY, model="inference-net/load-test", python=["installed"],
-                            node=[], cache=Path("/nonexistent"), jobs=1, network=network)  # fmt: skip
+        (row,) = run_plan(plan, SdkTarget(url.removesuffix("/v1"), KEY)).rows
     assert row.error is None
     assert row.cells["submit-chat"]["status"] == "passed", row.cells["submit-chat"]
     assert row.cells["retry-429"]["status"] == "passed", row.cells["retry-429"]

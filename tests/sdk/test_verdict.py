@@ -34,7 +34,7 @@ MISSING = "9.9.9"
 def builder(monkeypatch: pytest.MonkeyPatch) -> None:
     """The environment builder: the running interpreter for the installed openai, an install failure otherwise."""
 
-    def python_env(version: str, cache: Path) -> Path:
+    def python_env(version: str, cache: Path, timeout: float) -> Path:
         if version != INSTALLED:
             raise ConfigError(f"could not install openai {version}: no version of openai=={version}")
         return Path(sys.executable)
@@ -227,7 +227,8 @@ def test_slowcheck_run_combines_the_sdk_phase_verdict(
     from slowcheck.run.command import _judge
 
     held = [Result(rule, Outcome.HELD) for rule in RULES.values()]
-    judged = _judge(held, SimpleNamespace(plan=None), {}, sdk)  # type: ignore[arg-type]
+    phase = None if sdk is None else judge(sdk["rows"])  # what the SDK phase's run holds as its verdict
+    judged = _judge(held, SimpleNamespace(plan=None), {}, phase)  # type: ignore[arg-type]
     assert judged.status == status
     assert judged.exit_code == {"pass": 0, "fail": 1, "inconclusive": 3}[status]
     assert (judged.reasons[0] if judged.reasons else None) == reason

@@ -34,11 +34,10 @@ from slowcheck.network import Network
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.run.page import write_page
-from slowcheck.sdk import pins
-from slowcheck.sdk.command import matrix_document, table
-from slowcheck.sdk.envs import NodeEnvs, cache_dir
-from slowcheck.sdk.grading import judge as judge_sdk
-from slowcheck.sdk.matrix import run_matrix
+from slowcheck.sdk.console import finished, table
+from slowcheck.sdk.matrix import Row, SdkRun, SdkTarget, run_plan
+from slowcheck.sdk.pins import INSTALLED
+from slowcheck.sdk.plan import SdkPlan
 from slowcheck.target_url import is_loopback
 from slowcheck.verdict import Verdict, combine
 
@@ -84,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
     if load_seconds < 0:
         raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
     phases = _load_plans(args, load_seconds)  # a typo fails now, not after the contract phase
+    sdk_plan = _sdk_plan(args.sdk_matrix, model=plan.model, network=plan.network)
     network = plan.network
     started = time.monotonic()
     clock = Clock(started)
@@ -99,14 +99,13 @@ def main(args: argparse.Namespace) -> int:
         results = _contract(suite, clock, report_dir)
         endpoint = Endpoint(target.root, label, tuple(keys), embedded=not base_url)
         loads = _load(args, phases, endpoint, load_seconds, clock, report_dir, network)
-        sdk = _sdk(args, target.root, key, clock, batch=target.batch_root, network=network)
-    judged = _judge(results, suite, loads, sdk)
-    summary = _summary(label, results, loads, sdk, time.monotonic() - started, args, load_seconds, judged)
+        sdk = _sdk(sdk_plan, SdkTarget(target.root, key, target.batch_root), clock)
+    judged = _judge(results, suite, loads, sdk.verdict)
+    summary = _summary(label, results, loads, sdk.document, time.monotonic() - started, args, load_seconds, judged)
     summary["settings"] |= network.settings()  # header names only: their values are credentials
     summary["contract"]["conditions"] = target.conditions()
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if sdk is not None:
-        (report_dir / "sdk-matrix.json").write_text(json.dumps(sdk, indent=2) + "\n", encoding="utf-8")
+    sdk.write(report_dir, page=False)  # the run's page includes the matrix
     write_page(report_dir / "index.html", summary, results_path=report_dir / "results.json")
     redact_folder(report_dir, keys, announce="slowcheck run")
     _link_latest(report_dir)
@@ -190,35 +189,36 @@ def _load(
     return summaries
 
 
-def _sdk(
-    args: argparse.Namespace, root: str, key: str, clock: Clock, *, batch: str | None, network: Network
-) -> dict[str, Any] | None:
-    if args.sdk_matrix:
-        python, node = list(pins.PYTHON_PINS), list(pins.NODE_PINS) if NodeEnvs.available() else []
-    else:
-        python, node = ["installed"], []
-    print(f"[{clock}] sdk: {', '.join(python + [f'node {v}' for v in node])}", flush=True)
-    began = time.monotonic()
-    rows = run_matrix(root, key, model=args.model, python=python, node=node, cache=cache_dir(None), jobs=4, batch=batch,
-                      network=network)  # fmt: skip
-    document = matrix_document(rows, target=root, wall=time.monotonic() - began)
-    for line in table(document):
+def _sdk_plan(matrix: bool, *, model: str, network: Network) -> SdkPlan:
+    """With ``--sdk-matrix`` every pinned version (Node's where it is installed), else the openai installed beside
+    slowcheck; the contract's model and network, the plan's defaults otherwise."""
+    if matrix:
+        return SdkPlan(model=model, network=network)
+    return SdkPlan(python=(INSTALLED,), node=(), model=model, network=network)
+
+
+def _sdk(plan: SdkPlan, target: SdkTarget, clock: Clock) -> SdkRun:
+    python, node = plan.versions()
+    print(f"[{clock}] sdk: {', '.join([*python, *(f'node {v}' for v in node)])}", flush=True)
+
+    def progress(row: Row) -> None:
+        print(f"[{clock}] sdk: {finished(row)}", flush=True)
+
+    run = run_plan(plan, target, progress=progress)
+    for line in table(run.document):
         print(f"           {line}", flush=True)
-    print(f"[{clock}] sdk: {judge_sdk(document['rows']).line()}", flush=True)
-    return document
+    print(f"[{clock}] sdk: {run.verdict.line()}", flush=True)
+    return run
 
 
-def _judge(
-    results: list[Result], suite: Suite, loads: dict[str, dict[str, Any]], sdk: dict[str, Any] | None
-) -> Verdict:
+def _judge(results: list[Result], suite: Suite, loads: dict[str, dict[str, Any]], sdk: Verdict | None) -> Verdict:
     breached = [t for s in loads.values() for t in s["thresholds"] if not t["passed"]]
     contract = contract_verdict(results, suite.plan)
     parts = [Verdict(contract.status, tuple(f"contract: {r}" for r in contract.reasons))]
     if breached:
         parts.append(Verdict("fail", (f"{len(breached)} load thresholds breached",)))
     if sdk is not None:  # the matrix's own verdict, inconclusive included: a version that could not run
-        phase = judge_sdk(sdk["rows"])
-        parts.append(Verdict(phase.status, tuple(f"sdk: {r}" for r in phase.reasons)))
+        parts.append(Verdict(sdk.status, tuple(f"sdk: {r}" for r in sdk.reasons)))
     return combine(*parts)
 
 

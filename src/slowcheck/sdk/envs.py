@@ -25,7 +25,6 @@ _READY = ".slowcheck-ready"
 """Written last into a Python environment: one without it was interrupted and is built again."""
 _HTTPX_PIN_BELOW = Version("1.55.3")
 """openai before 1.55.3 passes proxies= to httpx, which httpx 0.28 removed."""
-_INSTALL_TIMEOUT = 600
 
 
 def cache_dir(override: Path | None) -> Path:
@@ -43,19 +42,22 @@ def python_env_ready(version: str, cache: Path) -> bool:
     return (python_env_folder(version, cache) / _READY).exists()
 
 
-def python_env(version: str, cache: Path) -> Path:
-    """The interpreter of an environment holding ``openai==version``; created (once) if missing."""
+def python_env(version: str, cache: Path, timeout: float) -> Path:
+    """The interpreter of an environment holding ``openai==version``; created (once) if missing, each step
+    within ``timeout`` seconds."""
     folder = python_env_folder(version, cache)
     python = folder / "bin" / "python"
     if python_env_ready(version, cache):
         return python
     uv = _uv()
     shutil.rmtree(folder, ignore_errors=True)
-    _run([uv, "venv", "--quiet", "--python", sys.executable, str(folder)], f"create the env for openai {version}")
+    _run([uv, "venv", "--quiet", "--python", sys.executable, str(folder)], f"create the env for openai {version}",
+         timeout)  # fmt: skip
     extra = ["httpx<0.28"] if Version(version) < _HTTPX_PIN_BELOW else []
     _run(
         [uv, "pip", "install", "--quiet", "--python", str(python), f"openai=={version}", *extra],
         f"install openai {version}",
+        timeout,
     )
     (folder / _READY).write_text(version, encoding="utf-8")
     return python
@@ -64,8 +66,10 @@ def python_env(version: str, cache: Path) -> Path:
 class NodeEnvs:
     """One npm folder with every version as an alias (``openai-4.0.0``), installed in one npm call."""
 
-    def __init__(self, cache: Path) -> None:
+    def __init__(self, cache: Path, timeout: float) -> None:
         self.folder = cache / "node"
+        self.timeout = timeout
+        """Seconds the one npm install may take."""
         self._lock = threading.Lock()
 
     @staticmethod
@@ -84,7 +88,8 @@ class NodeEnvs:
             if missing:
                 npm = shutil.which("npm") or "npm"
                 specs = [f"{alias(v)}@npm:openai@{v}" for v in missing]
-                _run([npm, "install", "--no-audit", "--no-fund", "--silent", *specs], "npm install", cwd=self.folder)
+                command = [npm, "install", "--no-audit", "--no-fund", "--silent", *specs]
+                _run(command, "npm install", self.timeout, cwd=self.folder)
             shutil.copy(PROBES / "probe_openai.mjs", self.folder / "probe_openai.mjs")
 
     def installed(self, version: str) -> bool:
@@ -109,11 +114,11 @@ def _uv() -> str:
     return str(find_uv_bin())
 
 
-def _run(command: list[str], what: str, cwd: Path | None = None) -> None:
+def _run(command: list[str], what: str, timeout: float, cwd: Path | None = None) -> None:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT, check=False, cwd=cwd)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd)
     except subprocess.TimeoutExpired:
-        raise ConfigError(f"could not {what} within {_INSTALL_TIMEOUT} s") from None
+        raise ConfigError(f"could not {what} within {timeout:g} s") from None
     if done.returncode != 0:
         raise ConfigError(f"could not {what}: {_reason(done.stderr.strip() or done.stdout.strip())}")
 

@@ -1,28 +1,47 @@
-"""Running the matrix: environments, probes in parallel against the target, lab measurements, verdicts."""
+"""Running the matrix: a plan against a target (:func:`run_plan`): environments, probes in parallel, the lab's
+measurements merged into cells, and the verdict (``slowcheck sdk-matrix`` and ``slowcheck run`` share it)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slowcheck.contract.preflight import check_reachable
+from slowcheck.embedded import target_or_mock
 from slowcheck.errors import SlowcheckError
-from slowcheck.network import Network
-from slowcheck.sdk import envs
+from slowcheck.sdk import envs, report
 from slowcheck.sdk.checks import CHECKS
-from slowcheck.sdk.grading import NOT_RUN, cell, not_run_cells
+from slowcheck.sdk.grading import NOT_RUN, cell, judge, not_run_cells
 from slowcheck.sdk.lab import ASKED_WAIT_S, Lab, running_lab
+from slowcheck.sdk.pins import INSTALLED, resolve_node, resolve_python
+from slowcheck.sdk.plan import SdkPlan
+from slowcheck.target_url import api_root
+from slowcheck.verdict import Verdict
 
-__all__ = ["Row", "run_matrix"]
+__all__ = ["Row", "SdkRun", "SdkTarget", "reach", "run_plan"]
 
-_PROBE_TIMEOUT = 180
+
+@dataclass(frozen=True, slots=True)
+class SdkTarget:
+    """What the probes talk to."""
+
+    root: str
+    """The API root (no ``/v1``)."""
+    key: str
+    batch: str | None = None
+    """The Batch API's root; None: the batch row is n/a."""
+    label: str = ""
+    """Its name in ``sdk-matrix.json`` (the root when empty)."""
 
 
 @dataclass
@@ -43,6 +62,7 @@ class Row:
         return [check for check, found in self.cells.items() if found["outcome"] == "violated"]
 
     def to_json(self) -> dict[str, Any]:
+        """The row as ``sdk-matrix.json`` holds it."""
         return {
             "language": self.language,
             "requested": self.requested,
@@ -51,47 +71,77 @@ class Row:
             "cold": self.cold,
             "error": self.error,
             "cells": self.cells,
+            "failed_by_api": self.failed_by_api(),
         }
 
 
-def run_matrix(
-    root: str,
-    key: str,
-    *,
-    model: str,
-    python: list[str],
-    node: list[str],
-    cache: Path,
-    jobs: int,
-    batch: str | None = None,
-    network: Network | None = None,
-) -> list[Row]:
-    """Every row's probe against ``root`` (and the lab in front of it), reached as ``network`` says."""
-    network = network or Network()
-    rows = [Row("python", v) for v in python] + [Row("node", v) for v in node]
-    node_envs = envs.NodeEnvs(cache)
-    secrets = [key, *network.secrets()]
-    with running_lab(root, network) as (lab, lab_url), network.environment() as reach:
+@dataclass(frozen=True, slots=True)
+class SdkRun:
+    """A finished matrix: its rows, the document ``sdk-matrix.json`` holds, and the verdict."""
+
+    rows: tuple[Row, ...]
+    document: dict[str, Any]
+    verdict: Verdict
+    wall: float
+    """Seconds the whole matrix took."""
+
+    @property
+    def installed(self) -> int:
+        """Environments this run installed (a warm cache installs none)."""
+        return sum(1 for r in self.rows if r.cold)
+
+    def write(self, folder: Path, *, page: bool = True) -> None:
+        report.write(folder, self.document, page=page)
+
+
+@contextlib.contextmanager
+def reach(plan: SdkPlan) -> Iterator[SdkTarget]:
+    """The plan's target (the URL and key given, else the embedded mock, whose Batch API is its own), checked by
+    the preflight (one-line ``ConfigError``s) before anything is installed."""
+    with target_or_mock(plan.base_url, plan.api_key, model=plan.model) as endpoint:
+        check_reachable(endpoint.root, endpoint.key, plan.model, plan.network)
+        batch = endpoint.root if endpoint.embedded else api_root(plan.batch_base_url) if plan.batch_base_url else None
+        yield SdkTarget(endpoint.root, endpoint.key, batch, endpoint.label)
+
+
+def run_plan(plan: SdkPlan, target: SdkTarget, *, progress: Callable[[Row], None] | None = None) -> SdkRun:
+    """Every version of the plan against ``target`` (and the lab in front of it), reached as the plan's network
+    says; ``progress`` hears of each version as it finishes (from the pool's threads)."""
+    python, node = plan.versions()
+    started = time.monotonic()
+    rows = _run_rows(plan, target, [Row("python", v) for v in python] + [Row("node", v) for v in node], progress)
+    wall = time.monotonic() - started
+    document = report.document([r.to_json() for r in rows], target=target.label or target.root, wall=wall)
+    return SdkRun(tuple(rows), document, judge(document["rows"]), wall)
+
+
+def _run_rows(plan: SdkPlan, target: SdkTarget, rows: list[Row], progress: Callable[[Row], None] | None) -> list[Row]:
+    network, cache = plan.network, plan.cache_folder()
+    node_envs = envs.NodeEnvs(cache, plan.install_timeout)
+    secrets = [target.key, *network.secrets()]
+    with running_lab(target.root, network) as (lab, lab_url), network.environment() as reached:
 
         def one(row: Row) -> Row:
             started = time.monotonic()
             try:
                 if row.language == "node" and network.client_cert is not None:
                     raise SlowcheckError("the Node probe presents no client certificate (--client-cert)")
-                command = _prepare(row, cache, node_envs)
+                command = _prepare(row, cache, node_envs, plan.install_timeout)
                 run = row.run  # the lab's key for this row: fixed before the probe names its version
-                config = {"root": root, "lab": lab_url, "run": run, "model": model, "batch": batch}
-                outcome = _probe([*command, json.dumps(config)], key, reach, secrets)
+                config = {"root": target.root, "lab": lab_url, "run": run, "model": plan.model, "batch": target.batch}
+                outcome = _probe([*command, json.dumps(config)], target.key, reached, secrets, plan.probe_timeout)
                 row.version = str(outcome.get("version") or row.version)
                 row.cells = _cells(outcome.get("results", {}), lab, run)
             except (SlowcheckError, OSError) as exc:  # not installed, no interpreter, a broken env: not run
                 row.error, row.cold = str(exc), False
                 row.cells = not_run_cells(((c.id, c.party) for c in CHECKS), row.error)
             row.seconds = time.monotonic() - started
+            if progress is not None:
+                progress(row)
             return row
 
         _prepare_node(rows, node_envs)
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
             return list(pool.map(one, rows))
 
 
@@ -100,8 +150,6 @@ def _prepare_node(rows: list[Row], node_envs: envs.NodeEnvs) -> None:
     wanted = [r for r in rows if r.language == "node"]
     if not wanted:
         return
-    from slowcheck.sdk.pins import resolve_node
-
     try:
         if not node_envs.available():
             raise SlowcheckError("Node.js or npm is not installed")
@@ -116,31 +164,29 @@ def _prepare_node(rows: list[Row], node_envs: envs.NodeEnvs) -> None:
             row.error = str(exc)
 
 
-def _prepare(row: Row, cache: Path, node_envs: envs.NodeEnvs) -> list[str]:
+def _prepare(row: Row, cache: Path, node_envs: envs.NodeEnvs, timeout: float) -> list[str]:
     if row.error:
         raise SlowcheckError(row.error)
     if row.language == "node":
         return node_envs.command(row.version)
-    if row.requested == "installed":  # the openai this slowcheck runs beside: the user's own version
+    if row.requested == INSTALLED:  # the openai this slowcheck runs beside: the user's own version
         if importlib.util.find_spec("openai") is None:
             raise SlowcheckError("openai is not installed beside slowcheck: pip install openai, or use --sdk-matrix")
         return [sys.executable, str(envs.PROBES / "probe_openai.py")]
-    from slowcheck.sdk.pins import resolve_python
-
     row.version = resolve_python(row.requested)
     row.cold = not envs.python_env_ready(row.version, cache)
-    python = envs.python_env(row.version, cache)
+    python = envs.python_env(row.version, cache, timeout)
     return [str(python), str(envs.PROBES / "probe_openai.py")]
 
 
-def _probe(command: list[str], key: str, reach: dict[str, str], secrets: list[str]) -> dict[str, Any]:
+def _probe(command: list[str], key: str, reach: dict[str, str], secrets: list[str], timeout: float) -> dict[str, Any]:
     # Only what the SDKs need: the key, and how to reach the target (``Network.environment``: trust, proxies
     # with loopback left out, --header's headers, the client certificate); no other credentials of this process.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), "SLOWCHECK_API_KEY": key} | reach
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=_PROBE_TIMEOUT, env=env, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired:
-        raise SlowcheckError(f"the probe did not finish within {_PROBE_TIMEOUT} s") from None
+        raise SlowcheckError(f"the probe did not finish within {timeout:g} s") from None
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     try:
         outcome = json.loads(lines[-1]) if done.returncode == 0 and lines else None

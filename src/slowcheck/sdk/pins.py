@@ -10,23 +10,24 @@ import httpx
 
 from slowcheck.errors import ConfigError
 
-__all__ = ["NODE_PINS", "PYTHON_PINS", "parse", "resolve_node", "resolve_python"]
+__all__ = ["INSTALLED", "NODE_PINS", "PYTHON_PINS", "parse", "resolve_node", "resolve_python"]
 
 # One pin per band of behaviour (see docs/sdk-matrix.md), plus whatever is newest today.
 PYTHON_PINS = ("1.0.0", "1.40.0", "1.109.1", "2.54.0", "latest")
 NODE_PINS = ("4.0.0", "4.104.0", "5.23.2", "6.49.0", "latest")
+INSTALLED = "installed"
+"""The Python version ``slowcheck run`` checks without ``--sdk-matrix``: the openai installed beside slowcheck (no
+environment built). Not a pin a user names."""
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
-def parse(text: str | None, defaults: tuple[str, ...], flag: str) -> list[str]:
-    """``1.40.0,latest`` -> the list; an empty string means none."""
-    if text is None:
-        return list(defaults)
+def parse(text: str, flag: str) -> tuple[str, ...]:
+    """``1.40.0,latest`` -> the versions, each once; an empty string means none."""
     versions = [v.strip() for v in text.split(",") if v.strip()]
     for version in versions:
         if version != "latest" and not _VERSION.match(version):
             raise ConfigError(f"{flag}: expected versions like 1.40.0 or 'latest', got {version!r}")
-    return list(dict.fromkeys(versions))
+    return tuple(dict.fromkeys(versions))
 
 
 def resolve_python(version: str) -> str:
