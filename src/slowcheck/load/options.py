@@ -27,7 +27,7 @@ __all__ = [
     "DEFAULTS",
     "FLAGS",
     "RUN_FILE",
-    "Flag",
+    "PlanFlag",
     "FlagSpec",
     "LoadPlan",
     "Scenario",
@@ -225,7 +225,7 @@ class LoadPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class Flag:
+class PlanFlag:
     """A field of :class:`LoadPlan` as a command-line flag."""
 
     dest: str
@@ -288,7 +288,7 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _flags() -> tuple[Flag, ...]:
+def _flags() -> tuple[PlanFlag, ...]:
     hints = typing.get_type_hints(LoadPlan)
     found = []
     for spec in fields(LoadPlan):
@@ -299,7 +299,7 @@ def _flags() -> tuple[Flag, ...]:
             hint = next(k for k in typing.get_args(hint) if k is not type(None))
         kind = tuple if typing.get_origin(hint) is tuple else hint
         default = None if spec.default is MISSING else spec.default
-        found.append(Flag(spec.name, default, kind, spec.metadata["flag"]))
+        found.append(PlanFlag(spec.name, default, kind, spec.metadata["flag"]))
     return tuple(found)
 
 

@@ -130,7 +130,8 @@ async def _serve(proxy: Proxy, duration: float | None, label: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await proxy.start()
-    print(f"slowcheck proxy: {proxy.url}/v1 -> {label}; SDKs take base_url={proxy.url}/v1/slow", flush=True)
+    sdk_base = proxy.url + api.SLOW_PREFIXES[0]
+    print(f"slowcheck proxy: {proxy.url}/v1 -> {label}; SDKs take base_url={sdk_base}", flush=True)
     if proxy.webhook_port is not None:
         print(f"webhooks: point the API at http://{proxy.settings.host}:{proxy.webhook_port}/ "
               f"(forwarded to {proxy.settings.webhook_forward})", flush=True)  # fmt: skip

@@ -20,7 +20,7 @@ from slowcheck.proxy.client import Clients, PollTiming
 from slowcheck.proxy.recording import Relayed
 from slowcheck.proxy.tally import Tally
 
-__all__ = ["Followed", "Generations"]
+__all__ = ["Followed", "FollowedGenerations"]
 
 _KEPT = 100_000
 """Generations followed at once; the least recently seen beyond this are forgotten."""
@@ -45,7 +45,7 @@ class Followed:
     """A webhook event that came before the terminal record was read."""
 
 
-class Generations:
+class FollowedGenerations:
     """The generations followed, the least recently seen forgotten beyond ``_KEPT``, a terminal one after
     ``_LINGER`` seconds; their records and deliveries judged as they pass."""
 

@@ -15,7 +15,7 @@ from slowcheck import api
 from slowcheck.checks import acks, criterion
 from slowcheck.findings import Result
 from slowcheck.proxy.client import Clients
-from slowcheck.proxy.generations import Generations
+from slowcheck.proxy.generations import FollowedGenerations
 from slowcheck.proxy.recording import Relayed
 from slowcheck.proxy.tally import Finding, Tally
 from slowcheck.schemas import schema_set
@@ -33,7 +33,7 @@ class Judge:
         self.findings, self.counts, self.exercised = self.tally.findings, self.tally.counts, self.tally.exercised
         self.exchanges = 0
         self.clients = Clients(self.tally)
-        self.generations = Generations(self.tally, self.clients)
+        self.generations = FollowedGenerations(self.tally, self.clients)
         self._schemas = schema_set()
 
     def judge(self, relayed: Relayed) -> list[Finding]:
