@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, pathlib, slowcheck
 from slowcheck.schemas import schema_dir, schema_set
-from slowcheck.load.command import scenario_file
+from slowcheck.load.process import scenario_file
 print(json.dumps({
     "scenario": str(scenario_file("rate-limit")),
     "module": slowcheck.__file__,

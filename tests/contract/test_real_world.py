@@ -72,7 +72,7 @@ def _run(case: Case, folder: Path) -> Run:
     return Run(done.returncode, done.stdout + done.stderr, json.loads(results.read_text()), dict(app.state.sent))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: kept while the worker runs other modules between these tests
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
     """Every case at once: each run mostly waits (on generations, on its pace), so together they take about as
     long as the slowest."""

@@ -23,7 +23,7 @@ SECOND = "sk-FAKE-run-second-19aa03"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: kept while the worker runs other modules between these tests
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, Path]:
     """One real run, shared: the contract, 6 s of load and the installed SDK, against a mock with known keys."""
     folder = tmp_path_factory.mktemp("reports") / "run-1"

@@ -25,7 +25,7 @@ TAG = f"py{sys.version_info.major}{sys.version_info.minor}"
 HAS_NODE = shutil.which("node") is not None and shutil.which("npm") is not None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: kept while the worker runs other modules between these tests
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sdk-cache")
 
