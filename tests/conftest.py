@@ -12,6 +12,30 @@ from slowcheck.mock import MockSettings, Span
 from slowcheck.schemas import SchemaSet, schema_set
 
 PAYLOADS = Path(__file__).parent / "payloads"
+TOGETHER = frozenset(
+    {
+        "tests/contract/test_real_world.py",  # every case run at once by one fixture, a minute and more
+        "tests/run/test_run.py",  # one whole `slowcheck run`
+        "tests/sdk/test_matrix.py",  # the installed SDK versions' cache
+    }
+)
+"""Modules whose tests share one costly session fixture: under pytest-xdist one worker runs each of them, so the
+fixture is computed once. (xdist's own ``--dist loadgroup`` stopped grouping with pytest 9.2's node ids:
+pytest-xdist issue 1386.)"""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Each test its own unit of work, but for the modules in :data:`TOGETHER`, sent whole to one worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Together(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in TOGETHER else nodeid
+
+    return Together(config, log)
+
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True)

@@ -19,8 +19,7 @@ from slowcheck.background import serve_in_background
 from tests.contract.test_real_targets import DOCS_DEVIATIONS, WAITING_ON_CONFIG
 from tests.docs_server import Habits, create_app, create_batch_app
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("real-world")]  # contract processes against real servers
-# One worker runs the module: its fixture runs every case at once, and the cases mostly wait.
+pytestmark = pytest.mark.slow  # `slowcheck contract` processes against real servers
 KEY, OTHER = Habits().keys
 
 

@@ -17,7 +17,7 @@ from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.mock.server import mock_in_background
 from tests.conftest import fast_mock
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("main-job")]  # one worker: the module shares one run
+pytestmark = pytest.mark.slow
 KEY = "sk-FAKE-run-find-me-0c4e77"
 SECOND = "sk-FAKE-run-second-19aa03"
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from slowcheck.mock import MockSettings, Span, create_app
 from slowcheck.sdk.pins import NODE_PINS, PYTHON_PINS
 from tests.contract.broken import Broken, Exchange
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sdk-envs")]  # one worker: the installed SDKs' cache
+pytestmark = pytest.mark.slow
 KEY = "sk-FAKE-sdk-matrix-51d0"
 PYTHON = "1.40.0,1.109.1"
 NODE = "4.104.0"
