@@ -9,21 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from slowcheck.mock.app.body import read_json
-from slowcheck.mock.app.parts import MockApp
+from slowcheck.mock.app.parts import Surface
 from slowcheck.mock.errors import ApiError, excerpt, json_answer
 from slowcheck.target_url import is_loopback_host
 
 __all__ = ["Admin"]
 
 
-class Admin:
-    def __init__(self, mock: MockApp) -> None:
-        self.settings = mock.settings
-        self.engine = mock.engine
-        self.limits = mock.limits
-        self.credit = mock.credit
-        self.admission = mock.admission
-
+class Admin(Surface):
     def caller(self, request: Request, *, keys_may: bool = True) -> str | None:
         """Who may use /_mock: None for the admin token (everything), else the tenant of an API key (its own
         data; ``keys_may`` False refuses keys). Beyond loopback without a token, /_mock is off."""

@@ -12,21 +12,13 @@ from starlette.responses import FileResponse, Response
 
 from slowcheck.mock.app.body import read_json
 from slowcheck.mock.app.generations import poll_after_ms
-from slowcheck.mock.app.parts import MockApp
+from slowcheck.mock.app.parts import Surface
 from slowcheck.mock.errors import ApiError, json_answer
 
 __all__ = ["BatchApi"]
 
 
-class BatchApi:
-    def __init__(self, mock: MockApp) -> None:
-        self.settings = mock.settings
-        self.batches = mock.batches
-        self.limits = mock.limits
-        self.credit = mock.credit
-        self.admission = mock.admission
-        self.checks = mock.checks
-
+class BatchApi(Surface):
     # -- files ------------------------------------------------------------------------------------
 
     async def upload_file(self, request: Request) -> Response:

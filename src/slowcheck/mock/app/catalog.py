@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from slowcheck.mock.app.parts import MockApp
+from slowcheck.mock.app.parts import Surface
 from slowcheck.mock.errors import json_answer
 
 __all__ = ["DEFAULT_MODELS", "Catalog"]
@@ -20,13 +20,7 @@ DEFAULT_MODELS = (
 """Documented model ids; any name is accepted unless --model restricts the list."""
 
 
-class Catalog:
-    def __init__(self, mock: MockApp) -> None:
-        self.settings = mock.settings
-        self.engine = mock.engine
-        self.limits = mock.limits
-        self.admission = mock.admission
-
+class Catalog(Surface):
     async def models(self, request: Request) -> Response:
         self.limits.through_gateway(self.admission.tenant(request))
         names = self.settings.models or DEFAULT_MODELS

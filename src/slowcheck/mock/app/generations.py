@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from slowcheck.mock.app.body import read_json
-from slowcheck.mock.app.parts import MockApp
+from slowcheck.mock.app.parts import Surface
 from slowcheck.mock.errors import ApiError, excerpt, json_answer
 from slowcheck.mock.ids import new_id
 from slowcheck.mock.records import Idempotent, Kind
@@ -19,15 +19,7 @@ from slowcheck.mock.records import Idempotent, Kind
 __all__ = ["Generations"]
 
 
-class Generations:
-    def __init__(self, mock: MockApp) -> None:
-        self.settings = mock.settings
-        self.engine = mock.engine
-        self.limits = mock.limits
-        self.credit = mock.credit
-        self.admission = mock.admission
-        self.checks = mock.checks
-
+class Generations(Surface):
     async def submit(self, request: Request, kind: Kind) -> Response:
         tenant, headers = self.admission.admit(request, self.limits.submissions, "submissions")
         body, raw = await read_json(request, self.settings.max_body_bytes)

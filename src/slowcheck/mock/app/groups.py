@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from slowcheck import _json
 from slowcheck.mock.app.body import read_json
-from slowcheck.mock.app.parts import MockApp
+from slowcheck.mock.app.parts import Surface
 from slowcheck.mock.errors import ApiError, excerpt, json_answer
 from slowcheck.mock.ids import new_id
 from slowcheck.mock.records import Group, Kind
@@ -17,15 +17,7 @@ from slowcheck.mock.records import Group, Kind
 __all__ = ["Groups"]
 
 
-class Groups:
-    def __init__(self, mock: MockApp) -> None:
-        self.settings = mock.settings
-        self.engine = mock.engine
-        self.limits = mock.limits
-        self.credit = mock.credit
-        self.admission = mock.admission
-        self.checks = mock.checks
-
+class Groups(Surface):
     async def submit(self, request: Request, kind: Kind) -> Response:
         tenant, headers = self.admission.admit(request, self.limits.submissions, "submissions")
         body, _ = await read_json(request, self.settings.max_body_bytes)

@@ -12,7 +12,7 @@ from slowcheck.mock.limits import Limits
 from slowcheck.mock.settings import MockSettings
 from slowcheck.mock.store import Store
 
-__all__ = ["MockApp"]
+__all__ = ["MockApp", "Surface"]
 
 
 class MockApp:
@@ -32,3 +32,16 @@ class MockApp:
     async def stop(self) -> None:
         await self.batches.stop()
         await self.engine.stop()
+
+
+class Surface:
+    """A surface's handlers over one mock's parts (each surface reads the ones it needs)."""
+
+    def __init__(self, mock: MockApp) -> None:
+        self.settings = mock.settings
+        self.engine = mock.engine
+        self.batches = mock.batches
+        self.checks = mock.checks
+        self.limits = mock.limits
+        self.credit = mock.credit
+        self.admission = mock.admission
