@@ -6,6 +6,7 @@ case is raw bytes on the wire (a body no JSON encoder would write), so both see 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Literal
@@ -66,12 +67,14 @@ def _with(model: str, extra: str) -> bytes:
     return _chat(model, '"Say hello."')[:-1] + b", " + extra.encode() + b"}"
 
 
-def corpus(model: str = api.DEFAULT_MODEL) -> list[Hostile]:
+@functools.cache
+def corpus(model: str = api.DEFAULT_MODEL) -> tuple[Hostile, ...]:
     """Every hostile case, in the order the rules send them. ``model`` is one the target serves, so an odd but
-    valid body can be accepted."""
+    valid body can be accepted. Built once per model: the bodies run to megabytes, and the plan, the rules and
+    the catalogue's texts all read them."""
     chat = api.CHAT
     unknown = api.generation
-    return [
+    return (
         Hostile("arrays-100000-deep", "ROBUST-DEPTH", "content nested in 100,000 arrays", "POST", chat,
                 _chat(model, "[" * 100_000 + "]" * 100_000)),
         Hostile("metadata-900-deep", "ROBUST-DEPTH", "metadata nested 900 objects deep", "POST", chat,
@@ -115,4 +118,4 @@ def corpus(model: str = api.DEFAULT_MODEL) -> list[Hostile]:
                 _with(model, '"model": ' + json.dumps(model)), accepted="fine"),
         Hostile("duplicate-max-tokens", "ROBUST-DUPLICATE-KEYS", "max_tokens given twice, 8 then 4", "POST", chat,
                 _with(model, '"max_tokens": 4'), accepted="fine"),
-    ]  # fmt: skip
+    )  # fmt: skip

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from slowcheck.load.outcome import judge
-from slowcheck.load.plots import figures
 from slowcheck.templates import environment
 
 __all__ = ["render"]
 
 
 def render(summary: dict[str, Any]) -> str:
+    from slowcheck.load.plots import figures  # matplotlib takes a third of a second to import: only for a page
+
     breached = [t for t in summary["thresholds"] if not t["passed"]]
     template = "load_batch.html.j2" if summary["scenario"] == "batch" else "load.html.j2"
     judged = judge(summary)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from slowcheck.load.outcome import judge
-from slowcheck.load.plots import figures
 from slowcheck.templates import environment
 
 __all__ = ["write_page"]
@@ -16,6 +15,8 @@ _ORDER = {"violated": 0, "not run": 1, "deviation": 2, "skipped": 3, "held": 4}
 
 
 def write_page(path: Path, summary: dict[str, Any], *, results_path: Path) -> None:
+    from slowcheck.load.plots import figures  # matplotlib takes a third of a second to import: only for a page
+
     rules = json.loads(results_path.read_text(encoding="utf-8"))["rules"]
     rules.sort(key=lambda r: _ORDER.get(r["outcome"], 9))
     loads = [
