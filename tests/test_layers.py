@@ -77,3 +77,16 @@ def test_the_libraries_keep_to_themselves() -> None:
 def test_the_layering_check_sees_an_upward_import() -> None:
     assert layer("contract.command") == COMMANDS > layer("contract.target") == LIBRARY > layer("mock.app")
     assert layer("findings") == FOUNDATION
+
+
+MOST_LINES = 450
+"""A module past this has grown a second concept: split it by concern (issue 26)."""
+
+
+def test_no_module_is_over_450_lines() -> None:
+    long = {
+        str(f.relative_to(PACKAGE)): n
+        for f in PACKAGE.rglob("*.py")
+        if (n := len(f.read_text().splitlines())) > MOST_LINES
+    }
+    assert not long, f"modules over {MOST_LINES} lines: {long}"
