@@ -34,3 +34,37 @@ def test_every_relative_link_stays_in_the_repository_and_exists() -> None:
             if not path.is_relative_to(ROOT) or not path.exists():
                 broken.append(f"{doc.relative_to(ROOT)}: {target}")
     assert not broken, broken
+
+
+def _architecture() -> tuple[set[Path], set[Path]]:
+    """The package's paths ARCHITECTURE.md's module tables name (a row's first cell), and every ``*.py`` it names
+    in a package's section, prose included, each under the section's package."""
+    package = ROOT / "src" / "slowcheck"
+    rows: set[Path] = set()
+    named: set[Path] = set()
+    folder: Path | None = None
+    for line in (ROOT / "ARCHITECTURE.md").read_text().splitlines():
+        if line == "## Modules":
+            folder = package
+        elif section := re.match(r"### `([a-z]+)/`", line):
+            folder = package / section.group(1)
+        elif line.startswith("## "):
+            folder = None
+        if folder is None:
+            continue
+        if cell := re.match(r"^\| (`[^|]+`(?:, `[^|]+`)*) \|", line):
+            rows |= {folder / name.rstrip("/") for name in re.findall(r"`([^`]+)`", cell.group(1))}
+        named |= {folder / name for name in re.findall(r"`([a-z_]+\.py)`", line)}
+    return rows, named
+
+
+def test_architecture_names_every_module_and_none_that_is_gone() -> None:
+    rows, named = _architecture()
+    package = ROOT / "src" / "slowcheck"
+    modules = {p for p in package.rglob("*.py") if p.name != "__init__.py"}
+    unnamed = sorted(
+        str(p.relative_to(package)) for p in modules if not any(p == n or n in p.parents for n in rows | named)
+    )
+    gone = sorted(str(p.relative_to(package)) for p in rows if not p.exists())
+    assert not unnamed, f"modules ARCHITECTURE.md does not describe: {unnamed}"
+    assert not gone, f"ARCHITECTURE.md describes modules that are gone: {gone}"
