@@ -11,6 +11,7 @@ from slowcheck.contract.plan import plan_from
 from slowcheck.contract.preflight import Preflight
 from slowcheck.contract.runner import Listener, Suite, run_suite, select
 from slowcheck.findings import Outcome, Result
+from slowcheck.github import publish
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import normalise
@@ -50,6 +51,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"slowcheck contract: {judge.exchanges} recorded exchanges judged, {findings} findings; "
               f"report: {report_dir}")  # fmt: skip
         print(f"verdict: {judged.line()}", flush=True)
+        publish(args, report_dir, "contract", judged)
         return judged.exit_code
     plan = plan_from(args, report_dir)
     judgement = run_suite(plan, listener=_Terminal(plan.base_url))
@@ -63,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
     )
     verdict = judgement.verdict
     print(f"verdict: {verdict.line()}", flush=True)
+    publish(args, report_dir, "contract", verdict)
     return verdict.exit_code
 
 

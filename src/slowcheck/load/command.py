@@ -19,6 +19,7 @@ from slowcheck import api
 from slowcheck.contract.preflight import check_reachable
 from slowcheck.embedded import INSTANT, add_target_arguments, target_or_mock
 from slowcheck.errors import ConfigError
+from slowcheck.github import publish
 from slowcheck.load import batch as load_batch, journal, outcome
 from slowcheck.load.console import describe
 from slowcheck.load.limits import plan_notes
@@ -68,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"report: {report_dir / 'index.html'}")
     judged = outcome.judge(summary)
     print(judged.line())
+    publish(args, report_dir, f"load {plan.scenario}", judged)
     return judged.exit_code
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from slowcheck import api
 from slowcheck.errors import ConfigError
+from slowcheck.github import publish
 from slowcheck.network import Network, add_arguments as add_network
 from slowcheck.proxy import report
 from slowcheck.proxy.server import Proxy, ProxySettings
@@ -81,6 +82,7 @@ def main(args: argparse.Namespace) -> int:
     if args.record is not None:
         print(f"recording: {args.record}")
     print(f"verdict: {judged.line()}", flush=True)
+    publish(args, report_dir, "proxy", judged)
     return judged.exit_code
 
 

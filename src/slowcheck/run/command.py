@@ -25,6 +25,7 @@ from slowcheck.contract.runner import Suite, open_suite
 from slowcheck.embedded import Endpoint
 from slowcheck.errors import ConfigError
 from slowcheck.findings import Outcome, Result
+from slowcheck.github import publish
 from slowcheck.load import command as load_command
 from slowcheck.load.console import describe
 from slowcheck.load.options import LoadPlan
@@ -111,6 +112,7 @@ def main(args: argparse.Namespace) -> int:
     _link_latest(report_dir)
     print(f"report: {report_dir / 'index.html'}")
     print(f"verdict: {judged.line()} ({summary['duration_s']} s)", file=sys.stdout, flush=True)
+    publish(args, report_dir, "run", judged)
     return judged.exit_code
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from slowcheck.github import publish
 from slowcheck.redaction import redact_folder
 from slowcheck.report import new_report_dir
 from slowcheck.sdk.console import finished, table
@@ -45,6 +46,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"{len(run.rows)} versions in {run.wall:.1f} s ({run.installed} environments installed); "
           f"report: {report_dir / 'index.html'}")  # fmt: skip
     print(f"verdict: {run.verdict.line()}", flush=True)
+    publish(args, report_dir, "sdk-matrix", run.verdict)
     return run.verdict.exit_code
 
 
