@@ -66,6 +66,7 @@ def write_results(
         "verdict": judged.status,
         "reasons": list(judged.reasons),
         "conditions": conditions,
+        "spend": (conditions or {}).get("spend"),
         "counts": counts(results),
         "plan": None
         if plan is None

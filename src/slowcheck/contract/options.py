@@ -87,6 +87,19 @@ FLAGS = (
         metavar="N",
     ),
     Flag(
+        "--max-spend",
+        "stop submitting when the run's estimated spend would pass this many USD (the rules left are not run)",
+        type=float,
+        metavar="USD",
+    ),
+    Flag(
+        "--prices",
+        "a price table (JSON or TOML: per model input and output USD per million tokens, a default, "
+        "async_discount) for the spend a run reports; without it, a built-in estimate",
+        type=Path,
+        metavar="FILE",
+    ),
+    Flag(
         "--rate-limit",
         "requests a minute the key may send (inference.net publishes 30 on the free tier, 250 on paid): the run "
         "spaces its requests by it; without it, the first 429 sets the pace",

@@ -16,6 +16,7 @@ from slowcheck.contract.runner import select
 from slowcheck.contract.session import Session
 from slowcheck.errors import ConfigError
 from slowcheck.network import Network
+from slowcheck.prices import PriceTable, Spend, load_table
 from slowcheck.target_url import normalise
 
 __all__ = ["ContractPlan", "plan_from"]
@@ -50,11 +51,16 @@ class ContractPlan:
     """The probes an earlier run's ledger holds (``--resume``)."""
     resume_batch: dict[str, Any] | None = None
     """The batch an earlier run's ledger holds."""
+    prices: PriceTable = field(default_factory=lambda: load_table(None))
+    """What the spend is priced at (``--prices``, or the built-in estimate)."""
+    max_spend: float | None = None
+    """``--max-spend`` USD: no submission is sent that would take the estimate past it."""
 
     def session(self) -> Session:
         """A fresh session of this plan: its ledger, and what an earlier run left to judge."""
         resume = None if self.resume is None else list(self.resume)
-        return Session(ledger=self.ledger, resume=resume, resume_batch=self.resume_batch)
+        spend = Spend(self.prices, self.max_spend)
+        return Session(ledger=self.ledger, resume=resume, resume_batch=self.resume_batch, spend=spend)
 
 
 def plan_from(options: Any, report_dir: Path) -> ContractPlan:
@@ -76,6 +82,9 @@ def plan_from(options: Any, report_dir: Path) -> ContractPlan:
         resume = tuple(probes)
         if resume_batch is not None:
             batch_base_url = batch_base_url or resume_batch["root"] + "/v1"
+    max_spend = getattr(options, "max_spend", None)
+    if max_spend is not None and not max_spend >= 0:
+        raise ConfigError(f"--max-spend: expected USD >= 0, got {max_spend:g}")
     ledger = options.ledger
     if ledger is None and options.completion_timeout <= 0 and resume is None:
         ledger = report_dir / "ledger.json"
@@ -98,4 +107,6 @@ def plan_from(options: Any, report_dir: Path) -> ContractPlan:
         ledger=ledger,
         resume=resume,
         resume_batch=resume_batch,
+        prices=load_table(getattr(options, "prices", None)),
+        max_spend=max_spend,
     )

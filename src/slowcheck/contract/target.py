@@ -305,6 +305,7 @@ class Target:
         with self._count:  # rules may send from several threads (concurrent submissions)
             if self.max_requests is not None and self.sent >= self.max_requests:
                 raise NotRun(f"the request budget (--max-requests {self.max_requests}) is spent")
+            worst = self.session.before_send(method, path, json if json is not None else content)  # --max-spend
             self.sent += 1
         key = self.api_key if key is _NO_KEY else key
         merged: dict[str, str | None] = {"Content-Type": "application/json", **(headers or {})}
@@ -337,6 +338,7 @@ class Target:
             exchange.json = answer.json()
         except ValueError:
             exchange.json = None
+        self.session.after_answer(method, path, worst, exchange.status, exchange.json)
         return exchange
 
     def conditions(self) -> dict[str, Any]:
@@ -347,6 +349,7 @@ class Target:
             "rate_limited": len(self.rate_limited),
             "paced_per_minute": None if self.pacer.per_minute is None else round(self.pacer.per_minute, 2),
             "pace_learned": self.pacer.learned,
+            "spend": self.session.spend.to_json(),
         }
 
     def spent(self) -> str:
@@ -359,6 +362,7 @@ class Target:
         noise = self.noise.line()
         if noise:
             parts.append(noise)
+        parts.append(self.session.spend.line())
         return "; ".join(parts)
 
     def submit(self, body: Any, *, kind: api.Kind = "chat", **kwargs: Any) -> Exchange:

@@ -1,7 +1,8 @@
 """``--credit``: what each key may spend, held for pending work and charged from real usage.
 
 A submission's cost is estimated from its prompt tokens (counted as ``usage`` will count them) and the most
-completion tokens it may get (``n`` x ``max_tokens``, or the generator's own defaults), at its model's prices.
+completion tokens it may get (``n`` x ``max_tokens``, or the generator's own defaults), at its model's prices
+(the one table, :mod:`slowcheck.prices`, its asynchronous discount applied).
 What exceeds a key's available credit (its balance less what is held) is refused with a 402; what is accepted
 holds its estimate until it finishes: a Success is charged its real ``usage``, a Failed generation nothing.
 Batch lines hold nothing: each is charged as it completes (a batch is refused only once nothing is left).
@@ -11,96 +12,23 @@ Amounts are integers of nano-USD, so a hold and its release cancel exactly.
 
 from __future__ import annotations
 
-import math
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from slowcheck import _json
-from slowcheck.errors import ConfigError
 from slowcheck.mock import generator
-from slowcheck.mock.errors import ApiError, excerpt
+from slowcheck.mock.errors import ApiError
 from slowcheck.mock.records import Generation
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from slowcheck.prices import DEFAULT_PRICES, Price, load_prices, load_table
 
 if TYPE_CHECKING:
     from slowcheck.mock.engine import Engine
     from slowcheck.mock.settings import MockSettings
 
 __all__ = ["DEFAULT_PRICES", "Credit", "Price", "load_prices"]
+"""The price table's home is :mod:`slowcheck.prices`; its names are kept here for the mock's callers."""
 
 _NANO = 1_000_000_000
 """Ledger units a dollar."""
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per million tokens, in and out."""
-
-    input: float
-    output: float
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> int:
-        """In nano-USD: a price of p USD per million tokens is 1000 x p nano-USD a token."""
-        return round((prompt_tokens * self.input + completion_tokens * self.output) * 1000)
-
-
-DEFAULT_PRICES: dict[str, Price] = {
-    "google/gemma-3-27b-instruct/bf-16": Price(0.15, 0.30),
-    "meta-llama/llama-3.2-3b-instruct/fp-16": Price(0.02, 0.02),
-    "meta-llama/llama-3.2-1b-instruct/fp-8": Price(0.01, 0.01),
-    "inference-net/load-test": Price(0.02, 0.02),
-    "qwen/qwen3-embedding-4b": Price(0.02, 0.0),
-    "default": Price(0.10, 0.10),
-}
-"""Estimates for the mock's own models, not inference.net's price list: give ``--prices`` for real figures."""
-
-
-def load_prices(source: str | Mapping[str, Any] | None) -> dict[str, Price]:
-    """The built-in estimates, or a price file (TOML, or JSON by its ``.json`` suffix) or table instead: every
-    model it lists, and a ``default`` for the others (a table of its own, so no built-in figure mixes in)."""
-    if source is None:
-        return dict(DEFAULT_PRICES)
-    where = "prices" if isinstance(source, Mapping) else f"prices {source}"
-    table = source if isinstance(source, Mapping) else _read(Path(source))
-    if "default" not in table:
-        raise ConfigError(f"{where}: no 'default' entry (the price of the models it does not list)")
-    prices: dict[str, Price] = {}
-    for model, entry in table.items():
-        fields = entry if isinstance(entry, Mapping) else {}
-        values = [fields.get(name) for name in ("input", "output")]
-        if set(fields) != {"input", "output"} or not all(_price(v) for v in values):
-            raise ConfigError(
-                f"{where}: {model!r} must be {{input = USD, output = USD}} per million tokens (>= 0), "
-                f"got {excerpt(entry)}"
-            )
-        prices[str(model)] = Price(float(values[0]), float(values[1]))  # type: ignore[arg-type]
-    return prices
-
-
-def _price(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
-
-
-def _read(path: Path) -> Mapping[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read prices {path}: {exc.strerror or exc}") from None
-    try:
-        table = _json.loads(text.encode()) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-        raise ConfigError(f"prices {path} is not valid {kind}: {str(exc).splitlines()[0][:120]}") from None
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"prices {path}: expected a table of models")
-    return table
 
 
 _TABLES = """
@@ -119,7 +47,7 @@ class Credit:
     def __init__(self, settings: MockSettings, engine: Engine) -> None:
         self.enabled = settings.credit is not None
         self.grant = round((settings.credit or 0.0) * _NANO)
-        self.prices = load_prices(settings.prices) if self.enabled else {}
+        self.table = load_table(settings.prices if self.enabled else None)
         self.spent: dict[str, int] = {}
         self.held: dict[str, int] = {}
         self._holds: dict[str, tuple[str, str, int]] = {}
@@ -158,7 +86,7 @@ class Credit:
 
     def estimate(self, generation: Generation) -> int:
         prompt, completion = generator.token_bounds(generation)
-        return self._price(generation.request["model"]).cost(prompt, completion)
+        return self.table.nano(generation.request["model"], prompt, completion)
 
     def settle(self, generation: Generation) -> None:
         """A generation is terminal: its hold released, and a Success charged its real usage."""
@@ -172,7 +100,7 @@ class Credit:
         usage = response.get("usage")
         model = hold[1] if hold is not None else str(response.get("model"))
         if isinstance(usage, dict):
-            charge = self._price(model).cost(_tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens"))
+            charge = self.table.nano(model, _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens"))
         else:  # an upstream answer without usage: its estimate
             charge = hold[2] if hold is not None else 0
         tenant = generation.tenant
@@ -195,9 +123,6 @@ class Credit:
         names = ("balance_usd", "held_usd", "spent_usd")
         totals = {name: sum(account[name] for account in by_key.values()) for name in names}
         return {"credit": totals, "credit_by_key": by_key}
-
-    def _price(self, model: str) -> Price:
-        return self.prices.get(model) or self.prices["default"]
 
     def _refuse(self, tenant: str, what: str) -> None:
         self._stats.count(tenant, "insufficient_quota")
