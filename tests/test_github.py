@@ -201,6 +201,7 @@ def test_the_summary_names_each_violation_with_its_curl_and_folds_the_deviations
     assert "<details><summary>1 deviation</summary>" in text
     assert "- **REQ-PARAM-NAMED** param 'messages' for messages[0].role" in text.split("1 deviation<")[1]
     assert "- **LIFE-FINISHES** the budget was spent" in text.split("**Not run**")[1]
+    assert "0 held · 3 violated · 1 deviation · 1 skipped · 1 not run against https://api.example" in text
     assert "AUTH-ISOLATION" not in text
 
 

@@ -29,14 +29,7 @@ _MESSAGE = 300
 """Characters of a finding's message a summary shows (the report has them whole)."""
 _CURL = 4000
 _ACCEPTED = ("accepted", "pending")
-_OUTCOMES = {
-    "held": "held",
-    "violated": "violated",
-    "deviation": "deviations",
-    "skipped": "skipped",
-    "not run": "not run",
-}
-"""Each outcome and how a count of it reads."""
+_OUTCOMES = ("held", "violated", "deviation", "skipped", "not run")
 
 
 def enabled(args: argparse.Namespace) -> bool:
@@ -213,7 +206,8 @@ def _sdk(matrix: dict[str, Any]) -> Iterator[str]:
 
 
 def _tally(counts: dict[str, int]) -> str:
-    return " · ".join(f"{counts.get(outcome, 0)} {shown}" for outcome, shown in _OUTCOMES.items())
+    shown = (_count(counts.get(o, 0), o) if o == "deviation" else f"{counts.get(o, 0)} {o}" for o in _OUTCOMES)
+    return " · ".join(shown)
 
 
 def _count(n: int, noun: str) -> str:
