@@ -229,22 +229,30 @@ def test_slowcheck_runs_summary_has_its_load_phases_and_failing_sdk_cells(tmp_pa
     phase = {"submit": {"count": 20, "ok": 20, "rate_limited": 0, "errors": 0, "throughput_per_s": 9.8,
                         "latency_ms": {"p50": 3, "p95": 9, "p99": 12}},
              "thresholds": [{"expr": "submit.errors==0", "value": 0, "passed": True}]}  # fmt: skip
-    _write(tmp_path, "summary.json", {"verdict": "fail", "load": {"submit": phase, "poll": phase | {"thresholds": []}}})
+    e2e = {"e2e": {"p50": 1.5, "p99": 3}}
+    jobs = {"jobs": {"accepted": 5, "completed": 4, "failed": 0, "expired": 0, "open": 1, "latency_s": e2e}}
+    phases = {"submit": phase, "poll": phase | {"thresholds": []}, "jobs": jobs}
+    _write(tmp_path, "summary.json", {"verdict": "fail", "load": phases})
     cells = {
         "retries-429": {"outcome": "violated", "detail": "no retry after a 429"},
         "create": {"outcome": "held", "detail": ""},
         "timeout": {"outcome": "not run", "detail": "no node"},
+        "streaming": {"outcome": "deviation", "detail": "no [DONE]"},
     }
-    _write(tmp_path, "sdk-matrix.json", {"counts": {"held": 1, "violated": 1, "not run": 1}, "rows": [
+    _write(tmp_path, "sdk-matrix.json", {"counts": {"held": 1, "violated": 1, "deviation": 1, "not run": 1}, "rows": [
         {"language": "python", "version": "1.40.0", "requested": "1.40", "cells": cells}]})  # fmt: skip
     text = summary(tmp_path, "run", Verdict("fail", ("sdk: the API fails checks it answers for",)))
     assert "**Load: submit**" in text
-    assert "submit: 20 sent, 20 accepted, 0 429, 0 errors; 9.8/s; ack p50 3 ms, p95 9 ms, p99 12 ms" in text
+    assert "- submit: 20 sent, 20 accepted, 0 429, 0 errors; 9.8/s; ack p50 3 ms, p95 9 ms, p99 12 ms\n" in text
     assert "| `submit.errors==0` | 0 | holds |" in text
     assert "No thresholds set" in text.split("**Load: poll**")[1]
     assert "- **retries-429** python 1.40.0: no retry after a 429" in text
     assert "<details><summary>1 cell not run</summary>" in text
-    assert "::error title=retries-429::python 1.40.0: no retry after a 429" in workflow_commands(tmp_path)
+    assert "- **streaming** python 1.40.0: no [DONE]" in text.split("1 SDK hazard (deviations")[1]
+    assert "- jobs: 5 accepted, 4 completed, 0 failed, 0 expired, 1 still open; e2e p50 1.5 s, p99 3 s" in text
+    commands = workflow_commands(tmp_path)
+    assert "::error title=retries-429::python 1.40.0: no retry after a 429" in commands
+    assert "::warning title=streaming::python 1.40.0: no [DONE]" in commands
 
 
 def test_a_long_list_is_cut_and_says_how_many_more(tmp_path: Path) -> None:

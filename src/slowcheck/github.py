@@ -171,12 +171,9 @@ def _load(scenario: str, load: dict[str, Any]) -> Iterator[str]:
     yield ""
     yield f"**Load: {_md(scenario)}**"
     yield ""
-    submit = load.get("submit")
-    if isinstance(submit, dict) and "count" in submit:
-        latency = submit.get("latency_ms") or {}
-        yield (f"submit: {submit.get('count')} sent, {submit.get('ok')} accepted, {submit.get('rate_limited')} 429, "
-               f"{submit.get('errors')} errors; {submit.get('throughput_per_s')}/s; ack p50 {latency.get('p50')} ms, "
-               f"p95 {latency.get('p95')} ms, p99 {latency.get('p99')} ms")  # fmt: skip
+    figures = [f"- {_md(line)}" for line in _figures(load)]
+    if figures:
+        yield from figures
         yield ""
     thresholds = load.get("thresholds") or []
     if not thresholds:
@@ -189,6 +186,39 @@ def _load(scenario: str, load: dict[str, Any]) -> Iterator[str]:
         yield f"| {_code(str(threshold.get('expr')))} | {_md(str(threshold.get('value')))} | {verdict} |"
 
 
+def _figures(load: dict[str, Any]) -> Iterator[str]:
+    """The headline figures of each part a load run measured (as ``load.console`` tells them on a terminal)."""
+    submit, jobs, limit, batch = (_part(load, name) for name in ("submit", "jobs", "rate_limit", "batch"))
+    if "count" in submit:
+        latency = _part(submit, "latency_ms")
+        yield (f"submit: {submit.get('count')} sent, {submit.get('ok')} accepted, {submit.get('rate_limited')} 429, "
+               f"{submit.get('errors')} errors; {submit.get('throughput_per_s')}/s; ack p50 {latency.get('p50')} ms, "
+               f"p95 {latency.get('p95')} ms, p99 {latency.get('p99')} ms")  # fmt: skip
+    if "accepted" in jobs:
+        e2e = _part(_part(jobs, "latency_s"), "e2e")
+        yield (f"jobs: {jobs.get('accepted')} accepted, {jobs.get('completed')} completed, {jobs.get('failed')} "
+               f"failed, {jobs.get('expired')} expired, {jobs.get('open')} still open; e2e p50 {e2e.get('p50')} s, "
+               f"p99 {e2e.get('p99')} s")  # fmt: skip
+    if load.get("scenario") == "rate-limit" and limit:
+        yield (f"rate limit: {limit.get('kind')}: burst {limit.get('burst')}, sustained {limit.get('sustained_per_s')}"
+               f"/s, window {limit.get('window_s')} s" if limit.get("conclusive")
+               else f"rate limit: inconclusive: {limit.get('reason')}")  # fmt: skip
+    for name, strategy in _part(load, "poll").items():
+        if isinstance(strategy, dict) and strategy.get("not_run"):
+            yield f"poll {name}: not run ({strategy['not_run']})"
+        elif isinstance(strategy, dict):
+            yield (f"poll {name}: {strategy.get('completions')} completions, {strategy.get('polls_per_completion')} "
+                   f"polls each, latency p50 {_part(strategy, 'latency_s').get('p50')} s")  # fmt: skip
+    if "status" in batch:
+        yield (f"batch: {batch.get('lines')} lines, {batch.get('status')}; to completed {batch.get('to_completed_s')} "
+               f"s, {batch.get('completed_per_s')} lines completed/s")  # fmt: skip
+
+
+def _part(document: dict[str, Any], name: str) -> dict[str, Any]:
+    part = document.get(name)
+    return part if isinstance(part, dict) else {}
+
+
 def _sdk(matrix: dict[str, Any]) -> Iterator[str]:
     counts = matrix.get("counts", {})
     yield ""
@@ -199,6 +229,11 @@ def _sdk(matrix: dict[str, Any]) -> Iterator[str]:
         yield from (f"- **{check}** {_md(name)}: {_md(str(found.get('detail', '')))}" for name, check, found in
                     _capped(failing))  # fmt: skip
         yield from _more(failing)
+    hazards = [(name, check, found) for name, check, found in _cells(matrix) if found.get("outcome") == "deviation"]
+    if hazards:
+        yield from _folded(f"{_count(len(hazards), 'SDK hazard')} (deviations: the SDK's own behaviour)",
+                           [f"**{check}** {_md(name)}: {_md(str(found.get('detail', '')))}"
+                            for name, check, found in hazards])  # fmt: skip
     not_run = [(name, check, found) for name, check, found in _cells(matrix) if found.get("outcome") == "not run"]
     if not_run:
         yield from _folded(f"{_count(len(not_run), 'cell')} not run", [f"**{check}** {_md(name)}: "
@@ -216,7 +251,7 @@ def _count(n: int, noun: str) -> str:
 
 def _folded(head: str, items: list[str]) -> Iterator[str]:
     yield ""
-    yield f"<details><summary>{html.escape(head)}</summary>"
+    yield f"<details><summary>{html.escape(head, quote=False)}</summary>"
     yield ""
     yield from (f"- {item}" for item in _capped(items))
     yield from _more(items)
