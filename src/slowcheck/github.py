@@ -194,6 +194,8 @@ def _figures(load: dict[str, Any]) -> Iterator[str]:
         yield (f"submit: {submit.get('count')} sent, {submit.get('ok')} accepted, {submit.get('rate_limited')} 429, "
                f"{submit.get('errors')} errors; {submit.get('throughput_per_s')}/s; ack p50 {latency.get('p50')} ms, "
                f"p95 {latency.get('p95')} ms, p99 {latency.get('p99')} ms")  # fmt: skip
+    if "says" in _part(load, "limits"):
+        yield f"limit met: {load['limits']['says']}"
     if "accepted" in jobs:
         e2e = _part(_part(jobs, "latency_s"), "e2e")
         yield (f"jobs: {jobs.get('accepted')} accepted, {jobs.get('completed')} completed, {jobs.get('failed')} "
