@@ -219,6 +219,30 @@ def test_the_baseline_accepts_as_a_notice_and_an_expired_entry_fails_again(judge
     assert "**Fixed** (in the baseline, no longer found): GEN-UNKNOWN-404" in text
 
 
+def test_a_lifecycle_findings_reproduction_gives_its_first_command_and_correlation_id(tmp_path: Path) -> None:
+    """As ``reproduce.py`` writes it: the commands under ``reproduction``, the submission's correlation id."""
+    steps = [{"curl": f"curl -sS -i -X GET https://api.example/v1/generation/{n}"} for n in range(4)]
+    submit = (
+        "curl -sS -i -X POST https://api.example/v1/slow/chat/completions -H 'Authorization: Bearer $SLOWCHECK_API_KEY'"
+    )
+    replay = {"correlation_id": "sc-1a2b-7", "curl": submit, "lifecycle": True, "exchanges": [{"curl": submit}, *steps]}
+    findings = [{"message": "no request shown"}, {"message": "went back", "reproduction": replay}]
+    rules = [_rule("LIFE-FORWARD", "violated", "Success then In Progress", findings=findings)]
+    _write(tmp_path, "results.json", {"counts": {"violated": 1}, "rules": rules})
+    text = summary(tmp_path, "contract", Verdict("fail"))
+    assert "  correlation id `sc-1a2b-7`; the submission, then 4 more exchanges in results.json\n" in text
+    assert f"  ```sh\n  {submit}\n  ```" in text
+
+
+def test_a_command_too_long_to_show_is_named_not_cut(tmp_path: Path) -> None:
+    long = "curl -sS --data-binary '" + "x" * 10_000 + "' https://api.example/v1/slow/completions"
+    rules = [_rule("ROBUST-LARGE", "violated", "500 on a large body", findings=[{"curl": long}])]
+    _write(tmp_path, "results.json", {"counts": {"violated": 1}, "rules": rules})
+    text = summary(tmp_path, "contract", Verdict("fail"))
+    assert "its command is 10,065 characters long: in results.json" in text
+    assert "```" not in text
+
+
 def test_a_curl_with_backticks_gets_a_longer_fence(tmp_path: Path) -> None:
     rules = [_rule("REQ-X", "violated", "m", findings=[{"curl": "curl -d '```'"}])]
     _write(tmp_path, "results.json", {"counts": {"violated": 1}, "rules": rules})

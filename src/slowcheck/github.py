@@ -149,14 +149,39 @@ def _violated(rule: dict[str, Any]) -> Iterator[str]:
     expired = f" (baseline entry expired {_md(str(entry.get('expires')))})" if entry.get("status") == "expired" else ""
     title = str(rule.get("title", "")).rstrip(".")
     yield f"- **{rule['id']}**{expired}: {_md(rule.get('message', ''))} (_{_md(title)}_)"
-    findings = rule.get("findings") or []
-    curl = findings[0].get("curl") if findings and isinstance(findings[0], dict) else None
-    if isinstance(curl, str) and curl:
+    yield from _reproduction(rule.get("findings") or [])
+
+
+def _reproduction(findings: list[Any]) -> Iterator[str]:
+    """The first finding's request as a ``curl`` command (``reproduce.py``'s, the key as ``$SLOWCHECK_API_KEY``),
+    its correlation id, and how many more exchanges a generation's life took."""
+    found = next((f for f in findings if isinstance(f, dict) and _curl_of(f)), None)
+    if found is None:
+        return
+    curl = _curl_of(found)
+    replay = _part(found, "reproduction")
+    correlation = found.get("correlation_id") or replay.get("correlation_id")
+    listed = replay.get("exchanges")
+    exchanges: list[Any] = listed if isinstance(listed, list) else []
+    notes = [f"correlation id `{_md(str(correlation))}`"] if correlation else []
+    if replay.get("lifecycle") and len(exchanges) > 1:
+        notes.append(f"the submission, then {len(exchanges) - 1} more exchanges in results.json")
+    if len(curl) > _CURL:
+        notes.append(f"its command is {len(curl):,} characters long: in results.json")
+    if notes:
+        yield f"  {'; '.join(notes)}"
+    if len(curl) <= _CURL:
         fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", curl)), default=0))
         yield ""
         yield f"  {fence}sh"
-        yield from (f"  {line}" for line in curl[:_CURL].splitlines())
+        yield from (f"  {line}" for line in curl.splitlines())
         yield f"  {fence}"
+
+
+def _curl_of(finding: dict[str, Any]) -> str:
+    replay = finding.get("reproduction")
+    curl = finding.get("curl") or (replay.get("curl") if isinstance(replay, dict) else None)
+    return curl if isinstance(curl, str) else ""
 
 
 def _accepted(rule: dict[str, Any]) -> str:
@@ -327,7 +352,8 @@ def _cells(matrix: dict[str, Any] | None) -> Iterator[tuple[str, str, dict[str, 
 
 def _entry(fixed: Any) -> str:
     if isinstance(fixed, dict):
-        return str(fixed.get("rule") or fixed.get("id") or fixed)
+        fingerprint = f" {fixed['fingerprint']}" if fixed.get("fingerprint") else ""
+        return f"{fixed.get('rule') or fixed.get('id')}{fingerprint}"
     return str(fixed)
 
 
