@@ -19,6 +19,7 @@ from slowcheck.errors import SlowcheckError
 from slowcheck.load import command as load_command
 from slowcheck.mock import command as mock_command
 from slowcheck.proxy import command as proxy_command
+from slowcheck.replay import command as replay_command
 from slowcheck.report import command as report_command
 from slowcheck.run import command as run_command
 from slowcheck.sdk import command as sdk_command
@@ -34,6 +35,7 @@ COMMANDS: dict[str, ModuleType] = {
     "load": load_command,
     "sdk-matrix": sdk_command,
     "proxy": proxy_command,
+    "replay": replay_command,
     "report": report_command,
     "schemas": schemas_command,
 }

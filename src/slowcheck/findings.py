@@ -34,15 +34,28 @@ Source = Literal["documented", "inferred"]
 class Violation(AssertionError):
     """The API broke a rule: what was expected, and the exchange that shows it (keys never included)."""
 
-    def __init__(self, message: str, *, request: Any = None, response: Any = None) -> None:
+    def __init__(
+        self, message: str, *, request: Any = None, response: Any = None, reproduction: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message, self.request, self.response = message, request, response
         self.also: list[Violation] = []
         """The rule's other findings, after this one (the worst first): a report lists every one."""
+        self.reproduction = reproduction
+        """How to send the finding's requests again (``slowcheck.reproduce``): each as a ``curl`` command with the
+        key as ``$SLOWCHECK_API_KEY``, a generation's whole life for a lifecycle finding, and the correlation id
+        its submission carried; None when no request shows it."""
 
     def finding(self) -> dict[str, Any]:
+        """The finding as ``results.json`` lists it: outcome, message, request, response, and where requests show
+        it the first one's ``curl``, the ``correlation_id`` and the whole ``reproduction``."""
         outcome = "deviation" if isinstance(self, Deviation) else "violated"
-        return {"outcome": outcome, "message": self.message, "request": self.request, "response": self.response}
+        found = {"outcome": outcome, "message": self.message, "request": self.request, "response": self.response}
+        if self.reproduction is not None:
+            found["curl"] = self.reproduction.get("curl")  # the first request's, for a summary's one line
+            found["correlation_id"] = self.reproduction.get("correlation_id")
+            found["reproduction"] = self.reproduction
+        return found
 
 
 class Deviation(Violation):
@@ -116,5 +129,5 @@ class Result:
     """Set when the check raised something other than a verdict (the answer broke the check's assumptions):
     still a violation against a real target, but a defect in the self-tests, which tell the two apart."""
     findings: list[dict[str, Any]] = field(default_factory=list)
-    """Every finding of a violated or deviating rule (outcome, message, request, response), the first being
-    the one ``message`` names."""
+    """Every finding of a violated or deviating rule (outcome, message, request, response, and where a request
+    shows it its reproduction and correlation id), the first being the one ``message`` names."""

@@ -135,7 +135,9 @@ def _written_by_suite(request: Any) -> bool:
 def is_plain(e: Exchange) -> bool:
     """The suite's plain chat or text body, nothing added: the shared acks of the ACK rules (not the probes,
     the fuzz cases or the generated bodies)."""
-    return _written_by_suite(e.request) and set(e.request) <= {"model", "messages", "prompt", "max_tokens"}
+    plain = {"model", "messages", "prompt", "max_tokens", "metadata"}  # metadata: the correlation id alone
+    tagged = set(e.request.get("metadata", {})) <= {"slowcheck"} if isinstance(e.request, dict) else False
+    return _written_by_suite(e.request) and set(e.request) <= plain and tagged
 
 
 def is_generated(request: Any) -> bool:

@@ -55,7 +55,7 @@ def submitted(target: Target) -> tuple[Probe, Any]:
         ack = exchange.json
         if exchange.status != 200 or not isinstance(ack, dict) or not isinstance(ack.get("id"), str):
             raise Violation(f"an embedding was not acknowledged with an id ({exchange.status})", **exchange.summary())
-        return Probe("embedding", body, sent, ack), exchange
+        return Probe("embedding", exchange.body, sent, ack, exchanges=[exchange]), exchange
 
     return target.session.once("embedding", submit)
 

@@ -22,7 +22,7 @@ from slowcheck.contract.budget import share
 from slowcheck.contract.polling import sweeps_within
 from slowcheck.contract.probes import RESUBMITS, Probe, await_resubmitting, submit_all
 from slowcheck.contract.rules import rule, rule_of
-from slowcheck.contract.target import Target
+from slowcheck.contract.target import Target, sequence
 from slowcheck.errors import ConfigError
 from slowcheck.findings import Deviation, NotRun, Skipped, Violation, raise_all
 
@@ -205,9 +205,16 @@ def sent(probe: Probe) -> Sent:
 
 
 def judge_reads(check: Callable[[Read], Violation | None], watched: Iterable[Probe]) -> list[Violation]:
-    """Every finding of ``check`` over every record the probes read, in the order they were read."""
-    found = (check(read) for probe in watched for read in reads(sent(probe), probe.records))
-    return [finding for finding in found if finding is not None]
+    """Every finding of ``check`` over every record the probes read, in the order they were read, each with its
+    probe's reproduction (the submit, the polls, what each read said)."""
+    found = []
+    for probe in watched:
+        for read in reads(sent(probe), probe.records):
+            finding = check(read)
+            if finding is not None:
+                finding.reproduction = sequence(probe.exchanges)
+                found.append(finding)
+    return found
 
 
 @rule_of(records.states_forward, "lifecycle", uses=_LIFE)
@@ -288,6 +295,7 @@ def tool_calls(target: Target) -> None:
                     "tool_choice=required, but no tool_calls / finish_reason tool_calls",
                     request=probe.body,
                     response=probe.final,
+                    reproduction=sequence(probe.exchanges),
                 )
             try:
                 json.loads(calls[0]["function"]["arguments"])
@@ -316,6 +324,7 @@ def json_output(target: Target) -> None:
                     f"content {content!r} does not satisfy the requested schema",
                     request=probe.body,
                     response=probe.final,
+                    reproduction=sequence(probe.exchanges),
                 )
 
 

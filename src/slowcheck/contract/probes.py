@@ -36,6 +36,8 @@ class Probe:
     records: list[dict[str, Any]] = field(default_factory=list)
     attempt: int = 0
     """0 for a body's first submission; 1, 2... for each time it was submitted again after ending Failed."""
+    exchanges: list[Exchange] = field(default_factory=list)
+    """The submission and every poll, as sent and answered: a finding's reproduction (``target.sequence``)."""
 
     @property
     def id(self) -> str:
@@ -60,7 +62,7 @@ def submit_all(target: Target, bodies: Iterable[tuple[api.Kind, dict[str, Any]]]
         ack = acked(exchange)
         if ack is None:
             raise Violation(f"{what} was not acknowledged with an id ({exchange.status})", **exchange.summary())
-        found.append(Probe(kind, body, sent, ack))
+        found.append(Probe(kind, exchange.body, sent, ack, exchanges=[exchange]))  # the body as sent: its id
     return found
 
 
@@ -88,6 +90,7 @@ def _await(target: Target, watched: list[Probe], *, since_ms: float | None, rese
 
     def read(probe: Probe) -> tuple[bool, float | None]:
         exchange = target.generation(probe.id)
+        probe.exchanges.append(exchange)
         if exchange.status == 200 and isinstance(exchange.json, dict):
             probe.records.append(exchange.json)
         return probe.final is not None, hint_seconds(exchange.headers)  # a 404 here is "not ready yet"

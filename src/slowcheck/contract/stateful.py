@@ -66,7 +66,7 @@ def _submit(target: Target, kind: api.Kind, body: dict[str, Any], findings: list
     exchange = target.submit(body, kind=kind)
     ack = acked(exchange)
     if ack is not None:
-        return Probe(kind, body, sent, ack)
+        return Probe(kind, exchange.body, sent, ack, exchanges=[exchange])  # the body as sent: its correlation id
     findings.append(_refused(target, exchange))
     return None
 

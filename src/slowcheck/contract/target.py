@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import secrets
 import threading
 import time
 from collections.abc import Mapping
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from slowcheck import _json, api, network
+from slowcheck import _json, api, network, reproduce
 from slowcheck.contract.receiver import Receiver
 from slowcheck.contract.session import Session
 from slowcheck.errors import SlowcheckError
@@ -24,7 +25,7 @@ from slowcheck.schemas import SchemaSet, schema_set
 from slowcheck.target_url import api_root
 from slowcheck.transient import Noise, RetryPolicy, is_transient_answer
 
-__all__ = ["DEFAULT_WEBHOOK_GRACE", "DEFAULT_WEBHOOK_WAIT", "Exchange", "Target", "TargetUnreachable"]
+__all__ = ["DEFAULT_WEBHOOK_GRACE", "DEFAULT_WEBHOOK_WAIT", "Exchange", "Target", "TargetUnreachable", "sequence"]
 
 _NO_KEY = object()
 DEFAULT_WEBHOOK_WAIT = 60.0
@@ -59,6 +60,11 @@ class Exchange:
     text: str
     elapsed: float
     json: Any = field(default=None)
+    request: dict[str, Any] | None = None
+    """The request as it went out, for its reproduction (``slowcheck.reproduce.step``): URL, headers but the key,
+    the body's exact bytes."""
+    correlation: str | None = None
+    """The correlation id the submission carried in ``metadata.slowcheck`` (a group's first member's)."""
 
     @property
     def content_type(self) -> str | None:
@@ -73,7 +79,24 @@ class Exchange:
         response: dict[str, Any] = {"status": self.status, "content_type": self.content_type}
         response["body"] = self.json if self.json is not None else self.text[:2000]
         body = self.body if not isinstance(self.body, str) or len(self.body) <= 2000 else _cut(self.body)
-        return {"request": {"method": self.method, "path": self.path, "body": body}, "response": response}
+        found = {"request": {"method": self.method, "path": self.path, "body": body}, "response": response}
+        return found | {"reproduction": sequence([self], lifecycle=False)}
+
+    def answered(self) -> dict[str, Any] | None:
+        """This exchange in a reproduction (``slowcheck.reproduce.answered``); None when it was never sent."""
+        if self.request is None:
+            return None
+        return reproduce.answered(self.request, self.status, self.text, self.json)
+
+
+def sequence(exchanges: list[Exchange], *, lifecycle: bool = True) -> dict[str, Any] | None:
+    """A finding's reproduction from the exchanges that show it, in order: one request, or a generation's life
+    (its submit, then every poll and what each read said). None when none of them was sent by a ``Target``."""
+    kept = [entry for entry in (e.answered() for e in exchanges) if entry is not None]
+    if not kept:
+        return None
+    correlation = next((e.correlation for e in exchanges if e.correlation), None)
+    return reproduce.reproduction(kept, correlation_id=correlation, lifecycle=lifecycle)
 
 
 def _cut(text: str) -> str:
@@ -123,6 +146,9 @@ class Target:
         """Generated cases per endpoint and mode for the fuzz rules, and examples of LIFE-GENERATED: the most
         the plan may grant (it grants less when the budget is small)."""
         self.session = session or Session()
+        self.run_id = secrets.token_hex(3)
+        """Six hex digits naming this run in each submission's correlation id (``sc-<run>-<n>``, in metadata)."""
+        self._correlations = itertools.count(1)
         """What the run keeps on the way (the ledger, the plan's grants, the shared probes), for the rules."""
         self.sent = 0
         self.answered = 0
@@ -205,6 +231,7 @@ class Target:
         A 429 is recorded, honoured (its Retry-After), teaches its host's pacer and is retried for up to
         ``_PATIENCE_429`` seconds: concurrent senders each wait out their own hint, a little stretched so they do
         not return in step."""
+        json, correlation = reproduce.correlated(method, path, json, self._correlation)
         pacer = self.pacer_for(path)
         waited_429 = waited = 0.0
         noisy = 0  # attempts that met noise
@@ -215,6 +242,7 @@ class Target:
                 exchange: Exchange | None = None
                 try:
                     answer = self._send(method, path, json=json, content=content, key=key, headers=headers)
+                    answer.correlation = correlation
                 except TargetUnreachable as exc:
                     if not self.reached:
                         raise  # never answered at all: a wrong URL, a closed port, an untrusted certificate
@@ -253,6 +281,10 @@ class Target:
         finally:
             if noisy:  # one request that met noise is over: through, or given up (tries, budget, 429s)
                 self.noise.settled(cleared=cleared)
+
+    def _correlation(self) -> str:
+        with self._count:
+            return f"sc-{self.run_id}-{next(self._correlations)}"
 
     def pacer_for(self, path: str) -> Pacer:
         """The pacer of the host ``path`` goes to: the API's, or another host's (the batch host keeps its own
@@ -325,6 +357,10 @@ class Target:
                 f"cannot reach {self.root}: {network.failure(exc)}", kind=type(exc).__name__
             ) from None
         self.reached = True
+        auth: reproduce.Auth = "none"
+        if key is not None:
+            auth = "key" if key == self.api_key else "second" if key == self.second_api_key else "other"
+        kept = {name: value for name, value in sent_headers.items() if name.lower() != "authorization"}
         exchange = Exchange(
             method,
             path,
@@ -333,6 +369,9 @@ class Target:
             dict(answer.headers),
             answer.text,
             time.monotonic() - started,
+            request=reproduce.step(
+                method, str(answer.request.url), path, kept, payload, auth, wrong_key=key if auth == "other" else None
+            ),  # fmt: skip
         )
         try:
             exchange.json = answer.json()
