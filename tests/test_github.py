@@ -77,6 +77,12 @@ def test_a_property_also_escapes_colon_and_comma() -> None:
     assert escape_property("ACK: x,y%\n") == "ACK%3A x%2Cy%25%0A"
 
 
+def test_a_long_message_is_cut_to_one_readable_annotation() -> None:
+    line = workflow_command("warning", "ROBUST-LARGE", "%" * 5000)
+    assert len(line) < 2000 * 3 + 40
+    assert line.endswith("%25…")
+
+
 def test_a_message_cannot_start_a_command_of_its_own() -> None:
     line = workflow_command("error", "ACK-SHAPE", "bad body\n::add-mask::x\r\n::set-env name=A::1")
     assert line == "::error title=ACK-SHAPE::bad body%0A::add-mask::x%0D%0A::set-env name=A::1"

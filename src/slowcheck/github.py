@@ -28,6 +28,8 @@ _LISTED = 50
 _MESSAGE = 300
 """Characters of a finding's message a summary shows (the report has them whole)."""
 _CURL = 4000
+"""Characters of a ``curl`` command a summary shows; a longer one is named, not cut."""
+_ANNOTATION = 2000
 _ACCEPTED = ("accepted", "pending")
 _OUTCOMES = ("held", "violated", "deviation", "skipped", "not run")
 
@@ -48,7 +50,10 @@ def escape_property(text: str) -> str:
 
 
 def workflow_command(kind: str, title: str, message: str) -> str:
-    """``::error title=RULE-ID::message``, ``::warning ...`` or ``::notice ...``, escaped."""
+    """``::error title=RULE-ID::message``, ``::warning ...`` or ``::notice ...``, escaped (and a message beyond
+    :data:`_ANNOTATION` characters cut: the report has it whole)."""
+    if len(message) > _ANNOTATION:
+        message = message[: _ANNOTATION - 1] + "…"
     return f"::{kind} title={escape_property(title)}::{escape_data(message)}"
 
 
