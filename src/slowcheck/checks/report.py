@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
 
+from slowcheck.baseline import status_of, waived
 from slowcheck.findings import Outcome, Result
 from slowcheck.verdict import Verdict, from_counts
 
@@ -37,7 +38,10 @@ def counts(results: list[Result]) -> dict[str, int]:
 
 
 def verdict(results: list[Result], plan: Planned | None = None) -> Verdict:
-    """Fail on a violation; inconclusive when a rule that should have run did not, saying what would help."""
+    """Fail on a violation; inconclusive when a rule that should have run did not, saying what would help. A
+    finding the baseline accepts (or of a rule it lists as pending) counts as checked, not against the run."""
+    tally = counts([r for r in results if not waived(r)])
+    tally["held"] += sum(1 for r in results if waived(r))
     not_run = [r for r in results if r.outcome is Outcome.NOT_RUN]
     why = ""
     if not_run:
@@ -46,7 +50,7 @@ def verdict(results: list[Result], plan: Planned | None = None) -> Verdict:
             why = f"{len(not_run)} rules could not run within {plan.budget} requests; about {plan.needed} are needed"
         else:
             why = f"{len(not_run)} rules could not run: {not_run[0].rule.id}: {not_run[0].message}"
-    return from_counts(counts(results), why_not_run=why)
+    return from_counts(tally, why_not_run=why)
 
 
 def write_results(
@@ -82,6 +86,7 @@ def write_results(
                 "request": r.request,
                 "response": r.response,
                 "findings": r.findings,
+                "baseline": status_of(r),
                 "seconds": round(r.seconds, 3),
             }
             for r in results
@@ -110,7 +115,12 @@ def write_junit(path: Path, results: list[Result], *, duration: float) -> None:
             name=result.rule.id,
             time=f"{result.seconds:.3f}",
         )
-        if result.outcome is Outcome.VIOLATED:
+        accepted = status_of(result) if waived(result) else None
+        if accepted is not None:
+            properties = ET.SubElement(case, "properties")
+            ET.SubElement(properties, "property", name="baseline", value=f"{accepted['status']}: {accepted['reason']}")
+            ET.SubElement(case, "system-out").text = f"{result.outcome.value}, {accepted['status']}: {result.message}\n"
+        elif result.outcome is Outcome.VIOLATED:
             failure = ET.SubElement(case, "failure", message=result.message)
             listed = "".join(f"{f['outcome']}: {f['message']}\n" for f in result.findings)
             example = json.dumps({"request": result.request, "response": result.response}, default=str)[:20000]

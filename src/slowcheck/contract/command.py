@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from slowcheck import baseline as baselines
 from slowcheck.contract.options import add_flags
 from slowcheck.contract.plan import plan_from
 from slowcheck.contract.preflight import Preflight
@@ -16,7 +17,7 @@ from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import normalise
 
-__all__ = ["DESCRIPTION", "HELP", "MARKS", "add_arguments", "main", "print_plan"]
+__all__ = ["DESCRIPTION", "HELP", "MARKS", "add_arguments", "judged_line", "known_ids", "main", "print_plan"]
 
 HELP = "check an API (or the embedded mock) against the documented contract, rule by rule"
 DESCRIPTION = (
@@ -29,6 +30,7 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser)
     add_report_dir(parser)
+    baselines.add_arguments(parser)
     parser.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
     parser.add_argument("--from-recording", type=Path, metavar="FILE.jsonl",
                         help="judge a recording of `slowcheck proxy --record` offline, with the proxy's checks, "
@@ -54,8 +56,11 @@ def main(args: argparse.Namespace) -> int:
         publish(args, report_dir, "contract", judged)
         return judged.exit_code
     plan = plan_from(args, report_dir)
-    judgement = run_suite(plan, listener=_Terminal(plan.base_url))
+    accepted = baselines.from_args(args, known_ids())
+    judgement = run_suite(plan, listener=_Terminal(plan.base_url, accepted))
     judgement.write(report_dir)
+    if accepted is not None:
+        accepted.record(report_dir / "results.json")
     redact_folder(report_dir, judgement.secrets, announce="slowcheck contract")
     tally = judgement.counts()
     print(
@@ -63,6 +68,8 @@ def main(args: argparse.Namespace) -> int:
         f"{tally['skipped']} skipped, {tally['not run']} not run in {judgement.duration:.1f} s ({judgement.spent}); "
         f"report: {report_dir}"
     )
+    if accepted is not None:
+        print("\n".join(accepted.finish(judgement.results, update=args.update_baseline)))
     verdict = judgement.verdict
     print(f"verdict: {verdict.line()}", flush=True)
     publish(args, report_dir, "contract", verdict)
@@ -85,8 +92,8 @@ def print_plan(suite: Suite, base_url: str | None) -> None:
 class _Terminal(Listener):
     """The run as the terminal shows it: the target and the plan, the preflight's notes, a line per rule."""
 
-    def __init__(self, base_url: str | None) -> None:
-        self.base_url = base_url
+    def __init__(self, base_url: str | None, accepted: baselines.Baseline | None = None) -> None:
+        self.base_url, self.accepted = base_url, accepted
 
     def planned(self, suite: Suite) -> None:
         print(f"slowcheck contract: {len(suite.rules)} rules against {suite.label}", flush=True)
@@ -97,9 +104,27 @@ class _Terminal(Listener):
             print(f"note: {note}", flush=True)
 
     def judged(self, result: Result) -> None:
-        print(f"  {MARKS[result.outcome]:9} {result.rule.id:22} {result.rule.title}", flush=True)
-        if result.outcome is not Outcome.HELD and result.message:
-            print(f"            {result.message}", flush=True)
+        mark, message = judged_line(result, self.accepted)
+        print(f"  {mark:9} {result.rule.id:22} {result.rule.title}", flush=True)
+        if result.outcome is not Outcome.HELD and message:
+            print(f"            {message}", flush=True)
+
+
+def judged_line(result: Result, accepted: baselines.Baseline | None) -> tuple[str, str]:
+    """A judged rule's mark and message, the baseline's word included (``accepted (baseline: reason)``)."""
+    if accepted is None:
+        return MARKS[result.outcome], result.message
+    accepted.judge(result)
+    mark, message = baselines.shown(result)
+    return mark or MARKS[result.outcome], message
+
+
+def known_ids() -> set[str]:
+    """The rule ids a baseline may name: the contract's and the proxy's (a team may keep one file for both)."""
+    from slowcheck.contract.rules import RULES
+    from slowcheck.proxy.catalogue import CATALOGUE
+
+    return set(RULES) | set(CATALOGUE)
 
 
 MARKS = {

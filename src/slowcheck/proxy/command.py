@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
-from slowcheck import api
+from slowcheck import api, baseline as baselines
 from slowcheck.errors import ConfigError
 from slowcheck.github import publish
 from slowcheck.network import Network, add_arguments as add_network
@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_report_dir(parser, "proxy")
     parser.add_argument("--fail-on", choices=report.FAIL_ON, default="violation",
                         help="what makes the exit code 1 (default: %(default)s)")  # fmt: skip
+    baselines.add_arguments(parser)
     parser.add_argument("--webhook-forward", metavar="URL",
                         help="receive the API's webhooks on --webhook-port, judge them, forward them here")  # fmt: skip
     parser.add_argument("--webhook-port", type=int, default=8789, help="with --webhook-forward (default: %(default)s)")
@@ -63,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     _check(args)
     network = Network.from_args(args)
+    accepted = None
+    if args.baseline is not None or args.update_baseline:
+        from slowcheck.contract.command import known_ids  # the contract's catalogue only when a baseline is named
+
+        accepted = baselines.from_args(args, known_ids())
     report_dir: Path = args.report_dir or new_report_dir("proxy")
     with _upstream(args.upstream) as (upstream, label):
         settings = ProxySettings(
@@ -75,12 +81,16 @@ def main(args: argparse.Namespace) -> int:
         printer.started = proxy.started
         _run(_serve(proxy, args.duration, label))
     duration = time.time() - proxy.started
-    judged = report.write(report_dir, proxy.judge, target=label, duration=duration, fail_on=args.fail_on)
+    judged = report.write(
+        report_dir, proxy.judge, target=label, duration=duration, fail_on=args.fail_on, baseline=accepted
+    )
     sides = proxy.judge.by_side()
     print(f"{proxy.judge.exchanges} exchanges; {sides['client']} client-side and {sides['api']} API-side findings; "
           f"report: {report_dir}")  # fmt: skip
     if args.record is not None:
         print(f"recording: {args.record}")
+    if accepted is not None:
+        print("\n".join(accepted.finish(accepted.judged, update=args.update_baseline)))
     print(f"verdict: {judged.line()}", flush=True)
     publish(args, report_dir, "proxy", judged)
     return judged.exit_code

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from slowcheck import __version__
+from slowcheck.baseline import Baseline, waived
 from slowcheck.checks.report import counts, write_junit, write_results
-from slowcheck.findings import Outcome
+from slowcheck.findings import Outcome, Result
 from slowcheck.proxy.catalogue import CATALOGUE
 from slowcheck.proxy.judge import Judge
 from slowcheck.verdict import Verdict, from_counts
@@ -20,12 +21,15 @@ FailOn = Literal["violation", "deviation", "never"]
 FAIL_ON: tuple[FailOn, ...] = ("violation", "deviation", "never")
 
 
-def verdict(judge: Judge, fail_on: FailOn) -> Verdict:
+def verdict(judge: Judge, fail_on: FailOn, results: list[Result] | None = None) -> Verdict:
     """As the contract's: a violation fails (a deviation too with ``deviation``; nothing with ``never``); no
-    traffic at all is inconclusive, whatever ``--fail-on`` says: nothing was checked."""
+    traffic at all is inconclusive, whatever ``--fail-on`` says: nothing was checked. ``results``: the judge's,
+    marked by a baseline (what it accepts or lists as pending does not count)."""
     if not judge.exchanges:
         return Verdict("inconclusive", ("no traffic passed the proxy",))
-    tally = counts(judge.results())
+    results = judge.results() if results is None else results
+    tally = counts([r for r in results if not waived(r)])
+    tally["held"] += sum(1 for r in results if waived(r))
     if fail_on == "deviation" and tally["deviation"]:
         return Verdict("fail", (f"{tally['violated']} violated, {tally['deviation']} deviations",))
     if fail_on == "never":
@@ -33,11 +37,18 @@ def verdict(judge: Judge, fail_on: FailOn) -> Verdict:
     return from_counts(tally)
 
 
-def write(folder: Path, judge: Judge, *, target: str, duration: float, fail_on: FailOn) -> Verdict:
+def write(
+    folder: Path, judge: Judge, *, target: str, duration: float, fail_on: FailOn, baseline: Baseline | None = None
+) -> Verdict:
     folder.mkdir(parents=True, exist_ok=True)
     results = judge.results()
-    judged = verdict(judge, fail_on)
+    if baseline is not None:
+        for result in results:
+            baseline.judge(result)
+    judged = verdict(judge, fail_on, results)
     write_results(folder / "results.json", results, target=target, duration=duration)
+    if baseline is not None:
+        baseline.record(folder / "results.json")
     write_junit(folder / "junit.xml", results, duration=duration)
     findings: dict[str, list[dict[str, Any]]] = {"client": [], "api": []}
     for check, kept in judge.findings.items():
