@@ -111,6 +111,10 @@ def test_a_violation_is_summarised_and_annotated_and_exits_1(
     written = on_github.read_text()
     assert written.startswith("### slowcheck contract: FAIL")
     assert "**ACK-CREATED-MS**" in written.split("**Violated**")[1]
+    reproduced = written.split("**ACK-CREATED-MS**")[1].split("\n- **")[0]
+    assert "  ```sh\n  curl -sS -i -X POST " in reproduced, "the finding's request, to send again"
+    assert '"Authorization: Bearer $SLOWCHECK_API_KEY"' in reproduced
+    assert "correlation id `sc-" in reproduced
     assert f"{results['counts']['violated']} violated" in written
     assert KEY not in out + written
 
@@ -236,7 +240,7 @@ def test_a_lifecycle_findings_reproduction_gives_its_first_command_and_correlati
     rules = [_rule("LIFE-FORWARD", "violated", "Success then In Progress", findings=findings)]
     _write(tmp_path, "results.json", {"counts": {"violated": 1}, "rules": rules})
     text = summary(tmp_path, "contract", Verdict("fail"))
-    assert "  correlation id `sc-1a2b-7`; the submission, then 4 more exchanges in results.json\n" in text
+    assert "\n\n  correlation id `sc-1a2b-7`; the submission, then 4 more exchanges in results.json\n" in text
     assert f"  ```sh\n  {submit}\n  ```" in text
 
 

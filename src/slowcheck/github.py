@@ -174,6 +174,7 @@ def _reproduction(findings: list[Any]) -> Iterator[str]:
     if len(curl) > _CURL:
         notes.append(f"its command is {len(curl):,} characters long: in results.json")
     if notes:
+        yield ""
         yield f"  {'; '.join(notes)}"
     if len(curl) <= _CURL:
         fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", curl)), default=0))
