@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from slowcheck import _json
-from slowcheck.load import answers, arrivals, harness, jobs, journal, mix
+from slowcheck.load import answers, arrivals, harness, jobs, journal, mix, spend
 from slowcheck.load.policies import POLICIES
 from slowcheck.load.pollbook import Outstanding
 from slowcheck.load.samples import StrategySamples
+from slowcheck.prices import SpendLimitReached
 
 harness.install("jobs")
 
@@ -37,6 +38,7 @@ class Jobs(harness.SlowUser):
         resume = plan.resume is not None
         previous = _Previous.read(self.folder, self.share, self.of) if resume else _Previous()
         self.book = journal.Journal(self.folder, self.share, resume=resume)
+        self.spend = spend.meter(plan.prices, plan.max_spend, self.of)
         self.samples.strategies["jobs"] = tracked = StrategySamples()
         interval = plan.poll_interval
         # auto: webhooks when a --webhook-id reaches the receiver, else the server's hints and backoff without them.
@@ -79,13 +81,20 @@ class Jobs(harness.SlowUser):
 
     def fire(self, index: int, at: float) -> None:
         job = self.mix.job(index)
+        worst = self.spend.worst_usd(job.body.get("model"), job.body, job.kind)
+        try:
+            self.spend.admit(worst)
+        except SpendLimitReached:  # --max-spend: not sent, and the run breaches its threshold
+            self.book.write(["over", index, at])
+            return
         offer = self.submit(job.kind, _json.dumps(job.body), at)
         acked = time.time()
+        self.spend.answered(worst, [offer.generation_id] if offer.generation_id else [])
         self.samples.submits.pop()  # the journal has it: a long run must not hold a row per submission
         created = answers.ack_created(offer.content) if offer.generation_id else None
         self.book.write(
             ["sent", index, at, offer.sent_at, acked, offer.status, offer.generation_id, created, job.kind,
-             1 if job.nonce else 0]
+             1 if job.nonce else 0, worst]
         )  # fmt: skip
         if offer.generation_id:
             self._tracker(job).add(offer.generation_id, offer.sent_at, index)
@@ -94,7 +103,11 @@ class Jobs(harness.SlowUser):
         self.book.write(["drop", index, at])
 
     def completed(self, item: Outstanding, seen: float, record: dict[str, Any]) -> None:
-        self.book.write(jobs.done_row(self.mix.job(item.job), item.generation_id, record, seen, item.polls))
+        row = jobs.done_row(self.mix.job(item.job), item.generation_id, record, seen, item.polls)
+        self.book.write(row)
+        response = record.get("response")
+        usage = response.get("usage") if isinstance(response, dict) else None
+        self.spend.settle(item.generation_id, row[12], usage)  # its worst case no longer held
 
 
 class _Previous:

@@ -170,3 +170,27 @@ def test_max_spend_on_the_command_line_exits_3_and_shows_the_spend(tmp_path: Pat
     assert written["verdict"] == "inconclusive"
     assert written["spend"]["stopped"] > 0
     assert written["spend"]["at_most_usd"] <= 0.002
+
+
+def test_the_run_page_shows_the_spend_line(tmp_path: Path) -> None:
+    from slowcheck.prices import combine
+    from slowcheck.run.page import write_page
+
+    contract = Spend(PriceTable({"default": Price(1.0, 1.0)}), limit=1.0)
+    contract.answered(contract.admit(0.001), ["gen-1"])
+    contract.settle("gen-1", "m", {"prompt_tokens": 1000, "completion_tokens": 1000})
+    jobs = contract.to_json() | {"submissions": 3, "prompt_tokens": 10, "unread": 1, "at_most_usd": 0.5}
+    (tmp_path / "results.json").write_text(json.dumps({"rules": []}))
+    summary = {
+        "verdict": "pass", "reasons": [], "target": "http://127.0.0.1/v1", "generated_at": "2026-12-07T06:00:00+00:00",
+        "duration_s": 1.0, "contract": {"counts": dict.fromkeys(("held", "violated", "deviation", "skipped", "not run"),
+                                                                 0), "rules": 0},
+        "load": {}, "sdk": None, "settings": {"load_seconds": 0.0, "thresholds": []}, "slowcheck": "0",
+        "spend": combine(contract.to_json(), jobs),
+    }  # fmt: skip
+    assert summary["spend"] is not None
+    assert (summary["spend"]["submissions"], summary["spend"]["prompt_tokens"]) == (4, 1010)
+    write_page(tmp_path / "index.html", summary, results_path=tmp_path / "results.json")
+    page = (tmp_path / "index.html").read_text()
+    assert '<p id="spend">spent about $0.004000 (estimate, built-in estimate): 1010 prompt' in page
+    assert "--max-spend 1 USD" in page

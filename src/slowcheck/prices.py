@@ -43,6 +43,8 @@ __all__ = [
     "PriceTable",
     "Spend",
     "SpendLimitReached",
+    "combine",
+    "describe",
     "load_prices",
     "load_table",
     "usd",
@@ -277,28 +279,45 @@ class Spend:
 
     def line(self) -> str:
         """The console's line: 'spent about $0.0123 (estimate): ...'."""
-        found = self.to_json()
-        text = (
-            f"spent about {usd(found['estimate_usd'])} (estimate, {_source(self.table.source)}): "
-            f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens over "
-            f"{self.submissions} submission(s)"
-        )
-        if found["unread"]:
-            text += f"; at most {usd(found['at_most_usd'])} with the {found['unread']} whose usage was not read"
-        if self.limit is not None:
-            text += f"; --max-spend {self.limit:g} USD"
-            if self.stopped:
-                text += f" kept {self.stopped} submission(s) from being sent"
-        return text
+        return describe(self.to_json())
+
+
+def describe(found: Mapping[str, Any]) -> str:
+    """A spend (``Spend.to_json``'s, or a load summary's ``spend``) in one line."""
+    source = found["prices"]
+    text = (
+        f"spent about {usd(found['estimate_usd'])} (estimate, {source if source == BUILT_IN else 'prices ' + source}):"
+        f" {found['prompt_tokens']} prompt + {found['completion_tokens']} completion tokens over "
+        f"{found['submissions']} submission(s)"
+    )
+    if found["unread"]:
+        text += f"; at most {usd(found['at_most_usd'])} with the {found['unread']} whose usage was not read"
+    if found["limit_usd"] is not None:
+        text += f"; --max-spend {found['limit_usd']:g} USD"
+        if found["stopped"]:
+            text += f" kept {found['stopped']} submission(s) from being sent"
+    return text
+
+
+def combine(*spends: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The spends of a run's parts (the contract's, a load phase's) as one: amounts and counts added, the limit
+    and the prices of the first."""
+    given = [s for s in spends if s]
+    if not given:
+        return None
+    found = dict(given[0])
+    for other in given[1:]:
+        for name in ("estimate_usd", "at_most_usd", "prompt_tokens", "completion_tokens", "submissions", "unread"):
+            found[name] = found[name] + other[name]
+        found["stopped"] += other["stopped"]
+    for name in ("estimate_usd", "at_most_usd"):
+        found[name] = round(found[name], 6)
+    return found
 
 
 def usd(amount: float) -> str:
     """Dollars as a report shows them: four decimals, six below a cent (the mock's runs cost fractions of one)."""
     return f"${amount:.4f}" if amount >= 0.01 or amount == 0 else f"${amount:.6f}"
-
-
-def _source(source: str) -> str:
-    return source if source == BUILT_IN else f"prices {source}"
 
 
 def _count(usage: Mapping[str, Any], name: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from slowcheck.load import outcome
+from slowcheck.prices import describe as describe_spend
 
 __all__ = ["describe"]
 
@@ -23,6 +24,8 @@ def describe(summary: dict[str, Any]) -> list[str]:
     ]
     if summary["scenario"] == "jobs":
         lines += _describe_jobs(summary["jobs"])
+    if summary.get("spend"):
+        lines.append(f"  {describe_spend(summary['spend'])}")
     if "limits" in summary:
         lines.append(f"  limit met: {summary['limits']['says']}")
     if summary["scenario"] == "rate-limit":

@@ -128,9 +128,11 @@ def done_row(job: Job, generation_id: str, record: dict[str, Any], seen: float, 
     response = record.get("response")
     usage = response.get("usage") if isinstance(response, dict) else None
     tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    prompt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
     return [
         "done", job.index, generation_id, seen, state, epoch_seconds(record.get("dispatchedAt")),
         epoch_seconds(record.get("finishedAt")), tokens if isinstance(tokens, int) else None, polls, problems, canary,
+        prompt if isinstance(prompt, int) else None, job.body.get("model"),
     ]  # fmt: skip
 
 

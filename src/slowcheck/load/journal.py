@@ -8,12 +8,13 @@ last line, which the reader skips.
 
 Rows are arrays, first element the row's type:
 
-- ``["sent", index, planned, sent, acked, status, id, created, kind]``: ``created`` is the ack's (epoch
-  seconds), else null; ``id`` null when the submission was refused.
-- ``["drop", index, planned]``
-- ``["done", index, id, seen, state, dispatched, finished, tokens, polls, problems, canary]``: ``problems``
-  lists what did not belong to the job (``request``, ``custom_id``, ``record_id``, ``response_id``);
-  ``canary`` is null, ``"correct"``, ``"mismatched"`` (another job's nonce) or ``"unanswered"``.
+- ``["sent", index, planned, sent, acked, status, id, created, kind, canary, worst]``: ``created`` is the ack's
+  (epoch seconds), else null; ``id`` null when the submission was refused; ``worst`` its worst case in USD.
+- ``["drop", index, planned]``; ``["over", index, planned]``: not sent, ``--max-spend`` would have been passed.
+- ``["done", index, id, seen, state, dispatched, finished, tokens, polls, problems, canary, prompt, model]``:
+  ``problems`` lists what did not belong to the job (``request``, ``custom_id``, ``record_id``,
+  ``response_id``); ``canary`` is null, ``"correct"``, ``"mismatched"`` (another job's nonce) or
+  ``"unanswered"``; ``tokens`` and ``prompt`` the usage's completion and prompt tokens.
 """
 
 from __future__ import annotations

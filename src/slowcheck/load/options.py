@@ -161,6 +161,14 @@ class LoadPlan:
     cooldown: float = _flag(
         0.0, "last seconds of arrivals left out of headline figures", metavar="SECONDS", group="jobs"
     )  # fmt: skip
+    max_spend: float | None = _flag(
+        None, "stop submitting jobs when the estimated spend would pass this many USD (split evenly between "
+        "--processes; a threshold breach)", metavar="USD", group="jobs",
+    )  # fmt: skip
+    prices: Path | None = _flag(
+        None, "a price table (JSON or TOML: per model input and output USD per million tokens, a default, "
+        "async_discount) for the spend; without it, a built-in estimate", metavar="FILE", group="jobs",
+    )  # fmt: skip
     track: str = _flag(
         "auto",
         "how jobs are followed: auto is webhook with --webhook-id, else adaptive (the server's hints; without "

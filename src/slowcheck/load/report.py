@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slowcheck.load import jobs, thresholds as threshold_rules
+from slowcheck.load import jobs, spend, thresholds as threshold_rules
 from slowcheck.load.samples import Samples, StrategySamples
 from slowcheck.load.summary import build
 from slowcheck.load.thresholds import Threshold
@@ -21,6 +21,7 @@ def skeleton(scenario: str, strategies: list[str]) -> dict[str, Any]:
     summary = build(samples, scenario=scenario, target="", settings={})
     if scenario == "jobs":
         summary["jobs"] = jobs.skeleton()
+        summary["spend"] = spend.skeleton()
     return summary
 
 
@@ -28,10 +29,16 @@ MISMATCH_THRESHOLD = "jobs.correctness.mismatched==0"
 """A jobs run breaches on any answer that is not its job's, unless a threshold of the user's names the figure."""
 
 
-def thresholds(exprs: list[str], scenario: str, strategies: list[str]) -> list[Threshold]:
+def thresholds(
+    exprs: list[str], scenario: str, strategies: list[str], *, max_spend: float | None = None
+) -> list[Threshold]:
+    """The user's thresholds, and the ones a jobs run always has: no answer another job's, and with
+    ``--max-spend`` no arrival kept from being sent (``spend.SPEND_THRESHOLD``)."""
     shape = skeleton(scenario, strategies)
     if scenario == "jobs" and not any(e.strip().startswith("jobs.correctness.mismatched") for e in exprs):
         exprs = [*exprs, MISMATCH_THRESHOLD]
+    if scenario == "jobs" and max_spend is not None:
+        exprs = [*exprs, spend.SPEND_THRESHOLD]
     return [threshold_rules.parse(expr, shape) for expr in exprs]
 
 

@@ -10,6 +10,7 @@ from slowcheck import api
 from slowcheck.errors import ConfigError
 from slowcheck.load import arrivals, batch, jobs, mix, offered, report, thresholds
 from slowcheck.load.options import LoadPlan
+from slowcheck.prices import load_table
 
 __all__ = ["Checked", "check"]
 
@@ -53,7 +54,8 @@ def check(plan: LoadPlan) -> Checked:
     if plan.drain < 0:
         raise ConfigError(f"--drain: expected seconds >= 0, got {plan.drain:g}")
     strategies = offered.parse_strategies(plan.strategies)
-    report.thresholds(list(plan.threshold), plan.scenario, strategies if plan.scenario == "poll" else [])
+    report.thresholds(list(plan.threshold), plan.scenario, strategies if plan.scenario == "poll" else [],
+                      max_spend=plan.max_spend)  # fmt: skip
     return Checked(plan, span)
 
 
@@ -73,6 +75,9 @@ def _check_jobs(plan: LoadPlan) -> float:
     for name, value in (("slice", plan.slice), ("warmup", plan.warmup), ("cooldown", plan.cooldown)):
         if not (value >= 0 and value < math.inf) or name == "slice" and value <= 0:
             raise ConfigError(f"--{name}: expected seconds {'> 0' if name == 'slice' else '>= 0'}, got {value:g}")
+    if plan.max_spend is not None and not 0 <= plan.max_spend < math.inf:
+        raise ConfigError(f"--max-spend: expected USD >= 0, got {plan.max_spend:g}")
+    load_table(plan.prices)  # a bad price file is a usage error now, not after the run
     if plan.mock_capacity is not None and not plan.mock_capacity > 0:
         raise ConfigError(f"--mock-capacity: expected tokens per second > 0, got {plan.mock_capacity:g}")
     if planned.trace:

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from slowcheck import __version__, baseline as baselines
+from slowcheck import __version__
 from slowcheck.checks.report import counts, verdict as contract_verdict, write_junit, write_results
-from slowcheck.contract.command import judged_line, known_ids, print_plan
+from slowcheck.contract.command import MARKS, print_plan
 from slowcheck.contract.options import add_flags
 from slowcheck.contract.plan import plan_from
 from slowcheck.contract.runner import Suite, open_suite
@@ -32,6 +32,7 @@ from slowcheck.load.options import LoadPlan
 from slowcheck.load.process import run_scenario
 from slowcheck.load.validation import Checked, check
 from slowcheck.network import Network
+from slowcheck.prices import combine as combine_spends
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.run.page import write_page
@@ -72,7 +73,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{', '.join(_DEFAULT_THRESHOLDS)})")  # fmt: skip
     parser.add_argument("--sdk-matrix", action="store_true", help="every pinned SDK version, not just the installed")
     add_report_dir(parser)
-    baselines.add_arguments(parser)  # the contract phase's findings
 
 
 def main(args: argparse.Namespace) -> int:
@@ -86,7 +86,6 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
     phases = _load_plans(args, load_seconds)  # a typo fails now, not after the contract phase
     sdk_plan = _sdk_plan(args.sdk_matrix, model=plan.model, network=plan.network)
-    accepted = baselines.from_args(args, known_ids())
     network = plan.network
     started = time.monotonic()
     clock = Clock(started)
@@ -99,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
         report_dir.mkdir(parents=True, exist_ok=True)
         for note in suite.preflight.notes if suite.preflight else []:
             print(f"note: {note}", flush=True)
-        results = _contract(suite, clock, report_dir, accepted, update=args.update_baseline)
+        results = _contract(suite, clock, report_dir)
         endpoint = Endpoint(target.root, label, tuple(keys), embedded=not base_url)
         loads = _load(args, phases, endpoint, load_seconds, clock, report_dir, network)
         sdk = _sdk(sdk_plan, SdkTarget(target.root, key, target.batch_root), clock)
@@ -107,6 +106,7 @@ def main(args: argparse.Namespace) -> int:
     summary = _summary(label, results, loads, sdk.document, time.monotonic() - started, args, load_seconds, judged)
     summary["settings"] |= network.settings()  # header names only: their values are credentials
     summary["contract"]["conditions"] = target.conditions()
+    summary["spend"] = combine_spends(target.session.spend.to_json(), loads.get("jobs", {}).get("spend"))  # estimates
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     sdk.write(report_dir, page=False)  # the run's page includes the matrix
     write_page(report_dir / "index.html", summary, results_path=report_dir / "results.json")
@@ -126,19 +126,16 @@ class Clock:
         return f"{time.monotonic() - self.started:6.1f} s"
 
 
-def _contract(
-    suite: Suite, clock: Clock, folder: Path, accepted: baselines.Baseline | None, *, update: bool
-) -> list[Result]:
+def _contract(suite: Suite, clock: Clock, folder: Path) -> list[Result]:
     total = len(suite.rules)
     print(f"[{clock}] contract: {total} rules", flush=True)
     done: list[Result] = []
 
     def progress(result: Result) -> None:
         done.append(result)
-        mark, message = judged_line(result, accepted)
-        print(f"[{clock}] contract {len(done):>2}/{total} {mark:9} {result.rule.id}", flush=True)
-        if result.outcome is not Outcome.HELD and message:
-            print(f"           {message}", flush=True)
+        print(f"[{clock}] contract {len(done):>2}/{total} {MARKS[result.outcome]:9} {result.rule.id}", flush=True)
+        if result.outcome is not Outcome.HELD and result.message:
+            print(f"           {result.message}", flush=True)
 
     began = time.monotonic()
     results = suite.run(progress=progress)
@@ -146,10 +143,6 @@ def _contract(
     write_results(folder / "results.json", results, target=str(suite.target.root), duration=seconds, plan=suite.plan,
                   conditions=suite.target.conditions())  # fmt: skip
     write_junit(folder / "junit.xml", results, duration=seconds)
-    if accepted is not None:
-        accepted.record(folder / "results.json")
-        for line in accepted.finish(results, update=update):
-            print(f"[{clock}] {line}", flush=True)
     tally = counts(results)
     print(
         f"[{clock}] contract: {tally['held']} held, {tally['violated']} violated, {tally['deviation']} deviations, "
@@ -169,7 +162,7 @@ def _load_plans(args: argparse.Namespace, seconds: float) -> dict[str, Checked]:
         replace(submit, duration=share, model=args.model, threshold=tuple(args.threshold or _DEFAULT_THRESHOLDS)),
         replace(poll, duration=share, model=args.model, drain=30.0),
         replace(jobs, duration=share, model=args.model, drain=30.0, rate="10", mix="chat=3,text=1,embedding=1",
-                canaries=0.1),
+                canaries=0.1, prices=args.prices),
     )  # fmt: skip
     return {plan.scenario: check(plan) for plan in plans}
 

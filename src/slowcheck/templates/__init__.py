@@ -8,6 +8,8 @@ from typing import Any
 
 import jinja2
 
+from slowcheck.prices import describe
+
 __all__ = ["environment"]
 
 
@@ -21,6 +23,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["figure"] = _figure
+    env.filters["spend"] = describe  # a run's spend in the console's words
     env.globals["example"] = _example
     return env
 

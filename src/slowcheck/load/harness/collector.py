@@ -17,7 +17,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from slowcheck.errors import SlowcheckError
-from slowcheck.load import jobs, report
+from slowcheck.load import jobs, report, spend
 from slowcheck.load.options import LoadPlan
 from slowcheck.load.samples import Samples, StrategySamples
 from slowcheck.load.thresholds import Threshold
@@ -69,7 +69,9 @@ class Collector:
         plan, directory = self.plan, self.directory
         thresholds: list[Threshold] = []
         try:
-            thresholds = report.thresholds(list(plan.threshold), plan.scenario, plan.polling_strategies())
+            thresholds = report.thresholds(
+                list(plan.threshold), plan.scenario, plan.polling_strategies(), max_spend=plan.max_spend
+            )
         except SlowcheckError as exc:
             log.error("%s", exc)
             environment.process_exit_code = 2
@@ -107,7 +109,7 @@ def jobs_figures(directory: Path, plan: LoadPlan, samples: Samples) -> dict[str,
         "errors": tracked.errors,
         "webhooks": tracked.webhooks,
     }
-    return figures | {"poll": {}}
+    return figures | {"poll": {}, "spend": spend.figures(directory, plan.prices, plan.max_spend)}
 
 
 def _job_settings(plan: LoadPlan) -> dict[str, Any]:
