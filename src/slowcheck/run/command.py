@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from slowcheck import __version__
+from slowcheck import __version__, baseline as baselines
 from slowcheck.checks.report import counts, verdict as contract_verdict, write_junit, write_results
-from slowcheck.contract.command import MARKS, print_plan
+from slowcheck.contract.command import judged_line, known_ids, print_plan
 from slowcheck.contract.options import add_flags
 from slowcheck.contract.plan import plan_from
 from slowcheck.contract.runner import Suite, open_suite
@@ -73,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{', '.join(_DEFAULT_THRESHOLDS)})")  # fmt: skip
     parser.add_argument("--sdk-matrix", action="store_true", help="every pinned SDK version, not just the installed")
     add_report_dir(parser)
+    baselines.add_arguments(parser)  # the contract phase's findings
 
 
 def main(args: argparse.Namespace) -> int:
@@ -86,6 +87,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--load-seconds: expected seconds >= 0, got {load_seconds:g}")
     phases = _load_plans(args, load_seconds)  # a typo fails now, not after the contract phase
     sdk_plan = _sdk_plan(args.sdk_matrix, model=plan.model, network=plan.network)
+    accepted = baselines.from_args(args, known_ids())
     network = plan.network
     started = time.monotonic()
     clock = Clock(started)
@@ -98,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
         report_dir.mkdir(parents=True, exist_ok=True)
         for note in suite.preflight.notes if suite.preflight else []:
             print(f"note: {note}", flush=True)
-        results = _contract(suite, clock, report_dir)
+        results = _contract(suite, clock, report_dir, accepted, update=args.update_baseline)
         endpoint = Endpoint(target.root, label, tuple(keys), embedded=not base_url)
         loads = _load(args, phases, endpoint, load_seconds, clock, report_dir, network)
         sdk = _sdk(sdk_plan, SdkTarget(target.root, key, target.batch_root), clock)
@@ -126,16 +128,19 @@ class Clock:
         return f"{time.monotonic() - self.started:6.1f} s"
 
 
-def _contract(suite: Suite, clock: Clock, folder: Path) -> list[Result]:
+def _contract(
+    suite: Suite, clock: Clock, folder: Path, accepted: baselines.Baseline | None, *, update: bool
+) -> list[Result]:
     total = len(suite.rules)
     print(f"[{clock}] contract: {total} rules", flush=True)
     done: list[Result] = []
 
     def progress(result: Result) -> None:
         done.append(result)
-        print(f"[{clock}] contract {len(done):>2}/{total} {MARKS[result.outcome]:9} {result.rule.id}", flush=True)
-        if result.outcome is not Outcome.HELD and result.message:
-            print(f"           {result.message}", flush=True)
+        mark, message = judged_line(result, accepted)
+        print(f"[{clock}] contract {len(done):>2}/{total} {mark:9} {result.rule.id}", flush=True)
+        if result.outcome is not Outcome.HELD and message:
+            print(f"           {message}", flush=True)
 
     began = time.monotonic()
     results = suite.run(progress=progress)
@@ -143,6 +148,10 @@ def _contract(suite: Suite, clock: Clock, folder: Path) -> list[Result]:
     write_results(folder / "results.json", results, target=str(suite.target.root), duration=seconds, plan=suite.plan,
                   conditions=suite.target.conditions())  # fmt: skip
     write_junit(folder / "junit.xml", results, duration=seconds)
+    if accepted is not None:
+        accepted.record(folder / "results.json")
+        for line in accepted.finish(results, update=update):
+            print(f"[{clock}] {line}", flush=True)
     tally = counts(results)
     print(
         f"[{clock}] contract: {tally['held']} held, {tally['violated']} violated, {tally['deviation']} deviations, "
