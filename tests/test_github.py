@@ -320,3 +320,38 @@ def test_a_summary_that_cannot_be_written_leaves_the_verdict_alone(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(judged_folder / "no" / "such" / "folder.md"))
     publish(argparse.Namespace(), judged_folder, "contract", Verdict("fail"), out=io.StringIO())
     assert "the step summary could not be written" in capsys.readouterr().err
+
+
+# With a baseline (``--baseline``): accepted findings are notices, an expired entry an error again
+
+
+@pytest.mark.slow
+def test_a_baselined_finding_is_a_notice_and_an_expired_one_an_error_again(
+    broken_target: str, on_github: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "baseline.json"
+    assert _contract(broken_target, tmp_path / "first", "--baseline", str(baseline), "--update-baseline") == 1
+    capsys.readouterr()
+    on_github.unlink()
+    # When: every finding is accepted
+    code = _contract(broken_target, tmp_path / "accepted", "--baseline", str(baseline))
+    out = capsys.readouterr().out
+    # Then
+    assert code == 0, out
+    assert not [line for line in out.splitlines() if line.startswith("::error")], out
+    assert "::notice title=ACK-CREATED-MS::accepted by the baseline (TODO): created=" in out
+    written = on_github.read_text()
+    assert written.startswith("### slowcheck contract: PASS")
+    assert "**ACK-CREATED-MS** accepted: TODO (until " in written.split("accepted by the baseline</summary>")[1]
+    # When: the entries have expired
+    entries = json.loads(baseline.read_text())
+    for entry in entries["accepted"]:
+        entry["expires"] = "2020-01-01"
+    baseline.write_text(json.dumps(entries), encoding="utf-8")
+    code = _contract(broken_target, tmp_path / "expired", "--baseline", str(baseline))
+    out = capsys.readouterr().out
+    # Then
+    assert code == 1, out
+    assert "::error title=ACK-CREATED-MS::baseline entry expired 2020-01-01: created=" in out
+    expired = on_github.read_text().split("### slowcheck contract: FAIL")[1]
+    assert "- **ACK-CREATED-MS** (baseline entry expired 2020-01-01): created=" in expired
