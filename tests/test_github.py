@@ -6,10 +6,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from slowcheck.background import serve_in_background
@@ -17,9 +22,12 @@ from slowcheck.cli import main
 from slowcheck.github import escape_data, escape_property, publish, summary, workflow_command, workflow_commands
 from slowcheck.mock import create_app
 from slowcheck.mock.app import DEFAULT_MODELS
+from slowcheck.mock.server import mock_in_background
 from slowcheck.verdict import Verdict
 from tests.conftest import fast_mock
 from tests.contract.broken import Broken, Exchange
+from tests.proxy.test_command import REPO, _free_port, _until_listening
+from tests.proxy.test_proxy import KEY as PROXY_KEY, MODEL
 
 KEY = "sk-github-summary-7777"
 
@@ -355,3 +363,33 @@ def test_a_baselined_finding_is_a_notice_and_an_expired_one_an_error_again(
     assert "::error title=ACK-CREATED-MS::baseline entry expired 2020-01-01: created=" in out
     expired = on_github.read_text().split("### slowcheck contract: FAIL")[1]
     assert "- **ACK-CREATED-MS** (baseline entry expired 2020-01-01): created=" in expired
+
+
+# The proxy: its checks' findings, annotated and summarised like the contract's rules
+
+
+@pytest.mark.slow
+def test_the_proxys_findings_are_annotated_and_summarised(on_github: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    with mock_in_background(fast_mock(port=0, api_keys=[PROXY_KEY], models=[MODEL])) as url:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "slowcheck", "proxy", "--upstream", url + "/v1", "--port", str(port),
+             "--report-dir", str(tmp_path / "report")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=os.environ.copy(),
+        )  # fmt: skip
+        try:
+            _until_listening(port, process)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}/v1") as client:
+                body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+                client.post("/slow/chat/completions", json=body, headers={"Authorization": f"Bearer {PROXY_KEY}"})
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 1, out + err
+    assert "::error title=CLIENT-NO-STREAM::" in out
+    written = on_github.read_text()
+    assert written.startswith("### slowcheck proxy: FAIL")
+    assert "- **CLIENT-NO-STREAM**: " in written
+    assert PROXY_KEY not in out + written
