@@ -59,6 +59,8 @@ _ID = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{12,}")
 """A word of 12 characters or more mixing letters and digits: a generation's, a request's or a file's id."""
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 _STATUS = re.compile(r"[1-5]\d\d")
+_INDEX = re.compile(r"(?<=[\w\]])\[(\d+)\]")
+"""An index after a name (``messages[0]``): part of where the finding is, kept."""
 
 
 def normalise(message: str) -> str:
@@ -67,8 +69,9 @@ def normalise(message: str) -> str:
     stay."""
     text = _UUID.sub("<id>", _TIME.sub("<time>", message))
     text = _ID.sub("<id>", text)
-    text = _bodies(text)
-    return _NUMBER.sub(lambda m: m.group() if _STATUS.fullmatch(m.group()) else "<n>", text)
+    text = _INDEX.sub(r"[i\1]", _bodies(text))  # an index's digits behind a letter: no number
+    text = _NUMBER.sub(lambda m: m.group() if _STATUS.fullmatch(m.group()) else "<n>", text)
+    return re.sub(r"\[i(\d+)\]", r"[\1]", text)
 
 
 def _bodies(text: str) -> str:
@@ -177,6 +180,10 @@ class Baseline:
                 finding["baseline"] = {"status": state, "reason": entry.reason, "expires": entry.expires.isoformat()}
         found = status_of(result)
         return None if found is None else found["status"]
+
+    def judge_all(self, results: Iterable[Result]) -> None:
+        for result in results:
+            self.judge(result)
 
     def fixed(self) -> list[BaselineEntry]:
         """The entries no finding of this run matched: fixed, or no longer judged (a team removes them)."""

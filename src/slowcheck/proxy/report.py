@@ -43,8 +43,7 @@ def write(
     folder.mkdir(parents=True, exist_ok=True)
     results = judge.results()
     if baseline is not None:
-        for result in results:
-            baseline.judge(result)
+        baseline.judge_all(results)
     judged = verdict(judge, fail_on, results)
     write_results(folder / "results.json", results, target=target, duration=duration)
     if baseline is not None:
