@@ -25,8 +25,10 @@ from slowcheck.findings import Outcome, Result
 from slowcheck.inprocess import ROOT, in_process
 from slowcheck.mock import MockSettings, create_app
 from slowcheck.mock.app import DEFAULT_MODELS
+from slowcheck.proxy import report
 from tests.conftest import fast_mock
 from tests.contract.broken import Broken, Exchange
+from tests.proxy.test_judge import Traffic
 
 KEYS = ["sk-baseline-one-1111", "sk-baseline-two-2222"]
 BROKEN_RULE = "ACK-CREATED-MS"
@@ -296,3 +298,22 @@ def test_a_baselined_finding_the_healthy_target_no_longer_shows_is_reported_fixe
     assert f"fixed: {BROKEN_RULE} 0123456789ab (the provider fixes it in Q3): no longer found; remove it" in out
     fixed = json.loads((tmp_path / "run" / "results.json").read_text())["baseline"]["fixed"]
     assert fixed == [{"rule": BROKEN_RULE, "fingerprint": "0123456789ab", "reason": "the provider fixes it in Q3"}]
+
+
+# The proxy: the same baseline over its findings
+
+
+def test_the_proxy_report_reads_the_baseline(tmp_path: Path) -> None:
+    traffic = Traffic()
+    traffic.submit()
+    assert traffic.send("GET", "/v1/generation/G1", 500, None, {"detail": "boom"}) == ["API-ERROR-ENVELOPE"]
+    assert report.write(tmp_path / "plain", traffic.judge, target="t", duration=1.0, fail_on="violation").exit_code == 1
+    message = "HTTP 500 without the OpenAI error envelope"
+    entry = _entry("API-ERROR-ENVELOPE", fingerprint("API-ERROR-ENVELOPE", message), today())
+    baseline = Baseline.load(_write(tmp_path / "b.json", {"accepted": [entry]}), known_ids())
+    judged = report.write(tmp_path / "based", traffic.judge, target="t", duration=1.0, fail_on="violation",
+                          baseline=baseline)  # fmt: skip
+    assert judged.status == "pass"
+    document = json.loads((tmp_path / "based" / "results.json").read_text())
+    assert {r["id"]: r["baseline"] for r in document["rules"]}["API-ERROR-ENVELOPE"]["status"] == "accepted"
+    assert document["baseline"]["accepted"] == 1
