@@ -317,3 +317,14 @@ def test_the_proxy_report_reads_the_baseline(tmp_path: Path) -> None:
     document = json.loads((tmp_path / "based" / "results.json").read_text())
     assert {r["id"]: r["baseline"] for r in document["rules"]}["API-ERROR-ENVELOPE"]["status"] == "accepted"
     assert document["baseline"]["accepted"] == 1
+
+
+@pytest.mark.parametrize("command", ["run", "proxy"])
+def test_run_and_proxy_refuse_a_bad_baseline_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    path = _write(tmp_path / "b.json", {"accepted": [_entry("NOPE", "ab", today())]})
+    assert main([command, "--baseline", str(path), "--report-dir", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert "accepted entry 1: unknown rule id 'NOPE'" in err
+    assert not (tmp_path / "report").exists()
