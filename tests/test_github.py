@@ -205,8 +205,11 @@ def judged_folder(tmp_path: Path) -> Path:
         ),  # fmt: skip
     ]
     counts = {"held": 0, "violated": 3, "deviation": 1, "skipped": 1, "not run": 1}
-    _write(tmp_path, "results.json", {"target": "https://api.example", "counts": counts, "rules": rules,
-                                      "baseline": {"fixed": [{"rule": "GEN-UNKNOWN-404"}]}})  # fmt: skip
+    spend = {"estimate_usd": 0.0123, "at_most_usd": 0.02, "prompt_tokens": 1200, "completion_tokens": 3400,
+             "submissions": 41, "unread": 2, "limit_usd": None, "stopped": 0, "prices": "built-in"}  # fmt: skip
+    fixed = {"fixed": [{"rule": "GEN-UNKNOWN-404"}]}
+    document = {"target": "https://api.example", "counts": counts, "rules": rules, "baseline": fixed, "spend": spend}
+    _write(tmp_path, "results.json", document)
     return tmp_path
 
 
@@ -220,6 +223,8 @@ def test_the_summary_names_each_violation_with_its_curl_and_folds_the_deviations
     assert "- **REQ-PARAM-NAMED** param 'messages' for messages[0].role" in text.split("1 deviation<")[1]
     assert "- **LIFE-FINISHES** the budget was spent" in text.split("**Not run**")[1]
     assert "0 held · 3 violated · 1 deviation · 1 skipped · 1 not run against https://api.example" in text
+    assert "\nSpend: spent about $0.0123 (estimate, " in text
+    assert "1200 prompt + 3400 completion tokens over 41 submission(s); at most $0.0200 with the 2" in text
     assert "AUTH-ISOLATION" not in text
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from slowcheck.prices import describe
 from slowcheck.verdict import Verdict
 
 __all__ = ["enabled", "escape_data", "escape_property", "publish", "summary", "workflow_command", "workflow_commands"]
@@ -105,6 +106,9 @@ def summary(folder: Path, command: str, verdict: Verdict) -> str:
     parts = [f"### slowcheck {command}: {verdict.status.upper()}"]
     parts += [f"- {_md(reason)}" for reason in verdict.reasons]
     results = _read(folder, "results.json")
+    spent = _spend(_read(folder, "summary.json"), results)
+    if spent:
+        parts += ["", spent]
     if results is not None:
         parts += list(_contract(results))
     for scenario, load in _loads(folder):
@@ -113,6 +117,19 @@ def summary(folder: Path, command: str, verdict: Verdict) -> str:
     if matrix is not None:
         parts += list(_sdk(matrix))
     return "\n".join(parts) + "\n"
+
+
+def _spend(*documents: dict[str, Any] | None) -> str:
+    """What the run cost, as its console line says it (``prices.describe``): ``slowcheck run``'s and a load
+    run's ``summary.json`` first (the run's adds its parts), else the contract's ``results.json``."""
+    for document in documents:
+        found = (document or {}).get("spend")
+        if isinstance(found, dict):
+            try:
+                return f"Spend: {_md(describe(found))}"
+            except (KeyError, TypeError, ValueError):
+                return ""
+    return ""
 
 
 def _contract(results: dict[str, Any]) -> Iterator[str]:
