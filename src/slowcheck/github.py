@@ -107,10 +107,10 @@ def summary(folder: Path, command: str, verdict: Verdict) -> str:
     parts += [f"- {_md(reason)}" for reason in verdict.reasons]
     results = _read(folder, "results.json")
     spent = _spend(_read(folder, "summary.json"), results)
-    if spent:
-        parts += ["", spent]
     if results is not None:
-        parts += list(_contract(results))
+        parts += list(_contract(results, spent))
+    elif spent:
+        parts += ["", spent]
     for scenario, load in _loads(folder):
         parts += list(_load(scenario, load))
     matrix = _read(folder, "sdk-matrix.json")
@@ -132,12 +132,15 @@ def _spend(*documents: dict[str, Any] | None) -> str:
     return ""
 
 
-def _contract(results: dict[str, Any]) -> Iterator[str]:
+def _contract(results: dict[str, Any], spent: str) -> Iterator[str]:
     rules = results.get("rules", [])
     counts = results.get("counts", {})
     target = f" against {_md(results['target'])}" if results.get("target") else ""
     yield ""
     yield _tally(counts) + target
+    if spent:
+        yield ""
+        yield spent
     violated = [r for r in rules if _kind(r) == "error"]
     if violated:
         yield ""
