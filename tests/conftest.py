@@ -57,3 +57,12 @@ def fast_mock(**overrides: Any) -> MockSettings:
 
 def payload(name: str) -> Any:
     return json.loads((PAYLOADS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _not_on_github(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test as on a developer's machine, also when this suite itself runs on GitHub Actions: there the
+    runner sets ``GITHUB_ACTIONS``, and every command would add annotations after its verdict line. The GitHub
+    tests set it themselves."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
