@@ -148,23 +148,35 @@ def test_an_entry_no_finding_matches_is_reported_fixed(tmp_path: Path) -> None:
     )
 
 
+def test_an_entry_of_a_rule_that_did_not_run_is_neither_accepted_nor_fixed(tmp_path: Path) -> None:
+    skipped = Result(RULES["LIFE-USAGE-SUM"], Outcome.SKIPPED, "--completion-timeout 0")
+    baseline = Baseline.load(_write(tmp_path / "b.json", {"accepted": [_entry("LIFE-USAGE-SUM", "ab", today())]}),
+                             RULES)  # fmt: skip
+    baseline.judge_all([skipped])
+    assert baseline.document() == {"file": str(tmp_path / "b.json"), "accepted": 0, "expired": 0, "pending": 0,
+                                   "fixed": []}  # fmt: skip
+
+
 @pytest.mark.parametrize("suffix", [".json", ".toml"])
 def test_update_keeps_what_still_matches_and_dates_what_is_new(tmp_path: Path, suffix: str) -> None:
-    results = _judged(BROKEN_RULE, "ACK-SHAPE")
+    results = _judged(BROKEN_RULE, "ACK-SHAPE", "ACK-MODEL-ECHO")
     failing = [r for r in results if r.outcome is Outcome.VIOLATED]
     kept = _entry(BROKEN_RULE, fingerprint(BROKEN_RULE, failing[0].message), today() + timedelta(days=3))
     gone = _entry("ACK-MODEL-ECHO", "0123456789ab", today())
+    unjudged = _entry("LIFE-USAGE-SUM", "ba9876543210", today())
     path = tmp_path / f"baseline{suffix}"
-    _write(tmp_path / "seed.json", {"accepted": [kept, gone], "pending": ["LIFE-FINISHES"]})
+    _write(tmp_path / "seed.json", {"accepted": [kept, gone, unjudged], "pending": ["LIFE-FINISHES"]})
     baseline = Baseline.load(tmp_path / "seed.json", RULES)
     baseline.path = path
-    assert baseline.update(results) == (1, len({f["message"] for r in failing for f in r.findings}) - 1)
+    new_ones = len({fingerprint(r.rule.id, f["message"]) for r in failing for f in r.findings}) - 1
+    assert baseline.update(results) == (2, new_ones)
     written = Baseline.load(path, RULES)
     assert written.pending == {"LIFE-FINISHES"}
     by_rule = {e.rule: e for e in written.entries}
     assert (by_rule[BROKEN_RULE].reason, by_rule[BROKEN_RULE].expires.isoformat()) == (kept["reason"], kept["expires"])
     assert "ACK-MODEL-ECHO" not in by_rule, "an entry no longer found is dropped"
-    new = [e for e in written.entries if e.rule != BROKEN_RULE]
+    assert by_rule["LIFE-USAGE-SUM"].fingerprint == "ba9876543210", "an entry of a rule that did not run stays"
+    new = [e for e in written.entries if e.rule not in (BROKEN_RULE, "LIFE-USAGE-SUM")]
     assert new
     assert all(e.reason == "TODO" and e.expires == today() + timedelta(days=30) for e in new)
 

@@ -186,8 +186,13 @@ class Baseline:
             self.judge(result)
 
     def fixed(self) -> list[BaselineEntry]:
-        """The entries no finding of this run matched: fixed, or no longer judged (a team removes them)."""
-        return [e for e in self.entries if (e.rule, e.fingerprint) not in self.matched]
+        """The entries of rules this run judged that no finding matched: fixed (a team removes them). An entry of
+        a rule that was skipped or could not run is neither accepted nor fixed."""
+        ran = self._ran()
+        return [e for e in self.entries if (e.rule, e.fingerprint) not in self.matched and e.rule in ran]
+
+    def _ran(self) -> set[str]:
+        return {r.rule.id for r in self.judged if r.outcome in (Outcome.HELD, *_JUDGED)}
 
     def document(self) -> dict[str, Any]:
         """``results.json``'s top-level ``baseline``: the file, the rules accepted, expired and pending, and the
@@ -227,10 +232,12 @@ class Baseline:
 
     def update(self, results: Iterable[Result]) -> tuple[int, int]:
         """Write the findings that fail ``results`` as the baseline: an entry that still matches keeps its reason
-        and expiry, a new one gets ``TODO`` and :data:`NEW_DAYS` days; the pending list stays. Returns the
-        entries (kept, added)."""
+        and expiry, a new one gets ``TODO`` and :data:`NEW_DAYS` days, an entry of a rule that did not run stays,
+        the pending list stays. Returns the entries (kept, added)."""
+        results = list(results)
         previous = {(e.rule, e.fingerprint): e for e in self.entries}
-        kept: dict[tuple[str, str], BaselineEntry] = {}
+        ran = {r.rule.id for r in results if r.outcome in (Outcome.HELD, *_JUDGED)}
+        kept = {key: e for key, e in previous.items() if e.rule not in ran}
         added = 0
         for result in results:
             if result.outcome is not Outcome.VIOLATED or result.rule.id in self.pending:
