@@ -26,6 +26,7 @@ from slowcheck.inprocess import ROOT, in_process
 from slowcheck.mock import MockSettings, create_app
 from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.proxy import report
+from slowcheck.proxy.recording import Recorder, Relayed
 from tests.conftest import fast_mock
 from tests.contract.broken import Broken, Exchange
 from tests.proxy.test_judge import Traffic
@@ -340,3 +341,31 @@ def test_run_and_proxy_refuse_a_bad_baseline_before_starting(
     err = capsys.readouterr().err
     assert "accepted entry 1: unknown rule id 'NOPE'" in err
     assert not (tmp_path / "report").exists()
+
+
+class _Tape:
+    """In the judge's place: each exchange of the traffic goes to a recording instead."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def judge(self, exchange: Relayed) -> list[Any]:
+        self.recorder.write(exchange)
+        return []
+
+
+def test_a_recording_judged_offline_reads_the_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    traffic = Traffic()
+    recorder = Recorder(tmp_path / "traffic.jsonl", "https://api.example/v1", traffic.clock)
+    traffic.judge = _Tape(recorder)  # type: ignore[assignment]
+    traffic.submit()
+    traffic.send("GET", "/v1/generation/G1", 500, None, {"detail": "boom"})
+    recorder.close()
+    offline = ["contract", "--from-recording", str(tmp_path / "traffic.jsonl"), "--report-dir"]
+    assert main([*offline, str(tmp_path / "one")]) == 1
+    file = tmp_path / "baseline.toml"
+    assert main([*offline, str(tmp_path / "two"), "--baseline", str(file), "--update-baseline"]) == 1
+    assert 'rule = "API-ERROR-ENVELOPE"' in file.read_text()
+    capsys.readouterr()
+    assert main([*offline, str(tmp_path / "three"), "--baseline", str(file)]) == 0
+    assert "baseline " + str(file) + ": 1 accepted" in capsys.readouterr().out

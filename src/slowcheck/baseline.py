@@ -220,17 +220,18 @@ class Baseline:
         lines += [f"  fixed: {e.rule} {e.fingerprint} ({e.reason}): no longer found; remove it" for e in self.fixed()]
         return lines
 
-    def finish(self, results: Iterable[Result], *, update: bool) -> list[str]:
-        """The terminal's lines after a run: what the baseline made of it and, with ``update``, what was written."""
+    def finish(self, results: Iterable[Result], *, update: bool, deviations: bool = False) -> list[str]:
+        """The terminal's lines after a run: what the baseline made of it and, with ``update``, what was written
+        (``deviations``: the run fails on deviations, so they are written too)."""
         lines = self.lines()
         if update:
-            kept, added = self.update(results)
+            kept, added = self.update(results, deviations=deviations)
             expires = (self.day + timedelta(days=NEW_DAYS)).isoformat()
             told = f" (reason {NEW_REASON!r}, expires {expires}: give each its reason)" if added else ""
             lines.append(f"baseline {self.path} written: {kept} entries kept, {added} new{told}")
         return lines
 
-    def update(self, results: Iterable[Result]) -> tuple[int, int]:
+    def update(self, results: Iterable[Result], *, deviations: bool = False) -> tuple[int, int]:
         """Write the findings that fail ``results`` as the baseline: an entry that still matches keeps its reason
         and expiry, a new one gets ``TODO`` and :data:`NEW_DAYS` days, an entry of a rule that did not run stays,
         the pending list stays. Returns the entries (kept, added)."""
@@ -240,7 +241,8 @@ class Baseline:
         kept = {key: e for key, e in previous.items() if e.rule not in ran}
         added = 0
         for result in results:
-            if result.outcome is not Outcome.VIOLATED or result.rule.id in self.pending:
+            failing = (Outcome.VIOLATED, Outcome.DEVIATION) if deviations else (Outcome.VIOLATED,)
+            if result.outcome not in failing or result.rule.id in self.pending:
                 continue
             for finding in _failing(result):
                 key = (result.rule.id, fingerprint(result.rule.id, str(finding.get("message", ""))))

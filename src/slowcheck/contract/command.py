@@ -43,20 +43,22 @@ def main(args: argparse.Namespace) -> int:
             print(f"{item.id:22} {item.source:10} {item.title}")
         return 0
     report_dir = args.report_dir or new_report_dir()
+    accepted = baselines.from_args(args, known_ids())
     if args.from_recording is not None:
         from slowcheck.proxy.offline import judge_recording
 
         judge, judged = judge_recording(
-            args.from_recording, report_dir, fail_on="deviation" if args.strict else "violation"
+            args.from_recording, report_dir, fail_on="deviation" if args.strict else "violation", baseline=accepted
         )
         findings = sum(judge.counts.values())
         print(f"slowcheck contract: {judge.exchanges} recorded exchanges judged, {findings} findings; "
               f"report: {report_dir}")  # fmt: skip
+        if accepted is not None:
+            print("\n".join(accepted.finish(accepted.judged, update=args.update_baseline, deviations=args.strict)))
         print(f"verdict: {judged.line()}", flush=True)
         publish(args, report_dir, "contract", judged)
         return judged.exit_code
     plan = plan_from(args, report_dir)
-    accepted = baselines.from_args(args, known_ids())
     judgement = run_suite(plan, listener=_Terminal(plan.base_url, accepted))
     judgement.write(report_dir)
     if accepted is not None:

@@ -90,7 +90,8 @@ def main(args: argparse.Namespace) -> int:
     if args.record is not None:
         print(f"recording: {args.record}")
     if accepted is not None:
-        print("\n".join(accepted.finish(accepted.judged, update=args.update_baseline)))
+        deviations = args.fail_on == "deviation"  # then a deviation fails the run: it is written too
+        print("\n".join(accepted.finish(accepted.judged, update=args.update_baseline, deviations=deviations)))
     print(f"verdict: {judged.line()}", flush=True)
     publish(args, report_dir, "proxy", judged)
     return judged.exit_code
