@@ -18,11 +18,15 @@ from typing import Any
 
 import pytest
 
+from slowcheck import reproduce
 from slowcheck.background import serve_in_background
+from slowcheck.checks import records
 from slowcheck.cli import main
+from slowcheck.contract import lifecycle
+from slowcheck.contract.probes import Probe
 from slowcheck.contract.rules import RULES
 from slowcheck.contract.runner import Suite
-from slowcheck.contract.target import Target
+from slowcheck.contract.target import Exchange as TargetExchange, Target
 from slowcheck.mock import create_app
 from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.run.page import write_page
@@ -234,3 +238,22 @@ def test_each_finding_names_its_first_requests_curl_beside_the_whole_reproductio
     for rule_id in (SINGLE, LIFECYCLE):
         finding = _finding(report, rule_id)
         assert finding["curl"] == finding["reproduction"]["exchanges"][0]["curl"]
+
+
+def test_a_resumed_probes_finding_names_the_correlation_id_its_ledgered_body_carried() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "metadata": {"slowcheck": "sc-abcdef-3"}}
+    record = {"state": "Success", "request": body, "response": {"choices": [], "usage": {"prompt_tokens": 1,
+              "completion_tokens": 1, "total_tokens": 5}}}  # fmt: skip
+    poll = reproduce.step("GET", "http://127.0.0.1:9/v1/generation/g1", "/v1/generation/g1", {}, None, "key")
+    read = TargetExchange("GET", "/v1/generation/g1", "", 200, {}, json.dumps(record), 0.01, record, request=poll)
+    probe = Probe("chat", body, 0.0, {"id": "g1", "created": 0}, records=[record], exchanges=[read])
+
+    # When: the probe an earlier run submitted is judged from its polls alone
+    found = lifecycle.judge_reads(records.usage_sum, [probe])
+
+    # Then
+    assert found
+    reproduction = found[0].reproduction
+    assert reproduction is not None
+    assert reproduction["correlation_id"] == "sc-abcdef-3"
+    assert reproduction["exchanges"][0]["state"] == "Success"

@@ -204,6 +204,13 @@ def sent(probe: Probe) -> Sent:
     return Sent.of(probe.ack, probe.kind, probe.body, probe.submitted_ms)
 
 
+def _correlation(probe: Probe) -> str | None:
+    """The correlation id the probe's body carried (``Target`` put it there; a ledger keeps the body)."""
+    metadata = probe.body.get("metadata") if isinstance(probe.body, dict) else None
+    found = metadata.get("slowcheck") if isinstance(metadata, dict) else None
+    return found if isinstance(found, str) else None
+
+
 def judge_reads(check: Callable[[Read], Violation | None], watched: Iterable[Probe]) -> list[Violation]:
     """Every finding of ``check`` over every record the probes read, in the order they were read, each with its
     probe's reproduction (the submit, the polls, what each read said)."""
@@ -212,7 +219,7 @@ def judge_reads(check: Callable[[Read], Violation | None], watched: Iterable[Pro
         for read in reads(sent(probe), probe.records):
             finding = check(read)
             if finding is not None:
-                finding.reproduction = sequence(probe.exchanges)
+                finding.reproduction = sequence(probe.exchanges, correlation=_correlation(probe))
                 found.append(finding)
     return found
 

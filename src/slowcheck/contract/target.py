@@ -89,13 +89,16 @@ class Exchange:
         return reproduce.answered(self.request, self.status, self.text, self.json)
 
 
-def sequence(exchanges: list[Exchange], *, lifecycle: bool = True) -> dict[str, Any] | None:
+def sequence(
+    exchanges: list[Exchange], *, lifecycle: bool = True, correlation: str | None = None
+) -> dict[str, Any] | None:
     """A finding's reproduction from the exchanges that show it, in order: one request, or a generation's life
-    (its submit, then every poll and what each read said). None when none of them was sent by a ``Target``."""
+    (its submit, then every poll and what each read said). None when none of them was sent by a ``Target``.
+    ``correlation``: the id when no exchange carries it (a probe an earlier run submitted, read from its ledger)."""
     kept = [entry for entry in (e.answered() for e in exchanges) if entry is not None]
     if not kept:
         return None
-    correlation = next((e.correlation for e in exchanges if e.correlation), None)
+    correlation = next((e.correlation for e in exchanges if e.correlation), correlation)
     return reproduce.reproduction(kept, correlation_id=correlation, lifecycle=lifecycle)
 
 

@@ -65,7 +65,9 @@ def main(args: argparse.Namespace) -> int:
                     client_options=reach.httpx_options())  # fmt: skip
     try:
         criterion = CHECKS.get(found.rule_id)
-        if found.lifecycle and criterion is not None and criterion.function.__module__ == _RECORDS:
+        first = api.route(str(found.exchanges[0]["request"].get("path")))
+        resubmittable = found.lifecycle and first is not None and first.surface == "submit"  # not a resumed probe
+        if resubmittable and criterion is not None and criterion.function.__module__ == _RECORDS:
             code, why = _lifecycle(target, found, criterion)
         else:
             code, why = _rule_again(target, found, root, key, second, reach)
