@@ -27,7 +27,7 @@ from slowcheck.contract.probes import Probe
 from slowcheck.contract.rules import RULES
 from slowcheck.contract.runner import Suite
 from slowcheck.contract.target import Exchange as TargetExchange, Target
-from slowcheck.mock import create_app
+from slowcheck.mock import Span, create_app
 from slowcheck.mock.app import DEFAULT_MODELS
 from slowcheck.run.page import write_page
 from tests.conftest import fast_mock
@@ -257,3 +257,19 @@ def test_a_resumed_probes_finding_names_the_correlation_id_its_ledgered_body_car
     assert reproduction is not None
     assert reproduction["correlation_id"] == "sc-abcdef-3"
     assert reproduction["exchanges"][0]["state"] == "Success"
+
+
+@pytest.mark.slow
+def test_replay_that_cannot_see_the_generation_end_says_it_could_not_be_judged(
+    broken: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, report, _ = broken
+    slow = create_app(fast_mock(api_keys=KEYS, models=list(DEFAULT_MODELS), queue_time=Span(30.0, 30.0)))
+    with serve_in_background(slow) as url:
+        # When: polled for a fifth of a second, while each generation waits 30 s in the queue
+        code = main(["replay", str(report), LIFECYCLE, "--base-url", url + "/v1", "--api-key", KEYS[0],
+                     "--completion-timeout", "0.2"])  # fmt: skip
+
+    # Then
+    assert code == 3
+    assert f"{LIFECYCLE} could not be judged: the generation was not terminal" in capsys.readouterr().out
