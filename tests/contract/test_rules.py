@@ -883,7 +883,7 @@ def test_each_breakage_breaks_its_rule_and_no_other(
     assert_only(rule_id, footprint.results | catalogue_against(target, reached), target)
 
 
-SAMPLE = {"ACK-SHAPE", "LIFE-STATES-FORWARD", "LIFE-TIMESTAMPS", "REQ-FUZZ-NEGATIVE", "GROUP-ACK", "BATCH-COUNTS"}
+SAMPLE = {"ACK-SHAPE", "LIFE-USAGE-SUM", "LIFE-TIMESTAMPS", "REQ-FUZZ-NEGATIVE", "GROUP-ACK", "BATCH-COUNTS"}
 """Breakages of the ack, the records, generated bodies, groups and batches: each kind of traffic a rule reads."""
 
 
