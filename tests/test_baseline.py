@@ -4,6 +4,7 @@ fixed entries, ``--update-baseline``, and a bad file told in one line."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -257,6 +258,9 @@ def test_a_broken_promise_fails_until_baselined_then_passes_shown_accepted(
     out = capsys.readouterr().out
     assert f"accepted  {BROKEN_RULE}" in out
     assert "accepted (baseline: TODO)" in out
+    counted = re.search(r"(\d+) violated \((\d+) accepted by the baseline\)", out)
+    assert counted, out
+    assert counted[1] == counted[2], "every violated rule is accepted, and the counts line says so"
     assert "verdict: PASS" in out
     rule = _rules(tmp_path / "two")[BROKEN_RULE]
     assert (rule["outcome"], rule["baseline"]["status"]) == ("violated", "accepted")

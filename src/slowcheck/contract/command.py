@@ -65,8 +65,10 @@ def main(args: argparse.Namespace) -> int:
         accepted.record(report_dir / "results.json")
     redact_folder(report_dir, judgement.secrets, announce="slowcheck contract")
     tally = judgement.counts()
+    waived = sum(baselines.waived(r) for r in judgement.results if r.outcome is Outcome.VIOLATED)
+    violated = f"{tally['violated']} violated" + (f" ({waived} accepted by the baseline)" if waived else "")
     print(
-        f"{tally['held']} held, {tally['violated']} violated, {tally['deviation']} deviations, "
+        f"{tally['held']} held, {violated}, {tally['deviation']} deviations, "
         f"{tally['skipped']} skipped, {tally['not run']} not run in {judgement.duration:.1f} s ({judgement.spent}); "
         f"report: {report_dir}"
     )
