@@ -199,7 +199,7 @@ def test_update_keeps_what_still_matches_and_dates_what_is_new(tmp_path: Path, s
                      "expires = 2027-01-31\n", "unknown rule id 'ACK-NOPE'", id="unknown-rule"),
         pytest.param("b.json", '{"pending": ["NOPE"]}', "pending: unknown rule id 'NOPE'", id="unknown-pending"),
         pytest.param("b.json", '{"acepted": []}', "expected a table of 'accepted' and 'pending'", id="unknown-key"),
-        pytest.param("missing.json", None, "cannot read it", id="missing-file"),
+        pytest.param("missing.json", None, "cannot read --baseline", id="missing-file"),
     ],
 )  # fmt: skip
 def test_a_bad_baseline_is_one_line_and_exit_2(

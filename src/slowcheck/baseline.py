@@ -1,10 +1,10 @@
 """A baseline of accepted findings (``--baseline FILE``): what a team has accepted, until when, and why.
 
-The file (JSON, or TOML when its name ends in ``.toml``) holds ``accepted``: entries of ``rule``, ``fingerprint``,
-``reason`` and ``expires`` (an ISO date, the last day it holds), and ``pending``: rule ids a team has not
-promoted yet (their findings are reported, never failing). A finding's fingerprint is a short hash of its rule
-id and its message with what changes from run to run normalised away (ids, timestamps, counts, durations,
-bodies), so the same broken promise of the same target has the same fingerprint on every run.
+The file (TOML, or JSON when its name ends in ``.json``: ``config_file``) holds ``accepted``: entries of
+``rule``, ``fingerprint``, ``reason`` and ``expires`` (an ISO date, the last day it holds), and ``pending``: rule
+ids a team has not promoted yet (their findings are reported, never failing). A finding's fingerprint is a short
+hash of its rule id and its message with what changes from run to run normalised away (ids, timestamps, counts,
+durations, bodies), so the same broken promise of the same target has the same fingerprint on every run.
 
 :meth:`Baseline.judge` marks a result's findings (``fingerprint`` and ``baseline``) as it is judged; the verdict
 (``checks.report.verdict``) then counts only the rules that are neither accepted nor pending.
@@ -16,20 +16,15 @@ import argparse
 import hashlib
 import json
 import re
-import sys
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from slowcheck import config_file
 from slowcheck.errors import ConfigError
 from slowcheck.findings import Outcome, Result
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "NEW_DAYS",
@@ -140,11 +135,7 @@ class Baseline:
         day = day or today()
         if missing_ok and not path.exists():
             return cls(path, day=day)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"--baseline {path}: cannot read it: {exc.strerror or exc}") from None
-        document = _parse(path, raw)
+        document = config_file.read(path, "--baseline")
         if not isinstance(document, dict) or set(document) - {"accepted", "pending"}:
             raise ConfigError(f"--baseline {path}: expected a table of 'accepted' and 'pending'")
         listed, pending = document.get("accepted", []), document.get("pending", [])
@@ -259,7 +250,7 @@ class Baseline:
 
     def _write(self) -> None:
         entries = [e.document() for e in self.entries]
-        if self.path.suffix == ".toml":
+        if self.path.suffix.lower() != ".json":  # as config_file reads it: JSON by its suffix, else TOML
             text = f"pending = {json.dumps(sorted(self.pending))}\n"
             for entry in entries:
                 text += "\n[[accepted]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in entry.items())
@@ -270,9 +261,9 @@ class Baseline:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", type=Path, metavar="FILE",
-                        help="accepted findings, JSON or TOML (each: rule, fingerprint, reason, expires; and pending "
-                        "rule ids): an accepted finding is reported and does not fail the run, an expired one fails "
-                        "again, one no longer found is reported fixed")  # fmt: skip
+                        help="accepted findings, TOML (JSON when named .json; each: rule, fingerprint, reason, "
+                        "expires; and pending rule ids): an accepted finding is reported and does not fail the "
+                        "run, an expired one fails again, one no longer found is reported fixed")  # fmt: skip
     parser.add_argument("--update-baseline", action="store_true",
                         help=f"write this run's failing findings to --baseline FILE: entries still found keep "
                         f"their reason and expiry, new ones get reason {NEW_REASON!r} and {NEW_DAYS} days")  # fmt: skip
@@ -325,16 +316,6 @@ def _failing(result: Result) -> list[dict[str, Any]]:
     """The findings that make the rule's outcome: its violations when it has any, else every finding."""
     violated = [f for f in result.findings if f.get("outcome") == "violated"]
     return violated or list(result.findings)
-
-
-def _parse(path: Path, raw: bytes) -> Any:
-    try:
-        if path.suffix == ".toml":
-            return tomllib.loads(raw.decode("utf-8"))
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        kind = "TOML" if path.suffix == ".toml" else "JSON"
-        raise ConfigError(f"--baseline {path}: not valid {kind}: {str(exc).splitlines()[0]}") from None
 
 
 def _entry(path: Path, number: int, item: Any, known: Collection[str]) -> BaselineEntry:

@@ -21,20 +21,14 @@ A price file (``--prices FILE``: TOML, or JSON by its ``.json`` suffix) lists mo
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slowcheck import _json
+from slowcheck import _json, config_file
 from slowcheck.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "BUILT_IN",
@@ -146,15 +140,7 @@ def _excerpt(value: Any) -> str:
 
 
 def _read(path: Path) -> Mapping[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read prices {path}: {exc.strerror or exc}") from None
-    try:
-        table = _json.loads(text.encode()) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-        raise ConfigError(f"prices {path} is not valid {kind}: {str(exc).splitlines()[0][:120]}") from None
+    table = config_file.read(path, "prices")
     if not isinstance(table, Mapping):
         raise ConfigError(f"prices {path}: expected a table of models")
     return table

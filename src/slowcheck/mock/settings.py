@@ -5,19 +5,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slowcheck import config_file
 from slowcheck.errors import ConfigError
 from slowcheck.mock.credit import load_prices
 from slowcheck.mock.limits import Published
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["Faults", "MockSettings", "Span", "load_config"]
 
@@ -257,12 +252,9 @@ _FAULTS = {f.name: f for f in dataclasses.fields(Faults)}
 def load_config(path: Path, settings: MockSettings) -> MockSettings:
     """Apply a TOML config file (keys as in :class:`MockSettings`, faults in a ``[faults]`` table; a price file
     named there is found beside it)."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    data = config_file.read(path, "config")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a table of settings")
     for key, value in data.items():
         if key == "faults":
             if not isinstance(value, dict):
