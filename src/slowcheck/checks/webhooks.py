@@ -36,7 +36,7 @@ def payload(event: Any, record: Mapping[str, Any] | None = None) -> Violation | 
     differing = sorted(k for k in set(data) | set(expected) if data.get(k) != expected.get(k))
     who = api.event_id(event)
     served = f"GET {api.generation(who)}" if who else "the record"
-    return Violation(f"data differs from {served} in {differing}", response=event)
+    return Violation(f"data differs from {served} in {', '.join(differing)}", response=event)
 
 
 @check(

@@ -111,7 +111,13 @@ class _Terminal(Listener):
         mark, message = judged_line(result, self.accepted)
         print(f"  {mark:9} {result.rule.id:22} {result.rule.title}", flush=True)
         if result.outcome is not Outcome.HELD and message:
-            print(f"            {message}", flush=True)
+            print(f"            {_one_line(message)}", flush=True)
+
+
+def _one_line(message: str) -> str:
+    """A message on one line: a target's own text (a state, an id) can hold line breaks, and on GitHub Actions
+    a line of it starting with ``::`` would be read as a workflow command."""
+    return " ".join(message.split())
 
 
 def judged_line(result: Result, accepted: baselines.Baseline | None) -> tuple[str, str]:

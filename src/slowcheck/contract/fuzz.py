@@ -146,9 +146,12 @@ def _shrunk(
 
 def _never_5xx(target: Target, exchange: Exchange) -> None:
     if exchange.status >= 500:
-        raise Violation(f"a generated request got {exchange.status}", **exchange.summary())
+        raise Violation(f"a generated {exchange.method} {exchange.path} got {exchange.status}", **exchange.summary())
     if 400 <= exchange.status < 500 and target.schemas.errors("error", exchange.json):
-        raise Violation(f"the {exchange.status} answer is not the OpenAI error envelope", **exchange.summary())
+        raise Violation(
+            f"the {exchange.status} answer to {exchange.method} {exchange.path} is not the OpenAI error envelope",
+            **exchange.summary(),
+        )
 
 
 @rule(

@@ -7,11 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from slowcheck.baseline import normalise
 from slowcheck.findings import Deviation, Outcome, Result, Violation
 from slowcheck.proxy.catalogue import CATALOGUE, Side
 from slowcheck.proxy.recording import Relayed
 
 __all__ = ["Finding", "Tally"]
+
+_SHAPES = 100
+"""Shapes of finding kept per check beyond the first examples; past this, the check says not all were kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,8 @@ class Tally:
     def __init__(self, on_finding: Callable[[Finding], None] | None = None, *, examples: int = 5) -> None:
         self.on_finding = on_finding
         self.examples = examples
+        self.shapes: dict[str, set[str]] = {}
+        """Per check, the shapes of the findings seen (``baseline.normalise``)."""
         self.findings: dict[str, list[Finding]] = {}
         self.counts: Counter[str] = Counter()
         """Findings per check (beyond the kept examples)."""
@@ -58,8 +64,13 @@ class Tally:
         finding = Finding(check, found.message, relayed.index, relayed.ended, outcome, _show(relayed.request_json(),
                           relayed.request_body), _show(relayed.response_json(), relayed.response_body))  # fmt: skip
         kept = self.findings.setdefault(check, [])
-        if len(kept) < self.examples:
+        shape = normalise(found.message)
+        shapes = self.shapes.setdefault(check, set())
+        # The first examples, and the first of every other shape of finding (up to a bound): a baseline that
+        # accepts the first ones must still see a new broken promise of the same check later in the traffic.
+        if len(kept) < self.examples or (shape not in shapes and len(shapes) < _SHAPES):
             kept.append(finding)
+        shapes.add(shape)
         self.latest.append(finding)
         if self.on_finding is not None:
             self.on_finding(finding)
@@ -76,6 +87,9 @@ class Tally:
                 message = first.message + (f" (and {more} more)" if more else "")
                 listed = [{"outcome": f.outcome.value, "message": f.message, "request": f.request,
                            "response": f.response} for f in kept]  # fmt: skip
+                if len(self.shapes.get(check.id, ())) > _SHAPES:  # one no baseline accepts: not all were seen
+                    listed.append({"outcome": worst.value, "message": f"more than {_SHAPES} kinds of finding: "
+                                   "the rest were counted, not kept", "request": None, "response": None})  # fmt: skip
                 results.append(Result(check, worst, message, first.request, first.response, findings=listed))
             elif self.exercised[check.id]:
                 results.append(Result(check, Outcome.HELD, f"judged {self.exercised[check.id]} times"))

@@ -140,7 +140,7 @@ def _contract(
         mark, message = judged_line(result, accepted)
         print(f"[{clock}] contract {len(done):>2}/{total} {mark:9} {result.rule.id}", flush=True)
         if result.outcome is not Outcome.HELD and message:
-            print(f"           {message}", flush=True)
+            print(f"           {' '.join(message.split())}", flush=True)  # one line: never a workflow command
 
     began = time.monotonic()
     results = suite.run(progress=progress)
