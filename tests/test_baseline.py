@@ -15,7 +15,7 @@ import pytest
 from slowcheck import api
 from slowcheck.background import serve_in_background
 from slowcheck.baseline import Baseline, fingerprint, normalise, status_of, today, waived
-from slowcheck.checks.report import verdict
+from slowcheck.checks.report import verdict, write_results
 from slowcheck.cli import main
 from slowcheck.contract.command import known_ids
 from slowcheck.contract.plan import ContractPlan
@@ -136,6 +136,27 @@ def test_a_pending_rules_violation_does_not_fail(tmp_path: Path) -> None:
     assert verdict(results).status == "pass"
     assert baseline.document() == {"file": str(tmp_path / "b.json"), "accepted": 0, "expired": 0,
                                    "pending": len(failing), "fixed": []}  # fmt: skip
+
+
+def test_listing_a_rule_as_pending_never_revives_its_expired_entry(tmp_path: Path) -> None:
+    results = _judged(BROKEN_RULE)
+    (broken,) = [r for r in results if r.outcome is Outcome.VIOLATED]
+    expired = _entry(BROKEN_RULE, fingerprint(BROKEN_RULE, broken.message), today() - timedelta(days=1))
+    Baseline.load(_write(tmp_path / "b.json", {"accepted": [expired], "pending": [BROKEN_RULE]}), RULES).judge_all(
+        results
+    )
+    assert status_of(broken)["status"] == "expired"  # type: ignore[index]
+    assert verdict(results).exit_code == 1
+
+
+def test_every_finding_in_results_json_has_its_fingerprint_without_a_baseline(tmp_path: Path) -> None:
+    results = _judged(BROKEN_RULE)
+    write_results(tmp_path / "results.json", results, target="t", duration=0.1)
+    rules = json.loads((tmp_path / "results.json").read_text())["rules"]
+    (rule,) = [r for r in rules if r["id"] == BROKEN_RULE]
+    assert rule["findings"]
+    for finding in rule["findings"]:
+        assert finding["fingerprint"] == fingerprint(BROKEN_RULE, finding["message"])
 
 
 def test_an_entry_no_finding_matches_is_reported_fixed(tmp_path: Path) -> None:

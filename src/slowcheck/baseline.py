@@ -162,13 +162,13 @@ class Baseline:
         for finding in result.findings:
             finding["fingerprint"] = print_ = fingerprint(rule, str(finding.get("message", "")))
             entry = by_key.get((rule, print_))
-            if rule in self.pending:
-                finding["baseline"] = {"status": "pending", "reason": "a pending rule: reported, never failing",
-                                       "expires": None}  # fmt: skip
-            elif entry is not None:
+            if entry is not None:  # an entry first: listing its rule as pending never revives an expired entry
                 self.matched.add((rule, print_))
                 state = "expired" if entry.expires < self.day else "accepted"
                 finding["baseline"] = {"status": state, "reason": entry.reason, "expires": entry.expires.isoformat()}
+            elif rule in self.pending:
+                finding["baseline"] = {"status": "pending", "reason": "a pending rule: reported, never failing",
+                                       "expires": None}  # fmt: skip
         found = status_of(result)
         return None if found is None else found["status"]
 

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
 
-from slowcheck.baseline import status_of, waived
+from slowcheck.baseline import fingerprint, status_of, waived
 from slowcheck.findings import Outcome, Result
 from slowcheck.verdict import Verdict, from_counts
 
@@ -64,6 +64,9 @@ def write_results(
 ) -> None:
     """``conditions``: what the run met on the way (transient failures retried, 429s, the pace it kept)."""
     judged = verdict(results, plan)
+    for result in results:  # every finding's fingerprint, so a team can baseline one before it has a baseline
+        for finding in result.findings:
+            finding.setdefault("fingerprint", fingerprint(result.rule.id, str(finding.get("message", ""))))
     document: dict[str, Any] = {
         "target": target,
         "duration_s": round(duration, 3),
