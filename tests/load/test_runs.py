@@ -57,7 +57,9 @@ def test_two_processes_share_the_rate_and_a_breached_threshold_exits_1(report_di
     assert run.code == 1, run.err + run.out
     summary = run.summary
     assert summary["settings"]["users"] == summary["settings"]["users_reported"] == 2
-    assert summary["submit"]["count"] == summary["submit"]["ok"] == stats["totals"]["submissions"] == 60 + 120
+    dropped = summary["submit"]["dropped"]  # no sender free at an arrival's time: a busy machine, a few at most
+    assert dropped <= 4
+    assert summary["submit"]["count"] == summary["submit"]["ok"] == stats["totals"]["submissions"] == 60 + 120 - dropped
     assert summary["thresholds"][0]["passed"] is False
     assert "BREACHED" in run.out
 
@@ -192,7 +194,9 @@ def test_a_master_with_two_workers_as_locust_runs_them(tmp_path: Path) -> None:
 
     summary = Run(0, "", "", tmp_path).summary
     assert summary["settings"]["users_reported"] == 2
-    assert summary["submit"]["ok"] == stats["totals"]["submissions"] == 90
+    dropped = summary["submit"]["dropped"]  # no sender free at an arrival's time: a busy machine, a few at most
+    assert dropped <= 3
+    assert summary["submit"]["ok"] == stats["totals"]["submissions"] == 90 - dropped
 
 
 def test_the_embedded_mock_is_the_default_target(report_dir: Path) -> None:
