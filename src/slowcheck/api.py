@@ -39,6 +39,8 @@ __all__ = [
     "group_generations",
     "is_json_media",
     "require_key",
+    "second_api_key",
+    "SECOND_KEY_ENV",
     "BATCHES",
     "BATCH_STATUSES",
     "BATCH_TERMINAL",
@@ -104,6 +106,9 @@ BASE_URL_ENV = "SLOWCHECK_BASE_URL"
 KEY_ENV = ("SLOWCHECK_API_KEY", "INFERENCE_API_KEY")
 """Where a key is looked for when no --api-key is given, in this order (the second is the API's own name)."""
 KEY_HINT = "env SLOWCHECK_API_KEY, then INFERENCE_API_KEY"
+SECOND_KEY_ENV = "SLOWCHECK_SECOND_API_KEY"
+"""Where another account's key (the isolation rule's) is looked for when no --second-api-key is given: in CI it
+stays out of the command line, where the process list would show it."""
 
 
 def base_url(given: str | None) -> str | None:
@@ -114,6 +119,11 @@ def base_url(given: str | None) -> str | None:
 def api_key(given: str | None) -> str | None:
     """The key given, else the first of :data:`KEY_ENV` that is set."""
     return given or next((os.environ[name] for name in KEY_ENV if os.environ.get(name)), None)
+
+
+def second_api_key(given: str | None) -> str | None:
+    """The second key given, else ``SLOWCHECK_SECOND_API_KEY``; None when neither is."""
+    return given or os.environ.get(SECOND_KEY_ENV) or None
 
 
 def require_key(given: str | None) -> str:

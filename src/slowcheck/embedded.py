@@ -96,8 +96,8 @@ def target_or_mock(
     """
     given = api.base_url(base_url)
     if given:
-        key = api.require_key(api_key)
-        yield Endpoint(api_root(given), given, tuple(k for k in (key, second_api_key) if k), embedded=False)
+        key, second = api.require_key(api_key), api.second_api_key(second_api_key)
+        yield Endpoint(api_root(given), given, tuple(k for k in (key, second) if k), embedded=False)
         return
     from slowcheck.mock import MockSettings, Span
     from slowcheck.mock.app import DEFAULT_MODELS

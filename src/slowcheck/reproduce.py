@@ -37,7 +37,7 @@ __all__ = [
 
 Auth = Literal["key", "second", "none", "other"]
 """Which key a request carried: the run's, the second account's, none, or one the rule made up (a wrong key)."""
-KEY_VARIABLES: dict[str, str] = {"key": "SLOWCHECK_API_KEY", "second": "SLOWCHECK_SECOND_API_KEY"}
+KEY_VARIABLES: dict[str, str] = {"key": api.KEY_ENV[0], "second": api.SECOND_KEY_ENV}
 """The environment variable a command names instead of each real key."""
 MAX_BODY = 64 * 1024
 """Bytes of a body kept for its reproduction; a larger one (a 10 MiB hostile body) is only measured."""

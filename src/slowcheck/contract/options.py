@@ -58,7 +58,11 @@ FLAGS = (
     ),
     Flag("--api-key", api.KEY_HINT, metavar="KEY"),
     Flag("--model", "the model every probe asks for", default=api.DEFAULT_MODEL, metavar="MODEL"),
-    Flag("--second-api-key", "a key of another account, for the isolation rule", metavar="KEY"),
+    Flag(
+        "--second-api-key",
+        "a key of another account, for the isolation rule (else env SLOWCHECK_SECOND_API_KEY)",
+        metavar="KEY",
+    ),
     Flag(
         "--embedding-model",
         "an embedding model the key may use: runs the embedding rules (the embedded mock serves "
