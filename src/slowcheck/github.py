@@ -22,7 +22,16 @@ from typing import Any, TextIO
 from slowcheck.prices import describe
 from slowcheck.verdict import Verdict
 
-__all__ = ["enabled", "escape_data", "escape_property", "publish", "summary", "workflow_command", "workflow_commands"]
+__all__ = [
+    "enabled",
+    "escape_data",
+    "escape_property",
+    "one_line",
+    "publish",
+    "summary",
+    "workflow_command",
+    "workflow_commands",
+]
 
 _LISTED = 50
 """Items a summary lists per section before it says how many more (a step summary holds at most 1 MiB)."""
@@ -38,6 +47,12 @@ _OUTCOMES = ("held", "violated", "deviation", "skipped", "not run")
 def enabled(args: argparse.Namespace) -> bool:
     """``--github``, or a GitHub Actions runner (which sets ``GITHUB_ACTIONS=true``)."""
     return bool(getattr(args, "github", False)) or os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def one_line(text: object) -> str:
+    """``text`` with its whitespace folded: a line a command prints that may quote a target's own text (a state,
+    an id) can then never start with ``::`` and be read as a workflow command."""
+    return " ".join(str(text).split())
 
 
 def escape_data(text: str) -> str:
@@ -385,7 +400,7 @@ def _entry(fixed: Any) -> str:
 
 def _md(text: str) -> str:
     """One line of plain text, safe inside markdown: whitespace folded, HTML escaped, cut to a readable length."""
-    line = " ".join(str(text).split())
+    line = one_line(text)
     if len(line) > _MESSAGE:
         line = line[: _MESSAGE - 1] + "…"
     return html.escape(line, quote=False).replace("|", "\\|")
@@ -393,7 +408,7 @@ def _md(text: str) -> str:
 
 def _code(text: str) -> str:
     """A code span in a table cell: HTML entities would show as written there, so only ``|`` is escaped."""
-    line = " ".join(str(text).split())[:_MESSAGE]
+    line = one_line(text)[:_MESSAGE]
     fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", line)), default=0))
     pad = " " if line.startswith("`") or line.endswith("`") else ""
     return f"{fence}{pad}{line}{pad}{fence}".replace("|", "\\|")

@@ -12,7 +12,7 @@ from slowcheck.contract.plan import plan_from
 from slowcheck.contract.preflight import Preflight
 from slowcheck.contract.runner import Listener, Suite, run_suite, select
 from slowcheck.findings import Outcome, Result
-from slowcheck.github import publish
+from slowcheck.github import one_line, publish
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import normalise
@@ -111,13 +111,7 @@ class _Terminal(Listener):
         mark, message = judged_line(result, self.accepted)
         print(f"  {mark:9} {result.rule.id:22} {result.rule.title}", flush=True)
         if result.outcome is not Outcome.HELD and message:
-            print(f"            {_one_line(message)}", flush=True)
-
-
-def _one_line(message: str) -> str:
-    """A message on one line: a target's own text (a state, an id) can hold line breaks, and on GitHub Actions
-    a line of it starting with ``::`` would be read as a workflow command."""
-    return " ".join(message.split())
+            print(f"            {one_line(message)}", flush=True)
 
 
 def judged_line(result: Result, accepted: baselines.Baseline | None) -> tuple[str, str]:

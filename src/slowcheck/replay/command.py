@@ -10,7 +10,6 @@ check: what it sends includes the finding's request). Exit 1: it still occurs; 0
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from slowcheck.contract.rules import RULES
 from slowcheck.contract.runner import run_suite
 from slowcheck.contract.target import Exchange, Target
 from slowcheck.findings import NotRun, Outcome
+from slowcheck.github import one_line
 from slowcheck.hints import hint_seconds
 from slowcheck.replay.recorded import Recorded, recorded
 from slowcheck.target_url import api_root
@@ -57,9 +57,8 @@ def main(args: argparse.Namespace) -> int:
     key = api.require_key(args.api_key)
     reach = network.Network.from_args(args)
     root = api_root(args.base_url) if args.base_url else found.origin
-    second = os.environ.get(reproduce.KEY_VARIABLES["second"]) or None
-    message = " ".join(found.message.split())  # one line: a target's text never reads as a workflow command
-    print(f"slowcheck replay: {found.rule_id}'s finding ({found.outcome}): {message}", flush=True)
+    second = api.second_api_key(None)
+    print(f"slowcheck replay: {found.rule_id}'s finding ({found.outcome}): {one_line(found.message)}", flush=True)
     if found.reproduction.get("correlation_id"):
         print(f"  recorded as {found.reproduction['correlation_id']} (metadata.slowcheck)", flush=True)
     target = Target(root + "/v1", key, second_api_key=second, completion_timeout=args.completion_timeout,
@@ -77,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         target.close()
     said = {STILL: "still occurs", GONE: "no longer occurs", UNJUDGED: "could not be judged"}[code]
-    print(f"{found.rule_id} {said}" + (f": {' '.join(why.split())}" if why else ""), flush=True)
+    print(f"{found.rule_id} {said}" + (f": {one_line(why)}" if why else ""), flush=True)
     return code
 
 

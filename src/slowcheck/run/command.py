@@ -25,7 +25,7 @@ from slowcheck.contract.runner import Suite, open_suite
 from slowcheck.embedded import Endpoint
 from slowcheck.errors import ConfigError
 from slowcheck.findings import Outcome, Result
-from slowcheck.github import publish
+from slowcheck.github import one_line, publish
 from slowcheck.load import command as load_command
 from slowcheck.load.console import describe
 from slowcheck.load.options import LoadPlan
@@ -140,7 +140,7 @@ def _contract(
         mark, message = judged_line(result, accepted)
         print(f"[{clock}] contract {len(done):>2}/{total} {mark:9} {result.rule.id}", flush=True)
         if result.outcome is not Outcome.HELD and message:
-            print(f"           {' '.join(message.split())}", flush=True)  # one line: never a workflow command
+            print(f"           {one_line(message)}", flush=True)
 
     began = time.monotonic()
     results = suite.run(progress=progress)
