@@ -100,6 +100,13 @@ class LoadPlan:
         metavar="N",
     )
     processes: int = _flag(1, "locust worker processes", metavar="N", locust=False)
+    repeat: int = _flag(
+        1, "run the plan N times, one folder each (run-1, ...); the summary gives each figure's median and spread",
+        metavar="N", locust=False,
+    )  # fmt: skip
+    metrics_port: str | None = _flag(
+        None, "serve live OpenMetrics figures while the run goes, on 127.0.0.1:PORT or HOST:PORT", metavar="[HOST:]PORT"
+    )  # fmt: skip
     threshold: tuple[str, ...] = _flag(
         (), "pass/fail on a summary.json figure, e.g. 'submit.latency_ms.p95<250' (repeatable)", metavar="EXPR"
     )
