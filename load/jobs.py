@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from slowcheck import _json
-from slowcheck.load import answers, arrivals, harness, jobs, journal, mix, spend
+from slowcheck.load import answers, arrivals, harness, jobs, mix, spend
 from slowcheck.load.policies import POLICIES
 from slowcheck.load.pollbook import Outstanding
 from slowcheck.load.samples import StrategySamples
@@ -36,8 +35,8 @@ class Jobs(harness.SlowUser):
             trace=plan.trace, seed=plan.seed,
         )  # fmt: skip
         resume = plan.resume is not None
-        previous = _Previous.read(self.folder, self.share, self.of) if resume else _Previous()
-        self.book = journal.Journal(self.folder, self.share, resume=resume)
+        previous = harness.previous_in(self.environment.parsed_options, self.share)
+        self.book = self.ship_journal()
         self.spend = spend.meter(plan.prices, plan.max_spend, self.of)
         self.samples.strategies["jobs"] = tracked = StrategySamples()
         interval = plan.poll_interval
@@ -60,7 +59,7 @@ class Jobs(harness.SlowUser):
         )  # fmt: skip
         for index, (generation_id, sent) in previous.open.items():
             self._tracker(self.mix.job(index)).add(generation_id, sent, index)
-        remaining = ((i, at) for i, at in planned.offsets(share=self.share, of=self.of) if i not in previous.seen)
+        remaining = ((i, at) for i, at in planned.offsets(share=self.share, of=self.of) if not previous.handled(i))
         schedule = _starting_now(remaining) if resume else remaining
         self.samples.started = time.time()
         self.offer(schedule, self.samples.started, self.fire, self.dropped)
@@ -108,32 +107,6 @@ class Jobs(harness.SlowUser):
         response = record.get("response")
         usage = response.get("usage") if isinstance(response, dict) else None
         self.spend.settle(item.generation_id, row[12], usage)  # its worst case no longer held
-
-
-class _Previous:
-    """What a stopped run's journal says about this process's share: arrivals already handled, jobs still open."""
-
-    def __init__(self) -> None:
-        self.seen: set[int] = set()
-        self.open: dict[int, tuple[str, float]] = {}
-
-    @classmethod
-    def read(cls, folder: Path, share: int, of: int) -> _Previous:
-        found = cls()
-        done: set[int] = set()
-        for row in journal.rows(folder):
-            index = row[1]
-            if index % of != share:
-                continue
-            if row[0] in ("sent", "drop"):
-                found.seen.add(index)
-                if row[0] == "sent" and row[6]:
-                    found.open[index] = (row[6], row[3])
-            elif row[0] == "done":
-                done.add(index)  # rows of one job may sit in two files (a resume with other processes)
-        for index in done:
-            found.open.pop(index, None)
-        return found
 
 
 def _starting_now(schedule: Iterator[tuple[int, float]]) -> Iterator[tuple[int, float]]:

@@ -269,6 +269,36 @@ def test_the_journal_starts_fresh_unless_resumed(tmp_path: Path) -> None:
     assert list(journal.rows(tmp_path)) == []
 
 
+def test_a_shipment_sends_its_rows_in_order_in_batches_and_all_of_them_on_close() -> None:
+    sent: list[dict[str, Any]] = []
+    shipment = journal.Shipment(sent.append, share=3)
+    for index in range(2500):  # more than a batch holds: one goes before close
+        shipment.write(["drop", index, float(index)])
+    assert len(sent) == 1 and len(sent[0]["rows"]) == 2000
+    shipment.close()
+    shipment.close()  # closing twice sends nothing twice
+    assert [batch["share"] for batch in sent] == [3, 3]
+    assert [row[1] for batch in sent for row in batch["rows"]] == list(range(2500))
+
+
+def test_a_stopped_runs_previous_shares_say_what_was_handled_and_what_is_open(tmp_path: Path) -> None:
+    book = journal.Journal(tmp_path, 0)
+    for index in [*range(0, 40), *range(50, 60)]:  # 40 to 49 never came due: the run stopped there
+        book.write(["sent", index, float(index), float(index), float(index) + 0.1, 202, f"g{index}", None, "chat"])
+    for index in range(0, 40):
+        book.write(["done", index, f"g{index}", 1.0, "Success", None, None, 1, 1, [], None])
+    book.write(["drop", 45, 45.0])
+    book.close()
+    shares = journal.Previous.read(tmp_path, of=2)
+    even = journal.Previous.from_json(json.loads(json.dumps(shares[0].to_json())))  # as it travels to a worker
+    assert [even.handled(i) for i in (0, 38, 40, 44, 50, 58)] == [True, True, False, False, True, True]
+    assert sorted(even.open) == list(range(50, 60, 2)) and even.open[50] == ("g50", 50.0)
+    odd = shares[1]
+    assert odd.handled(45) and odd.handled(39) and not odd.handled(41) and not odd.handled(61)
+    assert sorted(odd.open) == list(range(51, 60, 2))
+    assert len(odd.seen) == 3, "a few ranges, not one number per arrival"
+
+
 @pytest.mark.parametrize("text", ["e2e<=5", "latency_s<=5", "e2e_s>=5", "e2e_s<=-1", "e2e_s<=x"])
 def test_a_bad_slo_is_a_one_line_error(text: str) -> None:
     with pytest.raises(ConfigError, match="--slo"):

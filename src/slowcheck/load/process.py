@@ -21,7 +21,6 @@ from typing import Any
 from slowcheck import api
 from slowcheck.embedded import Endpoint
 from slowcheck.errors import ConfigError
-from slowcheck.load import journal
 from slowcheck.load.options import write_run
 from slowcheck.load.validation import Checked
 from slowcheck.network import CLIENT_CERT_ENV, CLIENT_KEY_ENV, HEADERS_ENV, Network
@@ -48,8 +47,7 @@ def run_scenario(
     network = network or Network()
     plan = checked.plan
     report_dir.mkdir(parents=True, exist_ok=True)
-    if plan.scenario == "jobs" and plan.resume is None:
-        journal.clear(report_dir)
+    if plan.scenario == "jobs" and plan.resume is None:  # the master clears an earlier run's journal
         plan = replace(plan, run_id=plan.run_id or secrets.token_hex(3))
     # The URL only (the key stays in the environment); the embedded mock keeps nothing to come back to.
     plan_file = write_run(report_dir, plan, None if endpoint.embedded else endpoint.root)

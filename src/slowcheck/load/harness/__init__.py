@@ -16,6 +16,6 @@ from __future__ import annotations
 from slowcheck.load.harness.receiver import HookReceiver
 from slowcheck.load.harness.tracker import Tracker
 from slowcheck.load.harness.users import Offer, SlowUser
-from slowcheck.load.harness.wiring import install
+from slowcheck.load.harness.wiring import install, previous_in
 
-__all__ = ["HookReceiver", "Offer", "SlowUser", "Tracker", "install"]
+__all__ = ["HookReceiver", "Offer", "SlowUser", "Tracker", "install", "previous_in"]

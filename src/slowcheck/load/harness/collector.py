@@ -2,7 +2,10 @@
 
 Each user sends its samples in a custom message (``slowcheck_samples``) when its share of the scenario is done;
 once every user has reported, the collector stops the run, writes ``summary.json`` and ``index.html``, and sets
-the exit code from the thresholds.
+the exit code from the thresholds. A jobs run's users ship their journal rows as they go
+(``slowcheck_journal``): the collector writes them into the report folder, which is the master's own, so
+workers on other machines need no shared disk. Locust delivers one worker's messages in order: its last rows
+are in before its samples.
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from slowcheck.errors import SlowcheckError
-from slowcheck.load import jobs, report, spend
+from slowcheck.load import jobs, journal, report, spend
 from slowcheck.load.options import LoadPlan
 from slowcheck.load.samples import Samples, StrategySamples
 from slowcheck.load.thresholds import Threshold
 
-__all__ = ["MESSAGE", "Collector", "jobs_figures"]
+__all__ = ["JOURNAL", "MESSAGE", "Collector", "jobs_figures"]
 
 log = logging.getLogger("slowcheck.load")
 
 MESSAGE = "slowcheck_samples"
+JOURNAL = "slowcheck_journal"
 
 
 @dataclass
@@ -41,6 +45,12 @@ class Collector:
     expected: int = 0
     reported: int = 0
     written: bool = False
+    journals: dict[int, journal.Journal] = field(default_factory=dict)
+    """A jobs run's journal, one file per share, as the users' shipments bring the rows."""
+
+    def __post_init__(self) -> None:
+        if self.plan.scenario == "jobs" and self.plan.resume is None:
+            journal.clear(self.directory)  # an earlier run's journals in this folder must not count
 
     def start(self, environment: Environment, **_: Any) -> None:
         options = environment.parsed_options
@@ -53,6 +63,17 @@ class Collector:
         # Custom attributes of parsed_options travel to the workers with the spawn message.
         options.slowcheck_users = self.expected
         options.slowcheck_workers = workers
+        if self.plan.resume is not None:  # each share's part of the stopped run, read where the journal is
+            previous = journal.Previous.read(self.directory, self.expected)
+            options.slowcheck_previous = {str(share): found.to_json() for share, found in previous.items()}
+
+    def rows(self, environment: Environment, msg: Any, **_: Any) -> None:
+        share = int(msg.data["share"])
+        book = self.journals.get(share)
+        if book is None:
+            book = self.journals[share] = journal.Journal(self.directory, share, resume=self.plan.resume is not None)
+        for row in msg.data["rows"]:
+            book.write(row)
 
     def receive(self, environment: Environment, msg: Any, **_: Any) -> None:
         self.samples.merge(Samples.from_dict(msg.data))
@@ -64,6 +85,8 @@ class Collector:
         if self.written:
             return
         self.written = True
+        for book in self.journals.values():
+            book.close()
         options = environment.parsed_options
         assert options is not None
         plan, directory = self.plan, self.directory

@@ -21,10 +21,10 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from slowcheck import api
-from slowcheck.load import answers
-from slowcheck.load.harness.collector import MESSAGE
+from slowcheck.load import answers, journal
+from slowcheck.load.harness.collector import JOURNAL, MESSAGE
 from slowcheck.load.harness.receiver import HookReceiver
-from slowcheck.load.harness.wiring import plan_in, report_folder
+from slowcheck.load.harness.wiring import plan_in
 from slowcheck.load.limits import Gate, named
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples
 from slowcheck.network import Network, environment_proxy
@@ -78,10 +78,10 @@ class SlowUser(FastHttpUser):
         options = environment.parsed_options
         assert options is not None
         self.plan = plan_in(options)
-        self.folder = report_folder(options)
-        """The report folder (a jobs run keeps its journal there)."""
         self.samples = Samples()
         self.reported = False
+        self.journal: journal.Shipment | None = None
+        """A jobs run's rows, on their way to the master's journal."""
         self.acks = 0
         key = api.api_key(None) or ""
         self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -111,9 +111,18 @@ class SlowUser(FastHttpUser):
         self.reported = True
         self.samples.unfinished += self.inflight
         self.samples.ended = self.samples.ended or time.time()
+        if self.journal is not None:
+            self.journal.close()  # its last rows go before the samples, so the master has them when it writes
         runner = self.environment.runner
         assert runner is not None
         runner.send_message(MESSAGE, self.samples.to_dict())
+
+    def ship_journal(self) -> journal.Shipment:
+        """This share's journal rows, shipped to the master (or the only process), which writes the journal."""
+        runner = self.environment.runner
+        assert runner is not None
+        self.journal = journal.Shipment(lambda batch: runner.send_message(JOURNAL, batch), self.share)
+        return self.journal
 
     # -- submissions
 

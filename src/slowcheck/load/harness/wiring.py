@@ -20,12 +20,13 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from slowcheck.errors import SlowcheckError
-from slowcheck.load.harness.collector import MESSAGE, Collector
+from slowcheck.load import journal
+from slowcheck.load.harness.collector import JOURNAL, MESSAGE, Collector
 from slowcheck.load.options import LoadPlan, Scenario, add_flags, given_flags, read_run
 from slowcheck.load.validation import check
 from slowcheck.report import new_report_dir
 
-__all__ = ["install", "plan_in", "report_folder"]
+__all__ = ["install", "plan_in", "previous_in"]
 
 log = logging.getLogger("slowcheck.load")
 
@@ -53,9 +54,10 @@ def install(scenario: Scenario) -> None:
             log.error("slowcheck: %s", exc)
             raise SystemExit(2) from None
         folder = plan.resume or Path(options.report_dir or new_report_dir(scenario))
-        options.slowcheck_plan, options.slowcheck_folder = plan.to_json(), str(folder)
+        options.slowcheck_plan = plan.to_json()
         collector = Collector(environment, plan, folder)
         runner.register_message(MESSAGE, collector.receive)
+        runner.register_message(JOURNAL, collector.rows)
         events.test_start.add_listener(collector.start)  # type: ignore[no-untyped-call]
         events.quitting.add_listener(collector.write)  # type: ignore[no-untyped-call]
 
@@ -68,9 +70,10 @@ def plan_in(options: Any) -> LoadPlan:
     return LoadPlan.from_json(options.slowcheck_plan)
 
 
-def report_folder(options: Any) -> Path:
-    """Where the run's report (and a jobs run's journal) goes, chosen once by the master."""
-    return Path(options.slowcheck_folder)
+def previous_in(options: Any, share: int) -> journal.Previous:
+    """A resumed run's part for ``share``, which the master read from its journal."""
+    found = (getattr(options, "slowcheck_previous", None) or {}).get(str(share))
+    return journal.Previous.from_json(found) if found else journal.Previous()
 
 
 def _plan(scenario: Scenario, options: Any) -> LoadPlan:
