@@ -79,7 +79,8 @@ def test_a_master_with_workers_elsewhere_has_the_figures_of_a_local_run(tmp_path
     report = folders[0] / "report"
     master = _read(report)["jobs"]
     assert master["completed"] == seen > 0, "the master counts every job the mock completed"
-    assert master["accepted"] == master["completed"] and master["open"] == 0
+    assert master["accepted"] == master["completed"]
+    assert master["open"] == 0
     assert _read(report)["settings"]["users_reported"] == 2
     assert len(list(report.glob("journal-*.jsonl"))) == 2, "one journal file per share, in the master's folder"
     for worker in folders[1:]:

@@ -274,7 +274,7 @@ def test_a_shipment_sends_its_rows_in_order_in_batches_and_all_of_them_on_close(
     shipment = journal.Shipment(sent.append, share=3)
     for index in range(2500):  # more than a batch holds: one goes before close
         shipment.write(["drop", index, float(index)])
-    assert len(sent) == 1 and len(sent[0]["rows"]) == 2000
+    assert [len(batch["rows"]) for batch in sent] == [2000]
     shipment.close()
     shipment.close()  # closing twice sends nothing twice
     assert [batch["share"] for batch in sent] == [3, 3]
@@ -292,9 +292,10 @@ def test_a_stopped_runs_previous_shares_say_what_was_handled_and_what_is_open(tm
     shares = journal.Previous.read(tmp_path, of=2)
     even = journal.Previous.from_json(json.loads(json.dumps(shares[0].to_json())))  # as it travels to a worker
     assert [even.handled(i) for i in (0, 38, 40, 44, 50, 58)] == [True, True, False, False, True, True]
-    assert sorted(even.open) == list(range(50, 60, 2)) and even.open[50] == ("g50", 50.0)
+    assert sorted(even.open) == list(range(50, 60, 2))
+    assert even.open[50] == ("g50", 50.0)
     odd = shares[1]
-    assert odd.handled(45) and odd.handled(39) and not odd.handled(41) and not odd.handled(61)
+    assert [odd.handled(i) for i in (39, 41, 45, 61)] == [True, False, True, False]
     assert sorted(odd.open) == list(range(51, 60, 2))
     assert len(odd.seen) == 3, "a few ranges, not one number per arrival"
 
