@@ -44,12 +44,10 @@ def _distributed(url: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[
         ],
         env=env, cwd=folders[0], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    worker = [sys.executable, "-m", "locust", "-f", scenario, "--worker", "--master-host", "127.0.0.1",
+              "--master-port", port, "--report-dir", "report"]  # fmt: skip
     workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", scenario, "--worker", "--master-host", "127.0.0.1",
-             "--master-port", port, "--report-dir", "report"],
-            env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        subprocess.Popen(worker, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for folder in folders[1:]
     ]
     try:
