@@ -96,7 +96,7 @@ class Jobs(harness.SlowUser):
              1 if job.nonce else 0, worst]
         )  # fmt: skip
         if offer.generation_id:
-            self._tracker(job).add(offer.generation_id, offer.sent_at, index)
+            self._tracker(job).add(offer.generation_id, offer.sent_at, index, created)
 
     def dropped(self, index: int, at: float) -> None:
         self.book.write(["drop", index, at])

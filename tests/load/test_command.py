@@ -100,7 +100,10 @@ def test_compare_names_what_got_worse_and_exits_1(capsys: pytest.CaptureFixture[
 
 def test_compare_of_equal_runs_exits_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["report", "compare", str(_write(tmp_path / "a")), str(_write(tmp_path / "b"))]) == 0
-    assert capsys.readouterr().out == "no figure moved beyond the tolerance\n"
+    assert capsys.readouterr().out.splitlines() == [
+        "one run against one run: no spread known, only the tolerance judges",
+        "no figure moved beyond the tolerance",
+    ]
 
 
 def test_compare_of_contract_results(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

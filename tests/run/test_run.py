@@ -133,7 +133,8 @@ def test_compare_names_what_got_worse_between_two_runs(
     (worse / "results.json").write_text(json.dumps(results))
 
     assert main(["report", "compare", str(folder), str(worse)]) == 1
-    lines = capsys.readouterr().out.splitlines()
+    head, *lines = capsys.readouterr().out.splitlines()
+    assert head.startswith("one run against one run")
     assert all(line.startswith("WORSE ") for line in lines), lines
     assert len(lines) == 3, lines
     assert any("submit phase: submit.latency_ms.p95" in line and f"{p95} -> " in line for line in lines), lines
@@ -141,7 +142,7 @@ def test_compare_names_what_got_worse_between_two_runs(
     assert any("rule ACK-CREATED-MS" in line and "held -> violated" in line for line in lines), lines
 
     assert main(["report", "compare", str(worse), str(folder)]) == 0, "the other way round, all of it is better"
-    back = capsys.readouterr().out.splitlines()
+    back = capsys.readouterr().out.splitlines()[1:]
     assert len(back) == 3
     assert all(line.startswith("better ") for line in back), back
 

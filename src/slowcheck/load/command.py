@@ -20,7 +20,7 @@ from slowcheck.contract.preflight import check_reachable
 from slowcheck.embedded import INSTANT, add_target_arguments, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.github import publish
-from slowcheck.load import batch as load_batch, journal, outcome
+from slowcheck.load import batch as load_batch, journal, outcome, repeat as load_repeat
 from slowcheck.load.console import describe
 from slowcheck.load.limits import plan_notes
 from slowcheck.load.options import RUN_FILE, LoadPlan, add_flags, read_run
@@ -30,6 +30,7 @@ from slowcheck.network import Network, add_arguments as add_network
 from slowcheck.redaction import redact_folder
 from slowcheck.report import add_report_dir, new_report_dir
 from slowcheck.target_url import api_root
+from slowcheck.verdict import Verdict
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "main", "progress"]
 
@@ -58,11 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     plan = LoadPlan.from_options(args.scenario, args)
     base_url: str | None = args.base_url
+    _check_repeat(plan)
     if plan.resume is not None:
         plan, base_url = _resumed(plan, base_url)
+        plan = replace(plan, repeat=1)  # one run of a repeat continues alone
     checked = check(plan)
     network = Network.from_args(args)
     report_dir: Path = plan.resume or args.report_dir or new_report_dir(plan.scenario)
+    if plan.repeat > 1:
+        return _repeated(args, checked, base_url, report_dir, network)
     summary = (_batch if plan.scenario == "batch" else _locust)(checked, base_url, args.api_key, report_dir, network)
     for line in describe(summary):
         print(line)
@@ -71,6 +76,37 @@ def main(args: argparse.Namespace) -> int:
     print(judged.line())
     publish(args, report_dir, f"load {plan.scenario}", judged)
     return judged.exit_code
+
+
+def _check_repeat(plan: LoadPlan) -> None:
+    """``--repeat N`` runs the plan anew N times: N is 1 or more, and a resumed run is one run."""
+    if plan.repeat < 1:
+        raise ConfigError(f"--repeat {plan.repeat}: give 1 or more runs")
+    if plan.repeat > 1 and plan.resume is not None:
+        raise ConfigError("--repeat runs the plan anew each time; it does not combine with --resume")
+
+
+def _repeated(
+    args: argparse.Namespace, checked: Checked, base_url: str | None, report_dir: Path, network: Network
+) -> int:
+    """``--repeat N``: each run's line as it ends, the headline figures' median and spread, the worst verdict
+    (``load.repeat``)."""
+    count = checked.plan.repeat
+    run = _batch if checked.plan.scenario == "batch" else _locust
+
+    def done(index: int, folder: Path, summary: dict[str, Any], judged: Verdict) -> None:
+        print(f"run {index}/{count}: {judged.line()} ({folder / 'index.html'})", flush=True)
+        publish(args, folder, f"load {checked.plan.scenario} run {index}", judged)
+
+    repeated = load_repeat.repeat(
+        count, report_dir, lambda folder: run(checked, base_url, args.api_key, folder, network), done
+    )
+    print(f"{count} runs of {checked.plan.scenario}: median and spread (max - min) of the headline figures")
+    for line in load_repeat.headline(repeated.document):
+        print(line)
+    print(f"report: {report_dir / load_repeat.REPEAT_FILE}")
+    print(repeated.verdict.line())
+    return repeated.verdict.exit_code
 
 
 def _locust(

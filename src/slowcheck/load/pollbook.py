@@ -7,22 +7,28 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from slowcheck import api
 from slowcheck.hints import hint_seconds
+from slowcheck.live import Recorder
 from slowcheck.load.policies import Policy
 from slowcheck.load.samples import StrategySamples
 from slowcheck.timestamps import epoch_seconds
 
-__all__ = ["Completed", "Outstanding", "PollBook", "Reading"]
+__all__ = ["UNREAD", "Completed", "Outstanding", "PollBook", "Reading"]
 
 Reading = Literal["terminal", "waiting", "limited", "mislabelled", "error"]
 """What one poll's answer meant: the generation is done; not yet (200 not terminal, or the documented 404
 before it is visible); 429; a 200 not declared JSON (an SDK reads a string: counted as an error, polled again);
 anything else."""
+
+
+UNREAD = "acknowledged"
+"""An outstanding generation no poll has read a state of yet."""
 
 
 @dataclass(slots=True)
@@ -32,6 +38,10 @@ class Outstanding:
     polls: int = 0
     job: int = -1
     """The jobs scenario's index of the arrival (-1 elsewhere)."""
+    created: float | None = None
+    """The ack's ``created`` (epoch seconds), when it had one."""
+    state: str = UNREAD
+    """The last state a poll read (:data:`UNREAD` before any did): what the live figures count in flight."""
 
 
 Completed = Callable[[Outstanding, float, dict[str, Any]], None]
@@ -41,8 +51,13 @@ Completed = Callable[[Outstanding, float, dict[str, Any]], None]
 class PollBook:
     """Submitters only :meth:`add` ids and never wait for a poll, so slow generations do not throttle them."""
 
-    def __init__(self, policy: Policy, samples: StrategySamples, completed: Completed | None = None) -> None:
+    def __init__(
+        self, policy: Policy, samples: StrategySamples, completed: Completed | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:  # fmt: skip
         self.policy, self.samples = policy, samples
+        self.recorder = recorder
+        """Told of every completion, for the live figures."""
         self.completed = completed
         """Where completions go instead of ``samples.completions`` (which would hold every one in memory)."""
         self.outstanding: dict[str, Outstanding] = {}
@@ -55,9 +70,11 @@ class PollBook:
     def idle(self) -> bool:
         return not self.outstanding
 
-    def add(self, generation_id: str, submitted_at: float, now: float, job: int = -1) -> None:
+    def add(
+        self, generation_id: str, submitted_at: float, now: float, job: int = -1, created: float | None = None
+    ) -> None:
         """Wait for a new generation: its first poll is due after the policy's first delay."""
-        self.outstanding[generation_id] = Outstanding(generation_id, submitted_at, job=job)
+        self.outstanding[generation_id] = Outstanding(generation_id, submitted_at, job=job, created=created)
         if generation_id in self.early:  # the webhook beat the ack
             seen, record = self.early.pop(generation_id)
             self.complete(generation_id, seen, record)
@@ -77,6 +94,8 @@ class PollBook:
         item = self.outstanding.pop(generation_id, None)
         if item is None:
             return False
+        if self.recorder is not None:
+            _tell(self.recorder, item, record)
         if self.completed is not None:
             self.completed(item, seen, record)
             return True
@@ -85,6 +104,10 @@ class PollBook:
             [generation_id, item.submitted_at, seen, finished, item.polls, str(record.get("state"))]
         )
         return True
+
+    def in_flight(self) -> Counter[str]:
+        """The generations still awaited, by the last state read of each."""
+        return Counter(item.state for item in self.outstanding.values())
 
     def wait(self, now: float) -> float | None:
         """Seconds until the next poll is due (0: now), or None when nothing is scheduled."""
@@ -114,6 +137,8 @@ class PollBook:
             self.complete(item.generation_id, now, record)
             return "terminal"
         elif status in (200, 404):
+            if isinstance(record, dict) and isinstance(record.get("state"), str):
+                item.state = record["state"]
             self.samples.wasted += 1  # 404 is documented while a generation is not visible yet
             reading = "waiting"
         elif status == 429:
@@ -135,3 +160,19 @@ class PollBook:
 
     def _schedule(self, generation_id: str, due: float) -> None:
         heapq.heappush(self.heap, (due, next(self._sequence), generation_id))
+
+
+def _tell(recorder: Recorder, item: Outstanding, record: dict[str, Any]) -> None:
+    """A completion's live figures: queue and e2e from the ack's ``created`` (else the send), on the server's
+    clock where it gave one."""
+    created = item.created if item.created is not None else item.submitted_at
+    dispatched, finished = epoch_seconds(record.get("dispatchedAt")), epoch_seconds(record.get("finishedAt"))
+    response = record.get("response")
+    usage = response.get("usage") if isinstance(response, dict) else None
+    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    recorder.finished(
+        str(record.get("state")),
+        queue_s=max(0.0, dispatched - created) if dispatched is not None else None,
+        e2e_s=max(0.0, finished - created) if finished is not None else None,
+        tokens=tokens if isinstance(tokens, int) else None,
+    )

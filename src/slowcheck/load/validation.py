@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from slowcheck import api
 from slowcheck.errors import ConfigError
+from slowcheck.live import parse_address
 from slowcheck.load import arrivals, batch, jobs, mix, offered, report, thresholds
 from slowcheck.load.options import LoadPlan
 from slowcheck.prices import load_table
@@ -26,6 +27,8 @@ class Checked:
 
 def check(plan: LoadPlan) -> Checked:
     """The plan, or a one-line ``ConfigError`` naming the flag at fault."""
+    if plan.metrics_port is not None:
+        parse_address(plan.metrics_port)
     if plan.scenario == "batch":
         _check_batch(plan)
         return Checked(plan, 0.0)

@@ -193,7 +193,7 @@ def _load(
     summaries = {}
     for scenario, checked in phases.items():
         print(f"[{clock}] load: {scenario} for {checked.plan.duration:g} s", flush=True)
-        with load_command.progress(checked.plan) as tick:
+        with load_command.progress(checked.plan, folder / f"load-{scenario}") as tick:
             summaries[scenario] = run_scenario(
                 checked, endpoint, folder / f"load-{scenario}", network=network, progress=tick
             )

@@ -11,6 +11,7 @@ import gevent.pool
 
 from slowcheck import api
 from slowcheck.load import answers
+from slowcheck.load.harness.progress import RECORDER
 from slowcheck.load.harness.users import error_name, headers_of, said
 from slowcheck.load.policies import Policy
 from slowcheck.load.pollbook import Completed, Outstanding, PollBook
@@ -35,7 +36,8 @@ class Tracker:
         completed: Completed | None = None,
     ) -> None:
         self.user, self.policy = user, policy
-        self.book = PollBook(policy, samples, completed)
+        self.book = PollBook(policy, samples, completed, RECORDER)
+        RECORDER.watch(self.book.in_flight)
         self.samples = samples
         self.wakeup = gevent.event.Event()
         self.idle = gevent.event.Event()
@@ -43,9 +45,9 @@ class Tracker:
         self.pool = gevent.pool.Pool(pollers)
         self.loop = gevent.spawn(self._dispatch)
 
-    def add(self, generation_id: str, submitted_at: float, job: int = -1) -> None:
+    def add(self, generation_id: str, submitted_at: float, job: int = -1, created: float | None = None) -> None:
         self.idle.clear()
-        self.book.add(generation_id, submitted_at, time.time(), job)
+        self.book.add(generation_id, submitted_at, time.time(), job, created)
         self._changed()
 
     def deliver(self, generation_id: str, data: dict[str, Any], seen: float) -> None:
@@ -86,6 +88,7 @@ class Tracker:
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
             self.user.samples.sent(sent_at, "poll", status, said(status, response.content))
+            RECORDER.answered("poll", status)
             record = answers.load_json(response.content) if status == 200 else None
             reading = self.book.answered(item, status, headers_of(response), record, time.time())
             if reading == "limited":

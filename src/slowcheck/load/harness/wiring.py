@@ -1,6 +1,8 @@
 """The harness's place in locust: the scenario's flags on locust's parser (made from :class:`LoadPlan`'s fields,
 as ``slowcheck load``'s are), the plan every process reads, and the collector on the master.
 
+Every process drains its live figures to the master's :class:`~.progress.Progress` (``--metrics-port``).
+
 The plan comes from ``--plan FILE`` (the ``run.json`` ``slowcheck load`` writes), the plain flags given over it,
 or the plain flags alone (``locust -f load/submit.py --rate 50 ...``). The master builds it once at start and
 puts it in the parsed options, which locust sends to every worker with the spawn message (a worker on another
@@ -21,6 +23,7 @@ from locust.runners import WorkerRunner
 
 from slowcheck.errors import SlowcheckError
 from slowcheck.load import journal
+from slowcheck.load.harness import progress
 from slowcheck.load.harness.collector import JOURNAL, MESSAGE, Collector
 from slowcheck.load.options import LoadPlan, Scenario, add_flags, given_flags, read_run
 from slowcheck.load.validation import check
@@ -44,6 +47,8 @@ def install(scenario: Scenario) -> None:
 
     def _collect(environment: Environment, **_: Any) -> None:
         runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            events.test_start.add_listener(progress.drain_every)  # type: ignore[no-untyped-call]
         if runner is None or isinstance(runner, WorkerRunner):
             return
         options = environment.parsed_options
@@ -60,6 +65,9 @@ def install(scenario: Scenario) -> None:
         runner.register_message(JOURNAL, collector.rows)
         events.test_start.add_listener(collector.start)  # type: ignore[no-untyped-call]
         events.quitting.add_listener(collector.write)  # type: ignore[no-untyped-call]
+        live = progress.Progress(environment, plan, folder)
+        events.test_start.add_listener(live.start)  # type: ignore[no-untyped-call]
+        events.quitting.add_listener(live.stop)  # type: ignore[no-untyped-call]
 
     events.init_command_line_parser.add_listener(_options)  # type: ignore[no-untyped-call]
     events.init.add_listener(_collect)  # type: ignore[no-untyped-call]

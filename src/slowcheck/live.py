@@ -1,0 +1,282 @@
+"""Live figures of a run while it goes: what was offered and accepted, 429s and transport errors, jobs in flight
+by state, completions, and queue and end-to-end latency and tokens per second over a sliding window.
+
+Two halves, so many processes can feed one view:
+
+- a :class:`Recorder` per process, which the code sending requests tells what happened; :meth:`Recorder.drain`
+  hands over what it gathered since the last drain (counts, the window's new samples, in-flight now) as plain
+  data that travels in a locust message;
+- one :class:`Board` (locust's master, the only process, or the proxy) merging every process's drains; it gives
+  the :meth:`Board.figures`, the console's :meth:`Board.line`, and the OpenMetrics text a Prometheus scrape
+  reads (:func:`serve`, ``--metrics-port``).
+
+Counters are totals since the start; latency quantiles and rates cover the last :data:`WINDOW_S` seconds, as a
+dashboard wants them (a summary's ``_count`` and ``_sum`` stay totals, as OpenMetrics has them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from slowcheck.errors import ConfigError
+
+__all__ = ["LIVE_FILE", "WINDOW_S", "Board", "Recorder", "last_line", "parse_address", "serve"]
+
+LIVE_FILE = "live.json"
+"""A load run's latest figures in its report folder, rewritten every few seconds (with the console's ``line``)."""
+WINDOW_S = 60.0
+"""The sliding window of the latency quantiles and the rates."""
+_QUANTILES = (0.5, 0.95, 0.99)
+_STATUS_TRANSPORT_ERROR = 0
+_COUNTS = ("offered", "accepted", "dropped", "polls", "output_tokens")
+_BY_REQUEST = ("rate_limited", "transport_errors", "errors")
+
+
+class Recorder:
+    """One process's events since the last drain; safe to call from any thread or greenlet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._finished: list[list[Any]] = []
+        self._in_flight: list[Callable[[], Mapping[str, int]]] = []
+
+    def offered(self, *, dropped: bool = False) -> None:
+        """An arrival came due: sent, or ``dropped`` when no sender was free for it."""
+        with self._lock:
+            self._counts["offered"] += 1
+            if dropped:
+                self._counts["dropped"] += 1
+
+    def answered(self, request: str, status: int, *, accepted: bool = False) -> None:
+        """A ``submit`` or ``poll`` was answered with ``status`` (0: no usable answer came)."""
+        with self._lock:
+            if request == "poll":
+                self._counts["polls"] += 1
+            if accepted:
+                self._counts["accepted"] += 1
+            if status == 429:
+                self._counts[f"rate_limited:{request}"] += 1
+            elif status == _STATUS_TRANSPORT_ERROR:
+                self._counts[f"transport_errors:{request}"] += 1
+            elif not 200 <= status < 300 and status != 404:  # a 404 is the documented "not visible yet"
+                self._counts[f"errors:{request}"] += 1
+
+    def finished(self, state: str, *, queue_s: float | None, e2e_s: float | None, tokens: int | None) -> None:
+        """A job seen terminal, with its latencies (None when the record lacks a time) and output tokens."""
+        with self._lock:
+            self._finished.append([time.time(), state, queue_s, e2e_s, tokens or 0])
+
+    def watch(self, in_flight: Callable[[], Mapping[str, int]]) -> None:
+        """A source of jobs in flight by state (a poller pool's book), summed at every drain."""
+        with self._lock:
+            self._in_flight.append(in_flight)
+
+    def drain(self) -> dict[str, Any]:
+        """What happened since the last drain, and what is in flight now: plain data (msgpack, JSON)."""
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+            finished, self._finished = self._finished, []
+            sources = list(self._in_flight)
+        in_flight: Counter[str] = Counter()
+        for source in sources:
+            in_flight.update(source())
+        return {"counts": counts, "finished": finished, "in_flight": dict(in_flight)}
+
+
+class Board:
+    """Every process's drains merged: totals, in flight (each source's latest), and the window's samples."""
+
+    def __init__(self, *, window: float = WINDOW_S, clock: Callable[[], float] = time.time) -> None:
+        self.window, self._clock = window, clock
+        self.started = clock()
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.completions: Counter[str] = Counter()
+        self.sums: Counter[str] = Counter()
+        """``queue``/``e2e``: the seconds and the number of jobs measured, since the start."""
+        self._in_flight: dict[str, dict[str, int]] = {}
+        self._recent: deque[list[Any]] = deque()
+        self._pulls: list[Callable[[], dict[str, Any]]] = []
+
+    def pull(self, recorder: Recorder) -> None:
+        """A recorder in this process, drained whenever the board is read."""
+        self._pulls.append(recorder.drain)
+
+    def merge(self, drained: Mapping[str, Any], source: str = "local") -> None:
+        with self._lock:
+            self.counts.update(drained.get("counts") or {})
+            for at, state, queue_s, e2e_s, tokens in drained.get("finished") or []:
+                self.completions[state] += 1
+                self.counts["output_tokens"] += tokens
+                for name, value in (("queue", queue_s), ("e2e", e2e_s)):
+                    if value is not None:
+                        self.sums[name] += value
+                        self.sums[f"{name}_count"] += 1
+                self._recent.append([at, state, queue_s, e2e_s, tokens])
+            self._in_flight[source] = dict(drained.get("in_flight") or {})
+
+    def figures(self) -> dict[str, Any]:
+        """The live figures as ``live.json`` and the console have them."""
+        for drain in self._pulls:
+            self.merge(drain())
+        now = self._clock()
+        with self._lock:
+            while self._recent and self._recent[0][0] < now - self.window:
+                self._recent.popleft()
+            recent = list(self._recent)
+            in_flight: Counter[str] = Counter()
+            for states in self._in_flight.values():
+                in_flight.update(states)
+            counts, completions, sums = Counter(self.counts), Counter(self.completions), Counter(self.sums)
+        span = max(1.0, min(self.window, now - self.started))  # the first second's rate is not per second yet
+        return {
+            "elapsed_s": round(now - self.started, 3),
+            "window_s": self.window,
+            "submissions": {name: counts[name] for name in ("offered", "accepted", "dropped")},
+            **{name: {r: counts[f"{name}:{r}"] for r in ("submit", "poll")} for name in _BY_REQUEST},
+            "polls": counts["polls"],
+            "in_flight": dict(sorted(in_flight.items())),
+            "completions": dict(sorted(completions.items())),
+            "output_tokens": counts["output_tokens"],
+            "latency_s": {
+                name: {
+                    "count": int(sums[f"{name}_count"]),
+                    "sum": round(sums[name], 6),
+                    **{
+                        str(q): _quantile(sorted(r[column] for r in recent if r[column] is not None), q)
+                        for q in _QUANTILES
+                    },
+                }  # fmt: skip
+                for name, column in (("queue", 2), ("e2e", 3))
+            },
+            "completions_per_s": round(len(recent) / span, 3),
+            "output_tokens_per_s": round(sum(r[4] for r in recent) / span, 3),
+        }
+
+    def line(self, figures: Mapping[str, Any] | None = None) -> str:
+        """The console's progress line."""
+        f = figures if figures is not None else self.figures()
+        flight = ", ".join(f"{state} {n}" for state, n in f["in_flight"].items() if n) or "none"
+        done = ", ".join(f"{state} {n}" for state, n in f["completions"].items()) or "none"
+        e2e, queue = f["latency_s"]["e2e"], f["latency_s"]["queue"]
+        return (
+            f"{f['elapsed_s']:.0f} s: {f['submissions']['offered']} offered, {f['submissions']['accepted']} "
+            f"accepted, {sum(f['rate_limited'].values())} 429, {sum(f['transport_errors'].values())} transport "
+            f"errors; in flight: {flight}; done: {done}; last {f['window_s']:g} s: queue p50 {_s(queue['0.5'])}, "
+            f"e2e p50 {_s(e2e['0.5'])} p95 {_s(e2e['0.95'])}, {f['output_tokens_per_s']:.1f} tokens/s"
+        )
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], 6)
+
+
+def _s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
+# -- OpenMetrics ------------------------------------------------------------------------------------------
+
+
+class _Exposition:
+    """A prometheus_client collector reading a board at every scrape."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+        from prometheus_client.samples import Sample
+
+        f = self.board.figures()
+
+        def counter(name: str, text: str, value: float) -> Any:
+            return CounterMetricFamily(f"slowcheck_{name}", text, value=value)
+
+        yield counter("submissions_offered", "arrivals that came due (sent or dropped)", f["submissions"]["offered"])
+        yield counter("submissions_accepted", "submissions acknowledged with an id", f["submissions"]["accepted"])
+        yield counter("submissions_dropped", "arrivals no sender was free for", f["submissions"]["dropped"])
+        yield counter("polls", "polls of GET /v1/generation/{id} answered", f["polls"])
+        for name, text in (("rate_limited", "429 answers"), ("transport_errors", "requests with no usable answer"),
+                           ("errors", "other answers neither 2xx nor 404")):  # fmt: skip
+            family = CounterMetricFamily(f"slowcheck_{name}", text, labels=["request"])
+            for request, value in f[name].items():
+                family.add_metric([request], value)
+            yield family
+        flight = GaugeMetricFamily("slowcheck_jobs_in_flight", "jobs acknowledged, not seen terminal", labels=["state"])
+        for state, value in f["in_flight"].items():
+            flight.add_metric([state], value)
+        yield flight
+        done = CounterMetricFamily("slowcheck_completions", "jobs seen terminal", labels=["state"])
+        for state, value in f["completions"].items():
+            done.add_metric([state], value)
+        yield done
+        yield counter("output_tokens", "completion tokens of the jobs seen terminal", f["output_tokens"])
+        for name, text in (("queue", "created to dispatchedAt"), ("e2e", "created to finishedAt")):
+            figures = f["latency_s"][name]
+            summary = SummaryMetricFamily(
+                f"slowcheck_{name}_seconds", f"{text}; quantiles over the last {f['window_s']:g} s",
+                count_value=figures["count"], sum_value=figures["sum"],
+            )  # fmt: skip
+            for q in _QUANTILES:
+                value = figures[str(q)]
+                summary.samples.append(Sample(summary.name, {"quantile": str(q)}, math.nan if value is None else value))
+            yield summary
+        window = f"over the last {f['window_s']:g} s"
+        yield GaugeMetricFamily("slowcheck_completions_per_second", f"jobs seen terminal {window}",
+                                value=f["completions_per_s"])  # fmt: skip
+        yield GaugeMetricFamily("slowcheck_output_tokens_per_second", f"output tokens {window}",
+                                value=f["output_tokens_per_s"])  # fmt: skip
+
+
+def last_line(folder: Path) -> str | None:
+    """The progress line in ``folder``'s ``live.json``, if a run wrote one yet."""
+    try:
+        line = json.loads((folder / LIVE_FILE).read_text(encoding="utf-8")).get("line")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return line if isinstance(line, str) else None
+
+
+def parse_address(text: str, *, flag: str = "--metrics-port") -> tuple[str, int]:
+    """``PORT`` (on 127.0.0.1) or ``HOST:PORT``; a one-line ``ConfigError`` for anything else."""
+    host, colon, port = str(text).rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535 or (colon and not host):
+        raise ConfigError(f"{flag}: expected PORT or HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", number
+
+
+def serve(board: Board, address: str) -> tuple[str, Callable[[], None]]:
+    """OpenMetrics text of ``board`` at ``http://HOST:PORT/metrics`` (prometheus_client's server, on a thread);
+    the URL, and how to stop it. A port in use is a one-line ``ConfigError``."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    host, port = parse_address(address)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Exposition(board))
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port {address}: cannot listen there ({exc.strerror or exc})") from None
+    bound = server.server_address[1]
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return f"http://{host}:{bound}/metrics", stop
