@@ -62,7 +62,7 @@ def test_the_locust_side_takes_the_same_flags_as_plain_strings() -> None:
 def test_the_command_alone_takes_what_locust_has_no_use_for() -> None:
     cli = {flag.dest for flag in FLAGS if flag.spec.cli}
     locust = {flag.dest for flag in FLAGS if flag.spec.locust}
-    assert cli - locust == {"processes", "lines", "batch_base_url", "timeout", "mock_capacity", "mock_limit"}
+    assert cli - locust == {"processes", "repeat", "lines", "batch_base_url", "timeout", "mock_capacity", "mock_limit"}
     assert locust - cli == {"model", "pollers", "run_id"}, "--model is the CLI's target flag, same default"
     with pytest.raises(SystemExit):
         _locust_side("submit", "--processes", "2")  # locust's own --processes must not be shadowed
