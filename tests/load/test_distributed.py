@@ -1,5 +1,5 @@
-"""A jobs run with locust's own master and workers, each worker in a folder of its own (as on other machines):
-the master's figures are a local run's."""
+"""Runs of many processes: locust's own master and workers, each worker in a folder of its own (as on other
+machines), give the master a local run's figures; and the master's live figures are scraped while a run goes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from slowcheck.mock import Span
 from tests.load.conftest import KEY, REPO, mock, slowcheck
@@ -90,3 +93,48 @@ def test_a_master_with_workers_elsewhere_has_the_figures_of_a_local_run(tmp_path
         for quantile in ("p50", "p90"):
             there, here = master["latency_s"][metric][quantile], near["latency_s"][metric][quantile]
             assert abs(there - here) <= 0.1 * here, f"{metric} {quantile}: {there} s on the master, {here} s locally"
+
+
+def test_live_figures_are_scraped_while_a_two_process_run_goes(tmp_path: Path) -> None:
+    """--metrics-port: the master serves every worker's figures while the run goes; its last ones are the run's."""
+    port = _free_port()
+    report = tmp_path / "report"
+    command = [
+        sys.executable, "-m", "slowcheck", "load", "jobs", "--rate", "20", "--duration", "6", "--processes", "2",
+        "--metrics-port", str(port), "--report-dir", str(report),
+    ]  # fmt: skip
+    scraped: list[dict[str, Any]] = []
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as run:
+        deadline = time.monotonic() + 120
+        while run.poll() is None and time.monotonic() < deadline:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Accept": OPENMETRICS}, timeout=5)
+            except httpx.TransportError:
+                answer = None  # not listening yet, or already stopped
+            if answer is not None and answer.status_code == 200:
+                scraped.append(_samples(answer.text))
+            time.sleep(0.5)  # a scrape interval, as Prometheus has one
+        output, _ = run.communicate(timeout=120)
+    assert run.returncode == 0, output.decode(errors="replace")[-2000:]
+    during = [s for s in scraped if s.get(("slowcheck_completions_total", (("state", "Success"),)), 0) > 0]
+    assert during, f"no scrape saw a completion ({len(scraped)} scrapes)"
+    middle = during[0]
+    assert middle[("slowcheck_submissions_offered_total", ())] > 0
+    assert ("slowcheck_e2e_seconds", (("quantile", "0.5"),)) in middle
+    assert any(key[0] == "slowcheck_jobs_in_flight" for s in scraped for key in s), "jobs in flight were shown"
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    final = json.loads((report / "live.json").read_text(encoding="utf-8"))
+    assert final["completions"]["Success"] == summary["jobs"]["completed"] > 0, "every worker's last figures came"
+    assert final["submissions"]["offered"] == summary["submit"]["count"] + summary["submit"]["dropped"]
+    assert final["submissions"]["accepted"] == summary["jobs"]["accepted"]
+
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
