@@ -42,7 +42,8 @@ _BY_REQUEST = ("rate_limited", "transport_errors", "errors")
 class Recorder:
     """One process's events since the last drain; safe to call from any thread or greenlet."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._finished: list[list[Any]] = []
@@ -72,7 +73,7 @@ class Recorder:
     def finished(self, state: str, *, queue_s: float | None, e2e_s: float | None, tokens: int | None) -> None:
         """A job seen terminal, with its latencies (None when the record lacks a time) and output tokens."""
         with self._lock:
-            self._finished.append([time.time(), state, queue_s, e2e_s, tokens or 0])
+            self._finished.append([self._clock(), state, queue_s, e2e_s, tokens or 0])
 
     def watch(self, in_flight: Callable[[], Mapping[str, int]]) -> None:
         """A source of jobs in flight by state (a poller pool's book), summed at every drain."""

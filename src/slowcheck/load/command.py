@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -20,6 +21,7 @@ from slowcheck.contract.preflight import check_reachable
 from slowcheck.embedded import INSTANT, add_target_arguments, target_or_mock
 from slowcheck.errors import ConfigError
 from slowcheck.github import publish
+from slowcheck.live import last_line
 from slowcheck.load import batch as load_batch, journal, outcome, repeat as load_repeat
 from slowcheck.load.console import describe
 from slowcheck.load.limits import plan_notes
@@ -128,7 +130,7 @@ def _locust(
         if plan.scenario == "rate-limit":
             span = f"up to {span} (it stops once it has watched two windows of the limit)"
         print(f"slowcheck load: {plan.scenario} against {endpoint.label} for {span}", flush=True)
-        with progress(plan) as tick:
+        with progress(plan, report_dir) as tick:
             return run_scenario(checked, endpoint, report_dir, network=network, progress=tick)
 
 
@@ -177,22 +179,26 @@ def _resumed(given: LoadPlan, base_url: str | None) -> tuple[LoadPlan, str | Non
 
 
 @contextlib.contextmanager
-def progress(plan: LoadPlan) -> Iterator[Callable[[float], None]]:
-    """Elapsed time while locust works: rewritten in place on a terminal, every 10 s otherwise."""
+def progress(plan: LoadPlan, folder: Path | None = None) -> Iterator[Callable[[float], None]]:
+    """Elapsed time while locust works, and the run's live line (``live.json`` in ``folder``) once it has one:
+    rewritten in place on a terminal, every 10 s otherwise."""
     tty = sys.stdout.isatty()
     shown = -10.0
     of = f"at most {plan.duration:g} s" if plan.scenario == "rate-limit" else f"about {plan.duration:g} s"
 
     def tick(elapsed: float) -> None:
         nonlocal shown
+        live = last_line(folder) if folder is not None else None
+        text = f"{plan.scenario}: {elapsed:.0f} s of {of}" + (f" | {live}" if live else "")
         if tty:
-            print(f"\r  {plan.scenario}: {elapsed:5.0f} s of {of}", end="", flush=True)
+            width = shutil.get_terminal_size().columns - 3
+            print(f"\r  {text[:width]:<{width}}", end="", flush=True)
         elif elapsed - shown >= 10:
             shown = elapsed
-            print(f"  {plan.scenario}: {elapsed:.0f} s of {of}", flush=True)
+            print(f"  {text}", flush=True)
 
     try:
         yield tick
     finally:
         if tty:
-            print("\r" + " " * 60 + "\r", end="", flush=True)
+            print("\r" + " " * (shutil.get_terminal_size().columns - 1) + "\r", end="", flush=True)
