@@ -1,4 +1,4 @@
-"""Live figures: recorders drained into one board, the sliding window, and the OpenMetrics text a scrape parses."""
+"""Live figures: feeds drained into one board, the sliding window, and the OpenMetrics text a scrape parses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as prometheus
 
 from slowcheck.errors import ConfigError
-from slowcheck.live import Board, Recorder, last_line, parse_address, serve
+from slowcheck.live import Board, Feed, last_line, parse_address, serve
 from slowcheck.load.command import progress
 from slowcheck.load.options import LoadPlan
 from slowcheck.load.policies import POLICIES
@@ -27,17 +27,17 @@ class Clock:
         return self.now
 
 
-def _worker(offered: int, accepted: int, limited: int, finished: list[tuple[str, float, float, int]]) -> Recorder:
-    recorder = Recorder()
+def _worker(offered: int, accepted: int, limited: int, finished: list[tuple[str, float, float, int]]) -> Feed:
+    feed = Feed()
     for index in range(offered):
-        recorder.offered(dropped=index >= accepted + limited)
+        feed.offered(dropped=index >= accepted + limited)
     for _ in range(accepted):
-        recorder.answered("submit", 202, accepted=True)
+        feed.answered("submit", 202, accepted=True)
     for _ in range(limited):
-        recorder.answered("submit", 429)
+        feed.answered("submit", 429)
     for state, queue, e2e, tokens in finished:
-        recorder.finished(state, queue_s=queue, e2e_s=e2e, tokens=tokens)
-    return recorder
+        feed.finished(state, queue_s=queue, e2e_s=e2e, tokens=tokens)
+    return feed
 
 
 def test_two_processes_drains_add_up_and_in_flight_is_each_ones_latest() -> None:
@@ -64,13 +64,13 @@ def test_two_processes_drains_add_up_and_in_flight_is_each_ones_latest() -> None
 def test_quantiles_and_rates_cover_the_window_and_totals_stay() -> None:
     clock = Clock()
     board = Board(window=60.0, clock=clock)
-    recorder = Recorder(clock)
-    board.pull(recorder)
-    recorder.finished("Success", queue_s=9.0, e2e_s=90.0, tokens=100)
+    feed = Feed(clock)
+    board.pull(feed)
+    feed.finished("Success", queue_s=9.0, e2e_s=90.0, tokens=100)
     board.figures()  # drained at this time
     clock.now += 61  # that job is out of the window now
-    recorder.finished("Success", queue_s=1.0, e2e_s=10.0, tokens=30)
-    recorder.finished("Success", queue_s=1.0, e2e_s=12.0, tokens=30)
+    feed.finished("Success", queue_s=1.0, e2e_s=10.0, tokens=30)
+    feed.finished("Success", queue_s=1.0, e2e_s=12.0, tokens=30)
     figures = board.figures()
     assert figures["latency_s"]["e2e"]["0.5"] == 10.0
     assert figures["latency_s"]["e2e"]["0.99"] == 12.0
@@ -82,14 +82,14 @@ def test_quantiles_and_rates_cover_the_window_and_totals_stay() -> None:
 
 def test_an_empty_window_has_no_quantiles() -> None:
     board = Board()
-    board.pull(Recorder())
+    board.pull(Feed())
     assert board.figures()["latency_s"]["queue"]["0.5"] is None
     assert "queue p50 n/a" in board.line()
 
 
 def test_a_poll_book_counts_in_flight_by_the_last_state_read_and_tells_completions() -> None:
-    recorder = Recorder()
-    book = PollBook(POLICIES["fixed"](1.0), StrategySamples(), recorder=recorder)
+    feed = Feed()
+    book = PollBook(POLICIES["fixed"](1.0), StrategySamples(), feed=feed)
     book.add("a", 100.0, 100.0, created=100.0)
     book.add("b", 100.0, 100.0)
     assert book.in_flight() == {UNREAD: 2}
@@ -99,7 +99,7 @@ def test_a_poll_book_counts_in_flight_by_the_last_state_read_and_tells_completio
               "response": {"usage": {"completion_tokens": 7}}}  # fmt: skip
     book.answered(book.outstanding["a"], 200, {"content-type": "application/json"}, record, 105.0)
     assert book.in_flight() == {UNREAD: 1}
-    drained = recorder.drain()
+    drained = feed.drain()
     [(_, state, queue, e2e, tokens)] = drained["finished"]
     assert (state, queue, e2e, tokens) == ("Success", 2.0, 4.0, 7)
 
@@ -122,10 +122,10 @@ def _families(text: str, parse: Any) -> dict[str, Any]:
 
 def test_a_scrape_parses_as_openmetrics_and_as_prometheus_text() -> None:
     board = Board()
-    recorder = _worker(4, 3, 1, [("Success", 0.25, 1.5, 12)])
-    recorder.watch(lambda: {"Queued": 2})
-    recorder.answered("poll", 0)
-    board.pull(recorder)
+    feed = _worker(4, 3, 1, [("Success", 0.25, 1.5, 12)])
+    feed.watch(lambda: {"Queued": 2})
+    feed.answered("poll", 0)
+    board.pull(feed)
     url, stop = serve(board, "127.0.0.1:0")
     try:
         text = httpx.get(url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}).text

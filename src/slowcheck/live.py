@@ -3,7 +3,7 @@ by state, completions, and queue and end-to-end latency and tokens per second ov
 
 Two halves, so many processes can feed one view:
 
-- a :class:`Recorder` per process, which the code sending requests tells what happened; :meth:`Recorder.drain`
+- a :class:`Feed` per process, which the code sending requests tells what happened; :meth:`Feed.drain`
   hands over what it gathered since the last drain (counts, the window's new samples, in-flight now) as plain
   data that travels in a locust message;
 - one :class:`Board` (locust's master, the only process, or the proxy) merging every process's drains; it gives
@@ -16,6 +16,7 @@ dashboard wants them (a summary's ``_count`` and ``_sum`` stay totals, as OpenMe
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import threading
@@ -26,9 +27,24 @@ from pathlib import Path
 from typing import Any
 
 from slowcheck.errors import ConfigError
+from slowcheck.timestamps import epoch_seconds
 
-__all__ = ["LIVE_FILE", "WINDOW_S", "Board", "Recorder", "last_line", "parse_address", "serve"]
+__all__ = [
+    "FLAG_HELP",
+    "FLAG_METAVAR",
+    "LIVE_FILE",
+    "WINDOW_S",
+    "Board",
+    "Feed",
+    "add_argument",
+    "last_line",
+    "parse_address",
+    "serve",
+]
 
+FLAG_HELP = "serve live OpenMetrics figures while the run goes, on 127.0.0.1:PORT or HOST:PORT"
+"""``--metrics-port``'s help, on ``slowcheck load`` (a plan field) and ``slowcheck proxy`` alike."""
+FLAG_METAVAR = "[HOST:]PORT"
 LIVE_FILE = "live.json"
 """A load run's latest figures in its report folder, rewritten every few seconds (with the console's ``line``)."""
 WINDOW_S = 60.0
@@ -39,7 +55,7 @@ _COUNTS = ("offered", "accepted", "dropped", "polls", "output_tokens")
 _BY_REQUEST = ("rate_limited", "transport_errors", "errors")
 
 
-class Recorder:
+class Feed:
     """One process's events since the last drain; safe to call from any thread or greenlet."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -75,6 +91,20 @@ class Recorder:
         with self._lock:
             self._finished.append([self._clock(), state, queue_s, e2e_s, tokens or 0])
 
+    def finished_record(self, record: Mapping[str, Any], created: float) -> None:
+        """A generation's terminal record, and when it was created (epoch seconds: the ack's ``created``, else the
+        send): queue and e2e on the server's clock where it gave one, the output tokens of its usage."""
+        dispatched, done = epoch_seconds(record.get("dispatchedAt")), epoch_seconds(record.get("finishedAt"))
+        response = record.get("response")
+        usage = response.get("usage") if isinstance(response, dict) else None
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        self.finished(
+            str(record.get("state")),
+            queue_s=max(0.0, dispatched - created) if dispatched is not None else None,
+            e2e_s=max(0.0, done - created) if done is not None else None,
+            tokens=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
+        )
+
     def watch(self, in_flight: Callable[[], Mapping[str, int]]) -> None:
         """A source of jobs in flight by state (a poller pool's book), summed at every drain."""
         with self._lock:
@@ -107,9 +137,9 @@ class Board:
         self._recent: deque[list[Any]] = deque()
         self._pulls: list[Callable[[], dict[str, Any]]] = []
 
-    def pull(self, recorder: Recorder) -> None:
-        """A recorder in this process, drained whenever the board is read."""
-        self._pulls.append(recorder.drain)
+    def pull(self, feed: Feed) -> None:
+        """A feed in this process, drained whenever the board is read."""
+        self._pulls.append(feed.drain)
 
     def merge(self, drained: Mapping[str, Any], source: str = "local") -> None:
         with self._lock:
@@ -247,6 +277,11 @@ def last_line(folder: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return line if isinstance(line, str) else None
+
+
+def add_argument(parser: argparse.ArgumentParser) -> None:
+    """``--metrics-port`` on a command's parser (the load flags have it from the plan)."""
+    parser.add_argument("--metrics-port", metavar=FLAG_METAVAR, help=FLAG_HELP)
 
 
 def parse_address(text: str, *, flag: str = "--metrics-port") -> tuple[str, int]:

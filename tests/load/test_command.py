@@ -34,6 +34,7 @@ from tests.load.conftest import KEY
         (["jobs", "--resume", "/nonexistent/slowcheck"], "--resume /nonexistent/slowcheck: no readable run.json"),
         (["jobs", "--input", "/nonexistent/in.jsonl"], "--input /nonexistent/in.jsonl: No such file"),
         (["submit", "--resume", "/tmp"], "--resume continues a jobs run"),
+        (["poll", "--metrics-port", "99999"], "--metrics-port: expected PORT or HOST:PORT"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(

@@ -84,6 +84,7 @@ def test_ctrl_c_writes_the_report_and_the_exit_code_follows_fail_on(tmp_path: Pa
         (["proxy", "--upstream", "ftp://x"], "--base-url must be an http(s) URL"),
         (["proxy", "--port", "70000"], "--port: expected a port"),
         (["proxy", "--webhook-forward", "x"], "--webhook-forward: expected an http(s) URL"),
+        (["proxy", "--metrics-port", "host:"], "--metrics-port: expected PORT or HOST:PORT"),
         (["contract", "--from-recording", "/nonexistent.jsonl"], "--from-recording /nonexistent.jsonl: No such"),
     ],
 )

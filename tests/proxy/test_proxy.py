@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slowcheck.background import serve_in_background
@@ -252,3 +253,36 @@ def test_no_false_alarm_against_a_docs_shaped_api() -> None:
     assert found == [], [f.message for f in found]
     held = {r.rule.id for r in judge.results() if r.outcome is Outcome.HELD}
     assert {"ACK-SHAPE", "LIFE-RECORD-SCHEMA", "LIFE-STATES-FORWARD", "LIFE-REQUEST-ECHO", "LIFE-RESPONSE-ID"} <= held
+
+
+def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}, timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_the_proxy_serves_live_figures_of_the_traffic_it_relays() -> None:
+    with mock_in_background(_settings()) as url, _proxy(url + "/v1", metrics_port="127.0.0.1:0") as (proxy, _):
+        assert proxy.metrics_url is not None
+        with httpx.Client(base_url=f"{proxy.url}/v1", headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as app:
+            body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+            ids = [app.post("/slow/chat/completions", json=body).json()["id"] for _ in range(3)]
+            refused = app.post("/slow/chat/completions", json={"model": MODEL})  # no messages: a 4xx
+            submitted = _scrape(proxy.metrics_url)
+            records = [_wait(app, generation_id) for generation_id in ids]
+        done = _scrape(proxy.metrics_url)
+    assert 400 <= refused.status_code < 500
+    assert submitted[("slowcheck_submissions_offered_total", ())] == 4
+    assert submitted[("slowcheck_submissions_accepted_total", ())] == 3
+    assert submitted[("slowcheck_errors_total", (("request", "submit"),))] == 1
+    assert submitted[("slowcheck_jobs_in_flight", (("state", "acknowledged"),))] == 3, "followed, none read yet"
+    finished = [record["state"] for record in records]
+    assert done[("slowcheck_completions_total", (("state", "Success"),))] == finished.count("Success")
+    assert sum(v for (name, _), v in done.items() if name == "slowcheck_completions_total") == 3
+    assert not any(v for (name, _), v in done.items() if name == "slowcheck_jobs_in_flight"), "none left in flight"
+    assert done[("slowcheck_polls_total", ())] >= 3
+    assert done[("slowcheck_e2e_seconds_count", ())] == 3
+    assert done[("slowcheck_e2e_seconds", (("quantile", "0.5"),))] > 0

@@ -19,7 +19,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from slowcheck import api
+from slowcheck import api, live
 from slowcheck.load import arrivals, offered
 from slowcheck.load.limits import Budget
 
@@ -101,12 +101,10 @@ class LoadPlan:
     )
     processes: int = _flag(1, "locust worker processes", metavar="N", locust=False)
     repeat: int = _flag(
-        1, "run the plan N times, one folder each (run-1, ...); the summary gives each figure's median and spread",
+        1, "run the plan N times, one folder each (run-1, ...); repeat.json gives each figure's median and spread",
         metavar="N", locust=False,
     )  # fmt: skip
-    metrics_port: str | None = _flag(
-        None, "serve live OpenMetrics figures while the run goes, on 127.0.0.1:PORT or HOST:PORT", metavar="[HOST:]PORT"
-    )  # fmt: skip
+    metrics_port: str | None = _flag(None, live.FLAG_HELP, metavar=live.FLAG_METAVAR)
     threshold: tuple[str, ...] = _flag(
         (), "pass/fail on a summary.json figure, e.g. 'submit.latency_ms.p95<250' (repeatable)", metavar="EXPR"
     )

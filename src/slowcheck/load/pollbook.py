@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from slowcheck import api
 from slowcheck.hints import hint_seconds
-from slowcheck.live import Recorder
+from slowcheck.live import Feed
 from slowcheck.load.policies import Policy
 from slowcheck.load.samples import StrategySamples
 from slowcheck.timestamps import epoch_seconds
@@ -53,10 +53,10 @@ class PollBook:
 
     def __init__(
         self, policy: Policy, samples: StrategySamples, completed: Completed | None = None,
-        recorder: Recorder | None = None,
+        feed: Feed | None = None,
     ) -> None:  # fmt: skip
         self.policy, self.samples = policy, samples
-        self.recorder = recorder
+        self.feed = feed
         """Told of every completion, for the live figures."""
         self.completed = completed
         """Where completions go instead of ``samples.completions`` (which would hold every one in memory)."""
@@ -94,8 +94,8 @@ class PollBook:
         item = self.outstanding.pop(generation_id, None)
         if item is None:
             return False
-        if self.recorder is not None:
-            _tell(self.recorder, item, record)
+        if self.feed is not None:
+            self.feed.finished_record(record, item.created if item.created is not None else item.submitted_at)
         if self.completed is not None:
             self.completed(item, seen, record)
             return True
@@ -160,19 +160,3 @@ class PollBook:
 
     def _schedule(self, generation_id: str, due: float) -> None:
         heapq.heappush(self.heap, (due, next(self._sequence), generation_id))
-
-
-def _tell(recorder: Recorder, item: Outstanding, record: dict[str, Any]) -> None:
-    """A completion's live figures: queue and e2e from the ack's ``created`` (else the send), on the server's
-    clock where it gave one."""
-    created = item.created if item.created is not None else item.submitted_at
-    dispatched, finished = epoch_seconds(record.get("dispatchedAt")), epoch_seconds(record.get("finishedAt"))
-    response = record.get("response")
-    usage = response.get("usage") if isinstance(response, dict) else None
-    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    recorder.finished(
-        str(record.get("state")),
-        queue_s=max(0.0, dispatched - created) if dispatched is not None else None,
-        e2e_s=max(0.0, finished - created) if finished is not None else None,
-        tokens=tokens if isinstance(tokens, int) else None,
-    )

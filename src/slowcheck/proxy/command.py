@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
-from slowcheck import api, baseline as baselines
+from slowcheck import api, baseline as baselines, live
 from slowcheck.errors import ConfigError
 from slowcheck.github import publish
 from slowcheck.network import Network, add_arguments as add_network
@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="silence from the upstream before the proxy gives up on an answer "
                         "(default: %(default)g)")  # fmt: skip
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+    live.add_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -72,8 +73,9 @@ def main(args: argparse.Namespace) -> int:
     report_dir: Path = args.report_dir or new_report_dir("proxy")
     with _upstream(args.upstream) as (upstream, label):
         settings = ProxySettings(
-            upstream, args.host, args.port, args.record, args.webhook_forward, args.webhook_port, args.upstream_timeout
-        )
+            upstream, args.host, args.port, args.record, args.webhook_forward, args.webhook_port, args.upstream_timeout,
+            args.metrics_port,
+        )  # fmt: skip
         printer = _Printer()
         proxy = Proxy(settings, printer)
         # The upstream reached as --ca-bundle, --client-cert and --header say (connections open on first use).
@@ -108,6 +110,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--webhook-forward: expected an http(s) URL, got {args.webhook_forward!r}")
     if not args.upstream_timeout > 0 or args.duration is not None and not args.duration > 0:
         raise ConfigError("--upstream-timeout and --duration take seconds > 0")
+    if args.metrics_port is not None:
+        live.parse_address(args.metrics_port)
 
 
 @contextlib.contextmanager
@@ -148,6 +152,8 @@ async def _serve(proxy: Proxy, duration: float | None, label: str) -> None:
     if proxy.webhook_port is not None:
         print(f"webhooks: point the API at http://{proxy.settings.host}:{proxy.webhook_port}/ "
               f"(forwarded to {proxy.settings.webhook_forward})", flush=True)  # fmt: skip
+    if proxy.metrics_url is not None:
+        print(f"live figures: {proxy.metrics_url}", flush=True)
     print("Ctrl-C to stop and write the report", flush=True)
     try:
         await asyncio.wait_for(stop.wait(), duration)

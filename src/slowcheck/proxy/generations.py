@@ -7,7 +7,7 @@ a proxy running for days holds only what is in flight.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from slowcheck.checks import criterion, records, webhooks
 from slowcheck.checks.records import ON_EVERY_READ, Read, Sent
 from slowcheck.findings import Violation
 from slowcheck.hints import hint_seconds
+from slowcheck.live import Feed
 from slowcheck.proxy.client import Clients, PollTiming
 from slowcheck.proxy.recording import Relayed
 from slowcheck.proxy.tally import Tally
@@ -49,9 +50,16 @@ class FollowedGenerations:
     """The generations followed, the least recently seen forgotten beyond ``_KEPT``, a terminal one after
     ``_LINGER`` seconds; their records and deliveries judged as they pass."""
 
-    def __init__(self, tally: Tally, clients: Clients) -> None:
-        self.tally, self.clients = tally, clients
+    def __init__(self, tally: Tally, clients: Clients, live: Feed | None = None) -> None:
+        self.tally, self.clients, self.live = tally, clients, live
         self.followed: OrderedDict[str, Followed] = OrderedDict()
+
+    def in_flight(self) -> Counter[str]:
+        """The generations followed and not seen terminal, by the last state read (``acknowledged``: none yet)."""
+        # Read from the metrics server's thread: list() copies the values in one step under the GIL, where
+        # iterating the dict itself would fail when the proxy's loop changes it meanwhile.
+        followed = list(self.followed.values())
+        return Counter(f.timing.state or "acknowledged" for f in followed if f.timing.terminal_at is None)
 
     def submitted(self, relayed: Relayed, kind: api.Kind, body: Any, ack: Any) -> None:
         """An acknowledged submission (an ack with an id) is followed from now on."""
@@ -96,6 +104,8 @@ class FollowedGenerations:
         if timing.terminal_at is None:
             timing.terminal_at = relayed.ended
             self.clients.of(relayed).completions += 1
+            if self.live is not None:
+                self.live.finished_record(read.record, followed.sent.created_ms / 1000)
         followed.record = read.record
         if followed.event is not None:
             self.tally.checked(_PAYLOAD)

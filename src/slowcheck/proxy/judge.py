@@ -14,6 +14,7 @@ from typing import Any
 from slowcheck import api
 from slowcheck.checks import acks, criterion
 from slowcheck.findings import Result
+from slowcheck.live import Feed
 from slowcheck.proxy.client import Clients
 from slowcheck.proxy.generations import FollowedGenerations
 from slowcheck.proxy.recording import Relayed
@@ -33,7 +34,10 @@ class Judge:
         self.findings, self.counts, self.exercised = self.tally.findings, self.tally.counts, self.tally.exercised
         self.exchanges = 0
         self.clients = Clients(self.tally)
-        self.generations = FollowedGenerations(self.tally, self.clients)
+        self.live = Feed()
+        """The live figures (``--metrics-port``): submissions, polls, completions, jobs in flight."""
+        self.generations = FollowedGenerations(self.tally, self.clients, self.live)
+        self.live.watch(self.generations.in_flight)
         self._schemas = schema_set()
 
     def judge(self, relayed: Relayed) -> list[Finding]:
@@ -59,6 +63,8 @@ class Judge:
 
     def _api(self, relayed: Relayed) -> None:
         self.tally.checked("API-ANSWERED")
+        where = api.route(relayed.path)
+        self._count(relayed, where)
         if relayed.failure is not None or relayed.status == 0:
             path = relayed.path.split("?", 1)[0]
             self.tally.find("API-ANSWERED", f"{relayed.method} {path}: {relayed.failure or 'no answer'}", relayed)
@@ -70,7 +76,6 @@ class Judge:
                 self.tally.find("API-ERROR-ENVELOPE", f"HTTP {relayed.status} without the OpenAI error envelope",
                                 relayed)  # fmt: skip
             self.clients.refused(relayed)
-        where = api.route(relayed.path)
         if where is None:
             self._batch_api(relayed)
         elif relayed.method == "POST" and where.surface == "submit" and where.kind is not None:
@@ -83,6 +88,18 @@ class Judge:
             self.generations.polled(relayed, where.subject)
         elif relayed.method == "GET" and where.surface == "listing" and relayed.status == 200:
             self._schema("API-GROUP", "group-listing", relayed, "the group listing")
+
+    def _count(self, relayed: Relayed, where: api.Route | None) -> None:
+        """The live figures' submissions (single and group) and polls."""
+        if where is None:
+            return
+        status = relayed.status if relayed.failure is None else 0
+        if relayed.method == "POST" and where.surface in ("submit", "group"):
+            self.live.offered()
+            ack = relayed.response_json() if 200 <= status < 300 else None
+            self.live.answered("submit", status, accepted=isinstance(ack, dict) and isinstance(ack.get("id"), str))
+        elif relayed.method == "GET" and where.surface == "poll":
+            self.live.answered("poll", status)
 
     def _labelled(self, relayed: Relayed) -> None:
         if not relayed.response_body:

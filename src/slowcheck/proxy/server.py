@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slowcheck.errors import ConfigError
+from slowcheck.live import Board, serve
 from slowcheck.proxy.judge import Judge
 from slowcheck.proxy.recording import Recorder, Relayed, fingerprint, redacted_headers
 from slowcheck.proxy.tally import Finding
@@ -38,6 +39,8 @@ class ProxySettings:
     upstream_timeout: float = 600.0
     """Seconds of silence from the upstream before the proxy gives up on an answer (the OpenAI SDKs' own
     default timeout); the application sees a reset, and API-ANSWERED a finding."""
+    metrics_port: str | None = None
+    """``[HOST:]PORT`` where the live figures are served (None: not served)."""
 
 
 class Proxy:
@@ -47,6 +50,10 @@ class Proxy:
         self.upstream = Upstream(api_root(settings.upstream), timeout=settings.upstream_timeout)
         self.hooks = Upstream(settings.webhook_forward, timeout=30.0) if settings.webhook_forward else None
         self.judge = Judge(on_finding)
+        self.board = Board()
+        self.board.pull(self.judge.live)
+        self.metrics_url: str | None = None
+        self._stop_metrics: Callable[[], None] | None = None
         self.recorder: Recorder | None = None
         self.started = time.time()
         self._index = 0
@@ -68,8 +75,17 @@ class Proxy:
         except OSError as exc:
             await self.stop()
             raise ConfigError(f"cannot listen on {self.settings.host}: {exc.strerror or exc}") from None
+        if self.settings.metrics_port is not None:
+            try:
+                self.metrics_url, self._stop_metrics = serve(self.board, self.settings.metrics_port)
+            except ConfigError:
+                await self.stop()
+                raise
 
     async def stop(self) -> None:
+        if self._stop_metrics is not None:
+            self._stop_metrics()
+            self._stop_metrics = None
         for server in self._servers:
             await server.stop()
         await self.upstream.close()

@@ -1,9 +1,9 @@
-"""A locust run's live figures: each process's :class:`Recorder`, and on the master (or the only process) the
+"""A locust run's live figures: each process's :class:`Feed`, and on the master (or the only process) the
 :class:`Board` they feed, served at ``--metrics-port``, logged as a progress line and kept in ``live.json``.
 
-A worker drains its recorder to the master every :data:`DRAIN_S` seconds (a custom message,
+A worker drains its feed to the master every :data:`DRAIN_S` seconds (a custom message,
 ``slowcheck_live``) and once more when its users report, so the master's last figures hold everything. The
-only process reads its own recorder directly. ``slowcheck load`` shows ``live.json``'s line while locust runs.
+only process reads its own feed directly. ``slowcheck load`` shows ``live.json``'s line while locust runs.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from slowcheck.errors import SlowcheckError
-from slowcheck.live import LIVE_FILE, Board, Recorder, serve
+from slowcheck.live import LIVE_FILE, Board, Feed, serve
 from slowcheck.load.options import LoadPlan
 
-__all__ = ["DRAIN_S", "LINE_S", "LIVE", "RECORDER", "Progress", "drain_to_master", "drain_every"]
+__all__ = ["DRAIN_S", "LINE_S", "LIVE", "FEED", "Progress", "drain_to_master", "drain_every"]
 
 log = logging.getLogger("slowcheck.load")
 
@@ -31,7 +31,7 @@ DRAIN_S = 2.0
 LINE_S = 5.0
 """The progress line's period, and ``live.json``'s."""
 
-RECORDER = Recorder()
+FEED = Feed()
 """This process's: the users' submissions and polls, and their poller pools' books."""
 
 
@@ -39,7 +39,7 @@ def drain_to_master(environment: Environment) -> None:
     """A worker's figures since its last drain, sent to the master (elsewhere they are read where they are)."""
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.send_message(LIVE, RECORDER.drain())
+        runner.send_message(LIVE, FEED.drain())
 
 
 def drain_every(environment: Environment, **_: Any) -> None:
@@ -65,7 +65,7 @@ class Progress:
         if isinstance(runner, MasterRunner):
             runner.register_message(LIVE, self._merge)
         else:
-            self.board.pull(RECORDER)
+            self.board.pull(FEED)
         if plan.metrics_port is not None:  # at init: a port in use stops the run before anything is sent
             try:
                 url, self._stop_server = serve(self.board, plan.metrics_port)

@@ -11,7 +11,7 @@ import gevent.pool
 
 from slowcheck import api
 from slowcheck.load import answers
-from slowcheck.load.harness.progress import RECORDER
+from slowcheck.load.harness.progress import FEED
 from slowcheck.load.harness.users import error_name, headers_of, said
 from slowcheck.load.policies import Policy
 from slowcheck.load.pollbook import Completed, Outstanding, PollBook
@@ -36,8 +36,8 @@ class Tracker:
         completed: Completed | None = None,
     ) -> None:
         self.user, self.policy = user, policy
-        self.book = PollBook(policy, samples, completed, RECORDER)
-        RECORDER.watch(self.book.in_flight)
+        self.book = PollBook(policy, samples, completed, FEED)
+        FEED.watch(self.book.in_flight)
         self.samples = samples
         self.wakeup = gevent.event.Event()
         self.idle = gevent.event.Event()
@@ -88,7 +88,7 @@ class Tracker:
         ) as response:
             status = int(response.status_code or STATUS_TRANSPORT_ERROR)
             self.user.samples.sent(sent_at, "poll", status, said(status, response.content))
-            RECORDER.answered("poll", status)
+            FEED.answered("poll", status)
             record = answers.load_json(response.content) if status == 200 else None
             reading = self.book.answered(item, status, headers_of(response), record, time.time())
             if reading == "limited":

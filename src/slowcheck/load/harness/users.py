@@ -23,7 +23,7 @@ from locust.runners import WorkerRunner
 from slowcheck import api
 from slowcheck.load import answers, journal
 from slowcheck.load.harness.collector import JOURNAL, MESSAGE
-from slowcheck.load.harness.progress import RECORDER, drain_to_master
+from slowcheck.load.harness.progress import FEED, drain_to_master
 from slowcheck.load.harness.receiver import HookReceiver
 from slowcheck.load.harness.wiring import plan_in
 from slowcheck.load.limits import Gate, named
@@ -153,12 +153,12 @@ class SlowUser(FastHttpUser):
                 if delay > _TIMER_RESOLUTION:
                     gevent.sleep(delay)
                 elif delay < -_LATE:
-                    RECORDER.offered(dropped=True)
+                    FEED.offered(dropped=True)
                     samples.dropped += 1
                     if dropped is not None:
                         dropped(index, at)
                     continue
-                RECORDER.offered()
+                FEED.offered()
                 self.inflight += 1
                 try:
                     fire(index, min(at, time.time()))
@@ -199,7 +199,7 @@ class SlowUser(FastHttpUser):
                 validate_every=self.plan.validate_every,
                 error=error_name(response),
             )
-            RECORDER.answered("submit", status, accepted=generation_id is not None)
+            FEED.answered("submit", status, accepted=generation_id is not None)
             if failure is None:
                 response.success()
             else:
