@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families as prometheu
 
 from slowcheck.errors import ConfigError
 from slowcheck.live import Board, Feed, last_line, parse_address, serve
+from slowcheck.load.batch import _Live
 from slowcheck.load.command import progress
 from slowcheck.load.options import LoadPlan
 from slowcheck.load.policies import POLICIES
@@ -32,7 +33,7 @@ def _worker(offered: int, accepted: int, limited: int, finished: list[tuple[str,
     for index in range(offered):
         feed.offered(dropped=index >= accepted + limited)
     for _ in range(accepted):
-        feed.answered("submit", 202, accepted=True)
+        feed.answered("submit", 202, accepted=1)
     for _ in range(limited):
         feed.answered("submit", 429)
     for state, queue, e2e, tokens in finished:
@@ -100,7 +101,8 @@ def test_a_poll_book_counts_in_flight_by_the_last_state_read_and_tells_completio
     book.answered(book.outstanding["a"], 200, {"content-type": "application/json"}, record, 105.0)
     assert book.in_flight() == {UNREAD: 1}
     drained = feed.drain()
-    [(_, state, queue, e2e, tokens)] = drained["finished"]
+    [(_, state, queue, e2e, tokens, count)] = drained["finished"]
+    assert count == 1
     assert (state, queue, e2e, tokens) == ("Success", 2.0, 4.0, 7)
 
 
@@ -174,3 +176,19 @@ def test_slowcheck_load_shows_the_live_line_beside_the_time(tmp_path: Any, capsy
         tick(12.0)
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["  jobs: 1 s of about 30 s", "  jobs: 12 s of about 30 s | 5 s: 3 offered, 3 accepted"]
+
+
+def test_a_batchs_lines_are_its_live_submissions_and_completions() -> None:
+    with _Live(None) as live:
+        live.offered(100)
+        live.answered("submit", 200, accepted=100)
+        live.read({"status": "validating", "request_counts": {"total": 100, "completed": 0, "failed": 0}})
+        live.read({"status": "in_progress", "request_counts": {"total": 100, "completed": 40, "failed": 2}})
+        middle = live.board.figures()
+        live.read({"status": "completed", "request_counts": {"total": 100, "completed": 97, "failed": 3}})
+        end = live.board.figures()
+    assert middle["submissions"]["accepted"] == 100
+    assert middle["completions"] == {"Failed": 2, "Success": 40}
+    assert middle["in_flight"] == {"in_progress": 58}
+    assert end["completions"] == {"Failed": 3, "Success": 97}
+    assert end["in_flight"] == {}

@@ -65,20 +65,20 @@ class Feed:
         self._finished: list[list[Any]] = []
         self._in_flight: list[Callable[[], Mapping[str, int]]] = []
 
-    def offered(self, *, dropped: bool = False) -> None:
-        """An arrival came due: sent, or ``dropped`` when no sender was free for it."""
+    def offered(self, count: int = 1, *, dropped: bool = False) -> None:
+        """Arrivals came due (a batch: its lines): sent, or ``dropped`` when no sender was free for them."""
         with self._lock:
-            self._counts["offered"] += 1
+            self._counts["offered"] += count
             if dropped:
-                self._counts["dropped"] += 1
+                self._counts["dropped"] += count
 
-    def answered(self, request: str, status: int, *, accepted: bool = False) -> None:
-        """A ``submit`` or ``poll`` was answered with ``status`` (0: no usable answer came)."""
+    def answered(self, request: str, status: int, *, accepted: int = 0) -> None:
+        """A ``submit`` or ``poll`` was answered with ``status`` (0: no usable answer came); ``accepted``: the
+        submissions it acknowledged (a single one's ack 1, a batch's creation its lines)."""
         with self._lock:
             if request == "poll":
                 self._counts["polls"] += 1
-            if accepted:
-                self._counts["accepted"] += 1
+            self._counts["accepted"] += accepted
             if status == 429:
                 self._counts[f"rate_limited:{request}"] += 1
             elif status == _STATUS_TRANSPORT_ERROR:
@@ -86,10 +86,13 @@ class Feed:
             elif not 200 <= status < 300 and status != 404:  # a 404 is the documented "not visible yet"
                 self._counts[f"errors:{request}"] += 1
 
-    def finished(self, state: str, *, queue_s: float | None, e2e_s: float | None, tokens: int | None) -> None:
-        """A job seen terminal, with its latencies (None when the record lacks a time) and output tokens."""
+    def finished(
+        self, state: str, *, queue_s: float | None, e2e_s: float | None, tokens: int | None, count: int = 1
+    ) -> None:
+        """Jobs seen terminal (``count`` of them: a batch's lines), with their latencies (None when the record
+        lacks a time) and output tokens."""
         with self._lock:
-            self._finished.append([self._clock(), state, queue_s, e2e_s, tokens or 0])
+            self._finished.append([self._clock(), state, queue_s, e2e_s, tokens or 0, count])
 
     def finished_record(self, record: Mapping[str, Any], created: float) -> None:
         """A generation's terminal record, and when it was created (epoch seconds: the ack's ``created``, else the
@@ -144,14 +147,14 @@ class Board:
     def merge(self, drained: Mapping[str, Any], source: str = "local") -> None:
         with self._lock:
             self.counts.update(drained.get("counts") or {})
-            for at, state, queue_s, e2e_s, tokens in drained.get("finished") or []:
-                self.completions[state] += 1
+            for at, state, queue_s, e2e_s, tokens, count in drained.get("finished") or []:
+                self.completions[state] += count
                 self.counts["output_tokens"] += tokens
                 for name, value in (("queue", queue_s), ("e2e", e2e_s)):
                     if value is not None:
                         self.sums[name] += value
                         self.sums[f"{name}_count"] += 1
-                self._recent.append([at, state, queue_s, e2e_s, tokens])
+                self._recent.append([at, state, queue_s, e2e_s, tokens, count])
             self._in_flight[source] = dict(drained.get("in_flight") or {})
 
     def figures(self) -> dict[str, Any]:
@@ -188,7 +191,7 @@ class Board:
                 }  # fmt: skip
                 for name, column in (("queue", 2), ("e2e", 3))
             },
-            "completions_per_s": round(len(recent) / span, 3),
+            "completions_per_s": round(sum(r[5] for r in recent) / span, 3),
             "output_tokens_per_s": round(sum(r[4] for r in recent) / span, 3),
         }
 

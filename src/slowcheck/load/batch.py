@@ -9,6 +9,7 @@ result files: every ``custom_id`` answered exactly once, or counted as an error.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
@@ -22,6 +23,7 @@ import httpx
 from slowcheck import __version__, _json, api
 from slowcheck.errors import ConfigError, SlowcheckError
 from slowcheck.hints import hint_seconds
+from slowcheck.live import Board, Feed, serve
 from slowcheck.load import thresholds as threshold_rules
 from slowcheck.network import Network, failure
 
@@ -99,27 +101,38 @@ def run(
     thresholds: list[str],
     report_dir: Path,
     network: Network | None = None,
+    metrics_port: str | None = None,
 ) -> dict[str, Any]:
     """Upload, create, read until the batch ends (or ``timeout`` s); the summary, written with its page. The
-    Batch API is reached as ``network`` says (the environment's trust and proxies when None)."""
+    Batch API is reached as ``network`` says (the environment's trust and proxies when None). With
+    ``metrics_port``, the live figures are served while it runs: the lines offered and accepted, the batch's
+    reads, its lines completed and failed, and those still in flight under the batch's status."""
     checked = [threshold_rules.parse(expr, skeleton()) for expr in thresholds]
     lines, size, endpoint = _census(input_file)
     if lines == 0:
         raise ConfigError(f"--input {input_file}: no request in it")
     began = time.monotonic()
-    with httpx.Client(base_url=root, timeout=600, **(network or Network()).httpx_options()) as client:
+    with (
+        _Live(metrics_port) as feed,
+        httpx.Client(base_url=root, timeout=600, **(network or Network()).httpx_options()) as client,
+    ):
         client.headers["Authorization"] = f"Bearer {key}"  # beside --header's
         uploaded, refused, waited = _upload(client, input_file)
         upload_s = time.monotonic() - began - waited
         body = {"input_file_id": uploaded["id"], "endpoint": endpoint, "completion_window": "24h",
                 "metadata": {"slowcheck": "load batch"}}  # fmt: skip
         created_at = time.monotonic()
+        feed.offered(lines)
         batch = _call(client, "POST", api.BATCHES, json=body)
+        feed.answered("submit", 200, accepted=lines)  # _call raised on anything but a batch
+        feed.read(batch)
         reads = [(0.0, batch)]
         while batch.get("status") not in _TERMINAL and time.monotonic() - created_at < timeout:
             answer = client.get(f"{api.BATCHES}/{batch['id']}")
+            feed.answered("poll", answer.status_code)
             hint = hint_seconds(dict(answer.headers))
             batch = _checked_json(answer, "GET /v1/batches/{id}")
+            feed.read(batch)
             reads.append((time.monotonic() - created_at, batch))
             time.sleep(min(poll_interval, hint) if hint is not None else poll_interval)
         results = _answered(client, batch) if batch.get("status") in _TERMINAL else None
@@ -141,6 +154,44 @@ def run(
 
     (report_dir / "index.html").write_text(render(summary), encoding="utf-8")
     return summary
+
+
+class _Live(contextlib.AbstractContextManager["_Live"]):
+    """The batch's live figures: its lines as submissions and completions, served while it runs."""
+
+    def __init__(self, address: str | None) -> None:
+        self.feed, self.board = Feed(), Board()
+        self.board.pull(self.feed)
+        self.counts: dict[str, int] = {"completed": 0, "failed": 0}
+        self.flying: dict[str, int] = {}
+        self.feed.watch(lambda: self.flying)
+        self._stop = serve(self.board, address)[1] if address is not None else None
+
+    def __exit__(self, *_: object) -> None:
+        if self._stop is not None:
+            self._stop()
+
+    def offered(self, lines: int) -> None:
+        self.feed.offered(lines)
+
+    def answered(self, request: str, status: int, *, accepted: int = 0) -> None:
+        self.feed.answered(request, status, accepted=accepted)
+
+    def read(self, batch: dict[str, Any]) -> None:
+        """A read of the batch: the lines that ended since the last one, and those left under its status."""
+        counts = batch.get("request_counts") or {}
+        for name, state in (("completed", "Success"), ("failed", "Failed")):
+            now = _count(counts, name)
+            if now > self.counts[name]:
+                self.feed.finished(state, queue_s=None, e2e_s=None, tokens=None, count=now - self.counts[name])
+                self.counts[name] = now
+        left = max(0, _count(counts, "total") - self.counts["completed"] - self.counts["failed"])
+        self.flying = {str(batch.get("status")): left} if left else {}
+
+
+def _count(counts: dict[str, Any], name: str) -> int:
+    value = counts.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _figures(

@@ -153,7 +153,8 @@ def _batch(
         print(f"slowcheck load: batch of {source} against {endpoint.label}", flush=True)
         summary = load_batch.run(batch_root, endpoint.label, endpoint.key, input_file=source,
                                  poll_interval=plan.poll_interval, timeout=plan.timeout,
-                                 thresholds=list(plan.threshold), report_dir=report_dir, network=network)  # fmt: skip
+                                 thresholds=list(plan.threshold), report_dir=report_dir, network=network,
+                                 metrics_port=plan.metrics_port)  # fmt: skip
         redact_folder(report_dir, [*endpoint.keys, *network.secrets()], announce="slowcheck load")
     return summary
 

@@ -97,7 +97,8 @@ class Judge:
         if relayed.method == "POST" and where.surface in ("submit", "group"):
             self.live.offered()
             ack = relayed.response_json() if 200 <= status < 300 else None
-            self.live.answered("submit", status, accepted=isinstance(ack, dict) and isinstance(ack.get("id"), str))
+            acked = isinstance(ack, dict) and isinstance(ack.get("id"), str)
+            self.live.answered("submit", status, accepted=int(acked))
         elif relayed.method == "GET" and where.surface == "poll":
             self.live.answered("poll", status)
 

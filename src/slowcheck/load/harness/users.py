@@ -158,7 +158,6 @@ class SlowUser(FastHttpUser):
                     if dropped is not None:
                         dropped(index, at)
                     continue
-                FEED.offered()
                 self.inflight += 1
                 try:
                     fire(index, min(at, time.time()))
@@ -172,6 +171,7 @@ class SlowUser(FastHttpUser):
         gevent.joinall(senders, timeout=None)
 
     def submit(self, kind: api.Kind, body: bytes, at: float) -> Offer:
+        FEED.offered()  # every scenario's submissions pass here (the dropped ones are counted where they drop)
         sent_at = time.time()
         with self.client.post(
             api.SUBMIT.get(kind, api.EMBEDDINGS),
@@ -199,7 +199,7 @@ class SlowUser(FastHttpUser):
                 validate_every=self.plan.validate_every,
                 error=error_name(response),
             )
-            FEED.answered("submit", status, accepted=generation_id is not None)
+            FEED.answered("submit", status, accepted=int(generation_id is not None))
             if failure is None:
                 response.success()
             else:
