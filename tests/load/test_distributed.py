@@ -70,8 +70,10 @@ def _read(folder: Path) -> dict[str, Any]:
 
 
 def test_a_master_with_workers_elsewhere_has_the_figures_of_a_local_run(tmp_path: Path) -> None:
-    # Fixed times, so two runs of the plan have the same latencies to find (the harness's own jitter aside).
-    with mock(queue_time=Span(0.3, 0.3), run_time=Span(0.4, 0.4)) as target:
+    # Fixed times, so two runs of the plan have the same latencies to find; long enough that a busy machine's
+    # late timers (tens of ms) stay well inside 10 %. Queue, run and e2e are the server's times; accept and
+    # notice are the harness's own and vary with the machine's load, not with where the figures were made.
+    with mock(queue_time=Span(1.0, 1.0), run_time=Span(1.5, 1.5)) as target:
         done, folders = _distributed(target.url, tmp_path)
         seen = target.stats()["generations"].get("Success", 0)
         local = slowcheck(tmp_path / "local", "load", "jobs", "--base-url", target.url, "--api-key", KEY, *_PLAN,
