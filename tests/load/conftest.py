@@ -3,9 +3,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,45 @@ def slowcheck(folder: Path, *argv: str, timeout: float = 180) -> Run:
 @pytest.fixture
 def report_dir(tmp_path: Path) -> Path:
     return tmp_path / "report"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def master_and_workers(
+    scenario: str, host: str, argv: Sequence[str], folders: Sequence[Path], *, timeout: float = 180
+) -> subprocess.CompletedProcess[bytes]:
+    """The documented multi-machine commands on one machine: ``locust --master`` with ``argv`` in
+    ``folders[0]``, and a ``--worker`` in each other folder (its own ``--report-dir report`` there); the master's
+    exit code and output, every process stopped."""
+    port = str(free_port())
+    locustfile = str(REPO / "load" / f"{scenario}.py")
+    env = {"SLOWCHECK_API_KEY": KEY, "PATH": "/usr/bin:/bin"}
+    workers = len(folders) - 1
+    master = subprocess.Popen(
+        [
+            sys.executable, "-m", "locust", "-f", locustfile, "--master", "--master-bind-host", "127.0.0.1",
+            "--master-bind-port", port, "--headless", "-u", str(workers), "-r", str(workers), "--expect-workers",
+            str(workers), "--host", host, *argv,
+        ],
+        env=env, cwd=folders[0], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    worker = [sys.executable, "-m", "locust", "-f", locustfile, "--worker", "--master-host", "127.0.0.1",
+              "--master-port", port, "--report-dir", "report"]  # fmt: skip
+    started = [
+        subprocess.Popen(worker, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for folder in folders[1:]
+    ]
+    try:
+        output, _ = master.communicate(timeout=timeout)
+    finally:
+        for process in [master, *started]:
+            if process.poll() is None:
+                process.kill()
+        for process in started:
+            process.wait(timeout=30)
+    assert master.returncode is not None
+    return subprocess.CompletedProcess(master.args, master.returncode, output)

@@ -4,7 +4,6 @@ machines), give the master a local run's figures; and the master's live figures 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from slowcheck.mock import Span
-from tests.load.conftest import KEY, REPO, mock, slowcheck
+from tests.load.conftest import KEY, REPO, free_port, master_and_workers, mock, slowcheck
 
 pytestmark = pytest.mark.slow
 
@@ -24,45 +23,14 @@ _PLAN = ("--rate", "20", "--duration", "5", "--drain", "60")
 """100 jobs at 20 a second, every one followed to its end."""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _distributed(url: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[bytes], list[Path]]:
     """``locust --master`` and two ``--worker``s, each process in its own working folder with its own
     ``--report-dir``: nothing on disk is shared."""
-    port = str(_free_port())
-    scenario = str(REPO / "load" / "jobs.py")
-    env = {"SLOWCHECK_API_KEY": KEY, "PATH": "/usr/bin:/bin"}
     folders = [tmp_path / name for name in ("master", "worker-1", "worker-2")]
     for folder in folders:
         folder.mkdir()
-    master = subprocess.Popen(
-        [
-            sys.executable, "-m", "locust", "-f", scenario, "--master", "--master-bind-host", "127.0.0.1",
-            "--master-bind-port", port, "--headless", "-u", "2", "-r", "2", "--expect-workers", "2", "--host", url,
-            "--run-time", "120s", *_PLAN, "--report-dir", "report",
-        ],
-        env=env, cwd=folders[0], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    worker = [sys.executable, "-m", "locust", "-f", scenario, "--worker", "--master-host", "127.0.0.1",
-              "--master-port", port, "--report-dir", "report"]  # fmt: skip
-    workers = [
-        subprocess.Popen(worker, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for folder in folders[1:]
-    ]
-    try:
-        output, _ = master.communicate(timeout=180)
-    finally:
-        for process in [master, *workers]:
-            if process.poll() is None:
-                process.kill()
-        for worker in workers:
-            worker.wait(timeout=30)
-    assert master.returncode is not None
-    return subprocess.CompletedProcess(master.args, master.returncode, output), folders
+    done = master_and_workers("jobs", url, ["--run-time", "120s", *_PLAN, "--report-dir", "report"], folders)
+    return done, folders
 
 
 def _read(folder: Path) -> dict[str, Any]:
@@ -99,7 +67,7 @@ def test_a_master_with_workers_elsewhere_has_the_figures_of_a_local_run(tmp_path
 
 def test_live_figures_are_scraped_while_a_two_process_run_goes(tmp_path: Path) -> None:
     """--metrics-port: the master serves every worker's figures while the run goes; its last ones are the run's."""
-    port = _free_port()
+    port = free_port()
     report = tmp_path / "report"
     command = [
         sys.executable, "-m", "slowcheck", "load", "jobs", "--rate", "20", "--duration", "6", "--processes", "2",

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ from starlette.routing import Route
 
 from slowcheck.background import serve_in_background
 from tests.docs_server import MODELS, Habits, create_app
-from tests.load.conftest import KEY, REPO, mock, slowcheck
+from tests.load.conftest import KEY, REPO, Run, master_and_workers, mock, slowcheck
 
 pytestmark = pytest.mark.slow
 
@@ -138,60 +135,15 @@ def test_a_probe_cut_short_of_two_windows_is_inconclusive(report_dir: Path) -> N
     assert "Inconclusive" in (report_dir / "index.html").read_text(encoding="utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_master_with_two_workers_as_locust_runs_them(tmp_path: Path) -> None:
     """The documented multi-machine commands, here on one machine."""
-    port = _free_port()
-    scenario = str(REPO / "load" / "submit.py")
-    env = {"SLOWCHECK_API_KEY": KEY, "PATH": "/usr/bin:/bin"}
     with mock() as target:
-        master = subprocess.Popen(
-            [
-                sys.executable, "-m", "locust", "-f", scenario, "--master", "--master-bind-host", "127.0.0.1",
-                "--master-bind-port", str(port), "--headless", "-u", "2", "-r", "2", "--expect-workers", "2",
-                "--host", target.url, "--run-time", "60s", "--rate", "30", "--duration", "3",
-                "--report-dir", str(tmp_path),
-            ],
-            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        done = master_and_workers(
+            "submit", target.url, ["--run-time", "60s", "--rate", "30", "--duration", "3", "--report-dir",
+                                   str(tmp_path)], [REPO, REPO, REPO], timeout=120,
         )  # fmt: skip
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "locust",
-                    "-f",
-                    scenario,
-                    "--worker",
-                    "--master-host",
-                    "127.0.0.1",
-                    "--master-port",
-                    str(port),
-                ],
-                env=env,
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            for _ in range(2)
-        ]
-        try:
-            output, _ = master.communicate(timeout=120)
-        finally:
-            for process in [master, *workers]:
-                if process.poll() is None:
-                    process.kill()
-            for worker in workers:
-                worker.wait(timeout=30)
         stats = target.stats()
-    assert master.returncode == 0, output.decode(errors="replace")[-2000:]
-    from tests.load.conftest import Run
-
+    assert done.returncode == 0, done.stdout.decode(errors="replace")[-2000:]
     summary = Run(0, "", "", tmp_path).summary
     assert summary["settings"]["users_reported"] == 2
     dropped = summary["submit"]["dropped"]  # no sender free at an arrival's time: a busy machine, a few at most
