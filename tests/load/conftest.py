@@ -3,10 +3,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,11 +91,18 @@ def free_port() -> int:
 
 
 def master_and_workers(
-    scenario: str, host: str, argv: Sequence[str], folders: Sequence[Path], *, timeout: float = 180
+    scenario: str,
+    host: str,
+    argv: Sequence[str],
+    folders: Sequence[Path],
+    *,
+    timeout: float = 180,
+    terminate_when: Callable[[], bool] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """The documented multi-machine commands on one machine: ``locust --master`` with ``argv`` in
     ``folders[0]``, and a ``--worker`` in each other folder (its own ``--report-dir report`` there); the master's
-    exit code and output, every process stopped."""
+    exit code and output, every process stopped. ``terminate_when``: the master gets SIGTERM (as docker and
+    Kubernetes stop it) once this says so."""
     port = str(free_port())
     locustfile = str(REPO / "load" / f"{scenario}.py")
     env = {"SLOWCHECK_API_KEY": KEY, "PATH": "/usr/bin:/bin"}
@@ -113,12 +122,21 @@ def master_and_workers(
         for folder in folders[1:]
     ]
     try:
+        if terminate_when is not None:
+            deadline = time.monotonic() + timeout
+            while master.poll() is None and not terminate_when() and time.monotonic() < deadline:
+                time.sleep(0.1)  # checking a file the run writes, not standing in for it
+            master.send_signal(signal.SIGTERM)
         output, _ = master.communicate(timeout=timeout)
     finally:
         for process in [master, *started]:
             if process.poll() is None:
                 process.kill()
-        for process in started:
-            process.wait(timeout=30)
+        for process in started:  # a worker the master did not tell to quit waits a minute for its heartbeat
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     assert master.returncode is not None
     return subprocess.CompletedProcess(master.args, master.returncode, output)

@@ -71,8 +71,9 @@ class Journal:
 
 
 class Shipment:
-    """A user's rows on their way to the master's journal: ``send({"share": ..., "rows": [...]})`` at least every
-    second and on close, in order (locust delivers one worker's messages in the order they were sent)."""
+    """A user's rows on their way to the master's journal: ``send({"share": ..., "rows": [...]})`` when a second
+    has passed since the last (checked as rows come, and by the owner's timer in a lull) and on close, in order
+    (locust delivers one worker's messages in the order they were sent)."""
 
     def __init__(self, send: Callable[[dict[str, Any]], None], share: int) -> None:
         self._send, self.share = send, share
@@ -87,8 +88,8 @@ class Shipment:
 
     def flush(self) -> None:
         if self._buffer:
-            rows, self._buffer = self._buffer, []
-            self._send({"share": self.share, "rows": rows})
+            self._send({"share": self.share, "rows": self._buffer})
+            self._buffer = []  # after the send: rows a failed send raised on are still here
         self._sent = time.monotonic()
 
     def close(self) -> None:

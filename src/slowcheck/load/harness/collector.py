@@ -6,6 +6,10 @@ the exit code from the thresholds. A jobs run's users ship their journal rows as
 (``slowcheck_journal``): the collector writes them into the report folder, which is the master's own, so
 workers on other machines need no shared disk. Locust delivers one worker's messages in order: its last rows
 are in before its samples.
+
+A run stopped before every user reported (Ctrl-C, SIGTERM as docker and Kubernetes stop a master,
+``--run-time``) first asks the users to stop and waits a while for their last rows and samples: locust fires
+``quitting`` before it stops its workers, and would otherwise write the summary without them.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 from locust.env import Environment
+from locust.rpc import Message
 from locust.runners import MasterRunner
 
 from slowcheck.errors import SlowcheckError
@@ -31,6 +37,8 @@ log = logging.getLogger("slowcheck.load")
 
 MESSAGE = "slowcheck_samples"
 JOURNAL = "slowcheck_journal"
+_LAST_WORDS_S = 30.0
+"""How long a master stopped early waits for its users' last rows and samples."""
 
 
 @dataclass
@@ -47,6 +55,8 @@ class Collector:
     written: bool = False
     journals: dict[int, journal.Journal] = field(default_factory=dict)
     """A jobs run's journal, one file per share, as the users' shipments bring the rows."""
+    stopped_early: bool = False
+    all_in: gevent.event.Event = field(default_factory=gevent.event.Event)
 
     def __post_init__(self) -> None:
         if self.plan.scenario == "jobs" and self.plan.resume is None:
@@ -69,6 +79,13 @@ class Collector:
 
     def rows(self, environment: Environment, msg: Any, **_: Any) -> None:
         share = int(msg.data["share"])
+        if self.written:  # too late for the summary, not for the journal (and a --resume reading it)
+            log.warning("slowcheck: journal rows of share %d came after the summary was written", share)
+            late = journal.Journal(self.directory, share, resume=True)
+            for row in msg.data["rows"]:
+                late.write(row)
+            late.close()
+            return
         book = self.journals.get(share)
         if book is None:
             book = self.journals[share] = journal.Journal(self.directory, share, resume=self.plan.resume is not None)
@@ -79,11 +96,37 @@ class Collector:
         self.samples.merge(Samples.from_dict(msg.data))
         self.reported += 1
         if self.reported >= self.expected:
+            self.all_in.set()
             gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+
+    def stopping(self, environment: Environment, **_: Any) -> None:
+        """``test_stopping``: on a master stopped before every user reported, the workers are told to quit now
+        (their users report as they stop) and their last words awaited. The only process's users stop right
+        after."""
+        if isinstance(environment.runner, MasterRunner):
+            self._gather(environment.runner)
+
+    def _gather(self, runner: MasterRunner) -> None:
+        if self.stopped_early or self.reported >= self.expected:
+            return
+        self.stopped_early = True
+        # quit, not stop: a stopped worker is soon ready again, and a master still running would spawn it a new
+        # user, which would start its share of the plan over. A worker quitting stops its users first.
+        for client in runner.clients.all:
+            runner.server.send_to_client(Message("quit", None, client.id))  # type: ignore[no-untyped-call]
+        if not self.all_in.wait(timeout=_LAST_WORDS_S):
+            log.warning("slowcheck: %d of %d users reported before the run ended", self.reported, self.expected)
 
     def write(self, environment: Environment, **_: Any) -> None:
         if self.written:
             return
+        runner = environment.runner
+        if not self.stopped_early and self.reported < self.expected:  # Ctrl-C or SIGTERM: quitting comes first
+            if isinstance(runner, MasterRunner):
+                self._gather(runner)
+            elif runner is not None:
+                self.stopped_early = True
+                runner.stop()  # the only process's users report as they stop
         self.written = True
         for book in self.journals.values():
             book.close()

@@ -44,6 +44,7 @@ class Tracker:
         self.idle.set()
         self.pool = gevent.pool.Pool(pollers)
         self.loop = gevent.spawn(self._dispatch)
+        user.halts.append(self.close)
 
     def add(self, generation_id: str, submitted_at: float, job: int = -1, created: float | None = None) -> None:
         self.idle.clear()

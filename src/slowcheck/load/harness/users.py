@@ -83,6 +83,8 @@ class SlowUser(FastHttpUser):
         self.reported = False
         self.journal: journal.Shipment | None = None
         """A jobs run's rows, on their way to the master's journal."""
+        self.halts: list[Callable[[], None]] = []
+        """What stops this user's own greenlets (senders, poller pools) when it is stopped early."""
         self.acks = 0
         key = api.api_key(None) or ""
         self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -104,6 +106,10 @@ class SlowUser(FastHttpUser):
         gevent.sleep(1)  # done: wait for the master to stop the run
 
     def on_stop(self) -> None:
+        # Stopped before its share was done (Ctrl-C, SIGTERM, --run-time): its senders and pollers are greenlets
+        # of their own, which would go on sending after the report; they stop first.
+        for halt in self.halts:
+            halt()
         self.report()
 
     def report(self) -> None:
@@ -123,8 +129,16 @@ class SlowUser(FastHttpUser):
         """This share's journal rows, shipped to the master (or the only process), which writes the journal."""
         runner = self.environment.runner
         assert runner is not None
-        self.journal = journal.Shipment(lambda batch: runner.send_message(JOURNAL, batch), self.share)
-        return self.journal
+        shipment = self.journal = journal.Shipment(lambda batch: runner.send_message(JOURNAL, batch), self.share)
+
+        def timer() -> None:  # a lull (a long drain) must not hold rows back
+            while not shipment.closed:
+                gevent.sleep(journal.FLUSH_SECONDS)
+                if not shipment.closed:
+                    shipment.flush()
+
+        gevent.spawn(timer)
+        return shipment
 
     # -- submissions
 
@@ -168,6 +182,7 @@ class SlowUser(FastHttpUser):
                     self.inflight -= 1
 
         senders = [gevent.spawn(sender) for _ in range(self.plan.max_inflight)]
+        self.halts.append(lambda: gevent.killall(senders, block=False))
         gevent.joinall(senders, timeout=None)
 
     def submit(self, kind: api.Kind, body: bytes, at: float) -> Offer:

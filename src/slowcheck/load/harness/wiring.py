@@ -65,6 +65,7 @@ def install(scenario: Scenario) -> None:
         runner.register_message(JOURNAL, collector.rows)
         events.test_start.add_listener(collector.start)  # type: ignore[no-untyped-call]
         events.quitting.add_listener(collector.write)  # type: ignore[no-untyped-call]
+        events.test_stopping.add_listener(collector.stopping)  # type: ignore[no-untyped-call]
         live = progress.Progress(environment, plan, folder)
         events.test_start.add_listener(live.start)  # type: ignore[no-untyped-call]
         events.quitting.add_listener(live.stop)  # type: ignore[no-untyped-call]
