@@ -65,7 +65,31 @@ def test_one_figure_three_times_worse_is_named_and_exits_1(tmp_path: Path, capsy
     assert len(worse) == 1, lines
     assert worse[0].split()[1] == "jobs.latency_s.e2e.p99"
     assert "12.0 (10.0..14.0) -> 39.0 (33.0..45.0)" in worse[0], worse[0]
-    assert "(+225 %), beyond the spread 12" in worse[0], worse[0]
+    assert "(+225 %), beyond the spread 4" in worse[0], worse[0]
+
+
+def test_a_new_side_worse_and_noisier_does_not_hide_behind_its_own_spread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = _runs(tmp_path / "old", OLD)
+    new = _runs(tmp_path / "new", NEW | {"p99": (11.0, 20.0, 40.0)})  # median 20 against 12; spread 29 against 4
+    assert main(["report", "compare", "--old", *map(str, old), "--new", *map(str, new)]) == 1
+    worse = [line for line in _out(capsys) if line.startswith("WORSE")]
+    assert [line.split()[1] for line in worse] == ["jobs.latency_s.e2e.p99"]
+    assert "beyond the spread 4" in worse[0], worse[0]
+
+
+def test_a_figure_most_new_runs_did_not_measure_is_worse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = _runs(tmp_path / "old", OLD), _runs(tmp_path / "new", OLD)
+    for path in new[1:]:  # two of three runs completed nothing: no e2e p99
+        summary = json.loads((path / "summary.json").read_text())
+        summary["jobs"]["latency_s"]["e2e"]["p99"] = None
+        (path / "summary.json").write_text(json.dumps(summary))
+    assert main(["report", "compare", "--old", *map(str, old), "--new", *map(str, new)]) == 1
+    worse = [line for line in _out(capsys) if line.startswith("WORSE")]
+    assert len(worse) == 1, worse
+    assert worse[0].split()[1] == "jobs.latency_s.e2e.p99"
+    assert worse[0].endswith("not measured in 2 of 3 runs"), worse[0]
 
 
 def test_a_repeat_folder_is_one_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,6 +146,7 @@ def test_jobs_figures_are_compared_by_their_direction_and_counts_are_not(tmp_pat
         (["{a}", "{a}", "--tolerance", "submit.nothing=5"], "no compared figure has that name"),
         (["{a}", "--old", "{a}", "--new", "{a}"], "not both"),
         (["--old", "{a}"], "both --old DIR... and --new DIR..."),
+        (["{a}", "{odd}"], "a summary.json of these runs is not one slowcheck wrote (KeyError"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -129,7 +154,11 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     _runs(tmp_path / "a", OLD)
     (tmp_path / "empty").mkdir()
-    folders = {name: str(tmp_path / name) for name in ("a", "missing", "empty")}
+    odd = _runs(tmp_path / "odd", OLD)[0]
+    summary = json.loads((odd / "summary.json").read_text())
+    summary["thresholds"] = [{"expr": "submit.errors<5"}]  # no "passed": not a summary slowcheck wrote
+    (odd / "summary.json").write_text(json.dumps(summary))
+    folders = {name: str(tmp_path / name) for name in ("a", "missing", "empty", "odd")}
     assert main(["report", "compare", *(arg.format(**folders) for arg in argv)]) == 2
     err = capsys.readouterr().err
     assert says in err

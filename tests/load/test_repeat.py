@@ -4,7 +4,6 @@ usage errors; and one real repeat compared against itself."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,6 @@ def test_a_real_repeat_compared_with_itself_is_no_regression(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Three short submit runs against the embedded mock, then the folder compared against itself."""
-    started = time.monotonic()
     folder = tmp_path / "repeat"
     run = slowcheck(folder, "load", "submit", "--rate", "20", "--duration", "1", "--repeat", "3")
     assert run.code == 0, run.err + run.out
@@ -102,8 +100,7 @@ def test_a_real_repeat_compared_with_itself_is_no_regression(
 
     assert main(["report", "compare", str(folder), str(folder)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "3 runs against 3 runs: medians compared; a change counts beyond both sides' spread (max - min) and the "
+        "3 runs against 3 runs: medians compared; a change counts beyond the old side's spread (max - min) and the "
         "tolerance",
         "no figure moved beyond the spread and the tolerance",
     ]
-    assert time.monotonic() - started < 60, "three one-second runs"

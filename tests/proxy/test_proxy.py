@@ -6,7 +6,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -255,13 +255,22 @@ def test_no_false_alarm_against_a_docs_shaped_api() -> None:
     assert {"ACK-SHAPE", "LIFE-RECORD-SCHEMA", "LIFE-STATES-FORWARD", "LIFE-REQUEST-ECHO", "LIFE-RESPONSE-ID"} <= held
 
 
-def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}, timeout=10).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _scrape(url: str, ready: Callable[[Scrape], bool]) -> Scrape:
+    """Scrapes until ``ready`` (the proxy judges an exchange just after relaying its answer), for 10 s at most."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = httpx.get(url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}, timeout=10).text
+        found = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        if ready(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)  # a scrape interval
 
 
 def test_the_proxy_serves_live_figures_of_the_traffic_it_relays() -> None:
@@ -271,9 +280,9 @@ def test_the_proxy_serves_live_figures_of_the_traffic_it_relays() -> None:
             body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
             ids = [app.post("/slow/chat/completions", json=body).json()["id"] for _ in range(3)]
             refused = app.post("/slow/chat/completions", json={"model": MODEL})  # no messages: a 4xx
-            submitted = _scrape(proxy.metrics_url)
+            submitted = _scrape(proxy.metrics_url, lambda s: s[("slowcheck_submissions_offered_total", ())] >= 4)
             records = [_wait(app, generation_id) for generation_id in ids]
-        done = _scrape(proxy.metrics_url)
+        done = _scrape(proxy.metrics_url, lambda s: s[("slowcheck_e2e_seconds_count", ())] >= 3)
     assert 400 <= refused.status_code < 500
     assert submitted[("slowcheck_submissions_offered_total", ())] == 4
     assert submitted[("slowcheck_submissions_accepted_total", ())] == 3

@@ -9,6 +9,7 @@ from typing import Any
 from slowcheck import _json, api
 from slowcheck.load.samples import STATUS_TRANSPORT_ERROR, Samples
 from slowcheck.schemas import schema_set
+from slowcheck.timestamps import number_seconds
 from slowcheck.transient import is_transient_answer
 
 __all__ = ["ack_created", "load_json", "should_validate", "submission"]
@@ -31,10 +32,7 @@ def load_json(content: bytes | None) -> Any:
 def ack_created(content: bytes | None) -> float | None:
     """The ack's ``created`` in epoch seconds (documented in milliseconds; seconds are read as such)."""
     document = load_json(content)
-    created = document.get("created") if isinstance(document, dict) else None
-    if isinstance(created, bool) or not isinstance(created, int | float) or created <= 0:
-        return None
-    return created / 1000 if created > 1e11 else float(created)
+    return number_seconds(document.get("created") if isinstance(document, dict) else None)
 
 
 def submission(

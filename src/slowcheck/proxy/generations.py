@@ -20,6 +20,7 @@ from slowcheck.live import Feed
 from slowcheck.proxy.client import Clients, PollTiming
 from slowcheck.proxy.recording import Relayed
 from slowcheck.proxy.tally import Tally
+from slowcheck.timestamps import number_seconds
 
 __all__ = ["Followed", "FollowedGenerations"]
 
@@ -105,7 +106,9 @@ class FollowedGenerations:
             timing.terminal_at = relayed.ended
             self.clients.of(relayed).completions += 1
             if self.live is not None:
-                self.live.finished_record(read.record, followed.sent.created_ms / 1000)
+                # The ack's created, seconds or milliseconds as the API sent it (ACK-CREATED-MS judges which).
+                created = number_seconds(followed.sent.created_ms) or relayed.started
+                self.live.finished_record(read.record, created)
         followed.record = read.record
         if followed.event is not None:
             self.tally.checked(_PAYLOAD)

@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Compare report folders: figures of summary.json that moved the wrong way, and rules of "
         "results.json that held before and are violated now. Each side is one folder (OLD_DIR NEW_DIR), or "
         "several runs: a --repeat folder (its run-*/ folders) or several folders after --old and --new. With "
-        "several runs a figure is compared by its median, and a change counts only beyond both sides' spread "
-        "(max - min of their runs) and the tolerance; one run against one run knows no spread, and the tolerance "
+        "several runs a figure is compared by its median, and a change counts only beyond the old side's spread "
+        "(max - min of its runs) and the tolerance; one run against one run knows no spread, and the tolerance "
         "alone judges. Exit 1 if anything got worse, 0 if not, 2 for bad input.",
     )
     compared.add_argument("old", type=Path, nargs="?", metavar="OLD_DIR", help="the earlier run (or --repeat folder)")

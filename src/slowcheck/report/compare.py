@@ -3,8 +3,9 @@
 Each side is one report folder, a ``--repeat`` folder (its ``run-*/`` folders) or several folders. It reads each
 run's ``summary.json`` (a load run, or a ``slowcheck run``) and ``results.json`` (a contract run), whichever both
 sides have. A figure is compared by its median over the side's runs, and a change is called only when the medians
-differ by more than both sides' spread (``max - min``, the noise the runs showed: ``report.noise``) and by more
-than the tolerance (a percentage of OLD's median; global or per figure). One run against one run knows no spread:
+differ by more than the old side's spread (``max - min``, the noise the plan showed: ``report.noise``; the new
+side's when the old is one run) and by more than the tolerance (a percentage of OLD's median; global or per
+figure). A figure most of the new side's runs did not measure is worse. One run against one run knows no spread:
 the tolerance alone judges, and the output says so. A rule is worse when it held before and is violated now (by
 the outcome most of a side's runs had). Exit 1 when anything got worse, so CI can gate on it.
 """
@@ -90,7 +91,7 @@ class Comparison:
             head = "one run against one run: no spread known, only the tolerance judges"
         else:
             head = (f"{_runs(self.old_runs)} against {_runs(self.new_runs)}: medians compared; a change counts beyond "
-                    "both sides' spread (max - min) and the tolerance")  # fmt: skip
+                    "the old side's spread (max - min) and the tolerance")  # fmt: skip
         if not self.changes:
             tail = "the tolerance" if self.old_runs == self.new_runs == 1 else "the spread and the tolerance"
             return [head, f"no figure moved beyond {tail}"]
@@ -132,7 +133,11 @@ def compare_sides(old: Sequence[Path], new: Sequence[Path], tolerance: Tolerance
         after = [d for d in (_read(run, name) for run in new_runs) if d is not None]
         if before and after:
             found = True
-            changes += differ(before, after, tolerance, names)
+            try:
+                changes += differ(before, after, tolerance, names)
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited or foreign file
+                raise ConfigError(f"a {name} of these runs is not one slowcheck wrote ({type(exc).__name__}: "
+                                  f"{exc})") from None  # fmt: skip
     if not found:
         sides = ", ".join(str(p) for p in (*old, *new))
         raise ConfigError(f"{sides}: the sides share no summary.json or results.json to compare")
@@ -235,11 +240,15 @@ def _figure_change(name: str, old: list[Any], new: list[Any], tolerance: float) 
     was, now = before.median, after.median
     if len(old) == 1 and len(new) == 1:  # one against one: the figures as written, not re-rounded
         was, now = old[0], new[0]
+    missing = sum(value is None for value in new)
+    if was is not None and 2 * missing > len(new):  # most new runs measured nothing (nothing completed...)
+        note = "no longer measured" if len(new) == 1 else f"not measured in {missing} of {len(new)} runs"
+        return Change(name, was, now, worse=True, note=note)
     if was is None or now is None:
-        if was is not None and now is None:
-            return Change(name, was, now, worse=True, note="no longer measured")
         return None
-    noise = max(before.spread or 0.0, after.spread or 0.0)
+    # The noise is the old side's spread (the baseline's, the plan's own): a new side both worse and noisier
+    # must not hide behind its own spread. With one old run, the new side's spread is all that is known.
+    noise = (before.spread if len(before.measured) > 1 else after.spread) or 0.0
     if was == now or abs(now - was) <= noise:
         return None
     relative = math.inf if was == 0 else (now - was) / abs(was) * 100
