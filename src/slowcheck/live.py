@@ -4,8 +4,8 @@ by state, completions, and queue and end-to-end latency and tokens per second ov
 Two halves, so many processes can feed one view:
 
 - a :class:`Feed` per process, which the code sending requests tells what happened; :meth:`Feed.drain`
-  hands over what it gathered since the last drain (counts, the window's new samples, in-flight now) as plain
-  data that travels in a locust message;
+  hands over its totals so far, the jobs seen terminal since the last drain and what is in flight now, as plain
+  data that travels in a locust message (a lost one costs nothing: the next carries the totals);
 - one :class:`Board` (locust's master, the only process, or the proxy) merging every process's drains; it gives
   the :meth:`Board.figures`, the console's :meth:`Board.line`, and the OpenMetrics text a Prometheus scrape
   reads (:func:`serve`, ``--metrics-port``).
@@ -56,43 +56,43 @@ _BY_REQUEST = ("rate_limited", "transport_errors", "errors")
 
 
 class Feed:
-    """One process's events since the last drain; safe to call from any thread or greenlet."""
+    """One process's events. One thread writes (locust's greenlets share one; the proxy's event loop) while
+    another reads (a drain, a scrape), with no lock on the hot path: the counts are totals since the start,
+    which a reader copies and never resets, and the jobs seen terminal wait in a deque, which one thread may
+    append to while another pops from it."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._finished: list[list[Any]] = []
+        self._offered = self._dropped = self._accepted = self._polls = 0
+        self._rare: dict[str, int] = {}
+        """429s, transport errors and other errors, by ``kind:request``."""
+        self._finished: deque[list[Any]] = deque()
         self._in_flight: list[Callable[[], Mapping[str, int]]] = []
 
     def offered(self, count: int = 1, *, dropped: bool = False) -> None:
         """Arrivals came due (a batch: its lines): sent, or ``dropped`` when no sender was free for them."""
-        with self._lock:
-            self._counts["offered"] += count
-            if dropped:
-                self._counts["dropped"] += count
+        self._offered += count
+        if dropped:
+            self._dropped += count
 
     def answered(self, request: str, status: int, *, accepted: int = 0) -> None:
         """A ``submit`` or ``poll`` was answered with ``status`` (0: no usable answer came); ``accepted``: the
         submissions it acknowledged (a single one's ack 1, a batch's creation its lines)."""
-        with self._lock:
-            if request == "poll":
-                self._counts["polls"] += 1
-            self._counts["accepted"] += accepted
-            if status == 429:
-                self._counts[f"rate_limited:{request}"] += 1
-            elif status == _STATUS_TRANSPORT_ERROR:
-                self._counts[f"transport_errors:{request}"] += 1
-            elif not 200 <= status < 300 and status != 404:  # a 404 is the documented "not visible yet"
-                self._counts[f"errors:{request}"] += 1
+        if request == "poll":
+            self._polls += 1
+        self._accepted += accepted
+        if 200 <= status < 300 or status == 404:  # a 404 is the documented "not visible yet"
+            return
+        kind = "rate_limited" if status == 429 else "errors"
+        key = f"{'transport_errors' if status == _STATUS_TRANSPORT_ERROR else kind}:{request}"
+        self._rare[key] = self._rare.get(key, 0) + 1
 
     def finished(
         self, state: str, *, queue_s: float | None, e2e_s: float | None, tokens: int | None, count: int = 1
     ) -> None:
         """Jobs seen terminal (``count`` of them: a batch's lines), with their latencies (None when the record
         lacks a time) and output tokens."""
-        with self._lock:
-            self._finished.append([self._clock(), state, queue_s, e2e_s, tokens or 0, count])
+        self._finished.append([self._clock(), state, queue_s, e2e_s, tokens or 0, count])
 
     def finished_record(self, record: Mapping[str, Any], created: float) -> None:
         """A generation's terminal record, and when it was created (epoch seconds: the ack's ``created``, else the
@@ -110,19 +110,20 @@ class Feed:
 
     def watch(self, in_flight: Callable[[], Mapping[str, int]]) -> None:
         """A source of jobs in flight by state (a poller pool's book), summed at every drain."""
-        with self._lock:
-            self._in_flight.append(in_flight)
+        self._in_flight.append(in_flight)
 
     def drain(self) -> dict[str, Any]:
-        """What happened since the last drain, and what is in flight now: plain data (msgpack, JSON)."""
-        with self._lock:
-            counts, self._counts = dict(self._counts), Counter()
-            finished, self._finished = self._finished, []
-            sources = list(self._in_flight)
+        """The totals so far, the jobs seen terminal since the last drain, and what is in flight now: plain data
+        (msgpack, JSON). One reader at a time (a board reads under its lock)."""
+        totals = {"offered": self._offered, "dropped": self._dropped, "accepted": self._accepted,
+                  "polls": self._polls} | dict(self._rare)  # fmt: skip
+        finished = []
+        while self._finished:  # only this reader pops: not empty until it does
+            finished.append(self._finished.popleft())
         in_flight: Counter[str] = Counter()
-        for source in sources:
+        for source in list(self._in_flight):
             in_flight.update(source())
-        return {"counts": counts, "finished": finished, "in_flight": dict(in_flight)}
+        return {"totals": totals, "finished": finished, "in_flight": dict(in_flight)}
 
 
 class Board:
@@ -132,7 +133,9 @@ class Board:
         self.window, self._clock = window, clock
         self.started = clock()
         self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
+        self._totals: dict[str, Mapping[str, int]] = {}
+        """Each source's latest totals."""
+        self.output_tokens = 0
         self.completions: Counter[str] = Counter()
         self.sums: Counter[str] = Counter()
         """``queue``/``e2e``: the seconds and the number of jobs measured, since the start."""
@@ -146,30 +149,36 @@ class Board:
 
     def merge(self, drained: Mapping[str, Any], source: str = "local") -> None:
         with self._lock:
-            self.counts.update(drained.get("counts") or {})
-            for at, state, queue_s, e2e_s, tokens, count in drained.get("finished") or []:
-                self.completions[state] += count
-                self.counts["output_tokens"] += tokens
-                for name, value in (("queue", queue_s), ("e2e", e2e_s)):
-                    if value is not None:
-                        self.sums[name] += value
-                        self.sums[f"{name}_count"] += 1
-                self._recent.append([at, state, queue_s, e2e_s, tokens, count])
-            self._in_flight[source] = dict(drained.get("in_flight") or {})
+            self._merge(drained, source)
+
+    def _merge(self, drained: Mapping[str, Any], source: str) -> None:
+        self._totals[source] = dict(drained.get("totals") or {})
+        for at, state, queue_s, e2e_s, tokens, count in drained.get("finished") or []:
+            self.completions[state] += count
+            self.output_tokens += tokens
+            for name, value in (("queue", queue_s), ("e2e", e2e_s)):
+                if value is not None:
+                    self.sums[name] += value
+                    self.sums[f"{name}_count"] += 1
+            self._recent.append([at, state, queue_s, e2e_s, tokens, count])
+        self._in_flight[source] = dict(drained.get("in_flight") or {})
 
     def figures(self) -> dict[str, Any]:
         """The live figures as ``live.json`` and the console have them."""
-        for drain in self._pulls:
-            self.merge(drain())
         now = self._clock()
         with self._lock:
+            for index, drain in enumerate(self._pulls):
+                self._merge(drain(), f"pulled-{index}")
             while self._recent and self._recent[0][0] < now - self.window:
                 self._recent.popleft()
             recent = list(self._recent)
             in_flight: Counter[str] = Counter()
             for states in self._in_flight.values():
                 in_flight.update(states)
-            counts, completions, sums = Counter(self.counts), Counter(self.completions), Counter(self.sums)
+            counts: Counter[str] = Counter()
+            for totals in self._totals.values():
+                counts.update(totals)
+            completions, sums, tokens = Counter(self.completions), Counter(self.sums), self.output_tokens
         span = max(1.0, min(self.window, now - self.started))  # the first second's rate is not per second yet
         return {
             "elapsed_s": round(now - self.started, 3),
@@ -179,7 +188,7 @@ class Board:
             "polls": counts["polls"],
             "in_flight": dict(sorted(in_flight.items())),
             "completions": dict(sorted(completions.items())),
-            "output_tokens": counts["output_tokens"],
+            "output_tokens": tokens,
             "latency_s": {
                 name: {
                     "count": int(sums[f"{name}_count"]),

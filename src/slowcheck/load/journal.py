@@ -58,6 +58,13 @@ class Journal:
         if time.monotonic() - self._flushed >= FLUSH_SECONDS:
             self.flush()
 
+    def write_many(self, rows: list[list[Any]]) -> None:
+        """A shipment's rows at once (one clock read for them all)."""
+        dumps = _json.dumps
+        self._buffer.extend(dumps(row) for row in rows)
+        if time.monotonic() - self._flushed >= FLUSH_SECONDS:
+            self.flush()
+
     def flush(self) -> None:
         if self._buffer:
             self._handle.write(b"\n".join(self._buffer) + b"\n")
@@ -71,26 +78,24 @@ class Journal:
 
 
 class Shipment:
-    """A user's rows on their way to the master's journal: ``send({"share": ..., "rows": [...]})`` when a second
-    has passed since the last (checked as rows come, and by the owner's timer in a lull) and on close, in order
-    (locust delivers one worker's messages in the order they were sent)."""
+    """A user's rows on their way to the master's journal: ``send({"share": ..., "rows": [...]})`` when it holds
+    2,000 rows, when its owner's timer says (every second) and on close, in order (locust delivers one worker's
+    messages in the order they were sent)."""
 
     def __init__(self, send: Callable[[dict[str, Any]], None], share: int) -> None:
         self._send, self.share = send, share
         self._buffer: list[list[Any]] = []
-        self._sent = time.monotonic()
         self.closed = False
 
     def write(self, row: list[Any]) -> None:
         self._buffer.append(row)
-        if len(self._buffer) >= _BATCH_ROWS or time.monotonic() - self._sent >= FLUSH_SECONDS:
+        if len(self._buffer) >= _BATCH_ROWS:
             self.flush()
 
     def flush(self) -> None:
         if self._buffer:
             self._send({"share": self.share, "rows": self._buffer})
             self._buffer = []  # after the send: rows a failed send raised on are still here
-        self._sent = time.monotonic()
 
     def close(self) -> None:
         if not self.closed:
@@ -132,6 +137,8 @@ class Previous:
     """index -> (generation id, when it was sent)."""
 
     def handled(self, index: int) -> bool:
+        if not self.seen:  # a fresh run: every arrival asks
+            return False
         at = bisect.bisect_right(self.seen, [index, math.inf]) - 1
         return at >= 0 and self.seen[at][0] <= index <= self.seen[at][1]
 

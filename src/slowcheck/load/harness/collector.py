@@ -82,15 +82,13 @@ class Collector:
         if self.written:  # too late for the summary, not for the journal (and a --resume reading it)
             log.warning("slowcheck: journal rows of share %d came after the summary was written", share)
             late = journal.Journal(self.directory, share, resume=True)
-            for row in msg.data["rows"]:
-                late.write(row)
+            late.write_many(msg.data["rows"])
             late.close()
             return
         book = self.journals.get(share)
         if book is None:
             book = self.journals[share] = journal.Journal(self.directory, share, resume=self.plan.resume is not None)
-        for row in msg.data["rows"]:
-            book.write(row)
+        book.write_many(msg.data["rows"])
 
     def receive(self, environment: Environment, msg: Any, **_: Any) -> None:
         self.samples.merge(Samples.from_dict(msg.data))
