@@ -172,3 +172,13 @@ def test_the_spread_is_the_range_of_the_runs() -> None:
     flat = numbers({"a": {"b": 1, "ok": True, "list": [1, 2]}, "settings": {"rate": 5}, "c": None})
     assert flat == {"a.b": 1, "c": None}
     assert figures([{"x": 1}, {"x": 3, "y": 2}])["y"].values == (None, 2)
+
+
+def test_a_figure_some_runs_lack_is_named_not_compared(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = _runs(tmp_path / "old", OLD), _runs(tmp_path / "new", OLD)
+    summary = json.loads((new[0] / "summary.json").read_text())
+    summary["submit"]["error_messages"] = {"HTTP 503": 4}  # a kind of error only one run met
+    (new[0] / "summary.json").write_text(json.dumps(summary))
+    assert main(["report", "compare", "--old", *map(str, old), "--new", *map(str, new)]) == 0
+    lines = _out(capsys)
+    assert lines[1] == "not compared (missing from some runs): submit.error_messages.HTTP 503", lines

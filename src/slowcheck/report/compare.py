@@ -80,6 +80,8 @@ class Comparison:
     changes: list[Change]
     old_runs: int
     new_runs: int
+    missing: list[str] = field(default_factory=list)
+    """Figures some runs have and others lack: not compared, and said so."""
 
     @property
     def worse(self) -> bool:
@@ -92,10 +94,15 @@ class Comparison:
         else:
             head = (f"{_runs(self.old_runs)} against {_runs(self.new_runs)}: medians compared; a change counts beyond "
                     "the old side's spread (max - min) and the tolerance")  # fmt: skip
+        lines = [head]
+        if self.missing:
+            more = len(self.missing) - 5
+            lines.append(f"not compared (missing from some runs): {', '.join(self.missing[:5])}"
+                         + (f" and {more} more" if more > 0 else ""))  # fmt: skip
         if not self.changes:
             tail = "the tolerance" if self.old_runs == self.new_runs == 1 else "the spread and the tolerance"
-            return [head, f"no figure moved beyond {tail}"]
-        return [head, *format_changes(self.changes)]
+            return [*lines, f"no figure moved beyond {tail}"]
+        return [*lines, *format_changes(self.changes)]
 
 
 def runs_of(paths: Sequence[Path]) -> list[Path]:
@@ -128,13 +135,14 @@ def compare_sides(old: Sequence[Path], new: Sequence[Path], tolerance: Tolerance
     changes: list[Change] = []
     found = False
     names: set[str] = set()
+    missing: set[str] = set()
     for name, differ in (("summary.json", _summary_changes), ("results.json", _rule_changes)):
         before = [d for d in (_read(run, name) for run in old_runs) if d is not None]
         after = [d for d in (_read(run, name) for run in new_runs) if d is not None]
         if before and after:
             found = True
             try:
-                changes += differ(before, after, tolerance, names)
+                changes += differ(before, after, tolerance, names, missing)
             except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited or foreign file
                 raise ConfigError(f"a {name} of these runs is not one slowcheck wrote ({type(exc).__name__}: "
                                   f"{exc})") from None  # fmt: skip
@@ -146,7 +154,7 @@ def compare_sides(old: Sequence[Path], new: Sequence[Path], tolerance: Tolerance
         raise ConfigError(
             f"--tolerance {unknown[0]}=...: no compared figure has that name (e.g. submit.latency_ms.p95)"
         )
-    return Comparison(changes, len(old_runs), len(new_runs))
+    return Comparison(changes, len(old_runs), len(new_runs), sorted(missing - names))
 
 
 def compare(old_dir: Path, new_dir: Path, *, tolerance: float = 10.0) -> list[Change]:
@@ -200,14 +208,19 @@ def _read(folder: Path, name: str) -> dict[str, Any] | None:
 
 
 def _summary_changes(
-    old: list[dict[str, Any]], new: list[dict[str, Any]], tolerance: Tolerance, names: set[str]
+    old: list[dict[str, Any]],
+    new: list[dict[str, Any]],
+    tolerance: Tolerance,
+    names: set[str],
+    missing: set[str],
 ) -> list[Change]:
     if all("verdict" in s for s in (*old, *new)):  # `slowcheck run` summaries: their load phases and SDK rows
-        return _run_changes(old, new, tolerance, names)
+        return _run_changes(old, new, tolerance, names, missing)
     changes = []
     old_flat, new_flat = [_flatten(s) for s in old], [_flatten(s) for s in new]
     common = _shared([*old_flat, *new_flat])
     names |= common
+    missing |= set().union(*old_flat, *new_flat) - common  # a figure some runs lack is not compared: it is named
     for name in sorted(common):
         change = _figure_change(name, [f[name] for f in old_flat], [f[name] for f in new_flat], tolerance.of(name))
         if change is not None:
@@ -297,7 +310,11 @@ def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rule_changes(
-    old: list[dict[str, Any]], new: list[dict[str, Any]], tolerance: Tolerance, names: set[str]
+    old: list[dict[str, Any]],
+    new: list[dict[str, Any]],
+    tolerance: Tolerance,
+    names: set[str],
+    missing: set[str],
 ) -> list[Change]:
     before, after = _outcomes(old), _outcomes(new)
     messages = {r["id"]: r.get("message") or "" for document in new for r in document.get("rules", [])}
@@ -326,13 +343,17 @@ def _outcomes(documents: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _run_changes(
-    old: list[dict[str, Any]], new: list[dict[str, Any]], tolerance: Tolerance, names: set[str]
+    old: list[dict[str, Any]],
+    new: list[dict[str, Any]],
+    tolerance: Tolerance,
+    names: set[str],
+    missing: set[str],
 ) -> list[Change]:
     changes = []
     phases = _shared([s.get("load") or {} for s in (*old, *new)])
     for scenario in sorted(phases):
         before, after = [s["load"][scenario] for s in old], [s["load"][scenario] for s in new]
-        for change in _summary_changes(before, after, tolerance, names):
+        for change in _summary_changes(before, after, tolerance, names, missing):
             changes.append(replace(change, name=f"{scenario} phase: {change.name}"))
     was_failing, now_failing = _sdk_failures(old), _sdk_failures(new)
     for cell in sorted(now_failing.keys() & was_failing.keys()):
