@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -178,8 +179,8 @@ def test_slowcheck_load_shows_the_live_line_beside_the_time(tmp_path: Any, capsy
     assert lines == ["  jobs: 1 s of about 30 s", "  jobs: 12 s of about 30 s | 5 s: 3 offered, 3 accepted"]
 
 
-def test_a_batchs_lines_are_its_live_submissions_and_completions() -> None:
-    with _Live(None) as live:
+def test_a_batchs_lines_are_its_live_submissions_and_completions(tmp_path: Any) -> None:
+    with _Live(None, tmp_path, None) as live:
         live.offered(100)
         live.answered("submit", 200, accepted=100)
         live.read({"status": "validating", "request_counts": {"total": 100, "completed": 0, "failed": 0}})
@@ -192,3 +193,4 @@ def test_a_batchs_lines_are_its_live_submissions_and_completions() -> None:
     assert middle["in_flight"] == {"in_progress": 58}
     assert end["completions"] == {"Failed": 3, "Success": 97}
     assert end["in_flight"] == {}
+    assert json.loads((tmp_path / "live.json").read_text())["completions"] == {"Failed": 3, "Success": 97}

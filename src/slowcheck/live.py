@@ -40,6 +40,7 @@ __all__ = [
     "last_line",
     "parse_address",
     "serve",
+    "write_live",
 ]
 
 FLAG_HELP = "serve live OpenMetrics figures while the run goes, on 127.0.0.1:PORT or HOST:PORT"
@@ -280,6 +281,18 @@ class _Exposition:
                                 value=f["completions_per_s"])  # fmt: skip
         yield GaugeMetricFamily("slowcheck_output_tokens_per_second", f"output tokens {window}",
                                 value=f["output_tokens_per_s"])  # fmt: skip
+
+
+def write_live(folder: Path, board: Board, scenario: str) -> dict[str, Any]:
+    """``live.json`` in ``folder``: the board's figures and their line, replaced whole (a reader polls it)."""
+    figures = board.figures()
+    document = figures | {"scenario": scenario, "line": board.line(figures)}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LIVE_FILE
+    partial = path.with_suffix(".part")
+    partial.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return document
 
 
 def last_line(folder: Path) -> str | None:

@@ -14,7 +14,7 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,14 @@ import httpx
 from slowcheck import __version__, _json, api
 from slowcheck.errors import ConfigError, SlowcheckError
 from slowcheck.hints import hint_seconds
-from slowcheck.live import Board, Feed, serve
+from slowcheck.live import Board, Feed, serve, write_live
 from slowcheck.load import thresholds as threshold_rules
 from slowcheck.network import Network, failure
 
 __all__ = ["generated_file", "run", "skeleton"]
+
+_LINE_S = 10.0
+"""The live line's period while a batch runs."""
 
 _TERMINAL = api.BATCH_TERMINAL
 _STARTED = frozenset(api.BATCH_STATUSES[1:])
@@ -102,18 +105,20 @@ def run(
     report_dir: Path,
     network: Network | None = None,
     metrics_port: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Upload, create, read until the batch ends (or ``timeout`` s); the summary, written with its page. The
     Batch API is reached as ``network`` says (the environment's trust and proxies when None). With
     ``metrics_port``, the live figures are served while it runs: the lines offered and accepted, the batch's
-    reads, its lines completed and failed, and those still in flight under the batch's status."""
+    reads, its lines completed and failed, and those still in flight under the batch's status. Every few seconds
+    they go to ``live.json`` in ``report_dir`` and their line to ``progress``."""
     checked = [threshold_rules.parse(expr, skeleton()) for expr in thresholds]
     lines, size, endpoint = _census(input_file)
     if lines == 0:
         raise ConfigError(f"--input {input_file}: no request in it")
     began = time.monotonic()
     with (
-        _Live(metrics_port) as feed,
+        _Live(metrics_port, report_dir, progress) as feed,
         httpx.Client(base_url=root, timeout=600, **(network or Network()).httpx_options()) as client,
     ):
         client.headers["Authorization"] = f"Bearer {key}"  # beside --header's
@@ -159,7 +164,9 @@ def run(
 class _Live(contextlib.AbstractContextManager["_Live"]):
     """The batch's live figures: its lines as submissions and completions, served while it runs."""
 
-    def __init__(self, address: str | None) -> None:
+    def __init__(self, address: str | None, folder: Path, progress: Callable[[str], None] | None) -> None:
+        self.folder, self.progress = folder, progress
+        self._shown = time.monotonic()
         self.feed, self.board = Feed(), Board()
         self.board.pull(self.feed)
         self.counts: dict[str, int] = {"completed": 0, "failed": 0}
@@ -168,6 +175,7 @@ class _Live(contextlib.AbstractContextManager["_Live"]):
         self._stop = serve(self.board, address)[1] if address is not None else None
 
     def __exit__(self, *_: object) -> None:
+        write_live(self.folder, self.board, "batch")
         if self._stop is not None:
             self._stop()
 
@@ -187,6 +195,11 @@ class _Live(contextlib.AbstractContextManager["_Live"]):
                 self.counts[name] = now
         left = max(0, _count(counts, "total") - self.counts["completed"] - self.counts["failed"])
         self.flying = {str(batch.get("status")): left} if left else {}
+        if time.monotonic() - self._shown >= _LINE_S:
+            self._shown = time.monotonic()
+            line = write_live(self.folder, self.board, "batch")["line"]
+            if self.progress is not None:
+                self.progress(line)
 
 
 def _count(counts: dict[str, Any], name: str) -> int:

@@ -154,7 +154,8 @@ def _batch(
         summary = load_batch.run(batch_root, endpoint.label, endpoint.key, input_file=source,
                                  poll_interval=plan.poll_interval, timeout=plan.timeout,
                                  thresholds=list(plan.threshold), report_dir=report_dir, network=network,
-                                 metrics_port=plan.metrics_port)  # fmt: skip
+                                 metrics_port=plan.metrics_port,
+                                 progress=lambda line: print(f"  batch: {line}", flush=True))  # fmt: skip
         redact_folder(report_dir, [*endpoint.keys, *network.secrets()], announce="slowcheck load")
     return summary
 

@@ -8,7 +8,6 @@ only process reads its own feed directly. ``slowcheck load`` shows ``live.json``
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from slowcheck.errors import SlowcheckError
-from slowcheck.live import LIVE_FILE, Board, Feed, serve
+from slowcheck.live import Board, Feed, serve, write_live
 from slowcheck.load.options import LoadPlan
 
 __all__ = ["DRAIN_S", "LINE_S", "LIVE", "FEED", "Progress", "drain_to_master", "drain_every"]
@@ -93,15 +92,7 @@ class Progress:
     def _tick(self) -> None:
         while True:
             gevent.sleep(LINE_S)
-            figures = self._write()
-            log.info("slowcheck: %s", self.board.line(figures))
+            log.info("slowcheck: %s", self._write()["line"])
 
     def _write(self) -> dict[str, Any]:
-        figures = self.board.figures()
-        document = figures | {"scenario": self.plan.scenario, "line": self.board.line(figures)}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / LIVE_FILE
-        partial = path.with_suffix(".part")
-        partial.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        partial.replace(path)  # whole or not at all, for a reader polling it
-        return figures
+        return write_live(self.folder, self.board, self.plan.scenario)
