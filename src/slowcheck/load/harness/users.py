@@ -39,6 +39,8 @@ log = logging.getLogger("slowcheck.load")
 
 _TIMER_RESOLUTION = 0.001
 """gevent's timers fire in whole milliseconds: a shorter sleep costs a loop turn and gains nothing."""
+_LAST_ANSWER_S = 2.0
+"""How long a user stopped early waits for the submissions it has in flight to be answered."""
 _LATE = 0.010
 """An arrival picked up this late found every sender busy at its time: dropped (scheduling jitter is less)."""
 
@@ -108,7 +110,7 @@ class SlowUser(FastHttpUser):
     def on_stop(self) -> None:
         # Stopped before its share was done (Ctrl-C, SIGTERM, --run-time): its senders and pollers are greenlets
         # of their own, which would go on sending after the report; they stop first.
-        for halt in self.halts:
+        for halt in reversed(self.halts):  # the senders first: what they send still reaches a tracker
             halt()
         self.report()
 
@@ -159,6 +161,8 @@ class SlowUser(FastHttpUser):
         """
         schedule = iter(arrivals)
         samples = self.samples
+        sending: set[gevent.Greenlet] = set()
+        stopping = False
 
         def sender() -> None:
             for index, offset in schedule:  # shared: each arrival goes to exactly one sender
@@ -166,6 +170,8 @@ class SlowUser(FastHttpUser):
                 delay = at - time.time()
                 if delay > _TIMER_RESOLUTION:
                     gevent.sleep(delay)
+                    if stopping:  # taken, never sent: not journaled, so a resume sends it
+                        return
                 elif delay < -_LATE:
                     FEED.offered(dropped=True)
                     samples.dropped += 1
@@ -173,6 +179,7 @@ class SlowUser(FastHttpUser):
                         dropped(index, at)
                     continue
                 self.inflight += 1
+                sending.add(gevent.getcurrent())
                 try:
                     fire(index, min(at, time.time()))
                 except Exception as exc:  # a sender that died would silently take its share of the plan with it
@@ -180,9 +187,21 @@ class SlowUser(FastHttpUser):
                     log.exception("slowcheck: arrival %d failed in the harness", index)
                 finally:
                     self.inflight -= 1
+                    sending.discard(gevent.getcurrent())
+                if stopping:
+                    return
+
+        def halt() -> None:
+            """Stopped early: the waiting senders go at once, those mid-request get a moment to journal the
+            answer (a submission the API took, with no row, would be sent again by a resume)."""
+            nonlocal stopping
+            stopping = True
+            gevent.killall([g for g in senders if g not in sending], block=False)
+            gevent.joinall(list(sending), timeout=_LAST_ANSWER_S)
+            gevent.killall(senders, block=False)
 
         senders = [gevent.spawn(sender) for _ in range(self.plan.max_inflight)]
-        self.halts.append(lambda: gevent.killall(senders, block=False))
+        self.halts.append(halt)
         gevent.joinall(senders, timeout=None)
 
     def submit(self, kind: api.Kind, body: bytes, at: float) -> Offer:
