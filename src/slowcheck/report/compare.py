@@ -75,6 +75,14 @@ class Tolerance:
         return self.figures.get(name, self.default)
 
 
+@dataclass(slots=True)
+class _Seen:
+    """The figures compared (a per-figure tolerance must name one) and those some runs lacked."""
+
+    compared: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+
+
 @dataclass(frozen=True, slots=True)
 class Comparison:
     changes: list[Change]
@@ -134,27 +142,26 @@ def compare_sides(old: Sequence[Path], new: Sequence[Path], tolerance: Tolerance
     old_runs, new_runs = runs_of(old), runs_of(new)
     changes: list[Change] = []
     found = False
-    names: set[str] = set()
-    missing: set[str] = set()
+    seen = _Seen()
     for name, differ in (("summary.json", _summary_changes), ("results.json", _rule_changes)):
         before = [d for d in (_read(run, name) for run in old_runs) if d is not None]
         after = [d for d in (_read(run, name) for run in new_runs) if d is not None]
         if before and after:
             found = True
             try:
-                changes += differ(before, after, tolerance, names, missing)
+                changes += differ(before, after, tolerance, seen)
             except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited or foreign file
                 raise ConfigError(f"a {name} of these runs is not one slowcheck wrote ({type(exc).__name__}: "
                                   f"{exc})") from None  # fmt: skip
     if not found:
         sides = ", ".join(str(p) for p in (*old, *new))
         raise ConfigError(f"{sides}: the sides share no summary.json or results.json to compare")
-    unknown = sorted(set(tolerance.figures) - names)
+    unknown = sorted(set(tolerance.figures) - seen.compared)
     if unknown:
         raise ConfigError(
             f"--tolerance {unknown[0]}=...: no compared figure has that name (e.g. submit.latency_ms.p95)"
         )
-    return Comparison(changes, len(old_runs), len(new_runs), sorted(missing - names))
+    return Comparison(changes, len(old_runs), len(new_runs), sorted(seen.missing - seen.compared))
 
 
 def compare(old_dir: Path, new_dir: Path, *, tolerance: float = 10.0) -> list[Change]:
@@ -208,19 +215,15 @@ def _read(folder: Path, name: str) -> dict[str, Any] | None:
 
 
 def _summary_changes(
-    old: list[dict[str, Any]],
-    new: list[dict[str, Any]],
-    tolerance: Tolerance,
-    names: set[str],
-    missing: set[str],
+    old: list[dict[str, Any]], new: list[dict[str, Any]], tolerance: Tolerance, seen: _Seen
 ) -> list[Change]:
     if all("verdict" in s for s in (*old, *new)):  # `slowcheck run` summaries: their load phases and SDK rows
-        return _run_changes(old, new, tolerance, names, missing)
+        return _run_changes(old, new, tolerance, seen)
     changes = []
     old_flat, new_flat = [_flatten(s) for s in old], [_flatten(s) for s in new]
     common = _shared([*old_flat, *new_flat])
-    names |= common
-    missing |= set().union(*old_flat, *new_flat) - common  # a figure some runs lack is not compared: it is named
+    seen.compared |= common
+    seen.missing |= set().union(*old_flat, *new_flat) - common  # a figure some runs lack is not compared: named
     for name in sorted(common):
         change = _figure_change(name, [f[name] for f in old_flat], [f[name] for f in new_flat], tolerance.of(name))
         if change is not None:
@@ -310,11 +313,7 @@ def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rule_changes(
-    old: list[dict[str, Any]],
-    new: list[dict[str, Any]],
-    tolerance: Tolerance,
-    names: set[str],
-    missing: set[str],
+    old: list[dict[str, Any]], new: list[dict[str, Any]], tolerance: Tolerance, seen: _Seen
 ) -> list[Change]:
     before, after = _outcomes(old), _outcomes(new)
     messages = {r["id"]: r.get("message") or "" for document in new for r in document.get("rules", [])}
@@ -343,17 +342,13 @@ def _outcomes(documents: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _run_changes(
-    old: list[dict[str, Any]],
-    new: list[dict[str, Any]],
-    tolerance: Tolerance,
-    names: set[str],
-    missing: set[str],
+    old: list[dict[str, Any]], new: list[dict[str, Any]], tolerance: Tolerance, seen: _Seen
 ) -> list[Change]:
     changes = []
     phases = _shared([s.get("load") or {} for s in (*old, *new)])
     for scenario in sorted(phases):
         before, after = [s["load"][scenario] for s in old], [s["load"][scenario] for s in new]
-        for change in _summary_changes(before, after, tolerance, names, missing):
+        for change in _summary_changes(before, after, tolerance, seen):
             changes.append(replace(change, name=f"{scenario} phase: {change.name}"))
     was_failing, now_failing = _sdk_failures(old), _sdk_failures(new)
     for cell in sorted(now_failing.keys() & was_failing.keys()):
