@@ -11,12 +11,12 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as prometheus
 
 from slowcheck.errors import ConfigError
-from slowcheck.live import Board, Feed, last_line, parse_address, serve
+from slowcheck.live import UNREAD, Board, Feed, last_line, parse_address, serve
 from slowcheck.load.batch import _Live
 from slowcheck.load.command import progress
 from slowcheck.load.options import LoadPlan
 from slowcheck.load.policies import POLICIES
-from slowcheck.load.pollbook import UNREAD, PollBook
+from slowcheck.load.pollbook import PollBook
 from slowcheck.load.samples import StrategySamples
 from slowcheck.mock.records import iso
 
@@ -181,8 +181,8 @@ def test_slowcheck_load_shows_the_live_line_beside_the_time(tmp_path: Any, capsy
 
 def test_a_batchs_lines_are_its_live_submissions_and_completions(tmp_path: Any) -> None:
     with _Live(None, tmp_path, None) as live:
-        live.offered(100)
-        live.answered("submit", 200, accepted=100)
+        live.feed.offered(100)
+        live.feed.answered("submit", 200, accepted=100)
         live.read({"status": "validating", "request_counts": {"total": 100, "completed": 0, "failed": 0}})
         live.read({"status": "in_progress", "request_counts": {"total": 100, "completed": 40, "failed": 2}})
         middle = live.board.figures()

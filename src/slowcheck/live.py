@@ -33,6 +33,7 @@ __all__ = [
     "FLAG_HELP",
     "FLAG_METAVAR",
     "LIVE_FILE",
+    "UNREAD",
     "WINDOW_S",
     "Board",
     "Feed",
@@ -46,6 +47,8 @@ __all__ = [
 FLAG_HELP = "serve live OpenMetrics figures while the run goes, on 127.0.0.1:PORT or HOST:PORT"
 """``--metrics-port``'s help, on ``slowcheck load`` (a plan field) and ``slowcheck proxy`` alike."""
 FLAG_METAVAR = "[HOST:]PORT"
+UNREAD = "acknowledged"
+"""The in-flight state of a generation acknowledged whose state no poll has read yet."""
 LIVE_FILE = "live.json"
 """A load run's latest figures in its report folder, rewritten every few seconds (with the console's ``line``)."""
 WINDOW_S = 60.0

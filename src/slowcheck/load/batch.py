@@ -118,7 +118,7 @@ def run(
         raise ConfigError(f"--input {input_file}: no request in it")
     began = time.monotonic()
     with (
-        _Live(metrics_port, report_dir, progress) as feed,
+        _Live(metrics_port, report_dir, progress) as live,
         httpx.Client(base_url=root, timeout=600, **(network or Network()).httpx_options()) as client,
     ):
         client.headers["Authorization"] = f"Bearer {key}"  # beside --header's
@@ -127,17 +127,17 @@ def run(
         body = {"input_file_id": uploaded["id"], "endpoint": endpoint, "completion_window": "24h",
                 "metadata": {"slowcheck": "load batch"}}  # fmt: skip
         created_at = time.monotonic()
-        feed.offered(lines)
+        live.feed.offered(lines)
         batch = _call(client, "POST", api.BATCHES, json=body)
-        feed.answered("submit", 200, accepted=lines)  # _call raised on anything but a batch
-        feed.read(batch)
+        live.feed.answered("submit", 200, accepted=lines)  # _call raised on anything but a batch
+        live.read(batch)
         reads = [(0.0, batch)]
         while batch.get("status") not in _TERMINAL and time.monotonic() - created_at < timeout:
             answer = client.get(f"{api.BATCHES}/{batch['id']}")
-            feed.answered("poll", answer.status_code)
+            live.feed.answered("poll", answer.status_code)
             hint = hint_seconds(dict(answer.headers))
             batch = _checked_json(answer, "GET /v1/batches/{id}")
-            feed.read(batch)
+            live.read(batch)
             reads.append((time.monotonic() - created_at, batch))
             time.sleep(min(poll_interval, hint) if hint is not None else poll_interval)
         results = _answered(client, batch) if batch.get("status") in _TERMINAL else None
@@ -178,12 +178,6 @@ class _Live(contextlib.AbstractContextManager["_Live"]):
         write_live(self.folder, self.board, "batch")
         if self._stop is not None:
             self._stop()
-
-    def offered(self, lines: int) -> None:
-        self.feed.offered(lines)
-
-    def answered(self, request: str, status: int, *, accepted: int = 0) -> None:
-        self.feed.answered(request, status, accepted=accepted)
 
     def read(self, batch: dict[str, Any]) -> None:
         """A read of the batch: the lines that ended since the last one, and those left under its status."""

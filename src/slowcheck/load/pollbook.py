@@ -14,21 +14,17 @@ from typing import Any, Literal
 
 from slowcheck import api
 from slowcheck.hints import hint_seconds
-from slowcheck.live import Feed
+from slowcheck.live import UNREAD, Feed
 from slowcheck.load.policies import Policy
 from slowcheck.load.samples import StrategySamples
 from slowcheck.timestamps import epoch_seconds
 
-__all__ = ["UNREAD", "Completed", "Outstanding", "PollBook", "Reading"]
+__all__ = ["Completed", "Outstanding", "PollBook", "Reading"]
 
 Reading = Literal["terminal", "waiting", "limited", "mislabelled", "error"]
 """What one poll's answer meant: the generation is done; not yet (200 not terminal, or the documented 404
 before it is visible); 429; a 200 not declared JSON (an SDK reads a string: counted as an error, polled again);
 anything else."""
-
-
-UNREAD = "acknowledged"
-"""An outstanding generation no poll has read a state of yet."""
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from slowcheck.checks import criterion, records, webhooks
 from slowcheck.checks.records import ON_EVERY_READ, Read, Sent
 from slowcheck.findings import Violation
 from slowcheck.hints import hint_seconds
-from slowcheck.live import Feed
+from slowcheck.live import UNREAD, Feed
 from slowcheck.proxy.client import Clients, PollTiming
 from slowcheck.proxy.recording import Relayed
 from slowcheck.proxy.tally import Tally
@@ -56,11 +56,12 @@ class FollowedGenerations:
         self.followed: OrderedDict[str, Followed] = OrderedDict()
 
     def in_flight(self) -> Counter[str]:
-        """The generations followed and not seen terminal, by the last state read (``acknowledged``: none yet)."""
+        """The generations followed and not seen terminal, by the last state read (:data:`~slowcheck.live.UNREAD`:
+        none yet)."""
         # Read from the metrics server's thread: list() copies the values in one step under the GIL, where
         # iterating the dict itself would fail when the proxy's loop changes it meanwhile.
         followed = list(self.followed.values())
-        return Counter(f.timing.state or "acknowledged" for f in followed if f.timing.terminal_at is None)
+        return Counter(f.timing.state or UNREAD for f in followed if f.timing.terminal_at is None)
 
     def submitted(self, relayed: Relayed, kind: api.Kind, body: Any, ack: Any) -> None:
         """An acknowledged submission (an ack with an id) is followed from now on."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ class Progress:
     def __init__(self, environment: Environment, plan: LoadPlan, folder: Path) -> None:
         self.environment, self.plan, self.folder = environment, plan, folder
         self.board = Board()
-        self._stop_server: Any = None
+        self._stop_server: Callable[[], None] | None = None
         self._ticker: gevent.Greenlet | None = None
         runner = environment.runner
         if isinstance(runner, MasterRunner):
