@@ -61,6 +61,7 @@ def test_two_processes_drains_add_up_and_in_flight_is_each_ones_latest() -> None
     assert figures["latency_s"]["e2e"]["sum"] == pytest.approx(7.0)
     assert figures["latency_s"]["queue"]["0.5"] == 1.0
     assert figures["latency_s"]["e2e"]["0.99"] == 4.0
+    assert "15 offered, 13 accepted; submit/poll: 429 1/0, errors 0/0, transport 0/0" in board.line(figures)
 
 
 def test_quantiles_and_rates_cover_the_window_and_totals_stay() -> None:

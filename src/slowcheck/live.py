@@ -216,8 +216,9 @@ class Board:
         e2e, queue = f["latency_s"]["e2e"], f["latency_s"]["queue"]
         return (
             f"{f['elapsed_s']:.0f} s: {f['submissions']['offered']} offered, {f['submissions']['accepted']} "
-            f"accepted, {sum(f['rate_limited'].values())} 429, {sum(f['transport_errors'].values())} transport "
-            f"errors; in flight: {flight}; done: {done}; last {f['window_s']:g} s: queue p50 {_s(queue['0.5'])}, "
+            f"accepted; submit/poll: 429 {_pair(f['rate_limited'])}, errors {_pair(f['errors'])}, transport "
+            f"{_pair(f['transport_errors'])}; in flight: {flight}; done: {done}; last {f['window_s']:g} s: queue p50 "
+            f"{_s(queue['0.5'])}, "
             f"e2e p50 {_s(e2e['0.5'])} p95 {_s(e2e['0.95'])}, {f['output_tokens_per_s']:.1f} tokens/s"
         )
 
@@ -226,6 +227,11 @@ def _quantile(ordered: list[float], q: float) -> float | None:
     if not ordered:
         return None
     return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], 6)
+
+
+def _pair(by_request: Mapping[str, int]) -> str:
+    """A submit count and a poll count, apart: a 429 on a poll is not a refused submission."""
+    return f"{by_request['submit']}/{by_request['poll']}"
 
 
 def _s(value: float | None) -> str:
