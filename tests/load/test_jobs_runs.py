@@ -35,11 +35,10 @@ def test_against_a_capacity_model_the_figures_match_the_mocks_truth(report_dir: 
         ]
     assert run.code == 0, run.err + run.out
     found = run.summary["jobs"]
-    # Every planned job is accounted for: accepted, or dropped when no sender was free at its time (a busy
-    # machine: the suite runs six workers on two cores), and every accepted one ran and completed.
-    dropped = found["dispatch"]["dropped"]
-    assert dropped <= 3, "at most a few arrivals dropped"
-    accepted = 120 - dropped
+    # Fewer arrivals than senders: every planned job is accepted, however late a busy machine wakes the senders
+    # (six test workers on two cores), and every accepted one ran and completed.
+    assert found["dispatch"]["dropped"] == 0
+    accepted = 120
     assert found["accepted"] == found["completed"] == truth["finished"] == truth["ran"] == accepted
     assert found["open"] == found["failed"] == 0
     assert found["shares"]["completed"] == 1.0
@@ -72,8 +71,7 @@ def test_swapped_responses_are_caught_by_the_canaries_and_the_echo_checks(report
         )  # fmt: skip
     assert run.code == 1, run.err + run.out
     found = run.summary["jobs"]
-    assert found["completed"] + found["dispatch"]["dropped"] == 40
-    assert found["dispatch"]["dropped"] <= 2
+    assert (found["completed"], found["dispatch"]["dropped"]) == (40, 0)
     assert found["correctness"]["mismatched"] >= 5
     assert found["correctness"]["problems"]["response_id"] >= 5
     assert found["canaries"]["mismatched"] >= 5

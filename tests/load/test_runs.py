@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 
@@ -27,10 +28,9 @@ def test_submit_counts_equal_what_the_mock_received(report_dir: Path) -> None:
         stats = target.stats()
     assert run.code == 0, run.err + run.out
     submit = run.summary["submit"]
-    # Every planned arrival is accounted for: sent, or dropped when no sender was free at its time (a busy
-    # machine: the suite runs six workers on two cores); what was sent is what the mock received.
-    assert submit["count"] + submit["dropped"] == 160
-    assert submit["dropped"] <= 4, "at most a few arrivals dropped"
+    # 256 senders for 160 arrivals: none is busy when it takes one, so every arrival is sent, however late a
+    # busy machine (six test workers on two cores) wakes them; what was sent is what the mock received.
+    assert (submit["count"], submit["dropped"]) == (160, 0)
     assert submit["ok"] == stats["totals"]["submissions"] == submit["count"]
     assert submit["errors"] == submit["rate_limited"] == 0
     assert run.summary["ack_validation"]["checked"] >= 16
@@ -54,9 +54,8 @@ def test_two_processes_share_the_rate_and_a_breached_threshold_exits_1(report_di
     assert run.code == 1, run.err + run.out
     summary = run.summary
     assert summary["settings"]["users"] == summary["settings"]["users_reported"] == 2
-    dropped = summary["submit"]["dropped"]  # no sender free at an arrival's time: a busy machine, a few at most
-    assert dropped <= 4
-    assert summary["submit"]["count"] == summary["submit"]["ok"] == stats["totals"]["submissions"] == 60 + 120 - dropped
+    assert summary["submit"]["dropped"] == 0, "fewer arrivals than senders: none dropped"
+    assert summary["submit"]["count"] == summary["submit"]["ok"] == stats["totals"]["submissions"] == 60 + 120
     assert summary["thresholds"][0]["passed"] is False
     assert "BREACHED" in run.out
 
@@ -146,9 +145,8 @@ def test_a_master_with_two_workers_as_locust_runs_them(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout.decode(errors="replace")[-2000:]
     summary = Run(0, "", "", tmp_path).summary
     assert summary["settings"]["users_reported"] == 2
-    dropped = summary["submit"]["dropped"]  # no sender free at an arrival's time: a busy machine, a few at most
-    assert dropped <= 3
-    assert summary["submit"]["ok"] == stats["totals"]["submissions"] == 90 - dropped
+    assert summary["submit"]["dropped"] == 0, "fewer arrivals than senders: none dropped"
+    assert summary["submit"]["ok"] == stats["totals"]["submissions"] == 90
 
 
 def test_the_embedded_mock_is_the_default_target(report_dir: Path) -> None:
@@ -157,6 +155,29 @@ def test_the_embedded_mock_is_the_default_target(report_dir: Path) -> None:
     assert run.summary["target"].startswith("the embedded mock (http://127.0.0.1:")
     assert run.summary["submit"]["ok"] == 40
     assert f"report: {report_dir / 'index.html'}" in run.out
+
+
+def test_an_arrival_with_every_sender_busy_is_dropped_and_counted(report_dir: Path) -> None:
+    """One sender, acks taking 0.3 s, arrivals every 0.05 s: most find it busy at their time. They are dropped,
+    not sent late; the ones sent are what the target received."""
+    received = itertools.count(1)
+    taken: list[int] = []
+
+    async def answer(request: Request) -> Response:
+        await asyncio.sleep(0.3)  # the target's habit: a slow ack
+        taken.append(next(received))
+        return JSONResponse({"id": f"gen-{len(taken)}", "status": "queued"})
+
+    app = Starlette(routes=[Route("/{path:path}", answer, methods=["POST"])])
+    with serve_in_background(app) as url:
+        run = slowcheck(
+            report_dir, "load", "submit", "--base-url", url, "--api-key", KEY, "--rate", "20", "--duration", "1",
+            "--max-inflight", "1",
+        )  # fmt: skip
+    submit = run.summary["submit"]
+    assert submit["count"] + submit["dropped"] == 20, run.err + run.out
+    assert 2 <= submit["count"] <= 5, "one sender busy 0.3 s per answer sends about one arrival in six"
+    assert submit["count"] == len(taken) - 1, "what was sent reached the target (with the preflight's submission)"
 
 
 def test_a_target_answering_garbage_is_counted_not_trusted(report_dir: Path) -> None:

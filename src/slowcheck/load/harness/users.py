@@ -42,7 +42,8 @@ _TIMER_RESOLUTION = 0.001
 _LAST_ANSWER_S = 2.0
 """How long a user stopped early waits for the submissions it has in flight to be answered."""
 _LATE = 0.010
-"""An arrival picked up this late found every sender busy at its time: dropped (scheduling jitter is less)."""
+"""A sender still busy this long after an arrival's time, with no other free to take it: the arrival is dropped
+(timer and scheduling jitter are less)."""
 
 
 @dataclass
@@ -165,6 +166,7 @@ class SlowUser(FastHttpUser):
         stopping = False
 
         def sender() -> None:
+            free_since = start
             for index, offset in schedule:  # shared: each arrival goes to exactly one sender
                 at = start + offset
                 delay = at - time.time()
@@ -172,7 +174,10 @@ class SlowUser(FastHttpUser):
                     gevent.sleep(delay)
                     if stopping:  # taken, never sent: not journaled, so a resume sends it
                         return
-                elif delay < -_LATE:
+                elif free_since > at + _LATE:
+                    # Busy with the one before at this one's time, and nobody else took it: every sender was
+                    # busy. Lateness alone is no reason (a busy machine stalls the loop, and the first arrivals
+                    # of a run were picked up late by senders free all along).
                     FEED.offered(dropped=True)
                     samples.dropped += 1
                     if dropped is not None:
@@ -188,6 +193,7 @@ class SlowUser(FastHttpUser):
                 finally:
                     self.inflight -= 1
                     sending.discard(gevent.getcurrent())
+                    free_since = time.time()
                 if stopping:
                     return
 
