@@ -98,8 +98,8 @@ def test_a_master_stopped_by_sigterm_keeps_every_row_and_resumes_on_other_worker
     assert submitted == len(sent), "every submission the API took has its row (none to be sent twice)"
     assert resumed.returncode == 0, resumed.stdout.decode(errors="replace")[-2000:]
     final = _read(report)["jobs"]
-    dropped = _read(report)["submit"]["dropped"]  # a busy machine: a few at most
-    assert final["accepted"] == stats["totals"]["submissions"] == 320 - dropped, "the plan once, nothing twice"
+    assert _read(report)["submit"]["dropped"] == 0, "fewer arrivals than senders in each share"
+    assert final["accepted"] == stats["totals"]["submissions"] == 320, "the plan once, nothing twice"
     assert final["completed"] == final["accepted"]
     assert final["open"] == 0
 

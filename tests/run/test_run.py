@@ -54,11 +54,9 @@ def test_the_run_passes_and_writes_every_part(run: tuple[int, str, str, Path]) -
     assert summary["load"]["submit"]["thresholds"] == [{"expr": "submit.errors==0", "value": 0, "passed": True}]
     assert summary["load"]["poll"]["poll"]["webhook"]["not_run"] is None
     jobs = summary["load"]["jobs"]["jobs"]
-    # 10 jobs a second for 2 s: each accepted, or dropped when no sender was free at its time (a busy machine),
-    # and every accepted one followed to its end.
-    dropped = jobs["dispatch"]["dropped"]
-    assert dropped <= 2, "at most a few arrivals dropped"
-    assert jobs["accepted"] == jobs["completed"] == 20 - dropped
+    # 10 jobs a second for 2 s, fewer than the senders: each accepted and followed to its end.
+    assert jobs["dispatch"]["dropped"] == 0
+    assert jobs["accepted"] == jobs["completed"] == 20
     assert jobs["correctness"] == {"checked": 20, "mismatched": 0, "problems": {}, "examples": []}
     assert [row["requested"] for row in summary["sdk"]["rows"]] == ["installed"]
 
