@@ -38,9 +38,15 @@ class SimulatedWire:
     """Sends one request at a time through the server's app; time moves only as the probe's pace says, each gap
     drawn from 60 to 140 % of it when ``jitter`` (a real sender's timers and network are never exact)."""
 
-    def __init__(self, client: TestClient, clock: Clock, key: str = "sk-docs-one", *, jitter: bool = True) -> None:
+    def __init__(
+        self, client: TestClient, clock: Clock, key: str = "sk-docs-one", *, jitter: bool = True,
+        stall: tuple[float, float] | None = None,
+    ) -> None:  # fmt: skip
         self.client, self.clock, self.key, self.sent = client, clock, key, 0
         self.rng = random.Random(7) if jitter else None
+        self.stall = stall
+        """``(at, seconds)``: the sender's machine stalls once, at the first send from ``at`` on (the clock's time),
+        and sends nothing for ``seconds``."""
 
     def now(self) -> float:
         return self.clock.t
@@ -53,6 +59,9 @@ class SimulatedWire:
     ) -> list[ProbeAnswer]:
         answers = []
         while self.clock.t < deadline:
+            if self.stall is not None and self.clock.t >= self.stall[0]:
+                self.clock.t += self.stall[1]
+                self.stall = None
             at = self.clock.t
             response = self.client.post(
                 "/v1/slow/chat/completions", content=BODY,
@@ -108,11 +117,14 @@ class ConcurrentWire(SimulatedWire):
 def read(
     kind: str, limit: int, window: float, *, phase: float = 0.37, pace: float = 50.0, duration: float = 600.0,
     jitter: bool = True, used: int = 0, latency: tuple[float, float] | None = None, seed: int = 0,
+    stall: tuple[float, float] | None = None,
 ) -> tuple[Reading, int, dict[str, int]]:  # fmt: skip
+    """``stall``: ``(seconds into the probe, for how long)`` the sender sends nothing."""
     clock = Clock(1_000_000 * window + phase * window)  # the probe starts part-way into a fixed window
     app = create_app(Habits(rate_limit=limit, rate_window=window, rate_kind=kind, clock=clock))  # type: ignore[arg-type]
     with TestClient(app) as client:
-        wire = (SimulatedWire(client, clock, jitter=jitter) if latency is None
+        stalled = None if stall is None else (clock.t + (1.5 if used else 0.0) + stall[0], stall[1])
+        wire = (SimulatedWire(client, clock, jitter=jitter, stall=stalled) if latency is None
                 else ConcurrentWire(client, clock, latency, seed))  # fmt: skip
         for _ in range(used):  # what came before the probe (slowcheck's own preflight sends one submission)
             wire.send_until(lambda: 1.0, lambda _: True, clock.t + 1)
@@ -161,6 +173,25 @@ def test_answers_that_overlap_and_land_out_of_order_read_the_same(kind: str, see
     assert reading.conclusive, reading.reason
     assert reading.sustained_per_s == pytest.approx(250 / 60, rel=0.10)
     assert reading.burst == pytest.approx(250, rel=0.10)
+
+
+@pytest.mark.parametrize("kind", ["fixed", "sliding"])
+def test_a_sender_that_stalls_amid_a_lump_reads_the_same_window(kind: str) -> None:
+    """A busy machine or a network blip holds the sender for 0.3 s while a window's allowance comes back: a gap
+    in what was accepted, with nothing refused in it, is the sender's, not a silence between lumps. 20 every 2 s
+    (whose silence is cut at 0.2 s), with the stall at every 0.2 s of the first 6 s."""
+    misread = {}
+    for fifth in range(30):
+        reading, _, _ = read(kind, 20, 2.0, stall=(fifth / 5, 0.3), duration=60.0)
+        right = (
+            reading.conclusive
+            and reading.burst == pytest.approx(20, rel=0.10)
+            and reading.window_s == pytest.approx(2, rel=0.10)
+            and reading.sustained_per_s == pytest.approx(10, rel=0.10)
+        )
+        if not right:
+            misread[fifth / 5] = (reading.burst, reading.window_s, reading.sustained_per_s, reading.reason)
+    assert not misread, misread
 
 
 @pytest.mark.parametrize("kind", ["bucket", "fixed", "sliding"])

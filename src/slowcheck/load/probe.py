@@ -11,7 +11,8 @@ It reads the limit's *shape* instead, in three moves:
    is taken when it returns, not up to a second later (which would read a sliding 1 s window at two thirds of
    its rate). ``retry-after-ms`` and ``x-ratelimit-reset-requests`` are exact and are waited out as they are.
 3. **Reading**: a window gives its allowance back in lumps with silences between (a silence: ten times the
-   usual gap between acceptances, and a tenth of the first 429's wait); its rate is what the complete lumps
+   usual gap between acceptances and a quarter of the longest 429's wait, with a 429 in it, so a sender held
+   back by its machine or its network splits no lump); its rate is what the complete lumps
    held over the time from the first lump to the last, its burst the median lump, its length burst ÷ rate. It
    is *fixed* when the first lump came back sooner than a window after the first acceptance, *sliding* when
    exactly then. Capacity that trickles back, with no silence, is a token bucket: each cycle took what came
@@ -25,6 +26,7 @@ does a pace under four times the limit's rate: too slow to outrun a trickle and 
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -241,6 +243,8 @@ class _Watch:
         self.ceiling = ceiling
         self.cycles: list[Cycle] = []
         self.taken_at: list[float] = []
+        self.refused_at: list[float] = []
+        """When each 429 of the cycles was sent: a silence between lumps has one in it."""
         self.idle_at: list[float] = []
         self.cleared: bool | None = None
         self.last_hint = self.longest_hint = refusal.hint or 0.0
@@ -251,6 +255,7 @@ class _Watch:
         reopened = taken[0].sent if taken else None
         self.cycles.append(Cycle(waited, reopened, len(taken), len(answers)))
         refusals = [a for a in answers if a.refused]
+        self.refused_at += (a.sent for a in refusals)
         self.last_hint = (refusals[-1].hint or 0.0) if refusals else 0.0
         self.longest_hint = max(self.longest_hint, self.last_hint)
 
@@ -266,17 +271,23 @@ class _Watch:
 
     def lumps(self) -> list[tuple[float, int]]:
         """Accepted requests grouped between silences, ``(first sent, count)`` each: a silence is a gap ten times
-        the usual one between two acceptances and a tenth of the first 429's wait. A window gives its allowance
-        back in such lumps, however many cycles a 429 amid one cut it into; a bucket's trickle has no silence,
-        so it is one group."""
+        the usual one between two acceptances and a quarter of the longest 429's wait, with a 429 in it. A window
+        gives its allowance back in such lumps, however many cycles a 429 amid one cut it into; a bucket's
+        trickle has no silence, so it is one group. A gap with nothing refused in it is the sender's own (a busy
+        machine, a network blip holding it back), not the limit's."""
         times = sorted(self.taken_at)
         if len(times) < 2:
             return [(times[0], 1)] if times else []
+        refused = sorted(self.refused_at)
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        cut = max(_SILENCE * statistics.median(gaps), (self.refusal.hint or 0.0) / _SILENCE)
+        # A silence lasts three quarters of a window at least (the pace is four times the rate, so a lump takes a
+        # quarter at most), and a wait is a window at most: a quarter of the longest wait is below any silence and
+        # above the gap a sliding window replays a window after a stall (with 429s in it, as its capacity is not
+        # back yet).
+        cut = max(_SILENCE * statistics.median(gaps), self.longest_hint / _PACE_OVER_RATE)
         lumps, start, size = [], times[0], 1
         for gap, at in zip(gaps, times[1:], strict=True):
-            if gap > cut:
+            if gap > cut and bisect.bisect_left(refused, at) > bisect.bisect_right(refused, at - gap):
                 lumps.append((start, size))
                 start, size = at, 0
             size += 1
