@@ -1026,10 +1026,12 @@ def serve_hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     def start(**overrides: Any) -> Target:
         receiver = stack.enter_context(Receiver())
         mock = settings(**({"webhooks": {HOOK: receiver.url}, "webhook_retry_delays": [0.05, 0.1]} | overrides))
+        # A broken mock's repeat delivery comes 0.05 s after the first; 1 s of listening leaves a busy machine
+        # (mock, receiver and client in this one process) 0.95 s to deliver it.
         url = stack.enter_context(serve_in_background(create_app(mock)))
         target = Target(
             url + "/v1", KEYS[0], second_api_key=KEYS[1], completion_timeout=3, webhook_id=HOOK, receiver=receiver,
-            webhook_wait=2, webhook_grace=0.5, **SMALL, **QUICK,
+            webhook_wait=2, webhook_grace=1.0, **SMALL, **QUICK,
         )  # fmt: skip
         stack.callback(target.close)
         return target
