@@ -62,7 +62,7 @@ class Jobs(harness.SlowUser):
         remaining = ((i, at) for i, at in planned.offsets(share=self.share, of=self.of) if not previous.handled(i))
         schedule = _starting_now(remaining) if resume else remaining
         self.samples.started = time.time()
-        self.offer(schedule, self.samples.started, self.fire, self.dropped)
+        self.offer(schedule, self.samples.started, self.fire, self.dropped, self.unanswered)
         deadline = time.time() + plan.drain
         for tracker in self.trackers.values():
             tracker.idle.wait(timeout=max(0.0, deadline - time.time()))
@@ -100,6 +100,9 @@ class Jobs(harness.SlowUser):
 
     def dropped(self, index: int, at: float) -> None:
         self.book.write(["drop", index, at])
+
+    def unanswered(self, index: int, at: float) -> None:
+        self.book.write(["unanswered", index, at])
 
     def completed(self, item: Outstanding, seen: float, record: dict[str, Any]) -> None:
         row = jobs.done_row(self.mix.job(item.job), item.generation_id, record, seen, item.polls)

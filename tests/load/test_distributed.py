@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from slowcheck.mock import Span
+from slowcheck.mock import Faults, Span
 from tests.load.conftest import KEY, REPO, free_port, master_and_workers, mock, slowcheck
 
 pytestmark = pytest.mark.slow
@@ -105,6 +105,37 @@ def test_a_master_stopped_by_sigterm_keeps_every_row_and_resumes_on_other_worker
     assert final["accepted"] == stats["totals"]["submissions"] == 320, "the plan once, nothing twice"
     assert final["completed"] == final["accepted"]
     assert final["open"] == 0
+
+
+def test_submissions_unanswered_at_a_stop_are_journaled_and_never_sent_again(tmp_path: Path) -> None:
+    """Acks slower than the 2 s a stopped user waits for them: each submission still unanswered is journaled as
+    such and counted as unfinished, and a resume does not send it again (the API may have taken and billed it)."""
+    folders = [tmp_path / name for name in ("master", "worker-1", "worker-2")]
+    for folder in folders:
+        folder.mkdir()
+    report = folders[0] / "report"
+    plan = ["--run-time", "120s", "--rate", "20", "--duration", "2", "--drain", "60", "--report-dir", "report"]
+    with mock(faults=Faults(ack_latency=5.0)) as target:
+        stopped = master_and_workers(
+            "jobs", target.url, plan, folders[:2],
+            terminate_when=lambda: target.stats()["totals"].get("submissions", 0) >= 10,
+        )  # fmt: skip
+        taken = target.stats()["totals"]["submissions"]
+        first = _read(report)
+        resumed = master_and_workers("jobs", target.url, [*plan, "--resume", "report"], [folders[0], folders[2]])
+        stats = target.stats()["totals"]
+    assert stopped.returncode == 0, stopped.stdout.decode(errors="replace")[-2000:]
+    rows = _rows(report)
+    unanswered = {row[1] for row in rows if row[0] == "unanswered"}
+    assert 10 <= len(unanswered) == taken < 40, "every submission the mock took, none answered in time, has its row"
+    assert first["submit"]["unfinished"] == len(unanswered)
+    assert first["submit"]["count"] == 0, "no answer was read"
+    assert resumed.returncode == 0, resumed.stdout.decode(errors="replace")[-2000:]
+    final = _read(report)
+    assert stats["submissions"] == 40, "the plan once: what went unanswered was not sent again"
+    assert final["jobs"]["accepted"] == final["jobs"]["completed"] == 40 - len(unanswered)
+    assert final["submit"]["unfinished"] == len(unanswered)
+    assert not unanswered & {row[1] for row in _rows(report) if row[0] == "sent"}
 
 
 def _rows(folder: Path) -> list[list[Any]]:

@@ -22,6 +22,8 @@ def describe(summary: dict[str, Any]) -> list[str]:
         f"{submit['errors']} errors; {submit['throughput_per_s']}/s; ack p50 {latency['p50']} ms, "
         f"p95 {latency['p95']} ms, p99 {latency['p99']} ms"
     ]
+    if submit["unfinished"]:  # stopped early: sent, perhaps taken and billed, never answered
+        lines.append(f"  unanswered when the run stopped: {submit['unfinished']} (sent; the API may have taken them)")
     if summary["scenario"] == "jobs":
         lines += _describe_jobs(summary["jobs"])
     if summary.get("spend"):

@@ -177,7 +177,7 @@ def _submit(tally: _JournalTally) -> dict[str, Any]:
         "rate_limited": limited,
         "errors": count - ok - limited,
         "dropped": tally.dropped,
-        "unfinished": 0,
+        "unfinished": tally.unanswered,
         "throughput_per_s": _round(ok / span) if span > 0 and math.isfinite(span) else 0.0,
         "latency_ms": {
             "p50": _round(_ms(ranked(accept, 50))),
@@ -206,7 +206,7 @@ class _JournalTally:
         self.accept_all = array("d")
         self.first_sent, self.last_ack = math.inf, -math.inf
         self.statuses: Counter[int] = Counter()
-        self.accepted = self.measured_accepted = self.dropped = 0
+        self.accepted = self.measured_accepted = self.dropped = self.unanswered = 0
         self.states: Counter[str] = Counter()
         self.good = self.measured_success = self.tokens = 0
         self.first_finished, self.last_finished = math.inf, -math.inf
@@ -229,6 +229,8 @@ class _JournalTally:
             self._done(row, window, slos)
         elif kind == "drop":
             self.dropped += 1
+        elif kind == "unanswered":
+            self.unanswered += 1
 
     def _sent(self, row: list[Any], window: Window) -> None:
         _, index, planned, sent, acked, status, generation_id, created, _kind, *rest = row

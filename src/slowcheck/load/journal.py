@@ -16,6 +16,8 @@ Rows are arrays, first element the row's type:
 - ``["sent", index, planned, sent, acked, status, id, created, kind, canary, worst]``: ``created`` is the ack's
   (epoch seconds), else null; ``id`` null when the submission was refused; ``worst`` its worst case in USD.
 - ``["drop", index, planned]``; ``["over", index, planned]``: not sent, ``--max-spend`` would have been passed.
+- ``["unanswered", index, planned]``: sent, and the run was stopped before its answer came. The API may have
+  taken it (and billed it), so a resume does not send it again; with no id, it is not followed.
 - ``["done", index, id, seen, state, dispatched, finished, tokens, polls, problems, canary, prompt, model]``:
   ``problems`` lists what did not belong to the job (``request``, ``custom_id``, ``record_id``,
   ``response_id``); ``canary`` is null, ``"correct"``, ``"mismatched"`` (another job's nonce) or
@@ -150,7 +152,7 @@ class Previous:
         done: set[int] = set()
         for row in rows(folder):
             index = row[1]
-            if row[0] in ("sent", "drop"):
+            if row[0] in ("sent", "drop", "unanswered"):
                 seen.setdefault(index % of, set()).add(index)
                 if row[0] == "sent" and row[6]:
                     found.setdefault(index % of, cls()).open[index] = (row[6], row[3])

@@ -151,6 +151,7 @@ class SlowUser(FastHttpUser):
         start: float,
         fire: Callable[[int, float], None],
         dropped: Callable[[int, float], None] | None = None,
+        unanswered: Callable[[int, float], None] | None = None,
     ) -> None:
         """Fire each ``(index, offset)`` arrival at its time, never waiting for answers (open model); then let the
         last ones land.
@@ -158,11 +159,12 @@ class SlowUser(FastHttpUser):
         Like k6's arrival-rate executors: ``--max-inflight`` senders take the next planned arrival when they
         are free and wait for its time. An arrival nobody was free to send on time is dropped and counted (and
         told to ``dropped``); a sender that was free but woke late (timer jitter, a busy machine) still sends,
-        and its latency shows it.
+        and its latency shows it. Stopped early, a submission still unanswered after a moment is counted as
+        unfinished and told to ``unanswered``: the API may have taken it.
         """
         schedule = iter(arrivals)
         samples = self.samples
-        sending: set[gevent.Greenlet] = set()
+        sending: dict[gevent.Greenlet, tuple[int, float]] = {}
         stopping = False
 
         def sender() -> None:
@@ -184,7 +186,7 @@ class SlowUser(FastHttpUser):
                         dropped(index, at)
                     continue
                 self.inflight += 1
-                sending.add(gevent.getcurrent())
+                sending[gevent.getcurrent()] = (index, at)
                 try:
                     fire(index, min(at, time.time()))
                 except Exception as exc:  # a sender that died would silently take its share of the plan with it
@@ -192,19 +194,25 @@ class SlowUser(FastHttpUser):
                     log.exception("slowcheck: arrival %d failed in the harness", index)
                 finally:
                     self.inflight -= 1
-                    sending.discard(gevent.getcurrent())
+                    sending.pop(gevent.getcurrent(), None)
                     free_since = time.time()
                 if stopping:
                     return
 
         def halt() -> None:
             """Stopped early: the waiting senders go at once, those mid-request get a moment to journal the
-            answer (a submission the API took, with no row, would be sent again by a resume)."""
+            answer (a submission the API took, with no row, would be sent again by a resume). What is still
+            unanswered then is unfinished: sent, perhaps taken, its id never read."""
             nonlocal stopping
             stopping = True
             gevent.killall([g for g in senders if g not in sending], block=False)
             gevent.joinall(list(sending), timeout=_LAST_ANSWER_S)
-            gevent.killall(senders, block=False)
+            cut_off = list(sending.values())
+            gevent.killall(senders, timeout=_LAST_ANSWER_S)  # their inflight counts go: these are counted here
+            samples.unfinished += len(cut_off)
+            if unanswered is not None:
+                for index, at in cut_off:
+                    unanswered(index, at)
 
         senders = [gevent.spawn(sender) for _ in range(self.plan.max_inflight)]
         self.halts.append(halt)
