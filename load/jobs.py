@@ -102,7 +102,8 @@ class Jobs(harness.SlowUser):
         self.book.write(["drop", index, at])
 
     def unanswered(self, index: int, at: float) -> None:
-        self.book.write(["unanswered", index, at])
+        job = self.mix.job(index)
+        self.book.write(["unanswered", index, at, self.spend.worst_usd(job.body.get("model"), job.body, job.kind)])
 
     def completed(self, item: Outstanding, seen: float, record: dict[str, Any]) -> None:
         row = jobs.done_row(self.mix.job(item.job), item.generation_id, record, seen, item.polls)

@@ -3,15 +3,19 @@
 Each command lives in its own module with ``HELP``, ``DESCRIPTION``, ``add_arguments`` and ``main``; this
 module registers them and turns a ``SlowcheckError`` into one line on stderr. Exit codes everywhere
 (``slowcheck.verdict``): 0 all good, 1 something checked was found wrong, 2 usage or configuration error,
-3 inconclusive; 130 on Ctrl-C (the shell's convention for SIGINT).
+3 inconclusive; 130 on Ctrl-C and 143 on SIGTERM (the shell's conventions), each after what was running has
+stopped and written what it had.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Any
 
 from slowcheck import __version__, schemas_command
 from slowcheck.contract import command as contract_command
@@ -49,14 +53,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    previous = _on_sigterm()
     try:
         return handler(args)
     except SlowcheckError as exc:
         print(f"slowcheck: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("slowcheck: stopped (SIGTERM); what ran is in its report folder", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("slowcheck: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, Kubernetes, CI cancelling a job): unwound as Ctrl-C is, so a load run's locust is
+    stopped, its rows and summary written, before the command exits. Python's default would end the command at
+    once and leave locust sending the rest of the plan."""
+
+
+def _on_sigterm() -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise Terminated
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -114,7 +114,7 @@ def test_submissions_unanswered_at_a_stop_are_journaled_and_never_sent_again(tmp
     for folder in folders:
         folder.mkdir()
     report = folders[0] / "report"
-    plan = ["--run-time", "120s", "--rate", "20", "--duration", "2", "--drain", "60", "--report-dir", "report"]
+    plan = ["--run-time", "120s", "--rate", "10", "--duration", "4", "--drain", "60", "--report-dir", "report"]
     with mock(faults=Faults(ack_latency=5.0)) as target:
         stopped = master_and_workers(
             "jobs", target.url, plan, folders[:2],
@@ -135,6 +135,7 @@ def test_submissions_unanswered_at_a_stop_are_journaled_and_never_sent_again(tmp
     assert stats["submissions"] == 40, "the plan once: what went unanswered was not sent again"
     assert final["jobs"]["accepted"] == final["jobs"]["completed"] == 40 - len(unanswered)
     assert final["submit"]["unfinished"] == len(unanswered)
+    assert final["spend"]["unread"] == len(unanswered), "perhaps billed: their worst case stays in the bound"
     assert not unanswered & {row[1] for row in _rows(report) if row[0] == "sent"}
 
 

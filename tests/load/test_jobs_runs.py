@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from slowcheck.mock import Faults
-from tests.load.conftest import AUTH, KEY, mock, slowcheck
+from tests.load.conftest import AUTH, KEY, REPO, mock, slowcheck
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +103,45 @@ def test_a_stopped_run_resumes_from_its_journal(report_dir: Path) -> None:
     assert json.loads((report_dir / "run.json").read_text())["options"]["rate"] == "10"
     for path in report_dir.iterdir():
         assert KEY not in path.read_text(encoding="utf-8", errors="replace"), f"the key leaked into {path.name}"
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Processes whose command line names ``text`` (read from /proc: no pgrep needed)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def test_sigterm_stops_the_command_and_its_locust_with_every_row_written(report_dir: Path) -> None:
+    """docker stop, Kubernetes and CI cancel with SIGTERM: the command stops its locust, which stops its users
+    and writes their rows and the summary, and exits 143 only then. (Python's default ended the command at once
+    and left locust sending the whole plan.)"""
+    with mock() as target:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "slowcheck", "load", "jobs", "--base-url", target.url, "--api-key", KEY,
+             "--rate", "10", "--duration", "20", "--drain", "60", "--report-dir", str(report_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while target.stats()["totals"].get("submissions", 0) < 10 and time.monotonic() < deadline:
+                time.sleep(0.1)  # reading the mock's count, not standing in for it
+            command.send_signal(signal.SIGTERM)
+            out, err = command.communicate(timeout=120)
+        finally:
+            command.kill()
+        taken = target.stats()["totals"]["submissions"]
+        left = _processes_naming(str(report_dir))
+    assert command.returncode == 128 + signal.SIGTERM, err + out
+    assert "stopped (SIGTERM)" in err
+    assert err.count("\n") <= 3, "a line, not a traceback"
+    assert not left, "locust did not outlive the command"
+    summary = json.loads((report_dir / "summary.json").read_text())
+    assert 10 <= taken < 200, "stopped, not run to its end"
+    assert summary["jobs"]["accepted"] + summary["submit"]["unfinished"] == taken, "every submission has its row"
+    assert KEY not in (report_dir / "locust.log").read_text()

@@ -38,13 +38,10 @@ class SimulatedWire:
     """Sends one request at a time through the server's app; time moves only as the probe's pace says, each gap
     drawn from 60 to 140 % of it when ``jitter`` (a real sender's timers and network are never exact)."""
 
-    def __init__(
-        self, client: TestClient, clock: Clock, key: str = "sk-docs-one", *, jitter: bool = True,
-        stall: tuple[float, float] | None = None,
-    ) -> None:  # fmt: skip
+    def __init__(self, client: TestClient, clock: Clock, key: str = "sk-docs-one", *, jitter: bool = True) -> None:
         self.client, self.clock, self.key, self.sent = client, clock, key, 0
         self.rng = random.Random(7) if jitter else None
-        self.stall = stall
+        self.stall: tuple[float, float] | None = None
         """``(at, seconds)``: the sender's machine stalls once, at the first send from ``at`` on (the clock's time),
         and sends nothing for ``seconds``."""
 
@@ -123,12 +120,13 @@ def read(
     clock = Clock(1_000_000 * window + phase * window)  # the probe starts part-way into a fixed window
     app = create_app(Habits(rate_limit=limit, rate_window=window, rate_kind=kind, clock=clock))  # type: ignore[arg-type]
     with TestClient(app) as client:
-        stalled = None if stall is None else (clock.t + (1.5 if used else 0.0) + stall[0], stall[1])
-        wire = (SimulatedWire(client, clock, jitter=jitter, stall=stalled) if latency is None
+        wire = (SimulatedWire(client, clock, jitter=jitter) if latency is None
                 else ConcurrentWire(client, clock, latency, seed))  # fmt: skip
         for _ in range(used):  # what came before the probe (slowcheck's own preflight sends one submission)
             wire.send_until(lambda: 1.0, lambda _: True, clock.t + 1)
         clock.t += 1.5 if used else 0.0
+        if stall is not None:  # (the concurrent wire sends through no stall)
+            wire.stall = (clock.t + stall[0], stall[1])
         reading = probe(wire, ceiling=pace, deadline=clock.t + duration)
     return reading, wire.sent, app.state.sent
 

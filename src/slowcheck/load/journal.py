@@ -16,8 +16,10 @@ Rows are arrays, first element the row's type:
 - ``["sent", index, planned, sent, acked, status, id, created, kind, canary, worst]``: ``created`` is the ack's
   (epoch seconds), else null; ``id`` null when the submission was refused; ``worst`` its worst case in USD.
 - ``["drop", index, planned]``; ``["over", index, planned]``: not sent, ``--max-spend`` would have been passed.
-- ``["unanswered", index, planned]``: sent, and the run was stopped before its answer came. The API may have
-  taken it (and billed it), so a resume does not send it again; with no id, it is not followed.
+- ``["unanswered", index, planned, worst]``: on its way (sent, or waiting for a connection) when the run was
+  stopped, and no answer came in the moment a stopped user waits. The API may have taken it (and billed it), so
+  a resume does not send it again, and its worst case stays in the spend's upper bound; with no id, it is not
+  followed.
 - ``["done", index, id, seen, state, dispatched, finished, tokens, polls, problems, canary, prompt, model]``:
   ``problems`` lists what did not belong to the job (``request``, ``custom_id``, ``record_id``,
   ``response_id``); ``canary`` is null, ``"correct"``, ``"mismatched"`` (another job's nonce) or

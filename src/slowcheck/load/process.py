@@ -32,6 +32,9 @@ SCENARIOS = {"submit": "submit.py", "rate-limit": "rate_limit.py", "poll": "poll
 """The locustfile of each scenario (``batch`` runs in this process)."""
 _GRACE_S = 30
 """Seconds locust may run past the plan (and the drain) before it is stopped."""
+_LAST_WORDS_S = 60
+"""How long a stopped locust may take to stop its users and write what they had (its master waits 30 s for
+them), before it is killed."""
 
 
 def run_scenario(
@@ -64,8 +67,10 @@ def run_scenario(
         port = str(_free_port())
         command += ["--processes", str(plan.processes), "--master-bind-host", "127.0.0.1", "--master-bind-port",
                     port, "--master-host", "127.0.0.1", "--master-port", port]  # fmt: skip
-    code = _run(command, endpoint.key, report_dir, network, progress)
-    redact_folder(report_dir, [*endpoint.keys, *network.secrets()], announce="slowcheck load")
+    try:
+        code = _run(command, endpoint.key, report_dir, network, progress)
+    finally:  # stopped (Ctrl-C, SIGTERM) too: what locust wrote before it stopped is redacted as well
+        redact_folder(report_dir, [*endpoint.keys, *network.secrets()], announce="slowcheck load")
     summary_path = report_dir / "summary.json"
     if not summary_path.exists():
         raise ConfigError(f"the load run wrote no summary (locust exit {code}): {_last_line(report_dir)}")
@@ -99,9 +104,13 @@ def _run(command: list[str], key: str, out: Path, network: Network, progress: Ca
                     if progress is not None:
                         progress(time.monotonic() - started)
         finally:
-            if process.poll() is None:
+            if process.poll() is None:  # stopped: locust stops its users, writes their rows and its summary
                 process.terminate()
-                process.wait(timeout=30)
+                try:
+                    process.wait(timeout=_LAST_WORDS_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
     return process.returncode
 
 

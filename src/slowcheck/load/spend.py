@@ -63,6 +63,8 @@ def figures(folder: Path, prices: Path | None, max_spend: float | None) -> dict[
             found["prompt_tokens"] += prompt
             found["completion_tokens"] += completion
             usage += table.usd(row[12] if len(row) > 12 else None, prompt, completion)
+        elif kind == "unanswered":  # perhaps taken and billed: its worst case stays in the bound
+            _put(worst, row[1], float(row[3]) if len(row) > 3 and row[3] is not None else 0.0)
         elif kind == "over":
             found["stopped"] += 1
     open_worst = [w for w in worst if not math.isnan(w)]

@@ -208,7 +208,10 @@ class SlowUser(FastHttpUser):
             gevent.killall([g for g in senders if g not in sending], block=False)
             gevent.joinall(list(sending), timeout=_LAST_ANSWER_S)
             cut_off = list(sending.values())
-            gevent.killall(senders, timeout=_LAST_ANSWER_S)  # their inflight counts go: these are counted here
+            try:
+                gevent.killall(senders, timeout=_LAST_ANSWER_S)  # their inflight counts go: these are counted here
+            except gevent.Timeout:  # a sender deaf to the kill: counted here all the same, not again at the report
+                self.inflight -= sum(1 for g in senders if not g.dead)
             samples.unfinished += len(cut_off)
             if unanswered is not None:
                 for index, at in cut_off:
