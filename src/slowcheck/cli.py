@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"slowcheck: error: {exc}", file=sys.stderr)
         return 2
     except Terminated:
-        print("slowcheck: stopped (SIGTERM); what ran is in its report folder", file=sys.stderr)
+        print("slowcheck: stopped (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("slowcheck: interrupted", file=sys.stderr)
