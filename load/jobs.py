@@ -80,7 +80,7 @@ class Jobs(harness.SlowUser):
 
     def fire(self, index: int, at: float) -> None:
         job = self.mix.job(index)
-        worst = self.spend.worst_usd(job.body.get("model"), job.body, job.kind)
+        worst = self._worst_usd(job)
         try:
             self.spend.admit(worst)
         except SpendLimitReached:  # --max-spend: not sent, and the run breaches its threshold
@@ -102,8 +102,10 @@ class Jobs(harness.SlowUser):
         self.book.write(["drop", index, at])
 
     def unanswered(self, index: int, at: float) -> None:
-        job = self.mix.job(index)
-        self.book.write(["unanswered", index, at, self.spend.worst_usd(job.body.get("model"), job.body, job.kind)])
+        self.book.write(["unanswered", index, at, self._worst_usd(self.mix.job(index))])
+
+    def _worst_usd(self, job: mix.Job) -> float:
+        return self.spend.worst_usd(job.body.get("model"), job.body, job.kind)
 
     def completed(self, item: Outstanding, seen: float, record: dict[str, Any]) -> None:
         row = jobs.done_row(self.mix.job(item.job), item.generation_id, record, seen, item.polls)

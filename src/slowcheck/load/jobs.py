@@ -154,7 +154,7 @@ def summarize(
     """
     start, end = math.inf, -math.inf
     for row in journal.rows(folder):
-        if row[0] in ("sent", "drop", "unanswered"):
+        if row[0] in journal.ARRIVAL_ROWS:
             start, end = min(start, row[2]), max(end, row[2])
     window = Window(start, end, warmup, cooldown) if start <= end else Window(0.0, 0.0, warmup, cooldown)
     tally = _JournalTally()

@@ -38,8 +38,10 @@ from typing import IO, Any
 
 from slowcheck import _json
 
-__all__ = ["FLUSH_SECONDS", "Journal", "Previous", "Shipment", "clear", "files", "rows"]
+__all__ = ["ARRIVAL_ROWS", "FLUSH_SECONDS", "Journal", "Previous", "Shipment", "clear", "files", "rows"]
 
+ARRIVAL_ROWS = ("sent", "drop", "unanswered")
+"""The rows that settle an arrival: it went (answered or not), or it never will. A resume does not offer it again."""
 FLUSH_SECONDS = 1.0
 """Rows reach the disk at least this often: a killed run loses at most the last second."""
 _BATCH_ROWS = 2000
@@ -154,7 +156,7 @@ class Previous:
         done: set[int] = set()
         for row in rows(folder):
             index = row[1]
-            if row[0] in ("sent", "drop", "unanswered"):
+            if row[0] in ARRIVAL_ROWS:
                 seen.setdefault(index % of, set()).add(index)
                 if row[0] == "sent" and row[6]:
                     found.setdefault(index % of, cls()).open[index] = (row[6], row[3])

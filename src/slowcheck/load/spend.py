@@ -54,7 +54,7 @@ def figures(folder: Path, prices: Path | None, max_spend: float | None) -> dict[
         kind = row[0]
         if kind == "sent" and row[6]:
             found["submissions"] += 1
-            _put(worst, row[1], float(row[10]) if len(row) > 10 and row[10] is not None else 0.0)
+            _put(worst, row[1], _usd(row, 10))
         elif kind == "done":
             if row[1] < len(worst):
                 worst[row[1]] = math.nan
@@ -64,7 +64,7 @@ def figures(folder: Path, prices: Path | None, max_spend: float | None) -> dict[
             found["completion_tokens"] += completion
             usage += table.usd(row[12] if len(row) > 12 else None, prompt, completion)
         elif kind == "unanswered":  # perhaps taken and billed: its worst case stays in the bound
-            _put(worst, row[1], float(row[3]) if len(row) > 3 and row[3] is not None else 0.0)
+            _put(worst, row[1], _usd(row, 3))
         elif kind == "over":
             found["stopped"] += 1
     open_worst = [w for w in worst if not math.isnan(w)]
@@ -72,6 +72,11 @@ def figures(folder: Path, prices: Path | None, max_spend: float | None) -> dict[
     found["estimate_usd"] = round(usage, 6)
     found["at_most_usd"] = round(usage + sum(open_worst), 6)
     return found
+
+
+def _usd(row: list[Any], at: int) -> float:
+    """A row's worst case in USD (0 where an older journal has none)."""
+    return float(row[at]) if len(row) > at and row[at] is not None else 0.0
 
 
 def _put(values: array[Any], index: int, value: float) -> None:
